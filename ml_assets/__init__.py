@@ -1,0 +1,1 @@
+"""ml_assets: ML training pipelines as Dagster software-defined assets."""

@@ -1,0 +1,110 @@
+"""Asset checks of the monthly assets: names, specs and the pure functions that evaluate them.
+
+The checks run inside the asset (check_specs + MaterializeResult.check_results), so a
+partitioned asset is checked on the partition it just produced, not on every partition.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from ml_assets.features import DurationBounds, TARGET
+from ml_assets.partitions import month_bounds
+from ml_assets.sources.schema import schema_problems
+
+RAW_SCHEMA = "raw_schema_valid"
+RAW_NOT_EMPTY = "raw_not_empty"
+RAW_PICKUPS_IN_MONTH = "raw_pickups_in_month"
+RAW_NO_NEGATIVE_DISTANCE = "raw_no_negative_distance"
+
+FEATURES_NO_NULLS = "features_no_nulls"
+FEATURES_TARGET_IN_RANGE = "features_target_in_range"
+FEATURES_RETENTION = "features_retention_ratio"
+
+EVAL_RMSE_WITHIN_THRESHOLD = "rmse_within_threshold"
+EVAL_BEATS_MEAN_PREDICTOR = "beats_mean_predictor"
+EVAL_BEATS_COURSE_BASELINE = "beats_course_baseline"
+
+_DESCRIPTIONS = {
+    RAW_SCHEMA: "Required columns are present with the normalized dtypes.",
+    RAW_NOT_EMPTY: "The month holds at least one trip.",
+    RAW_PICKUPS_IN_MONTH: "Share of pickups outside the partition month is at most the threshold.",
+    RAW_NO_NEGATIVE_DISTANCE: "No trip has a negative distance.",
+    FEATURES_NO_NULLS: "No model input or target is null.",
+    FEATURES_TARGET_IN_RANGE: "Every target lies within the source's duration bounds.",
+    FEATURES_RETENTION: "Cleaning kept at least the configured share of raw trips.",
+    EVAL_RMSE_WITHIN_THRESHOLD: "Validation RMSE is at most the configured maximum.",
+    EVAL_BEATS_MEAN_PREDICTOR: "The model beats predicting the training mean.",
+    EVAL_BEATS_COURSE_BASELINE: "The model beats the course baseline (DictVectorizer + LinearRegression).",
+}
+
+
+def check_specs(asset: str, names: list[str]) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(name, asset=asset, blocking=True, description=_DESCRIPTIONS[name]) for name in names]
+
+
+RAW_CHECKS = [RAW_SCHEMA, RAW_NOT_EMPTY, RAW_PICKUPS_IN_MONTH, RAW_NO_NEGATIVE_DISTANCE]
+FEATURE_CHECKS = [FEATURES_NO_NULLS, FEATURES_TARGET_IN_RANGE, FEATURES_RETENTION]
+EVALUATION_CHECKS = [EVAL_RMSE_WITHIN_THRESHOLD, EVAL_BEATS_MEAN_PREDICTOR, EVAL_BEATS_COURSE_BASELINE]
+
+
+def _result(name: str, passed: bool, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata=metadata)
+
+
+def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> list[dg.AssetCheckResult]:
+    problems = schema_problems(raw)
+    start, end = month_bounds(month)
+    if "pickup_datetime" in raw.columns and len(raw):
+        pickups = raw["pickup_datetime"]
+        outside = int(((pickups < start) | (pickups >= end)).sum())
+    else:
+        outside = 0
+    share = outside / len(raw) if len(raw) else 0.0
+    negative = int((raw["distance"] < 0).sum()) if "distance" in raw.columns else 0
+    return [
+        _result(RAW_SCHEMA, not problems, problems="; ".join(problems) or "none"),
+        _result(RAW_NOT_EMPTY, len(raw) > 0, rows=len(raw)),
+        _result(
+            RAW_PICKUPS_IN_MONTH,
+            share <= max_outside_share,
+            rows_outside_month=outside,
+            share_outside_month=float(share),
+            max_share=float(max_outside_share),
+        ),
+        _result(RAW_NO_NEGATIVE_DISTANCE, negative == 0, negative_distance_rows=negative),
+    ]
+
+
+def feature_checks(
+    features: pd.DataFrame, raw_rows: int, bounds: DurationBounds, min_retention: float
+) -> list[dg.AssetCheckResult]:
+    null_counts = features.isna().sum()
+    nulls = {column: int(n) for column, n in null_counts.items() if n}
+    target = features[TARGET]
+    out_of_range = int((~target.between(bounds.low, bounds.high)).sum())
+    retention = len(features) / raw_rows if raw_rows else 0.0
+    return [
+        _result(FEATURES_NO_NULLS, not nulls, null_counts=str(nulls or "none")),
+        _result(
+            FEATURES_TARGET_IN_RANGE,
+            out_of_range == 0 and len(features) > 0,
+            rows_out_of_range=out_of_range,
+            bounds_minutes=f"[{bounds.low}, {bounds.high}]",
+        ),
+        _result(FEATURES_RETENTION, retention >= min_retention, retention_ratio=float(retention), min_ratio=float(min_retention)),
+    ]
+
+
+def evaluation_checks(rmse: float, mean_predictor_rmse: float, course_baseline_rmse: float, max_rmse: float) -> list[dg.AssetCheckResult]:
+    return [
+        _result(EVAL_RMSE_WITHIN_THRESHOLD, rmse <= max_rmse, rmse=float(rmse), max_rmse=float(max_rmse)),
+        _result(EVAL_BEATS_MEAN_PREDICTOR, rmse < mean_predictor_rmse, rmse=float(rmse), mean_predictor_rmse=float(mean_predictor_rmse)),
+        _result(
+            EVAL_BEATS_COURSE_BASELINE,
+            rmse < course_baseline_rmse,
+            rmse=float(rmse),
+            course_baseline_rmse=float(course_baseline_rmse),
+        ),
+    ]

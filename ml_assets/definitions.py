@@ -1,0 +1,48 @@
+"""The ml_assets code location: one Definitions assembled from the environment's Settings."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_assets.assets import build_assets
+from ml_assets.io_managers import ModelIOManager, ReportIOManager, TripFrameIOManager
+from ml_assets.partitions import monthly_partitions
+from ml_assets.resources import NycFlightsSource, NycTaxiSource, QualityThresholds, TripSource
+from ml_assets.settings import Settings
+
+MONTHLY_TRAINING_JOB = "monthly_training_job"
+
+
+def build_trip_source(settings: Settings) -> TripSource:
+    if settings.source == "nyc_flights":
+        return NycFlightsSource()
+    return NycTaxiSource(color=settings.taxi_color, url_template=settings.taxi_url_template, cache_dir=settings.cache_dir)
+
+
+def build_resources(settings: Settings) -> dict:
+    """Every resource, chosen for the environment in this one place."""
+    return {
+        "trip_source": build_trip_source(settings),
+        "quality_thresholds": QualityThresholds(max_rmse=settings.max_rmse),
+        "trip_frame_io_manager": TripFrameIOManager(base_path=settings.warehouse_dir),
+        "model_io_manager": ModelIOManager(base_path=settings.warehouse_dir),
+        "report_io_manager": ReportIOManager(base_path=settings.reports_dir),
+    }
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions_def = monthly_partitions(settings)
+    return dg.Definitions(
+        assets=build_assets(partitions_def, settings),
+        jobs=[
+            dg.define_asset_job(
+                MONTHLY_TRAINING_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Materialize one month through the whole graph: raw -> features -> model -> report.",
+            )
+        ],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(Settings.from_env())

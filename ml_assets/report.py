@@ -1,0 +1,32 @@
+"""The evaluation report as Markdown: shown in the Dagster UI and written beside the metrics."""
+
+from __future__ import annotations
+
+from ml_assets.training import Evaluation
+
+
+def render_report(evaluation: Evaluation, dataset: str) -> str:
+    e = evaluation
+    rows = [
+        ("model (this pipeline)", e.rmse, e.mae, e.r2),
+        ("course baseline (DictVectorizer + LinearRegression)", e.course_baseline_rmse, None, None),
+        ("mean predictor (training-month mean)", e.mean_predictor_rmse, None, None),
+    ]
+    table = "\n".join(
+        f"| {name} | {rmse:.3f} | {'' if mae is None else f'{mae:.3f}'} | {'' if r2 is None else f'{r2:.4f}'} |"
+        for name, rmse, mae, r2 in rows
+    )
+    gain = 100.0 * (1.0 - e.rmse / e.course_baseline_rmse)
+    return f"""# Trip duration model: evaluation for {e.valid_month}
+
+Dataset `{dataset}`. Trained on **{e.train_month}** ({e.train_rows:,} trips), validated on
+**{e.valid_month}** ({e.valid_rows:,} trips): the course protocol, train on one month and
+validate on the next. Errors are in minutes.
+
+| predictor | RMSE | MAE | R² |
+|---|---:|---:|---:|
+{table}
+
+The model's RMSE is {abs(gain):.1f}% {"lower" if gain >= 0 else "HIGHER"} than the course baseline's on the same rows
+(training RMSE {e.train_rmse:.3f}).
+"""

@@ -1,0 +1,105 @@
+"""The one place where the environment picks sources, paths and thresholds.
+
+Every knob is an environment variable with a default that works offline from a fresh
+clone, so `dagster dev`, the CLI and CI all read the same settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+SOURCES = ("nyc_flights", "nyc_taxi")
+TAXI_COLORS = ("green", "yellow")
+TLC_URL_TEMPLATE = "https://d37ci6vzurychx.cloudfront.net/trip-data/{color}_tripdata_{month}.parquet"
+
+
+DEFAULT_MAX_RMSE = {"nyc_flights": 15.0, "nyc_taxi": 10.0}
+
+
+def _number(env: Mapping[str, str], name: str, kind: type, default):
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value ml_assets cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str = "nyc_flights"
+    taxi_color: str = "green"
+    taxi_url_template: str = TLC_URL_TEMPLATE
+    taxi_start_month: str = "2021-01"
+    taxi_end_month: str | None = None
+    data_dir: str = field(default_factory=lambda: str(REPO_ROOT / "data"))
+    max_rmse_override: float | None = None
+    download_retries: int = 3
+    download_retry_delay_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise SettingsError(
+                f"ML_ASSETS_SOURCE={self.source!r} is not a known source; use one of {SOURCES}"
+            )
+        if self.taxi_color not in TAXI_COLORS:
+            raise SettingsError(
+                f"ML_ASSETS_TAXI_COLOR={self.taxi_color!r} is not a TLC colour; use one of {TAXI_COLORS}"
+            )
+        if "{month}" not in self.taxi_url_template:
+            raise SettingsError(
+                "ML_ASSETS_TAXI_URL_TEMPLATE must contain '{month}' (and usually '{color}'): "
+                f"got {self.taxi_url_template!r}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            source=env.get("ML_ASSETS_SOURCE", defaults.source),
+            taxi_color=env.get("ML_ASSETS_TAXI_COLOR", defaults.taxi_color),
+            taxi_url_template=env.get("ML_ASSETS_TAXI_URL_TEMPLATE", defaults.taxi_url_template),
+            taxi_start_month=env.get("ML_ASSETS_TAXI_START_MONTH", defaults.taxi_start_month),
+            taxi_end_month=env.get("ML_ASSETS_TAXI_END_MONTH") or None,
+            data_dir=env.get("ML_ASSETS_DATA_DIR", defaults.data_dir),
+            max_rmse_override=_number(env, "ML_ASSETS_MAX_RMSE", float, None),
+            download_retries=_number(env, "ML_ASSETS_DOWNLOAD_RETRIES", int, defaults.download_retries),
+            download_retry_delay_s=_number(
+                env, "ML_ASSETS_DOWNLOAD_RETRY_DELAY_S", float, defaults.download_retry_delay_s
+            ),
+        )
+
+    @property
+    def max_rmse(self) -> float:
+        """Largest acceptable validation RMSE in minutes (taxi trips are far shorter than flights)."""
+        if self.max_rmse_override is not None:
+            return self.max_rmse_override
+        return DEFAULT_MAX_RMSE[self.source]
+
+    @property
+    def dataset(self) -> str:
+        """Name of the dataset, used to keep each source's outputs apart under data/."""
+        return "nyc_flights" if self.source == "nyc_flights" else f"nyc_taxi_{self.taxi_color}"
+
+    @property
+    def warehouse_dir(self) -> str:
+        return f"{self.data_dir.rstrip('/')}/warehouse/{self.dataset}"
+
+    @property
+    def cache_dir(self) -> str:
+        return f"{self.data_dir.rstrip('/')}/source_cache"
+
+    @property
+    def reports_dir(self) -> str:
+        return f"{self.data_dir.rstrip('/')}/reports/{self.dataset}"

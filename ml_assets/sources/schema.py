@@ -1,0 +1,51 @@
+"""The normalized raw-trip schema every source delivers, and the errors sources raise."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# column -> predicate on its dtype, and the dtype name shown in error messages
+RAW_COLUMNS: dict[str, str] = {
+    "pickup_datetime": "datetime64",
+    "origin": "string",
+    "destination": "string",
+    "distance": "float64",
+    "duration_min": "float64",
+}
+
+
+class SourceDataError(Exception):
+    """A month's source data is unusable: names the month, the file and the problem."""
+
+    def __init__(self, month: str, location: str, problem: str):
+        self.month, self.location, self.problem = month, location, problem
+        super().__init__(f"month {month}: {location}: {problem}")
+
+
+class MonthNotAvailableError(SourceDataError):
+    """The source does not (yet) publish this month."""
+
+
+def _dtype_matches(series: pd.Series, expected: str) -> bool:
+    if expected == "datetime64":
+        return pd.api.types.is_datetime64_any_dtype(series) and getattr(series.dt, "tz", None) is None
+    if expected == "string":
+        return isinstance(series.dtype, pd.StringDtype)
+    return str(series.dtype) == expected
+
+
+def schema_problems(frame: pd.DataFrame) -> list[str]:
+    """Missing columns and wrong dtypes of a raw-trips frame, as readable sentences."""
+    problems = []
+    for column, expected in RAW_COLUMNS.items():
+        if column not in frame.columns:
+            problems.append(f"missing column {column!r}")
+        elif not _dtype_matches(frame[column], expected):
+            problems.append(f"column {column!r} has dtype {frame[column].dtype}, expected {expected}")
+    return problems
+
+
+def as_id_strings(values: pd.Series) -> pd.Series:
+    """Location ids arrive as int32, int64 or float64 (nulls) depending on year; make them strings."""
+    numeric = pd.to_numeric(values, errors="raise")
+    return numeric.astype("Int64").astype("string")
