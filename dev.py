@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Set up and run ml_assets on a machine that has only Python 3.11 and pip.
+
+    python3 dev.py run    # set up .venv, then materialize every month of the default data
+    python3 dev.py test   # set up .venv (with dev extras), then run the test suite
+    python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
+
+Set-up happens once: a hash of pyproject.toml in .venv says whether it is current.
+DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
+Extra arguments go to the tool: `python3 dev.py test -k taxi`, `python3 dev.py run --months 2013-01 2013-02`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".ml_assets-installed"
+DAGSTER_HOME = ROOT / ".dagster_home"
+
+
+def say(message: str) -> None:
+    print(f"[dev.py] {message}", flush=True)
+
+
+def ensure_venv() -> None:
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"ml_assets needs Python 3.11; this is {sys.version.split()[0]}. Run it with python3.11.")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        return
+    if not (BIN / "python").exists():
+        say(f"creating {VENV}")
+        venv.create(VENV, with_pip=True)
+    say("installing ml_assets and its dependencies (once; takes a few minutes)")
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]"],
+        cwd=ROOT,
+        check=True,
+    )
+    STAMP.write_text(wanted)
+
+
+def dagster_env() -> dict[str, str]:
+    env = dict(os.environ)
+    home = Path(env.setdefault("DAGSTER_HOME", str(DAGSTER_HOME)))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return env
+
+
+def partition_keys(env: dict[str, str]) -> list[str]:
+    code = (
+        "from ml_assets.partitions import monthly_partitions; from ml_assets.settings import Settings;"
+        "print(' '.join(monthly_partitions(Settings.from_env()).get_partition_keys()))"
+    )
+    out = subprocess.run([str(BIN / "python"), "-c", code], env=env, check=True, capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def print_summary(env: dict[str, str], months: list[str]) -> None:
+    code = (
+        "import json, sys; from upath import UPath; from ml_assets.settings import Settings;"
+        "s = Settings.from_env();"
+        "print(json.dumps([json.loads(p.read_text()) for m in sys.argv[1:]"
+        " for p in [UPath(s.reports_dir) / 'evaluation_report' / f'{m}.json'] if p.exists()]))"
+    )
+    out = subprocess.run([str(BIN / "python"), "-c", code, *months], env=env, check=True, capture_output=True, text=True)
+    reports = json.loads(out.stdout)
+    if not reports:
+        return
+    say(f"evaluation reports ({reports[0]['dataset']}): model vs course baseline vs mean predictor, RMSE in minutes")
+    for r in reports:
+        print(
+            f"  {r['train_month']} -> {r['valid_month']}: model {r['rmse']:7.3f}  "
+            f"baseline {r['course_baseline_rmse']:7.3f}  mean {r['mean_predictor_rmse']:7.3f}"
+        )
+
+
+def run(args: list[str]) -> int:
+    env = dagster_env()
+    months = args[args.index("--months") + 1 :] if "--months" in args else partition_keys(env)
+    say(f"materializing the whole graph for {len(months)} month(s): {' '.join(months)}")
+    for month in months:
+        say(f"month {month}")
+        cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select", "*", "--partition", month]
+        if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
+            say(f"month {month} failed; earlier months are materialized and kept")
+            return 1
+    print_summary(env, months)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"run", "test", "ui"}:
+        print(__doc__)
+        return 2
+    command, rest = argv[0], argv[1:]
+    ensure_venv()
+    if command == "run":
+        return run(rest)
+    if command == "test":
+        return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=dagster_env()).returncode
+    return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,114 @@
+"""Shared fixtures: the real TLC files served over HTTP on 127.0.0.1, and settings pointing at them."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import threading
+from functools import partial
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ml_assets.settings import REPO_ROOT, Settings
+
+SHARED_TLC = Path(os.environ.get("ML_ASSETS_TLC_DIR", REPO_ROOT.parent / "shared" / "data" / "tlc"))
+
+
+@pytest.fixture(scope="session")
+def tlc_dir() -> Path:
+    if not (SHARED_TLC / "green_tripdata_2021-01.parquet").exists():
+        pytest.fail(
+            f"the shared TLC files are not at {SHARED_TLC}: check out ../shared beside the repo "
+            "or set ML_ASSETS_TLC_DIR"
+        )
+    return SHARED_TLC
+
+
+class FaultyHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; `faults[name] = n` answers the next n requests for `name` with 503."""
+
+    faults: dict[str, int]
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        name = self.path.rsplit("/", 1)[-1]
+        if self.faults.get(name, 0) > 0:
+            self.faults[name] -= 1
+            self.send_error(503, "injected fault")
+            return
+        super().do_GET()
+
+    def log_message(self, format, *args):  # keep test output quiet
+        pass
+
+
+class TripServer:
+    def __init__(self, root: Path):
+        self.root = root
+        self.faults: dict[str, int] = {}
+        handler = partial(type("Handler", (FaultyHandler,), {"faults": self.faults}), directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url_template(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/{{color}}_tripdata_{{month}}.parquet"
+
+    def __enter__(self) -> "TripServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def served_dir(tmp_path: Path, tlc_dir: Path) -> Path:
+    """A folder served over HTTP: copies of the real green months (tests may break them)."""
+    root = tmp_path / "served"
+    root.mkdir()
+    for path in tlc_dir.glob("green_tripdata_*.parquet"):
+        shutil.copy(path, root / path.name)
+    return root
+
+
+@pytest.fixture
+def trip_server(served_dir: Path):
+    with TripServer(served_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def taxi_settings(tmp_path: Path, trip_server: TripServer) -> Settings:
+    return Settings(
+        source="nyc_taxi",
+        taxi_color="green",
+        taxi_url_template=trip_server.url_template,
+        taxi_start_month="2021-01",
+        taxi_end_month="2024-03",
+        data_dir=str(tmp_path / "data"),
+        download_retries=0,
+    )
+
+
+@pytest.fixture
+def flights_settings(tmp_path: Path) -> Settings:
+    return Settings(source="nyc_flights", data_dir=str(tmp_path / "data"))
+
+
+def write_truncated(source: Path, dest: Path) -> None:
+    data = source.read_bytes()
+    dest.write_bytes(data[: len(data) // 2])
+
+
+def write_without_column(source: Path, dest: Path, column: str) -> None:
+    table = pq.read_table(source)
+    pq.write_table(table.drop_columns([column]), dest)
+
+
+def write_empty(source: Path, dest: Path) -> None:
+    table = pq.read_table(source)
+    pq.write_table(table.slice(0, 0), dest)
