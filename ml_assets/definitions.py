@@ -7,7 +7,14 @@ import dagster as dg
 from ml_assets.assets import build_assets
 from ml_assets.io_managers import ModelIOManager, ReportIOManager, TripFrameIOManager
 from ml_assets.partitions import monthly_partitions
-from ml_assets.resources import NycFlightsSource, NycTaxiSource, QualityThresholds, TripSource
+from ml_assets.resources import (
+    ModelRegistry,
+    NycFlightsSource,
+    NycTaxiSource,
+    QualityThresholds,
+    TripSource,
+    checked_mlflow_tracking,
+)
 from ml_assets.settings import Settings
 
 MONTHLY_TRAINING_JOB = "monthly_training_job"
@@ -21,7 +28,28 @@ def build_trip_source(settings: Settings) -> TripSource:
 
 def build_resources(settings: Settings) -> dict:
     """Every resource, chosen for the environment in this one place."""
+    # MLFLOW_TRACKING_URI, when set, is read at run time (it may hold credentials); otherwise
+    # the embedded SQLite store under data/mlflow/ is used.
+    if settings.mlflow_tracking_uri_from_env:
+        tracking_uri_config, tracking_uri = {"env": "MLFLOW_TRACKING_URI"}, dg.EnvVar("MLFLOW_TRACKING_URI")
+    else:
+        tracking_uri_config = tracking_uri = settings.default_mlflow_tracking_uri
     return {
+        "mlflow": checked_mlflow_tracking.configured(
+            {
+                "experiment_name": settings.mlflow_experiment,
+                "mlflow_tracking_uri": tracking_uri_config,
+                "artifact_location": settings.mlflow_artifact_location,
+            }
+        ),
+        "model_registry": ModelRegistry(
+            tracking_uri=tracking_uri,
+            experiment_name=settings.mlflow_experiment,
+            artifact_location=settings.mlflow_artifact_location,
+            registered_model_name=settings.registered_model_name,
+            min_relative_improvement=settings.champion_min_improvement,
+            ui_base_url=settings.mlflow_ui_url,
+        ),
         "trip_source": build_trip_source(settings),
         "quality_thresholds": QualityThresholds(max_rmse=settings.max_rmse),
         "trip_frame_io_manager": TripFrameIOManager(base_path=settings.warehouse_dir),

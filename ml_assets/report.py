@@ -5,13 +5,22 @@ from __future__ import annotations
 from ml_assets.training import Evaluation
 
 
-def render_report(evaluation: Evaluation, dataset: str) -> str:
+def render_report(
+    evaluation: Evaluation,
+    dataset: str,
+    model_version: str | None = None,
+    champion_version: str | None = None,
+    champion_rmse: float | None = None,
+) -> str:
     e = evaluation
+    model_name = f"model version {model_version}" if model_version else "model (this pipeline)"
     rows = [
-        ("model (this pipeline)", e.rmse, e.mae, e.r2),
+        (model_name, e.rmse, e.mae, e.r2),
         ("course baseline (DictVectorizer + LinearRegression)", e.course_baseline_rmse, None, None),
         ("mean predictor (training-month mean)", e.mean_predictor_rmse, None, None),
     ]
+    if champion_rmse is not None:
+        rows.insert(1, (f"current champion (version {champion_version})", champion_rmse, None, None))
     table = "\n".join(
         f"| {name} | {rmse:.3f} | {'' if mae is None else f'{mae:.3f}'} | {'' if r2 is None else f'{r2:.4f}'} |"
         for name, rmse, mae, r2 in rows

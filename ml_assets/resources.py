@@ -1,15 +1,28 @@
-"""Resources: the trip sources (one per data set) and the data-quality thresholds."""
+"""Resources: the trip sources (one per data set), data-quality thresholds and MLflow."""
 
 from __future__ import annotations
 
+import warnings
+from typing import TYPE_CHECKING
+
 import dagster as dg
+
+with warnings.catch_warnings():
+    # dagster-mlflow marks itself beta at import; the notice is Dagster's, not a problem of ours.
+    warnings.simplefilter("ignore", category=dg.BetaWarning)
+    from dagster_mlflow import end_mlflow_on_run_finished, mlflow_tracking
+    from dagster_mlflow.resources import CONFIG_SCHEMA as MLFLOW_CONFIG_SCHEMA
 import pandas as pd
 from pydantic import Field
 from upath import UPath
 
+from ml_assets import tracking
 from ml_assets.features import DurationBounds
 from ml_assets.sources import flights, taxi
 from ml_assets.sources.schema import SourceDataError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 class TripSource(dg.ConfigurableResource):
@@ -95,3 +108,116 @@ class QualityThresholds(dg.ConfigurableResource):
         default=0.8, description="Smallest share of raw trips that must survive cleaning."
     )
     max_rmse: float = Field(description="Largest validation RMSE (minutes) a model may have.")
+
+
+class ModelRegistry(dg.ConfigurableResource):
+    """MLflow experiment, registered model and the champion alias of one dataset."""
+
+    tracking_uri: str = Field(description="MLflow tracking (and registry) URI; MLFLOW_TRACKING_URI when set.")
+    experiment_name: str
+    artifact_location: str = Field(description="Where new experiments keep their artifacts.")
+    registered_model_name: str
+    champion_alias: str = "champion"
+    min_relative_improvement: float = Field(
+        default=0.0, ge=0, lt=1, description="Share by which a new model's RMSE must undercut the champion's."
+    )
+    ui_base_url: str = Field(default="http://127.0.0.1:5000", description="Where `mlflow ui` (or the server) is browsed.")
+
+    def client(self) -> "MlflowClient":
+        from mlflow import MlflowClient
+
+        tracking.check_tracking_uri(self.tracking_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def experiment_id(self) -> str:
+        return tracking.ensure_experiment(self.client(), self.experiment_name, self.artifact_location)
+
+    def training_run(self, partition_key: str):
+        """The newest finished MLflow run that trained this dataset's model on `partition_key`."""
+        runs = self.client().search_runs(
+            [self.experiment_id()],
+            filter_string=(
+                f"tags.`{tracking.TAG_ASSET}` = 'duration_model' and tags.`{tracking.TAG_PARTITION}` = '{partition_key}' "
+                "and attributes.status = 'FINISHED'"
+            ),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def version_for_run(self, run_id: str):
+        versions = self.client().search_model_versions(f"name = '{self.registered_model_name}' and run_id = '{run_id}'")
+        return max(versions, key=lambda v: int(v.version)) if versions else None
+
+    def champion(self):
+        """The version holding the champion alias, or None (first run, or no model registered yet)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client().get_model_version_by_alias(self.registered_model_name, self.champion_alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def load_version(self, version: str | int):
+        import mlflow.sklearn
+
+        self.client()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        return mlflow.sklearn.load_model(f"models:/{self.registered_model_name}/{version}")
+
+    def promote(self, version: str | int) -> None:
+        self.client().set_registered_model_alias(self.registered_model_name, self.champion_alias, str(version))
+
+    def run_url(self, run) -> str:
+        return tracking.run_url(self.ui_base_url, run.info.experiment_id, run.info.run_id)
+
+    def version_url(self, version: str | int) -> str:
+        return tracking.model_version_url(self.ui_base_url, self.registered_model_name, version)
+
+
+@dg.resource(
+    config_schema={
+        **MLFLOW_CONFIG_SCHEMA,
+        "artifact_location": dg.Field(dg.Noneable(dg.StringSource), default_value=None, is_required=False),
+    },
+    description="dagster-mlflow's mlflow_tracking, after checking the tracking URI and creating the experiment.",
+)
+def checked_mlflow_tracking(init_context: dg.InitResourceContext):
+    """One MLflow run per Dagster run (dagster-mlflow), failing fast with a clear message on a bad URI."""
+    config = init_context.resource_config
+    uri = config.get("mlflow_tracking_uri")
+    if uri:
+        tracking.check_tracking_uri(uri)
+        from mlflow import MlflowClient
+
+        tracking.ensure_experiment(MlflowClient(uri), config["experiment_name"], config.get("artifact_location"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=dg.BetaWarning)  # dagster-mlflow marks itself beta
+        resource_generator = mlflow_tracking.resource_fn(init_context)
+        mlflow_resource = next(resource_generator)
+    try:
+        yield mlflow_resource
+    finally:
+        mlflow_resource.cleanup_on_error()  # dagster-mlflow's own teardown
+        _close_unused_run(mlflow_resource)
+
+
+def _close_unused_run(mlflow_resource) -> None:
+    """End the MLflow run dagster-mlflow opened at resource start-up if training never used it.
+
+    In one process (`dg.materialize`, `execute_in_process`) resources start before the first
+    step, so a run whose raw_trips fails would otherwise leave an empty MLflow run RUNNING
+    forever. An untouched run is deleted; one with data is marked FAILED.
+    """
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        return
+    run = mlflow_resource.tracking_client.get_run(active.info.run_id)
+    mlflow.end_run(status="FAILED")
+    if not run.data.params and not run.data.metrics:
+        mlflow_resource.tracking_client.delete_run(active.info.run_id)

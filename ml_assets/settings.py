@@ -46,6 +46,11 @@ class Settings:
     max_rmse_override: float | None = None
     download_retries: int = 3
     download_retry_delay_s: float = 2.0
+    mlflow_tracking_uri_from_env: bool = False
+    mlflow_tracking_uri_value: str | None = None
+    registered_model_name_override: str | None = None
+    mlflow_ui_url: str = "http://127.0.0.1:5000"
+    champion_min_improvement: float = 0.0
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -78,7 +83,34 @@ class Settings:
             download_retry_delay_s=_number(
                 env, "ML_ASSETS_DOWNLOAD_RETRY_DELAY_S", float, defaults.download_retry_delay_s
             ),
+            mlflow_tracking_uri_from_env=bool(env.get("MLFLOW_TRACKING_URI")),
+            registered_model_name_override=env.get("ML_ASSETS_REGISTERED_MODEL") or None,
+            mlflow_ui_url=env.get("ML_ASSETS_MLFLOW_UI_URL", defaults.mlflow_ui_url),
+            champion_min_improvement=_number(
+                env, "ML_ASSETS_CHAMPION_MIN_IMPROVEMENT", float, defaults.champion_min_improvement
+            ),
         )
+
+    @property
+    def mlflow_dir(self) -> str:
+        return f"{self.data_dir.rstrip('/')}/mlflow"
+
+    @property
+    def default_mlflow_tracking_uri(self) -> str:
+        """The embedded store: SQLite under data/mlflow/, no server needed."""
+        return self.mlflow_tracking_uri_value or f"sqlite:///{self.mlflow_dir}/mlflow.db"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return f"{self.mlflow_dir}/artifacts"
+
+    @property
+    def mlflow_experiment(self) -> str:
+        return f"ml_assets/{self.dataset}"
+
+    @property
+    def registered_model_name(self) -> str:
+        return self.registered_model_name_override or f"{self.dataset}_trip_duration"
 
     @property
     def max_rmse(self) -> float:

@@ -111,9 +111,12 @@ def build_model_pipeline(categorical: list[str], numeric: list[str], params: Mod
 def model_inputs(features: pd.DataFrame) -> pd.DataFrame:
     categorical, numeric = feature_columns(features)
     frame = features[categorical + numeric].copy()
-    # The encoders want plain object columns, not pandas' nullable StringDtype.
+    # The encoders want plain object columns, not pandas' nullable StringDtype; numbers go in
+    # as float64 so a served model's signature accepts missing values.
     for column in categorical:
         frame[column] = frame[column].astype(object)
+    for column in numeric:
+        frame[column] = frame[column].astype("float64")
     return frame
 
 
@@ -191,3 +194,63 @@ def evaluate_duration_model(
         train_rmse=regression_metrics(train[TARGET].to_numpy(), train_pred)["rmse"],
     )
     return evaluation, predicted
+
+
+TUNING_SPACE = {
+    "learning_rate": [0.03, 0.05, 0.1, 0.2],
+    "max_iter": [50, 100, 200, 300],
+    "max_leaf_nodes": [15, 31, 63],
+    "min_samples_leaf": [20, 50, 100, 200, 500],
+    "l2_regularization": [0.0, 0.1, 1.0, 10.0],
+}
+
+
+@dataclass(frozen=True)
+class Trial:
+    number: int
+    params: ModelParams
+    rmse: float
+    seconds: float
+
+
+def time_holdout(features: pd.DataFrame, share: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split one month by pickup time: tuning never peeks at the month being evaluated."""
+    ordered = features.sort_values("pickup_datetime", kind="stable")
+    cut = int(len(ordered) * (1 - share))
+    return ordered.iloc[:cut], ordered.iloc[cut:]
+
+
+def tune_hyperparameters(
+    features: pd.DataFrame,
+    start: ModelParams,
+    n_trials: int,
+    time_budget_s: float,
+    on_trial=None,
+) -> tuple[ModelParams, list[Trial]]:
+    """Bounded random search (trial 0 = `start`) on a time-ordered holdout of the training month.
+
+    Stops after `n_trials` or once `time_budget_s` is spent, whichever comes first.
+    """
+    import time
+
+    from sklearn.model_selection import ParameterSampler
+
+    fit_part, holdout = time_holdout(features)
+    candidates = [start] + [
+        ModelParams(**{**asdict(start), **sampled})
+        for sampled in ParameterSampler(TUNING_SPACE, n_iter=max(n_trials - 1, 0), random_state=start.random_state)
+    ]
+    trials: list[Trial] = []
+    began = time.perf_counter()
+    for number, params in enumerate(candidates[:n_trials]):
+        if trials and time.perf_counter() - began > time_budget_s:
+            break
+        t0 = time.perf_counter()
+        model = train_duration_model(fit_part, params)
+        rmse = regression_metrics(holdout[TARGET].to_numpy(), model.predict(model_inputs(holdout)))["rmse"]
+        trial = Trial(number, params, rmse, time.perf_counter() - t0)
+        trials.append(trial)
+        if on_trial is not None:
+            on_trial(trial)
+    best = min(trials, key=lambda t: t.rmse) if trials else Trial(0, start, float("nan"), 0.0)
+    return best.params, trials

@@ -16,7 +16,7 @@ def test_definitions_load_for_each_source(source, tmp_path):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "raw_trips", "trip_features", "duration_model", "evaluation_report"
+        "raw_trips", "trip_features", "duration_model", "evaluation_report", "champion_model"
     }
     job = defs.resolve_job_def(MONTHLY_TRAINING_JOB)
     keys = job.partitions_def.get_partition_keys()
