@@ -25,6 +25,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".ml_assets-installed"
 DAGSTER_HOME = ROOT / ".dagster_home"
+QUIET_LOGS = json.dumps({"loggers": {"console": {"config": {"log_level": "INFO"}}}})
 
 
 def say(message: str) -> None:
@@ -73,10 +74,14 @@ def print_summary(env: dict[str, str], months: list[str]) -> None:
         "import json, sys; from upath import UPath; from ml_assets.settings import Settings;"
         "s = Settings.from_env();"
         "print(json.dumps([json.loads(p.read_text()) for m in sys.argv[1:]"
-        " for p in [UPath(s.reports_dir) / 'evaluation_report' / f'{m}.json'] if p.exists()]))"
+        " for p in [UPath(s.reports_dir) / 'evaluation_report' / f'{m}.json'] if p.exists()]));"
+        "c = [json.loads(p.read_text()) for m in sys.argv[1:]"
+        " for p in [UPath(s.reports_dir) / 'champion_model' / f'{m}.json'] if p.exists()];"
+        "print(json.dumps(c[-1] if c else None))"
     )
     out = subprocess.run([str(BIN / "python"), "-c", code, *months], env=env, check=True, capture_output=True, text=True)
-    reports = json.loads(out.stdout)
+    report_line, champion_line = out.stdout.splitlines()
+    reports, champion = json.loads(report_line), json.loads(champion_line)
     if not reports:
         return
     say(f"evaluation reports ({reports[0]['dataset']}): model vs course baseline vs mean predictor, RMSE in minutes")
@@ -85,6 +90,8 @@ def print_summary(env: dict[str, str], months: list[str]) -> None:
             f"  {r['train_month']} -> {r['valid_month']}: model {r['rmse']:7.3f}  "
             f"baseline {r['course_baseline_rmse']:7.3f}  mean {r['mean_predictor_rmse']:7.3f}"
         )
+    if champion:
+        say(f"MLflow champion: version {champion['champion_version']} ({champion['reason']})")
 
 
 def run(args: list[str]) -> int:
@@ -93,7 +100,10 @@ def run(args: list[str]) -> int:
     say(f"materializing the whole graph for {len(months)} month(s): {' '.join(months)}")
     for month in months:
         say(f"month {month}")
-        cmd = [str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions", "--select", "*", "--partition", month]
+        cmd = [
+            str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
+            "--select", "*", "--partition", month, "--config-json", QUIET_LOGS,
+        ]
         if subprocess.run(cmd, cwd=ROOT, env=env).returncode != 0:
             say(f"month {month} failed; earlier months are materialized and kept")
             return 1

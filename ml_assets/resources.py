@@ -160,12 +160,18 @@ class ModelRegistry(dg.ConfigurableResource):
                 return None
             raise
 
+    def point_mlflow_here(self) -> None:
+        """Aim MLflow's process-wide fluent API (log_model, load_model) at this store and registry."""
+        import mlflow
+
+        tracking.check_tracking_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+
     def load_version(self, version: str | int):
         import mlflow.sklearn
 
-        self.client()
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
+        self.point_mlflow_here()
         return mlflow.sklearn.load_model(f"models:/{self.registered_model_name}/{version}")
 
     def promote(self, version: str | int) -> None:

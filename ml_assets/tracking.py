@@ -31,7 +31,8 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
     scheme = urllib.parse.urlparse(uri).scheme.split("+")[0]
     if scheme not in SUPPORTED_SCHEMES:
         raise TrackingUnavailableError(
-            f"MLflow tracking URI {uri!r} is not usable: scheme {scheme or '(none)'!r} is not one of {SUPPORTED_SCHEMES}"
+            f"MLflow tracking URI {uri!r} is not usable: scheme {scheme or '(none)'!r} is not one of {SUPPORTED_SCHEMES} "
+            "(a local store is written sqlite:///path/mlflow.db)"
         )
     if scheme == "sqlite":
         Path(urllib.parse.urlparse(uri).path).parent.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,7 @@ def test_cli_materializes_taxi_month_through_local_server(taxi_settings, tmp_pat
         "ML_ASSETS_TAXI_URL_TEMPLATE": taxi_settings.taxi_url_template,
         "ML_ASSETS_DATA_DIR": taxi_settings.data_dir,
     }
+    env.pop("MLFLOW_TRACKING_URI", None)  # use the embedded store under the test's data dir
     Path(env["DAGSTER_HOME"]).mkdir()
     dagster = Path(sys.executable).with_name("dagster")
     for month in ("2021-01", "2021-02"):
@@ -80,3 +81,15 @@ def test_cli_materializes_taxi_month_through_local_server(taxi_settings, tmp_pat
     assert "Asset check 'beats_course_baseline' on 'evaluation_report' passed" in done.stderr
     assert "failed" not in done.stderr.lower().replace("steps failed: []", "")
     assert Path(taxi_settings.reports_dir, "evaluation_report", "2021-02.md").exists()
+    # with a step per process (as runs launched from the UI execute), MLflow runs still end FINISHED
+    from mlflow import MlflowClient
+
+    client = MlflowClient(taxi_settings.default_mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(taxi_settings.mlflow_experiment)
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`ml_assets.asset` = 'duration_model'")
+    assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    everything = client.search_runs([experiment.experiment_id])
+    assert {r.info.status for r in everything} == {"FINISHED"}  # tuning trials too; nothing left RUNNING
+    champion = client.get_model_version_by_alias(taxi_settings.registered_model_name, "champion")
+    assert str(champion.version) == "1"

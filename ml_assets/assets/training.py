@@ -74,6 +74,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         mlf = context.resources.mlflow
         trip_source: TripSource = context.resources.trip_source
         model_registry: ModelRegistry = context.resources.model_registry
+        model_registry.point_mlflow_here()
         run = mlflow.active_run()
         try:
             mlflow.set_tags(

@@ -35,5 +35,8 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
         data = event.step_failure_data
         if data.user_failure_data and data.user_failure_data.description:
             parts.append(data.user_failure_data.description)
-        parts.append(data.error.message if data.error else "")
+        error = data.error
+        while error is not None:  # the user's exception is the cause of Dagster's wrapper
+            parts.append(error.message)
+            error = error.cause
     return "\n".join(parts)
