@@ -145,6 +145,30 @@ class ModelRegistry(dg.ConfigurableResource):
         )
         return runs[0] if runs else None
 
+    def ensure_registered_model(self, dataset: str) -> None:
+        """Create the registered model for `dataset`, or refuse a name that belongs to something else."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            model = client.get_registered_model(self.registered_model_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            client.create_registered_model(
+                self.registered_model_name,
+                tags={tracking.TAG_DATASET: dataset},
+                description=f"ml_assets trip-duration model for {dataset}",
+            )
+            return
+        owner = model.tags.get(tracking.TAG_DATASET)
+        if owner != dataset:
+            raise tracking.RegistryNameClashError(
+                f"registered model {self.registered_model_name!r} already exists in {self.tracking_uri} "
+                f"for {'dataset ' + repr(owner) if owner else 'something other than ml_assets'}, not {dataset!r}; "
+                "choose another name with ML_ASSETS_REGISTERED_MODEL"
+            )
+
     def version_for_run(self, run_id: str):
         versions = self.client().search_model_versions(f"name = '{self.registered_model_name}' and run_id = '{run_id}'")
         return max(versions, key=lambda v: int(v.version)) if versions else None

@@ -22,8 +22,8 @@ class TrackingUnavailableError(RuntimeError):
     """The MLflow tracking URI is malformed or its server does not answer."""
 
 
-def default_tracking_uri(data_dir: str) -> str:
-    return f"sqlite:///{Path(data_dir, 'mlflow', 'mlflow.db')}"
+class RegistryNameClashError(RuntimeError):
+    """The registered model name is taken by another dataset or by something outside ml_assets."""
 
 
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:

@@ -75,6 +75,11 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         trip_source: TripSource = context.resources.trip_source
         model_registry: ModelRegistry = context.resources.model_registry
         model_registry.point_mlflow_here()
+        try:
+            model_registry.ensure_registered_model(trip_source.name)
+        except tracking.RegistryNameClashError as exc:
+            mlflow.end_run(status="FAILED")
+            raise dg.Failure(str(exc), allow_retries=False) from exc
         run = mlflow.active_run()
         try:
             mlflow.set_tags(

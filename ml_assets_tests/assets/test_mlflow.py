@@ -143,3 +143,17 @@ def test_bad_tracking_uri_fails_the_run_with_a_clear_message(flights_settings, i
     events = [e for e in result.all_events if e.event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.ENGINE_EVENT)]
     text = failure_messages(result) + "\n".join(str(e.event_specific_data) for e in events)
     assert message in text and uri in text
+
+
+def test_registry_name_taken_by_another_dataset_fails_clearly(flights_settings, instance):
+    client = _client(flights_settings)
+    from ml_assets.tracking import check_tracking_uri
+
+    check_tracking_uri(flights_settings.default_mlflow_tracking_uri)  # creates the store's folder
+    client.create_registered_model(flights_settings.registered_model_name, tags={"ml_assets.dataset": "nyc_taxi_green"})
+    result = materialize_month(flights_settings, "2013-01", instance)
+    assert not result.success
+    message = failure_messages(result)
+    assert f"registered model '{flights_settings.registered_model_name}' already exists" in message
+    assert "dataset 'nyc_taxi_green'" in message and "ML_ASSETS_REGISTERED_MODEL" in message
+    assert client.search_model_versions(f"name = '{flights_settings.registered_model_name}'") == []
