@@ -8,6 +8,7 @@ from ml_assets.assets import build_assets
 from ml_assets.io_managers import ModelIOManager, ReportIOManager, TripFrameIOManager
 from ml_assets.partitions import monthly_partitions
 from ml_assets.resources import (
+    AlertWebhook,
     ModelRegistry,
     NycFlightsSource,
     NycTaxiSource,
@@ -15,6 +16,8 @@ from ml_assets.resources import (
     TripSource,
     checked_mlflow_tracking,
 )
+from ml_assets.schedules import build_ingest_job, build_monthly_schedule
+from ml_assets.sensors import build_source_change_sensor, run_failure_alert
 from ml_assets.settings import Settings
 
 MONTHLY_TRAINING_JOB = "monthly_training_job"
@@ -52,6 +55,10 @@ def build_resources(settings: Settings) -> dict:
         ),
         "trip_source": build_trip_source(settings),
         "quality_thresholds": QualityThresholds(max_rmse=settings.max_rmse),
+        "alert_webhook": AlertWebhook(
+            webhook_url=dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK_URL") if settings.alert_webhook_from_env else None,
+            dagster_ui_url=settings.dagster_ui_url,
+        ),
         "trip_frame_io_manager": TripFrameIOManager(base_path=settings.warehouse_dir),
         "model_io_manager": ModelIOManager(base_path=settings.warehouse_dir),
         "report_io_manager": ReportIOManager(base_path=settings.reports_dir),
@@ -60,9 +67,25 @@ def build_resources(settings: Settings) -> dict:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = monthly_partitions(settings)
+    ingest_job = build_ingest_job()
     return dg.Definitions(
         assets=build_assets(partitions_def, settings),
+        schedules=[build_monthly_schedule(ingest_job)],
+        sensors=[
+            build_source_change_sensor(
+                ingest_job, partitions_def, settings.sensor_lookback_months, settings.sensor_interval_s
+            ),
+            dg.AutomationConditionSensorDefinition(
+                "ml_assets_automation",
+                target=dg.AssetSelection.all(),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=settings.automation_interval_s,
+                description="Materializes features, model, evaluation and champion when their inputs' data changed.",
+            ),
+            run_failure_alert,
+        ],
         jobs=[
+            ingest_job,
             dg.define_asset_job(
                 MONTHLY_TRAINING_JOB,
                 selection=dg.AssetSelection.all(),

@@ -25,8 +25,15 @@ def next_month(month: str) -> str:
 def monthly_partitions(settings: Settings) -> dg.MonthlyPartitionsDefinition:
     """The months the configured source can deliver."""
     if settings.source == "nyc_flights":
-        first, end = FLIGHTS_FIRST_MONTH, next_month(FLIGHTS_LAST_MONTH)
-    else:
-        first = settings.taxi_start_month
-        end = next_month(settings.taxi_end_month) if settings.taxi_end_month else None
-    return dg.MonthlyPartitionsDefinition(start_date=first, end_date=end, fmt=MONTH_FMT)
+        return dg.MonthlyPartitionsDefinition(
+            start_date=FLIGHTS_FIRST_MONTH, end_date=next_month(FLIGHTS_LAST_MONTH), fmt=MONTH_FMT
+        )
+    if settings.taxi_end_month:
+        return dg.MonthlyPartitionsDefinition(
+            start_date=settings.taxi_start_month, end_date=next_month(settings.taxi_end_month), fmt=MONTH_FMT
+        )
+    # The TLC publishes a month about two months after it ends: with a lag of L months the
+    # newest partition is L months back (end_offset 0 would be last month).
+    return dg.MonthlyPartitionsDefinition(
+        start_date=settings.taxi_start_month, end_offset=1 - settings.publication_lag_months, fmt=MONTH_FMT
+    )

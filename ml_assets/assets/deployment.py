@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import tracking
+from ml_assets.automation import on_upstream_data_change
 from ml_assets.assets.evaluation import champion_rmse_on
 from ml_assets.resources import ModelRegistry, TripSource
 
@@ -15,6 +16,7 @@ def build_champion_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         group_name="deployment",
         kinds={"mlflow"},
         io_manager_key="report_io_manager",
+        automation_condition=on_upstream_data_change(),
     )
     def champion_model(
         context: dg.AssetExecutionContext,

@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import checks, tracking
+from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import TARGET
 from ml_assets.report import render_report
 from ml_assets.resources import ModelRegistry, QualityThresholds, TripSource
@@ -55,6 +56,7 @@ def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.Asset
                 group_name="evaluation",
                 kinds={"scikitlearn", "markdown", "mlflow"},
                 skippable=True,
+                automation_condition=on_upstream_data_change(),
                 deps=[
                     dg.AssetDep("duration_model", partition_mapping=previous_month),
                     dg.AssetDep("trip_features", partition_mapping=previous_and_current_month),

@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import checks
+from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import build_trip_features
 from ml_assets.resources import QualityThresholds, TripSource
 
@@ -17,6 +18,7 @@ def build_trip_features_asset(partitions_def: dg.PartitionsDefinition) -> dg.Ass
         kinds={"pandas", "parquet"},
         io_manager_key="trip_frame_io_manager",
         check_specs=checks.check_specs("trip_features", checks.FEATURE_CHECKS),
+        automation_condition=on_upstream_data_change(),
     )
     def trip_features(
         context: dg.AssetExecutionContext,

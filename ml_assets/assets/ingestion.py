@@ -54,6 +54,7 @@ def build_raw_trips(partitions_def: dg.PartitionsDefinition, settings: Settings)
             metadata={
                 "source": trip_source.name,
                 "location": location,
+                "source_fingerprint": trip_source.fingerprint(month) or "unknown",
                 "rows": len(raw),
                 "first_pickup": str(pickups.min()),
                 "last_pickup": str(pickups.max()),

@@ -10,6 +10,7 @@ from pydantic import Field
 import ml_assets
 from ml_assets import tracking
 from ml_assets.assets.ingestion import frame_fingerprint
+from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import TARGET, feature_columns
 from ml_assets.resources import ModelRegistry, TripSource, end_mlflow_on_run_finished
 from ml_assets.training import ModelParams, model_inputs, regression_metrics, train_duration_model, tune_hyperparameters
@@ -55,6 +56,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
         kinds={"scikitlearn", "mlflow"},
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
+        automation_condition=on_upstream_data_change(),
         # dagster-mlflow's resource is legacy-style, so every resource is named here rather
         # than as typed parameters (Dagster does not allow both on one asset).
         required_resource_keys={"mlflow", "model_registry", "trip_source"},

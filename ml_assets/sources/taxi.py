@@ -126,10 +126,23 @@ def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = 
 
 
 def cached_month_file(cache_dir: UPath, url: str, month: str, timeout_s: float = 60.0) -> UPath:
-    """The local copy of a month, downloading it once; a corrupt copy is set aside, not reused."""
+    """The local copy of a month, downloaded once per source version.
+
+    A sidecar `<file>.source` records the source fingerprint the copy was taken from; when
+    the source answers with another one the month is downloaded again. When the source
+    cannot be asked (offline), the cached copy is used as it is.
+    """
     dest = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
-    if not dest.exists():
-        download_month(url, dest, month, timeout_s)
+    marker = dest.with_name(dest.name + ".source")
+    try:
+        current = source_fingerprint(url, timeout_s)
+    except SourceUnavailableError:
+        current = None
+    if dest.exists() and (current is None or (marker.exists() and marker.read_text() == current)):
+        return dest
+    download_month(url, dest, month, timeout_s)
+    if current is not None:
+        marker.write_text(current)
     return dest
 
 
@@ -150,3 +163,29 @@ __all__ = [
     "quarantine",
     "read_taxi_month",
 ]
+
+
+def source_fingerprint(url: str, timeout_s: float = 10.0) -> str | None:
+    """What identifies the current version of a month at the source, or None if it is not there.
+
+    HTTP: ETag / Last-Modified / Content-Length from a HEAD request; files (paths, file://,
+    other fsspec URLs): size and modification time.
+    """
+    if url.startswith(("http://", "https://")):
+        request = urllib.request.Request(url, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                headers = response.headers
+        except urllib.error.HTTPError as exc:
+            if exc.code in (403, 404, 410):
+                return None
+            raise SourceUnavailableError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, socket.timeout, ConnectionError, http.client.HTTPException) as exc:
+            raise SourceUnavailableError(f"{url}: {exc}") from exc
+        parts = [headers.get("ETag"), headers.get("Last-Modified"), headers.get("Content-Length")]
+        return "http:" + "|".join(p or "" for p in parts)
+    path = UPath(url)
+    if not path.exists():
+        return None
+    info = path.stat()
+    return f"file:{info.st_size}|{getattr(info, 'st_mtime_ns', None) or info.st_mtime}"
