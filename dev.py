@@ -4,6 +4,7 @@
     python3 dev.py run    # set up .venv, then materialize every month of the default data
     python3 dev.py test   # set up .venv (with dev extras), then run the test suite
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
+    python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill; `dev.py ui` (its daemon) runs it
 
 Set-up happens once: a hash of pyproject.toml in .venv says whether it is current.
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
@@ -111,14 +112,54 @@ def run(args: list[str]) -> int:
     return 0
 
 
+ALL_ASSETS = ["raw_trips", "trip_features", "duration_model", "evaluation_report", "champion_model"]
+BACKFILL_MUTATION = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+
+def backfill(args: list[str]) -> int:
+    """An asset backfill (not a job backfill): the daemon orders months by their dependencies,
+    so evaluation M runs after model M-1, one run per month."""
+    if len(args) != 2:
+        sys.exit("usage: python3 dev.py backfill FIRST_MONTH LAST_MONTH   (e.g. 2013-01 2013-12)")
+    env = dagster_env()
+    months = [m for m in partition_keys(env) if args[0] <= m <= args[1]]
+    if not months:
+        sys.exit(f"no partitions between {args[0]} and {args[1]}")
+    variables = {"params": {"assetSelection": [{"path": [a]} for a in ALL_ASSETS], "partitionNames": months}}
+    out = subprocess.run(
+        [str(BIN / "dagster-graphql"), "-m", "ml_assets.definitions", "-t", BACKFILL_MUTATION, "-v", json.dumps(variables)],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    # dagster-graphql prints its code server's log lines around the JSON answer
+    answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"data"')]
+    answer = answers[0] if answers else {}
+    launched = answer.get("data", {}).get("launchPartitionBackfill", {})
+    if launched.get("__typename") != "LaunchBackfillSuccess":
+        print(out.stdout, out.stderr, sep="\n")
+        return 1
+    say(f"backfill {launched['backfillId']} queued for {len(months)} month(s) {months[0]}..{months[-1]}")
+    say("it runs while the daemon runs: `python3 dev.py ui`, then Overview > Backfills at http://127.0.0.1:3000")
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui"}:
+    if not argv or argv[0] not in {"run", "test", "ui", "backfill"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
     ensure_venv()
     if command == "run":
         return run(rest)
+    if command == "backfill":
+        return backfill(rest)
     if command == "test":
         return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=dagster_env()).returncode
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode
