@@ -57,7 +57,8 @@ def dagster_env() -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        # two runs at a time on a small machine: sensors, automation and backfills queue behind
+        config.write_text("telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n")
     return env
 
 

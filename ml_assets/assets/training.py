@@ -27,8 +27,10 @@ class DurationModelConfig(dg.Config):
     min_samples_leaf: int = Field(default=ModelParams.min_samples_leaf, ge=1)
     l2_regularization: float = Field(default=ModelParams.l2_regularization, ge=0)
     random_state: int = ModelParams.random_state
+    # Off by default: on the flights the holdout winner inside one month did not carry over to
+    # the next (2013-04 -> 05: tuned RMSE 12.835 vs 12.788 for these defaults, course baseline 12.823).
     tuning_trials: int = Field(
-        default=6, ge=0, description="Random-search trials (trial 0 = the values above); 0 trains with them directly."
+        default=0, ge=0, description="Random-search trials (trial 0 = the values above); 0 trains with them directly."
     )
     tuning_time_budget_s: float = Field(default=60.0, gt=0, description="Stop searching once this much time is spent.")
 

@@ -36,10 +36,14 @@ def _champion(settings):
     return _client(settings).get_model_version_by_alias(settings.registered_model_name, "champion")
 
 
+TUNED = {"ops": {"duration_model": {"config": {"tuning_trials": 6, "tuning_time_budget_s": 120}}}}
+
+
 @pytest.fixture
 def two_months(flights_settings, instance):
     for month in ("2013-01", "2013-02"):
-        result = materialize_month(flights_settings, month, instance)
+        # January with a 6-trial search (nested runs), February with the default parameters
+        result = materialize_month(flights_settings, month, instance, run_config=TUNED if month == "2013-01" else None)
         assert result.success, failure_messages(result)
     return result
 
@@ -67,6 +71,7 @@ def test_training_runs_carry_params_metrics_tags_and_model(flights_settings, two
         [runs[0].info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{runs[0].info.run_id}'"
     )
     assert len(trials) == 6 and all("holdout_rmse" in t.data.metrics for t in trials)
+    assert runs[0].data.params["tuning_trials_run"] == "6" and runs[1].data.params["tuning_trials_run"] == "0"
 
 
 def test_two_versions_and_champion_on_the_evaluated_one(flights_settings, two_months):
