@@ -10,6 +10,7 @@ from ml_assets import checks
 from ml_assets.resources import QualityThresholds, TripSource
 from ml_assets.settings import Settings
 from ml_assets.sources.schema import SourceDataError
+from ml_assets.sources.taxi import SourceUnavailableError
 
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
@@ -17,6 +18,14 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     digest.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()).encode())
     return digest.hexdigest()[:16]
+
+
+def _fingerprint_or_unknown(trip_source: TripSource, month: str) -> str:
+    """The source version just ingested; the sensor uses it to skip months already current."""
+    try:
+        return trip_source.fingerprint(month) or "unknown"
+    except SourceUnavailableError:
+        return "unknown"
 
 
 def build_raw_trips(partitions_def: dg.PartitionsDefinition, settings: Settings) -> dg.AssetsDefinition:
@@ -54,7 +63,7 @@ def build_raw_trips(partitions_def: dg.PartitionsDefinition, settings: Settings)
             metadata={
                 "source": trip_source.name,
                 "location": location,
-                "source_fingerprint": trip_source.fingerprint(month) or "unknown",
+                "source_fingerprint": _fingerprint_or_unknown(trip_source, month),
                 "rows": len(raw),
                 "first_pickup": str(pickups.min()),
                 "last_pickup": str(pickups.max()),

@@ -155,16 +155,6 @@ def quarantine(path: UPath) -> UPath:
     return target
 
 
-__all__ = [
-    "SourceUnavailableError",
-    "cached_month_file",
-    "download_month",
-    "month_url",
-    "quarantine",
-    "read_taxi_month",
-]
-
-
 def source_fingerprint(url: str, timeout_s: float = 10.0) -> str | None:
     """What identifies the current version of a month at the source, or None if it is not there.
 
