@@ -6,6 +6,7 @@ from the installed package files needs only the flights table and no deprecated 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 from pathlib import Path
@@ -23,7 +24,15 @@ def flights_csv_path() -> Path:
 
 
 def flights_content_hash(path: Path | None = None) -> str:
-    return hashlib.sha256((path or flights_csv_path()).read_bytes()).hexdigest()
+    """SHA-256 of the data file; hashed once per file version, not once per month asked about."""
+    path = path or flights_csv_path()
+    info = path.stat()
+    return _hash_file(path, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_file(path: Path, size: int, mtime_ns: int) -> str:  # size and mtime key the cache
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def read_flights(path: Path | None = None) -> pd.DataFrame:
