@@ -49,8 +49,9 @@ FEATURE_CHECKS = [FEATURES_NO_NULLS, FEATURES_TARGET_IN_RANGE, FEATURES_RETENTIO
 EVALUATION_CHECKS = [EVAL_RMSE_WITHIN_THRESHOLD, EVAL_BEATS_MEAN_PREDICTOR, EVAL_BEATS_COURSE_BASELINE]
 
 
-def _result(name: str, passed: bool, **metadata) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata=metadata)
+def _result(name: str, month: str, passed: bool, **metadata) -> dg.AssetCheckResult:
+    # check_specs results carry no partition in the UI, so each names the month it checked
+    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **metadata})
 
 
 def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> list[dg.AssetCheckResult]:
@@ -64,21 +65,22 @@ def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> 
     share = outside / len(raw) if len(raw) else 0.0
     negative = int((raw["distance"] < 0).sum()) if "distance" in raw.columns else 0
     return [
-        _result(RAW_SCHEMA, not problems, problems="; ".join(problems) or "none"),
-        _result(RAW_NOT_EMPTY, len(raw) > 0, rows=len(raw)),
+        _result(RAW_SCHEMA, month, not problems, problems="; ".join(problems) or "none"),
+        _result(RAW_NOT_EMPTY, month, len(raw) > 0, rows=len(raw)),
         _result(
             RAW_PICKUPS_IN_MONTH,
+            month,
             share <= max_outside_share,
             rows_outside_month=outside,
             share_outside_month=float(share),
             max_share=float(max_outside_share),
         ),
-        _result(RAW_NO_NEGATIVE_DISTANCE, negative == 0, negative_distance_rows=negative),
+        _result(RAW_NO_NEGATIVE_DISTANCE, month, negative == 0, negative_distance_rows=negative),
     ]
 
 
 def feature_checks(
-    features: pd.DataFrame, raw_rows: int, bounds: DurationBounds, min_retention: float
+    features: pd.DataFrame, month: str, raw_rows: int, bounds: DurationBounds, min_retention: float
 ) -> list[dg.AssetCheckResult]:
     null_counts = features.isna().sum()
     nulls = {column: int(n) for column, n in null_counts.items() if n}
@@ -86,23 +88,27 @@ def feature_checks(
     out_of_range = int((~target.between(bounds.low, bounds.high)).sum())
     retention = len(features) / raw_rows if raw_rows else 0.0
     return [
-        _result(FEATURES_NO_NULLS, not nulls, null_counts=str(nulls or "none")),
+        _result(FEATURES_NO_NULLS, month, not nulls, null_counts=str(nulls or "none")),
         _result(
             FEATURES_TARGET_IN_RANGE,
+            month,
             out_of_range == 0 and len(features) > 0,
             rows_out_of_range=out_of_range,
             bounds_minutes=f"[{bounds.low}, {bounds.high}]",
         ),
-        _result(FEATURES_RETENTION, retention >= min_retention, retention_ratio=float(retention), min_ratio=float(min_retention)),
+        _result(FEATURES_RETENTION, month, retention >= min_retention, retention_ratio=float(retention), min_ratio=float(min_retention)),
     ]
 
 
-def evaluation_checks(rmse: float, mean_predictor_rmse: float, course_baseline_rmse: float, max_rmse: float) -> list[dg.AssetCheckResult]:
+def evaluation_checks(
+    month: str, rmse: float, mean_predictor_rmse: float, course_baseline_rmse: float, max_rmse: float
+) -> list[dg.AssetCheckResult]:
     return [
-        _result(EVAL_RMSE_WITHIN_THRESHOLD, rmse <= max_rmse, rmse=float(rmse), max_rmse=float(max_rmse)),
-        _result(EVAL_BEATS_MEAN_PREDICTOR, rmse < mean_predictor_rmse, rmse=float(rmse), mean_predictor_rmse=float(mean_predictor_rmse)),
+        _result(EVAL_RMSE_WITHIN_THRESHOLD, month, rmse <= max_rmse, rmse=float(rmse), max_rmse=float(max_rmse)),
+        _result(EVAL_BEATS_MEAN_PREDICTOR, month, rmse < mean_predictor_rmse, rmse=float(rmse), mean_predictor_rmse=float(mean_predictor_rmse)),
         _result(
             EVAL_BEATS_COURSE_BASELINE,
+            month,
             rmse < course_baseline_rmse,
             rmse=float(rmse),
             course_baseline_rmse=float(course_baseline_rmse),

@@ -30,21 +30,22 @@ def test_raw_checks_fail_on_wrong_month_schema_and_negative_distance(tlc_dir):
 def test_feature_checks_enforce_nulls_range_and_retention(tlc_dir):
     raw = read_taxi_month(UPath(tlc_dir / "green_tripdata_2021-01.parquet"), "green", "2021-01")
     features, _ = build_trip_features(raw, "2021-01", DurationBounds(1, 60))
-    ok = _by_name(checks.feature_checks(features, len(raw), DurationBounds(1, 60), 0.9))
+    ok = _by_name(checks.feature_checks(features, "2021-01", len(raw), DurationBounds(1, 60), 0.9))
     assert all(r.passed for r in ok.values())
     assert ok[checks.FEATURES_RETENTION].metadata["retention_ratio"].value == len(features) / len(raw)
     broken = features.copy()
     broken.loc[0, "distance"] = None
-    bad = _by_name(checks.feature_checks(broken, len(raw), DurationBounds(1, 30), 0.99))
+    bad = _by_name(checks.feature_checks(broken, "2021-01", len(raw), DurationBounds(1, 30), 0.99))
     assert not bad[checks.FEATURES_NO_NULLS].passed
     assert not bad[checks.FEATURES_TARGET_IN_RANGE].passed
     assert not bad[checks.FEATURES_RETENTION].passed
 
 
 def test_evaluation_checks():
-    good = _by_name(checks.evaluation_checks(rmse=5.0, mean_predictor_rmse=12.0, course_baseline_rmse=7.7, max_rmse=10))
+    good = _by_name(checks.evaluation_checks(month="2021-02", rmse=5.0, mean_predictor_rmse=12.0, course_baseline_rmse=7.7, max_rmse=10))
     assert all(r.passed for r in good.values())
-    bad = _by_name(checks.evaluation_checks(rmse=8.0, mean_predictor_rmse=7.0, course_baseline_rmse=7.7, max_rmse=7.9))
+    assert {r.metadata["month"].value for r in good.values()} == {"2021-02"}  # the UI shows no partition for these
+    bad = _by_name(checks.evaluation_checks(month="2021-02", rmse=8.0, mean_predictor_rmse=7.0, course_baseline_rmse=7.7, max_rmse=7.9))
     assert not any(r.passed for r in bad.values())
 
 

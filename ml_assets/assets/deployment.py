@@ -13,7 +13,7 @@ def build_champion_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
     @dg.asset(
         name="champion_model",
         partitions_def=partitions_def,
-        group_name="deployment",
+        group_name="modeling",
         kinds={"mlflow"},
         io_manager_key="report_io_manager",
         automation_condition=on_upstream_data_change(),

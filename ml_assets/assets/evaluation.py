@@ -53,7 +53,7 @@ def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.Asset
                     "the mean predictor and the current champion, with a plot; logged to the model's MLflow run."
                 ),
                 partitions_def=partitions_def,
-                group_name="evaluation",
+                group_name="modeling",
                 kinds={"scikitlearn", "markdown", "mlflow"},
                 skippable=True,
                 automation_condition=on_upstream_data_change(),
@@ -97,6 +97,7 @@ def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         version = model_registry.version_for_run(run.info.run_id)
         champion_version, champion_rmse = champion_rmse_on(model_registry, valid)
         check_results = checks.evaluation_checks(
+            valid_month,
             evaluation.rmse, evaluation.mean_predictor_rmse, evaluation.course_baseline_rmse, quality_thresholds.max_rmse
         )
         png = tracking.prediction_plot_png(

@@ -14,7 +14,7 @@ def build_trip_features_asset(partitions_def: dg.PartitionsDefinition) -> dg.Ass
     @dg.asset(
         name="trip_features",
         partitions_def=partitions_def,
-        group_name="features",
+        group_name="trip_data",
         kinds={"pandas", "parquet"},
         io_manager_key="trip_frame_io_manager",
         check_specs=checks.check_specs("trip_features", checks.FEATURE_CHECKS),
@@ -41,7 +41,7 @@ def build_trip_features_asset(partitions_def: dg.PartitionsDefinition) -> dg.Ass
                 "feature_columns": ", ".join(c for c in features.columns if c != "duration_min"),
             },
             check_results=checks.feature_checks(
-                features, len(raw_trips), bounds, quality_thresholds.min_retention_ratio
+                features, month, len(raw_trips), bounds, quality_thresholds.min_retention_ratio
             ),
         )
 

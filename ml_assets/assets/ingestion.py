@@ -32,7 +32,7 @@ def build_raw_trips(partitions_def: dg.PartitionsDefinition, settings: Settings)
     @dg.asset(
         name="raw_trips",
         partitions_def=partitions_def,
-        group_name="ingestion",
+        group_name="trip_data",
         kinds={"pandas", "parquet"},
         io_manager_key="trip_frame_io_manager",
         check_specs=checks.check_specs("raw_trips", checks.RAW_CHECKS),

@@ -54,7 +54,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
     @dg.asset(
         name="duration_model",
         partitions_def=partitions_def,
-        group_name="training",
+        group_name="modeling",
         kinds={"scikitlearn", "mlflow"},
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
