@@ -40,6 +40,11 @@ class TripSource(dg.ConfigurableResource):
         return True
 
     @property
+    def route_baseline(self) -> bool:
+        """Whether the model starts from a linear per-route baseline (see training.ModelParams)."""
+        return False
+
+    @property
     def duration_bounds(self) -> DurationBounds:
         return DurationBounds(self.min_duration_min, self.max_duration_min)
 
@@ -65,6 +70,10 @@ class NycFlightsSource(TripSource):
     @property
     def day_of_week_feature(self) -> bool:
         return False
+
+    @property
+    def route_baseline(self) -> bool:
+        return True
 
     def fingerprint(self, month: str) -> str | None:
         if month[:4] != "2013":

@@ -15,12 +15,17 @@ from ml_assets.features import TARGET, feature_columns
 from ml_assets.resources import ModelRegistry, TripSource, end_mlflow_on_run_finished
 from ml_assets.training import ModelParams, model_inputs, regression_metrics, train_duration_model, tune_hyperparameters
 
-MODEL_CODE_VERSION = "baseline-plus-boosted-residual-v1"
+MODEL_CODE_VERSION = "boosted-trees-v2"
 
 
 class DurationModelConfig(dg.Config):
     """Hyperparameters of the gradient-boosted part of the model, and the search around them."""
 
+    route_baseline: bool | None = Field(
+        default=None,
+        description="Boost the residuals of a linear per-route model; unset: the source's default "
+        "(on for flights, off for taxi).",
+    )
     learning_rate: float = Field(default=ModelParams.learning_rate, gt=0, le=1)
     max_iter: int = Field(default=ModelParams.max_iter, ge=1)
     max_leaf_nodes: int = Field(default=ModelParams.max_leaf_nodes, ge=2)
@@ -34,8 +39,11 @@ class DurationModelConfig(dg.Config):
     )
     tuning_time_budget_s: float = Field(default=60.0, gt=0, description="Stop searching once this much time is spent.")
 
-    def to_params(self) -> ModelParams:
-        return ModelParams(**{k: v for k, v in self.model_dump().items() if k in ModelParams.__dataclass_fields__})
+    def to_params(self, source_route_baseline: bool) -> ModelParams:
+        values = {k: v for k, v in self.model_dump().items() if k in ModelParams.__dataclass_fields__}
+        if values["route_baseline"] is None:
+            values["route_baseline"] = source_route_baseline
+        return ModelParams(**values)
 
 
 def skops_types_of(model) -> list[str]:
@@ -104,7 +112,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
                     mlflow.log_params(asdict(trial.params))
                     mlflow.log_metrics({"holdout_rmse": trial.rmse, "fit_seconds": trial.seconds})
 
-            params, trials = config.to_params(), []
+            params, trials = config.to_params(trip_source.route_baseline), []
             if config.tuning_trials > 0:
                 params, trials = tune_hyperparameters(
                     trip_features, params, config.tuning_trials, config.tuning_time_budget_s, log_trial
