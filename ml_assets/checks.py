@@ -10,7 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets.features import DurationBounds, TARGET
-from ml_assets.partitions import month_bounds
+from ml_assets.months import month_bounds
 from ml_assets.sources.schema import schema_problems
 
 RAW_SCHEMA = "raw_schema_valid"

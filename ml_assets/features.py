@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from ml_assets.partitions import month_bounds
+from ml_assets.months import month_bounds
 
 TARGET = "duration_min"
 CATEGORICAL_FEATURES = ("origin", "destination", "route", "carrier")
@@ -40,6 +41,19 @@ def clean_trips(raw: pd.DataFrame, month: str, bounds: DurationBounds) -> tuple[
     return kept.reset_index(drop=True), dropped
 
 
+def route_labels(origin: pd.Series, destination: pd.Series) -> pd.Series:
+    """`<origin>_<destination>` per trip, formatted once per distinct route rather than per row."""
+    origin_codes, origins = pd.factorize(origin)
+    destination_codes, destinations = pd.factorize(destination)
+    if (origin_codes < 0).any() or (destination_codes < 0).any():  # missing ids: plain concatenation keeps <NA>
+        return (origin.astype("string") + "_" + destination.astype("string")).astype("string")
+    pair_codes, pairs = pd.factorize(origin_codes.astype("int64") * len(destinations) + destination_codes)
+    labels = np.array(
+        [f"{origins[p // len(destinations)]}_{destinations[p % len(destinations)]}" for p in pairs], dtype=object
+    )
+    return pd.Series(labels[pair_codes], index=origin.index, dtype="string")
+
+
 def add_features(trips: pd.DataFrame, day_of_week: bool = True) -> pd.DataFrame:
     """Model inputs plus target: categorical ids, the origin-destination route and time of day/week.
 
@@ -52,7 +66,7 @@ def add_features(trips: pd.DataFrame, day_of_week: bool = True) -> pd.DataFrame:
             "pickup_datetime": pickup,
             "origin": trips["origin"].astype("string"),
             "destination": trips["destination"].astype("string"),
-            "route": (trips["origin"] + "_" + trips["destination"]).astype("string"),
+            "route": route_labels(trips["origin"], trips["destination"]),
             "distance": trips["distance"].astype("float64"),
             "pickup_hour": pickup.dt.hour.astype("int16"),
             "pickup_minute_of_day": (pickup.dt.hour * 60 + pickup.dt.minute).astype("int16"),

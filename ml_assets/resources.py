@@ -42,7 +42,7 @@ class TripSource(dg.ConfigurableResource):
     @property
     def route_baseline(self) -> bool:
         """Whether the model starts from a linear per-route baseline (see training.ModelParams)."""
-        return False
+        return taxi.ROUTE_BASELINE
 
     @property
     def duration_bounds(self) -> DurationBounds:
@@ -73,7 +73,7 @@ class NycFlightsSource(TripSource):
 
     @property
     def route_baseline(self) -> bool:
-        return True
+        return flights.ROUTE_BASELINE
 
     def fingerprint(self, month: str) -> str | None:
         if month[:4] != "2013":

@@ -33,8 +33,10 @@ class ModelParams:
     # extrapolate to the 600-minute Honolulu flights); wrong for the taxi, where ~40k sparse routes
     # make the one-hot model overfit: Jan->Feb 2021 gives RMSE 6.68 with it, 5.67 without.
     route_baseline: bool = True
-    learning_rate: float = 0.1
-    max_iter: int = 100
+    # 50 rounds at 0.2 match 100 at 0.1 (flights: beats the course baseline on all 11 month
+    # pairs either way; green taxi Jan->Feb 2021: 5.68 vs 5.67) in half the fitting time.
+    learning_rate: float = 0.2
+    max_iter: int = 50
     max_leaf_nodes: int = 31
     min_samples_leaf: int = 200
     l2_regularization: float = 1.0
@@ -195,16 +197,26 @@ class Evaluation:
 
 
 def evaluate_duration_model(
-    model: Pipeline, train: pd.DataFrame, valid: pd.DataFrame, train_month: str, valid_month: str
+    model: Pipeline,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    train_month: str,
+    valid_month: str,
+    train_rmse: float | None = None,
 ) -> tuple[Evaluation, np.ndarray]:
-    """Course protocol: trained on `train_month`, scored on the next month `valid_month`."""
+    """Course protocol: trained on `train_month`, scored on the next month `valid_month`.
+
+    `train_rmse`: the model's RMSE on its training rows if the caller has it (the training
+    asset logs it); computed here otherwise.
+    """
     if valid.empty:
         raise ValueError(f"validation month {valid_month} has no rows to evaluate on")
     actual = valid[TARGET].to_numpy()
     predicted = model.predict(model_inputs(valid))
     metrics = regression_metrics(actual, predicted)
     mean_prediction = np.full_like(actual, train[TARGET].mean(), dtype="float64")
-    train_pred = model.predict(model_inputs(train))
+    if train_rmse is None:
+        train_rmse = regression_metrics(train[TARGET].to_numpy(), model.predict(model_inputs(train)))["rmse"]
     evaluation = Evaluation(
         train_month=train_month,
         valid_month=valid_month,
@@ -215,7 +227,7 @@ def evaluate_duration_model(
         r2=metrics["r2"],
         mean_predictor_rmse=regression_metrics(actual, mean_prediction)["rmse"],
         course_baseline_rmse=regression_metrics(actual, course_baseline_predictions(train, valid))["rmse"],
-        train_rmse=regression_metrics(train[TARGET].to_numpy(), train_pred)["rmse"],
+        train_rmse=float(train_rmse),
     )
     return evaluation, predicted
 

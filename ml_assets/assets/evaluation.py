@@ -86,14 +86,15 @@ def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.Asset
         train_month, valid_month = sorted(trip_features)
         train: pd.DataFrame = trip_features[train_month]
         valid: pd.DataFrame = trip_features[valid_month]
-        evaluation, predicted = evaluate_duration_model(duration_model, train, valid, train_month, valid_month)
-
         run = model_registry.training_run(train_month)
         if run is None:
             raise dg.Failure(
                 f"no finished MLflow run trained the {trip_source.name} model on {train_month} in experiment "
                 f"{model_registry.experiment_name!r} at {model_registry.tracking_uri}: re-materialize duration_model[{train_month}]"
             )
+        evaluation, predicted = evaluate_duration_model(
+            duration_model, train, valid, train_month, valid_month, train_rmse=run.data.metrics.get("train_rmse")
+        )
         version = model_registry.version_for_run(run.info.run_id)
         champion_version, champion_rmse = champion_rmse_on(model_registry, valid)
         check_results = checks.evaluation_checks(

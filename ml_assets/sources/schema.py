@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 # column -> predicate on its dtype, and the dtype name shown in error messages
@@ -48,4 +49,9 @@ def schema_problems(frame: pd.DataFrame) -> list[str]:
 def as_id_strings(values: pd.Series) -> pd.Series:
     """Location ids arrive as int32, int64 or float64 (nulls) depending on year; make them strings."""
     numeric = pd.to_numeric(values, errors="raise")
-    return numeric.astype("Int64").astype("string")
+    if (numeric.dropna() % 1 != 0).any():
+        raise ValueError(f"location ids must be whole numbers, got e.g. {numeric[numeric % 1 != 0].iloc[0]}")
+    # format the few hundred distinct ids, not every row; a missing id maps to the trailing None
+    codes, uniques = pd.factorize(numeric)
+    labels = np.array([str(int(u)) for u in uniques] + [None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, dtype="string")

@@ -28,6 +28,10 @@ class SourceUnavailableError(Exception):
     """A transient fault reaching the source (network, 5xx, short read): worth retrying."""
 
 
+# The model boosts trees on target-encoded routes directly: ~40k sparse taxi routes make a
+# one-hot per-route linear baseline overfit (see training.ModelParams.route_baseline).
+ROUTE_BASELINE = False
+
 def month_url(url_template: str, color: str, month: str) -> str:
     return url_template.format(color=color, month=month)
 
@@ -106,8 +110,8 @@ def read_taxi_month(path: UPath, color: str, month: str) -> pd.DataFrame:
 def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = "") -> pd.DataFrame:
     prefix = TIMESTAMP_PREFIX[color]
     try:
-        pickup = pd.to_datetime(frame[f"{prefix}_pickup_datetime"]).astype("datetime64[us]")
-        dropoff = pd.to_datetime(frame[f"{prefix}_dropoff_datetime"]).astype("datetime64[us]")
+        pickup = pd.to_datetime(frame[f"{prefix}_pickup_datetime"], cache=False).astype("datetime64[us]")
+        dropoff = pd.to_datetime(frame[f"{prefix}_dropoff_datetime"], cache=False).astype("datetime64[us]")
         origin = as_id_strings(frame["PULocationID"])
         destination = as_id_strings(frame["DOLocationID"])
         distance = pd.to_numeric(frame["trip_distance"], errors="raise").astype("float64")
