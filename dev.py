@@ -5,6 +5,7 @@
     python3 dev.py test   # set up .venv (with dev extras), then run the test suite
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill; `dev.py ui` (its daemon) runs it
+    python3 dev.py bench  # the benchmark against the course script (also: bench scaling, bench backfill)
 
 Set-up happens once: a hash of pyproject.toml in .venv says whether it is current.
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
@@ -44,7 +45,7 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     say("installing ml_assets and its dependencies (once; takes a few minutes)")
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev]"],
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev,bench]"],
         cwd=ROOT,
         check=True,
     )
@@ -152,7 +153,7 @@ def backfill(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui", "backfill"}:
+    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -161,6 +162,10 @@ def main(argv: list[str]) -> int:
         return run(rest)
     if command == "backfill":
         return backfill(rest)
+    if command == "bench":
+        # `bench` = benchmarks.month; `bench scaling --with-xgboost` = benchmarks.scaling with that flag
+        module = rest.pop(0) if rest and not rest[0].startswith("-") else "month"
+        return subprocess.run([str(BIN / "python"), "-m", f"benchmarks.{module}", *rest], cwd=ROOT).returncode
     if command == "test":
         return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=dagster_env()).returncode
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode

@@ -65,6 +65,10 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
+def build_executor(settings: Settings) -> dg.ExecutorDefinition:
+    return dg.in_process_executor if settings.executor == "in_process" else dg.multiprocess_executor
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = monthly_partitions(settings)
     ingest_job = build_ingest_job()
@@ -93,6 +97,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             )
         ],
         resources=build_resources(settings),
+        executor=build_executor(settings),
     )
 
 

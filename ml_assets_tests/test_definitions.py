@@ -43,11 +43,19 @@ def test_settings_come_from_the_environment():
         ({"ML_ASSETS_TAXI_COLOR": "blue"}, "ML_ASSETS_TAXI_COLOR='blue'"),
         ({"ML_ASSETS_TAXI_URL_TEMPLATE": "http://x/y.parquet"}, "must contain '{month}'"),
         ({"ML_ASSETS_MAX_RMSE": "low"}, "ML_ASSETS_MAX_RMSE='low' is not a valid float"),
+        ({"ML_ASSETS_EXECUTOR": "celery"}, "ML_ASSETS_EXECUTOR='celery' is not an executor"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message.replace("{", r"\{").replace("}", r"\}").replace("(", r"\(")):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("executor", ["in_process", "multiprocess"])
+def test_executor_is_chosen_by_settings(executor, tmp_path):
+    defs = build_definitions(Settings(data_dir=str(tmp_path), executor=executor))
+    job = defs.resolve_job_def(MONTHLY_TRAINING_JOB)
+    assert job.executor_def.name == executor
 
 
 def test_code_location_imports_without_warnings():
