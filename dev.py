@@ -114,7 +114,8 @@ def run(args: list[str]) -> int:
     return 0
 
 
-ALL_ASSETS = ["raw_trips", "trip_features", "duration_model", "evaluation_report", "champion_model"]
+MONTH_ASSETS = ["raw_trips", "trip_features", "duration_model"]  # partition M needs month M only
+EVALUATED_ASSETS = ["evaluation_report", "champion_model"]  # partition M also needs month M-1
 BACKFILL_MUTATION = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -126,16 +127,37 @@ mutation($params: LaunchBackfillParams!) {
 }"""
 
 
+def backfill_params(months: list[str], all_months: list[str]) -> dict:
+    """Backfill launch parameters with an explicit month range per asset.
+
+    Partition names alone would make Dagster extend the evaluation to the month after the range
+    (it reads the range's last features) and to the source's first month (nothing to evaluate),
+    so the backfill would end failed on partitions it could never materialize.
+    """
+    first, last = months[0], months[-1]
+    evaluated_first = all_months[1] if first == all_months[0] and len(all_months) > 1 else first
+    by_asset = [(asset, first) for asset in MONTH_ASSETS]
+    if evaluated_first <= last:
+        by_asset += [(asset, evaluated_first) for asset in EVALUATED_ASSETS]
+    return {
+        "partitionsByAssets": [
+            {"assetKey": {"path": [asset]}, "partitions": {"range": {"start": start, "end": last}}}
+            for asset, start in by_asset
+        ]
+    }
+
+
 def backfill(args: list[str]) -> int:
     """An asset backfill (not a job backfill): the daemon orders months by their dependencies,
     so evaluation M runs after model M-1, one run per month."""
     if len(args) != 2:
         sys.exit("usage: python3 dev.py backfill FIRST_MONTH LAST_MONTH   (e.g. 2013-01 2013-12)")
     env = dagster_env()
-    months = [m for m in partition_keys(env) if args[0] <= m <= args[1]]
+    all_months = partition_keys(env)
+    months = [m for m in all_months if args[0] <= m <= args[1]]
     if not months:
         sys.exit(f"no partitions between {args[0]} and {args[1]}")
-    variables = {"params": {"assetSelection": [{"path": [a]} for a in ALL_ASSETS], "partitionNames": months}}
+    variables = {"params": backfill_params(months, all_months)}
     out = subprocess.run(
         [str(BIN / "dagster-graphql"), "-m", "ml_assets.definitions", "-t", BACKFILL_MUTATION, "-v", json.dumps(variables)],
         cwd=ROOT, env=env, capture_output=True, text=True,

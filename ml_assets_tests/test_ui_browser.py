@@ -183,12 +183,19 @@ def _graph_screenshot(page, name: str) -> None:
     page.mouse.up()
     page.wait_for_timeout(500)
     _shot(page, name)
-    # and the graph alone, for the README
-    boxes = {n: graph.get_by_text(n, exact=True).first.bounding_box() for n in ("trip_data", "modeling", "champion_model")}
-    left, top = boxes["trip_data"]["x"] - 30, boxes["modeling"]["y"] - 30
-    right = min(boxes["champion_model"]["x"] + 230, view["width"])  # the node is wider than its title
-    clip = {"x": left, "y": top, "width": right - left, "height": boxes["champion_model"]["y"] - top + 150}
-    _shot(page, f"{name}-cropped", clip=clip)
+    # and the graph alone, for the README: the union of the two group boxes
+    boxes = page.evaluate(
+        """(names) => names.map(name => {
+            let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 && x.textContent.trim() === name);
+            while (e && e.getBoundingClientRect().width < 300) e = e.parentElement;  // the label's group container
+            const r = e.getBoundingClientRect();
+            return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
+        })""",
+        ["trip_data", "modeling"],
+    )
+    left, top = min(b["left"] for b in boxes) - 20, min(b["top"] for b in boxes) - 20
+    right, bottom = max(b["right"] for b in boxes) + 20, max(b["bottom"] for b in boxes) + 20
+    _shot(page, f"{name}-cropped", clip={"x": left, "y": top, "width": right - left, "height": bottom - top})
 
 
 def _expected_graph():
