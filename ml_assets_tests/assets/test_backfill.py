@@ -58,7 +58,16 @@ def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
         assert {k.to_user_string() for k in targeted.asset_keys} == {
             "raw_trips", "trip_features", "duration_model", "evaluation_report", "champion_model"
         }
-        assert targeted.num_partitions_and_non_partitioned_assets == 5 * 12
+        ranges = {
+            key.to_user_string(): [(r.start, r.end) for r in subset.get_partition_key_ranges(subset.partitions_def)]
+            for key, subset in targeted.partitions_subsets_by_asset_key.items()
+        }
+        # Evaluation needs the previous month's model, so it starts one month into the source.
+        full, from_second = [("2013-01", "2013-12")], [("2013-02", "2013-12")]
+        assert ranges == {
+            "raw_trips": full, "trip_features": full, "duration_model": full,
+            "evaluation_report": from_second, "champion_model": from_second,
+        }
 
 
 @pytest.mark.parametrize("bad", [["2013-01"], ["2014-01", "2014-12"]])
