@@ -187,7 +187,7 @@ def _graph_screenshot(page, name: str) -> None:
     boxes = page.evaluate(
         """(names) => names.map(name => {
             let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 && x.textContent.trim() === name);
-            while (e && e.getBoundingClientRect().width < 300) e = e.parentElement;  // the label's group container
+            while (e && e.getBoundingClientRect().height < 150) e = e.parentElement;  // up from the header to the group's box
             const r = e.getBoundingClientRect();
             return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
         })""",
