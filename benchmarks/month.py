@@ -23,7 +23,7 @@ from benchmarks.runner import REPO_ROOT, SHARED_TLC, print_table, ratio, raw_mon
 
 
 def dagster_seconds(train: str, valid: str, color: str) -> float:
-    """Wall time of `dagster asset materialize --select '*'` for both months, in a throwaway instance."""
+    """Wall time of `dagster asset materialize --select 'raw_trips*'` for both months, in a throwaway instance."""
     folder = Path(train).resolve().parent
     if Path(valid).resolve().parent != folder:
         raise SystemExit("--dagster needs the training and validation files in one folder (the URL template)")
@@ -45,7 +45,7 @@ def dagster_seconds(train: str, valid: str, color: str) -> float:
         started = time.perf_counter()
         for month in (month_of(train), month_of(valid)):
             subprocess.run(
-                [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "*", "--partition", month],
+                [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "raw_trips*", "--partition", month],
                 cwd=REPO_ROOT, env=env, check=True, capture_output=True,
             )
         return time.perf_counter() - started

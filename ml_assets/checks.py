@@ -51,7 +51,8 @@ EVALUATION_CHECKS = [EVAL_RMSE_WITHIN_THRESHOLD, EVAL_BEATS_MEAN_PREDICTOR, EVAL
 
 def _result(name: str, month: str, passed: bool, **metadata) -> dg.AssetCheckResult:
     # check_specs results carry no partition in the UI, so each names the month it checked
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **metadata})
+    shown = {key: round(value, 4) if isinstance(value, float) else value for key, value in metadata.items()}
+    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **shown})
 
 
 def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> list[dg.AssetCheckResult]:

@@ -32,7 +32,7 @@ def test_feature_checks_enforce_nulls_range_and_retention(tlc_dir):
     features, _ = build_trip_features(raw, "2021-01", DurationBounds(1, 60))
     ok = _by_name(checks.feature_checks(features, "2021-01", len(raw), DurationBounds(1, 60), 0.9))
     assert all(r.passed for r in ok.values())
-    assert ok[checks.FEATURES_RETENTION].metadata["retention_ratio"].value == len(features) / len(raw)
+    assert ok[checks.FEATURES_RETENTION].metadata["retention_ratio"].value == round(len(features) / len(raw), 4)
     broken = features.copy()
     broken.loc[0, "distance"] = None
     bad = _by_name(checks.feature_checks(broken, "2021-01", len(raw), DurationBounds(1, 30), 0.99))

@@ -36,7 +36,7 @@ def build_trip_features_asset(partitions_def: dg.PartitionsDefinition) -> dg.Ass
             metadata={
                 "rows_in": len(raw_trips),
                 "rows_out": len(features),
-                "retention_ratio": float(retention),
+                "retention_ratio": round(float(retention), 4),
                 **{f"dropped_{rule}": count for rule, count in dropped.items()},
                 "feature_columns": ", ".join(c for c in features.columns if c != "duration_min"),
             },

@@ -155,7 +155,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
             metadata={
                 "train_month": month,
                 "train_rows": len(trip_features),
-                "train_rmse": fitted["rmse"],
+                "train_rmse": round(fitted["rmse"], 4),
                 "categorical_features": ", ".join(categorical),
                 "numeric_features": ", ".join(numeric),
                 "hyperparameters": dg.MetadataValue.json(asdict(params)),

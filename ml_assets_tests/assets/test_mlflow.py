@@ -96,7 +96,7 @@ def test_champion_loads_from_registry_and_predicts(flights_settings, two_months)
     predicted = model.predict(model_inputs(features))
     rmse = regression_metrics(features[TARGET].to_numpy(), predicted)["rmse"]
     report = two_months.asset_materializations_for_node("evaluation_report")[0].metadata
-    assert rmse == pytest.approx(report["rmse"].value, rel=1e-9)
+    assert round(rmse, 4) == report["rmse"].value  # the UI shows 4 decimals
 
 
 def test_alias_moves_for_better_model_and_stays_within_tolerance(flights_settings, instance, two_months):
