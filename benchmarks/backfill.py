@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks.runner import REPO_ROOT
+from ml_assets.months import months_between
 from dev import backfill_params  # the launch parameters `python3 dev.py backfill` sends
 
 MUTATION = """
@@ -31,15 +32,6 @@ mutation($params: LaunchBackfillParams!) {
   }
 }"""
 DONE = {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED", "FAILED", "CANCELED"}
-
-
-def months_between(first: str, last: str) -> list[str]:
-    year, month = map(int, first.split("-"))
-    months = []
-    while f"{year:04d}-{month:02d}" <= last:
-        months.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
 
 
 def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ml_assets.features import DurationBounds, TARGET
 from ml_assets.months import month_bounds
+from ml_assets.report import shown
 from ml_assets.sources.schema import schema_problems
 
 RAW_SCHEMA = "raw_schema_valid"
@@ -51,8 +52,8 @@ EVALUATION_CHECKS = [EVAL_RMSE_WITHIN_THRESHOLD, EVAL_BEATS_MEAN_PREDICTOR, EVAL
 
 def _result(name: str, month: str, passed: bool, **metadata) -> dg.AssetCheckResult:
     # check_specs results carry no partition in the UI, so each names the month it checked
-    shown = {key: round(value, 4) if isinstance(value, float) else value for key, value in metadata.items()}
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **shown})
+    ui = {key: shown(value) if isinstance(value, float) else value for key, value in metadata.items()}
+    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **ui})
 
 
 def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> list[dg.AssetCheckResult]:

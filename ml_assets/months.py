@@ -15,3 +15,8 @@ def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def next_month(month: str) -> str:
     return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthBegin(1)).strftime(MONTH_FMT)
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """Every YYYY-MM key from `first` to `last`, both included."""
+    return pd.period_range(first, last, freq="M").strftime(MONTH_FMT).tolist()

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from ml_assets.training import Evaluation
 
+UI_DECIMALS = 4
+
+
+def shown(value: float) -> float:
+    """A metric as the Dagster UI shows it in metadata; files keep full precision."""
+    return round(float(value), UI_DECIMALS)
+
 
 def render_report(
     evaluation: Evaluation,

@@ -6,6 +6,7 @@ import pandas as pd
 from ml_assets import tracking
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.assets.evaluation import champion_rmse_on
+from ml_assets.report import shown
 from ml_assets.resources import ModelRegistry, TripSource
 
 
@@ -63,9 +64,9 @@ def build_champion_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
                 "decision": "promoted" if decision.promote else "kept",
                 "reason": decision.reason,
                 "candidate_version": str(candidate),
-                "candidate_rmse": round(float(evaluation_report["rmse"]), 4),
+                "candidate_rmse": shown(evaluation_report["rmse"]),
                 "previous_champion_version": str(previous_version),
-                "previous_champion_rmse": round(float(previous_rmse), 4) if previous_rmse is not None else "none",
+                "previous_champion_rmse": shown(previous_rmse) if previous_rmse is not None else "none",
                 "champion_version": str(champion),
                 "champion_uri": f"models:/{model_registry.registered_model_name}@{model_registry.champion_alias}",
                 "champion_version_url": dg.MetadataValue.url(model_registry.version_url(champion))

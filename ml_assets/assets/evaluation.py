@@ -12,7 +12,7 @@ import pandas as pd
 from ml_assets import checks, tracking
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import TARGET
-from ml_assets.report import render_report
+from ml_assets.report import render_report, shown
 from ml_assets.resources import ModelRegistry, QualityThresholds, TripSource
 from ml_assets.training import evaluate_duration_model, model_inputs, regression_metrics
 
@@ -142,13 +142,12 @@ def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.Asset
                 "markdown": markdown,
             },
             metadata={
-                # rounded for the UI; the JSON report keeps full precision
-                "rmse": round(evaluation.rmse, 4),
-                "mae": round(evaluation.mae, 4),
-                "r2": round(evaluation.r2, 4),
-                "course_baseline_rmse": round(evaluation.course_baseline_rmse, 4),
-                "mean_predictor_rmse": round(evaluation.mean_predictor_rmse, 4),
-                "champion_rmse": round(champion_rmse, 4) if champion_rmse is not None else "no champion yet",
+                "rmse": shown(evaluation.rmse),
+                "mae": shown(evaluation.mae),
+                "r2": shown(evaluation.r2),
+                "course_baseline_rmse": shown(evaluation.course_baseline_rmse),
+                "mean_predictor_rmse": shown(evaluation.mean_predictor_rmse),
+                "champion_rmse": shown(champion_rmse) if champion_rmse is not None else "no champion yet",
                 "train_month": train_month,
                 "valid_rows": evaluation.valid_rows,
                 "model_version": str(version.version) if version else "unregistered",

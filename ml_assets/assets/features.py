@@ -7,6 +7,7 @@ import pandas as pd
 from ml_assets import checks
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import build_trip_features
+from ml_assets.report import shown
 from ml_assets.resources import QualityThresholds, TripSource
 
 
@@ -36,7 +37,7 @@ def build_trip_features_asset(partitions_def: dg.PartitionsDefinition) -> dg.Ass
             metadata={
                 "rows_in": len(raw_trips),
                 "rows_out": len(features),
-                "retention_ratio": round(float(retention), 4),
+                "retention_ratio": shown(retention),
                 **{f"dropped_{rule}": count for rule, count in dropped.items()},
                 "feature_columns": ", ".join(c for c in features.columns if c != "duration_min"),
             },

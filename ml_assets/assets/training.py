@@ -12,6 +12,7 @@ from ml_assets import tracking
 from ml_assets.assets.ingestion import frame_fingerprint
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.features import TARGET, feature_columns
+from ml_assets.report import shown
 from ml_assets.resources import ModelRegistry, TripSource, end_mlflow_on_run_finished
 from ml_assets.training import ModelParams, model_inputs, regression_metrics, train_duration_model, tune_hyperparameters
 
@@ -155,7 +156,7 @@ def build_duration_model(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDe
             metadata={
                 "train_month": month,
                 "train_rows": len(trip_features),
-                "train_rmse": round(fitted["rmse"], 4),
+                "train_rmse": shown(fitted["rmse"]),
                 "categorical_features": ", ".join(categorical),
                 "numeric_features": ", ".join(numeric),
                 "hyperparameters": dg.MetadataValue.json(asdict(params)),
