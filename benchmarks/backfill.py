@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks.runner import REPO_ROOT
 from ml_assets.months import months_between
+from ml_assets.partitions import FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH
 from dev import backfill_params  # the launch parameters `python3 dev.py backfill` sends
 
 MUTATION = """
@@ -63,7 +64,7 @@ def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            variables = {"params": backfill_params(months, months_between("2013-01", "2013-12"))}
+            variables = {"params": backfill_params(months, months_between(FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH))}
             started = time.perf_counter()
             out = subprocess.run(
                 [str(bin_dir / "dagster-graphql"), "-w", str(workspace), "-t", MUTATION, "-v", json.dumps(variables)],
@@ -105,8 +106,8 @@ def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--first", default="2013-01")
-    parser.add_argument("--last", default="2013-12")
+    parser.add_argument("--first", default=FLIGHTS_FIRST_MONTH)
+    parser.add_argument("--last", default=FLIGHTS_LAST_MONTH)
     parser.add_argument("--timeout-s", type=float, default=3600)
     args = parser.parse_args(argv)
     months = months_between(args.first, args.last)
