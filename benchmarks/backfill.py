@@ -35,6 +35,22 @@ mutation($params: LaunchBackfillParams!) {
 DONE = {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED", "FAILED", "CANCELED"}
 
 
+def _failure_detail(instance, run_id: str) -> str:
+    """The first error a failed run recorded: a step's, else the run's own (e.g. resource set-up)."""
+    import dagster as dg
+
+    for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE):
+        for record in instance.all_logs(run_id, of_type=event_type):
+            error = getattr(record.dagster_event.event_specific_data, "error", None)
+            if error is not None:
+                while error.cause is not None:  # Dagster wraps the user's exception
+                    error = error.cause
+                return error.message
+            if event_type == dg.DagsterEventType.RUN_FAILURE:
+                return record.message or ""
+    return ""
+
+
 def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:
     import dagster as dg
 
@@ -89,8 +105,7 @@ def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:
             ]
             for run in runs:
                 if run.status == dg.DagsterRunStatus.FAILURE:
-                    failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-                    detail = failures[0].dagster_event.event_specific_data.error.message if failures else ""
+                    detail = _failure_detail(instance, run.run_id)
                     print(f"  failed run {run.run_id[:8]} {run.tags.get('dagster/partition')}: {detail.strip()[:300]}")
             return {"processes": processes, "seconds": seconds, "status": status, "runs": len(runs),
                     "run_seconds_sum": sum(run_seconds)}

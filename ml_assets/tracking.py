@@ -35,7 +35,7 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
             "(a local store is written sqlite:///path/mlflow.db)"
         )
     if scheme == "sqlite":
-        Path(urllib.parse.urlparse(uri).path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite_store(uri)
     if scheme in ("http", "https"):
         health = uri.rstrip("/") + "/health"
         try:
@@ -43,6 +43,25 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
                 response.read(64)
         except (urllib.error.URLError, OSError) as exc:
             raise TrackingUnavailableError(f"MLflow tracking server {uri} does not answer at {health}: {exc}") from exc
+
+
+def prepare_sqlite_store(uri: str) -> None:
+    """Create the embedded store's tables under a file lock.
+
+    MLflow creates and migrates a new SQLite store on first use; two runs doing it at once (two
+    months of a backfill, say) fail with "table runs already exists" or "duplicate column".
+    """
+    import fcntl
+
+    from mlflow import MlflowClient
+
+    database = Path(urllib.parse.urlparse(uri).path)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{database}.init-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # MLflow caches the store per process
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
 
 
 def run_url(ui_base_url: str, experiment_id: str, run_id: str) -> str:

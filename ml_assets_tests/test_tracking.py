@@ -1,4 +1,7 @@
 import re
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -48,3 +51,27 @@ def test_plot_is_a_png():
     actual = rng.uniform(1, 60, 500)
     png = prediction_plot_png(actual, actual + rng.normal(0, 3, 500), "test")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+_OPEN_STORE_AT = """
+import sys, time
+from mlflow import MlflowClient
+from ml_assets.tracking import check_tracking_uri
+uri, start = sys.argv[1], float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+check_tracking_uri(uri)
+MlflowClient(uri, registry_uri=uri).create_experiment(f"opened by {sys.argv[3]}")
+"""
+
+
+def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
+    # without the lock, MLflow's table creation races: "table runs already exists" (4 of 4 tries here)
+    for attempt in range(3):
+        uri = f"sqlite:///{tmp_path}/store{attempt}/mlflow.db"
+        start = time.time() + 5  # past both interpreters' imports
+        workers = [
+            subprocess.Popen([sys.executable, "-c", _OPEN_STORE_AT, uri, str(start), str(n)], stderr=subprocess.PIPE, text=True)
+            for n in range(2)
+        ]
+        errors = [w.communicate(timeout=120)[1] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0], "\n".join(e[-1500:] for e in errors)
