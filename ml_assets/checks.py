@@ -27,6 +27,13 @@ EVAL_RMSE_WITHIN_THRESHOLD = "rmse_within_threshold"
 EVAL_BEATS_MEAN_PREDICTOR = "beats_mean_predictor"
 EVAL_BEATS_COURSE_BASELINE = "beats_course_baseline"
 
+TABLE_SCHEMA = "raw_schema_valid"
+TABLE_TWO_CLASSES = "raw_has_two_classes"
+FEATURES_ROWS_PER_CLASS = "features_enough_rows_per_class"
+CLS_ACCURACY_WITHIN_THRESHOLD = "accuracy_within_threshold"
+CLS_BEATS_MAJORITY = "beats_majority_class"
+CLS_NOT_WORSE_THAN_SEED = "not_worse_than_seed_script"
+
 _DESCRIPTIONS = {
     RAW_SCHEMA: "Required columns are present with the normalized dtypes.",
     RAW_NOT_EMPTY: "The month holds at least one trip.",
@@ -38,22 +45,31 @@ _DESCRIPTIONS = {
     EVAL_RMSE_WITHIN_THRESHOLD: "Validation RMSE is at most the configured maximum.",
     EVAL_BEATS_MEAN_PREDICTOR: "The model beats predicting the training mean.",
     EVAL_BEATS_COURSE_BASELINE: "The model beats the course baseline (DictVectorizer + LinearRegression).",
+    TABLE_TWO_CLASSES: "The target column holds at least two classes.",
+    FEATURES_ROWS_PER_CLASS: "Every class has at least as many rows as cross-validation folds.",
+    CLS_ACCURACY_WITHIN_THRESHOLD: "Cross-validated accuracy is at least the configured minimum.",
+    CLS_BEATS_MAJORITY: "Cross-validated accuracy beats always predicting the majority class.",
+    CLS_NOT_WORSE_THAN_SEED: "Cross-validated accuracy is not below the seed script's on the same folds.",
 }
 
 
-def check_specs(asset: str, names: list[str]) -> list[dg.AssetCheckSpec]:
+def check_specs(asset: dg.AssetKey, names: list[str]) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, blocking=True, description=_DESCRIPTIONS[name]) for name in names]
 
 
 RAW_CHECKS = [RAW_SCHEMA, RAW_NOT_EMPTY, RAW_PICKUPS_IN_MONTH, RAW_NO_NEGATIVE_DISTANCE]
 FEATURE_CHECKS = [FEATURES_NO_NULLS, FEATURES_TARGET_IN_RANGE, FEATURES_RETENTION]
 EVALUATION_CHECKS = [EVAL_RMSE_WITHIN_THRESHOLD, EVAL_BEATS_MEAN_PREDICTOR, EVAL_BEATS_COURSE_BASELINE]
+TABULAR_RAW_CHECKS = [TABLE_SCHEMA, RAW_NOT_EMPTY, TABLE_TWO_CLASSES]
+TABULAR_FEATURE_CHECKS = [FEATURES_NO_NULLS, FEATURES_ROWS_PER_CLASS, FEATURES_RETENTION]
+CLASSIFICATION_CHECKS = [CLS_ACCURACY_WITHIN_THRESHOLD, CLS_BEATS_MAJORITY, CLS_NOT_WORSE_THAN_SEED]
 
 
-def _result(name: str, month: str, passed: bool, **metadata) -> dg.AssetCheckResult:
+def _result(name: str, month: str | None, passed: bool, **metadata) -> dg.AssetCheckResult:
     # check_specs results carry no partition in the UI, so each names the month it checked
     ui = {key: shown(value) if isinstance(value, float) else value for key, value in metadata.items()}
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={"month": month, **ui})
+    where = {"month": month} if month else {}
+    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={**where, **ui})
 
 
 def raw_trip_checks(raw: pd.DataFrame, month: str, max_outside_share: float) -> list[dg.AssetCheckResult]:
@@ -116,3 +132,51 @@ def evaluation_checks(
             course_baseline_rmse=float(course_baseline_rmse),
         ),
     ]
+
+
+def tabular_raw_checks(raw: pd.DataFrame, target: str, numeric: list[str], categorical: list[str]) -> list[dg.AssetCheckResult]:
+    from ml_assets.tabular_features import tabular_schema_problems
+
+    problems = tabular_schema_problems(raw, target, numeric, categorical)
+    classes = int(raw[target].nunique()) if target in raw.columns else 0
+    return [
+        _result(TABLE_SCHEMA, None, not problems, problems="; ".join(problems) or "none"),
+        _result(RAW_NOT_EMPTY, None, len(raw) > 0, rows=len(raw)),
+        _result(TABLE_TWO_CLASSES, None, classes >= 2, classes=classes),
+    ]
+
+
+def tabular_feature_checks(
+    features: pd.DataFrame, target: str, raw_rows: int, folds: int, min_retention: float
+) -> list[dg.AssetCheckResult]:
+    nulls = {column: int(n) for column, n in features.isna().sum().items() if n}
+    counts = features[target].value_counts()
+    smallest = int(counts.min()) if len(counts) else 0
+    retention = len(features) / raw_rows if raw_rows else 0.0
+    return [
+        _result(FEATURES_NO_NULLS, None, not nulls, null_counts=str(nulls or "none")),
+        _result(FEATURES_ROWS_PER_CLASS, None, smallest >= folds and len(counts) >= 2, smallest_class_rows=smallest, folds=folds),
+        _result(FEATURES_RETENTION, None, retention >= min_retention, retention_ratio=float(retention), min_ratio=float(min_retention)),
+    ]
+
+
+def classification_checks(
+    summary: dict, versus_seed: dict | None, min_accuracy: float, fold_count: int
+) -> list[dg.AssetCheckResult]:
+    accuracy = summary["model"]["accuracy"]["mean"]
+    majority = summary["majority_class"]["accuracy"]["mean"]
+    results = [
+        _result(CLS_ACCURACY_WITHIN_THRESHOLD, None, accuracy >= min_accuracy, cv_accuracy=float(accuracy), min_accuracy=float(min_accuracy)),
+        _result(CLS_BEATS_MAJORITY, None, accuracy > majority, cv_accuracy=float(accuracy), majority_class_accuracy=float(majority)),
+    ]
+    if versus_seed is None:
+        results.append(_result(CLS_NOT_WORSE_THAN_SEED, None, True, note="no seed script declared"))
+    else:
+        seed = summary["seed_script"]["accuracy"]["mean"]
+        results.append(
+            _result(
+                CLS_NOT_WORSE_THAN_SEED, None, accuracy >= seed, cv_accuracy=float(accuracy), seed_script_accuracy=float(seed),
+                mean_gain=float(versus_seed["mean"]), folds_won=versus_seed["wins"], folds_lost=versus_seed["losses"], folds=fold_count,
+            )
+        )
+    return results

@@ -76,8 +76,8 @@ class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
         return self._store()(base_path=UPath(self.base_path))
 
 
-class TripFrameIOManager(_UPathIOManagerFactory):
-    """DataFrames as one Parquet file per monthly partition under base_path/<asset>/<YYYY-MM>.parquet."""
+class FrameIOManager(_UPathIOManagerFactory):
+    """DataFrames as Parquet: base_path/<pipeline>/<asset>/<YYYY-MM>.parquet, or <asset>.parquet unpartitioned."""
 
     def _store(self) -> type[dg.UPathIOManager]:
         return ParquetFrameStore
@@ -91,7 +91,7 @@ class ModelIOManager(_UPathIOManagerFactory):
 
 
 class ReportIOManager(_UPathIOManagerFactory):
-    """Evaluation reports as JSON (metrics) and Markdown (the rendered report)."""
+    """Reports as JSON (full-precision metrics) and Markdown (the rendered report) side by side."""
 
     def _store(self) -> type[dg.UPathIOManager]:
         return ReportStore

@@ -20,3 +20,14 @@ def next_month(month: str) -> str:
 def months_between(first: str, last: str) -> list[str]:
     """Every YYYY-MM key from `first` to `last`, both included."""
     return pd.period_range(first, last, freq="M").strftime(MONTH_FMT).tolist()
+
+
+def is_month(value: str) -> bool:
+    """Whether `value` is a real month written YYYY-MM."""
+    if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
+        return False
+    try:
+        pd.Period(value, freq="M")
+    except ValueError:
+        return False
+    return value[:4].isdigit() and value[5:].isdigit() and 1 <= int(value[5:]) <= 12

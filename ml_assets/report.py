@@ -46,3 +46,80 @@ validate on the next. Errors are in minutes.
 The model's RMSE is {abs(gain):.1f}% {"lower" if gain >= 0 else "HIGHER"} than the course baseline's on the same rows
 (training RMSE {e.train_rmse:.3f}).
 """
+
+
+def _pm(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+PREDICTOR_NAMES = {"model": "model", "majority_class": "majority class", "seed_script": "seed script"}
+
+
+def render_classification_report(
+    pipeline: str,
+    rows: int,
+    labels: list[str],
+    folds: int,
+    repeats: int,
+    summary: dict,
+    versus_seed: dict | None,
+    seed_name: str | None,
+    holdout,
+    estimator: str,
+    model_version: str | None = None,
+    champion_version: str | None = None,
+    champion_accuracy: float | None = None,
+) -> str:
+    """Cross-validated comparison (mean ± sd over the same folds), held-out metrics and confusion matrix."""
+
+    def name(key: str) -> str:
+        if key == "model":
+            return f"model ({estimator}{', version ' + model_version if model_version else ''})"
+        if key == "seed_script":
+            return f"seed script ({seed_name})"
+        return PREDICTOR_NAMES[key]
+
+    cv_rows = "\n".join(
+        f"| {name(k)} | {_pm(s['accuracy'])} | {_pm(s['macro_f1'])} | {_pm(s['roc_auc'])} | {_pm(s['log_loss'])} |"
+        for k, s in summary.items()
+    )
+    holdout_rows = "\n".join(
+        f"| {name(k)} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {m['roc_auc']:.3f} | {m['log_loss']:.3f} |"
+        for k, m in holdout.metrics.items()
+    )
+    if champion_accuracy is not None:
+        holdout_rows += f"\n| current champion (version {champion_version}) | {champion_accuracy:.3f} | | | |"
+    confusion = "| actual \\ predicted | " + " | ".join(labels) + " |\n|---|" + "---:|" * len(labels) + "\n"
+    confusion += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, holdout.confusion))
+    if versus_seed is not None:
+        gain = versus_seed["mean"]
+        verdict = (
+            f"On the same {folds * repeats} folds the model's accuracy is **{100 * abs(gain):.1f} points "
+            f"{'higher' if gain >= 0 else 'LOWER'}** than the seed script's (paired difference "
+            f"{gain:+.3f} ± {versus_seed['sd']:.3f}; {versus_seed['wins']} folds won, {versus_seed['ties']} tied, "
+            f"{versus_seed['losses']} lost)."
+        )
+    else:
+        verdict = "No seed script is declared for this pipeline."
+    return f"""# {pipeline}: classification report
+
+{rows:,} rows, classes {", ".join(labels)}.
+
+## Cross-validation: {folds} stratified folds x {repeats} repeats, the same folds for every predictor
+
+| predictor | accuracy | macro F1 | ROC AUC | log loss |
+|---|---:|---:|---:|---:|
+{cv_rows}
+
+{verdict}
+
+## Held-out split ({holdout.rows} rows, stratified): the registered model
+
+| predictor | accuracy | macro F1 | ROC AUC | log loss |
+|---|---:|---:|---:|---:|
+{holdout_rows}
+
+Confusion matrix of the model on the held-out rows:
+
+{confusion}
+"""

@@ -1,4 +1,4 @@
-"""Sensors: source changes -> raw_trips runs; automation for the rest; failure alerts."""
+"""Sensors: source changes -> raw_data runs (automation does the rest); run-failure alerts."""
 
 from __future__ import annotations
 
@@ -6,73 +6,96 @@ import json
 
 import dagster as dg
 
-from ml_assets.resources import AlertWebhook, TripSource
-from ml_assets.sources.taxi import SourceUnavailableError
+from ml_assets.plan import RAW, PipelinePlan
+from ml_assets.resources import AlertWebhook
+from ml_assets.sources.schema import SourceUnavailableError
 
 SOURCE_FINGERPRINT_TAG = "ml_assets/source_fingerprint"
+WHOLE_TABLE = "all"  # the cursor's key for an unpartitioned source
 
 
-def months_to_watch(partitions_def: dg.PartitionsDefinition, lookback_months: int) -> list[str]:
-    keys = partitions_def.get_partition_keys()
-    return keys[-lookback_months:] if lookback_months > 0 else keys
+def partitions_to_watch(plan: PipelinePlan) -> list[str | None]:
+    if not plan.monthly:
+        return [None]
+    keys = plan.partitions_def.get_partition_keys()
+    lookback = plan.automation.sensor_lookback_months
+    return keys[-lookback:] if lookback > 0 else keys
 
 
-def _materialized_fingerprint(instance: dg.DagsterInstance, month: str) -> str | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_trips"), asset_partitions=[month]), limit=1
-    ).records
+def _materialized_fingerprint(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
+    records = instance.fetch_materializations(records_filter, limit=1).records
     if not records:
         return None
     value = records[0].asset_materialization.metadata.get("source_fingerprint")
     return value.value if value is not None else None
 
 
-def changed_months(
+def changed_partitions(
     fingerprints: dict[str, str | None], seen: dict[str, str], materialized: dict[str, str | None]
 ) -> list[str]:
-    """Months whose source version is new: not seen by the cursor nor already materialized."""
+    """Partitions whose source version is new: not seen by the cursor nor already materialized."""
     return [
-        month
-        for month, fingerprint in fingerprints.items()
-        if fingerprint is not None and seen.get(month) != fingerprint and materialized.get(month) != fingerprint
+        partition
+        for partition, fingerprint in fingerprints.items()
+        if fingerprint is not None and seen.get(partition) != fingerprint and materialized.get(partition) != fingerprint
     ]
 
 
-def build_source_change_sensor(
-    ingest_job: dg.UnresolvedAssetJobDefinition,
-    partitions_def: dg.PartitionsDefinition,
-    lookback_months: int,
-    interval_s: int,
-) -> dg.SensorDefinition:
+def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    raw_key = plan.key(RAW)
+
     @dg.sensor(
-        name="source_change_sensor",
+        name=plan.job_name("source_sensor"),
         job=ingest_job,
-        minimum_interval_seconds=interval_s,
+        minimum_interval_seconds=plan.automation.sensor_interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Requests raw_trips for every month that appeared or changed at the source.",
+        description=f"Requests {raw_key.to_user_string()} whenever the source's data appears or changes (fingerprints).",
     )
-    def source_change_sensor(context: dg.SensorEvaluationContext, trip_source: TripSource):
+    def source_sensor(context: dg.SensorEvaluationContext):
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         fingerprints: dict[str, str | None] = {}
-        for month in months_to_watch(partitions_def, lookback_months):
+        unreachable: list[str] = []
+        for partition in partitions_to_watch(plan):
+            label = partition or WHOLE_TABLE
             try:
-                fingerprints[month] = trip_source.fingerprint(month)
+                fingerprints[label] = plan.source.fingerprint(partition)
             except SourceUnavailableError as exc:
-                context.log.warning(f"cannot reach the source for {month}: {exc}")
-        unseen = [m for m, f in fingerprints.items() if f is not None and seen.get(m) != f]
-        materialized = {m: _materialized_fingerprint(context.instance, m) for m in unseen}
+                unreachable.append(f"{plan.source.location(partition)} ({exc})")
+        unseen = [p for p, f in fingerprints.items() if f is not None and seen.get(p) != f]
+        materialized = {
+            p: _materialized_fingerprint(context.instance, raw_key, None if p == WHOLE_TABLE else p) for p in unseen
+        }
         requests = [
             dg.RunRequest(
-                partition_key=month,
-                run_key=f"{month}:{fingerprints[month]}",
-                tags={SOURCE_FINGERPRINT_TAG: fingerprints[month]},
+                partition_key=None if label == WHOLE_TABLE else label,
+                run_key=f"{label}:{fingerprints[label]}",
+                tags={SOURCE_FINGERPRINT_TAG: fingerprints[label]},
             )
-            for month in changed_months(fingerprints, seen, materialized)
+            for label in changed_partitions(fingerprints, seen, materialized)
         ]
-        seen.update({m: f for m, f in fingerprints.items() if f is not None})
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+        seen.update({p: f for p, f in fingerprints.items() if f is not None})
+        cursor = json.dumps(seen, sort_keys=True)
+        if unreachable and not requests:
+            return dg.SkipReason(f"the source did not answer: {'; '.join(unreachable[:3])}")
+        if unreachable:
+            context.log.warning(f"the source did not answer for: {'; '.join(unreachable[:3])}")
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
-    return source_change_sensor
+    return source_sensor
+
+
+def build_ingest_schedule(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    # The job's last partition is the newest month the source has published (the partitions
+    # end publication_lag_months before the current month), so each tick ingests it.
+    return dg.build_schedule_from_partitioned_job(
+        ingest_job,
+        name=plan.job_name("ingest_schedule"),
+        day_of_month=3,
+        hour_of_day=6,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="On the 3rd of each month, ingest the newest published month; automation does the rest.",
+    )
 
 
 def failure_payload(job_name: str, run_id: str, partition: str | None, error: str, link: str) -> dict:
@@ -91,6 +114,7 @@ def failure_payload(job_name: str, run_id: str, partition: str | None, error: st
 @dg.run_failure_sensor(
     name="run_failure_alert",
     default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
     description="Posts a Slack-compatible message for every failed run to ML_ASSETS_ALERT_WEBHOOK_URL.",
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook):

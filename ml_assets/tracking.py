@@ -6,14 +6,9 @@ no history of the alias, so the `champion_model` asset's materializations are th
 
 from __future__ import annotations
 
-import io
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql", "file", "http", "https", "databricks")
 
@@ -26,23 +21,38 @@ class RegistryNameClashError(RuntimeError):
     """The registered model name is taken by another dataset or by something outside ml_assets."""
 
 
+def redact_uri(uri: str) -> str:
+    """The URI with any password (user:password@host) and query string masked, for messages."""
+    parsed = urllib.parse.urlsplit(uri)
+    netloc = parsed.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in credentials else f"***@{host}"
+    query = "***" if parsed.query else ""
+    return urllib.parse.urlunsplit((parsed.scheme, netloc, parsed.path, query, ""))
+
+
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
-    """Fail fast, naming the URI, instead of letting MLflow retry for minutes or log nowhere."""
+    """Fail fast, naming the (redacted) URI, instead of letting MLflow retry for minutes or log nowhere."""
     scheme = urllib.parse.urlparse(uri).scheme.split("+")[0]
     if scheme not in SUPPORTED_SCHEMES:
         raise TrackingUnavailableError(
-            f"MLflow tracking URI {uri!r} is not usable: scheme {scheme or '(none)'!r} is not one of {SUPPORTED_SCHEMES} "
-            "(a local store is written sqlite:///path/mlflow.db)"
+            f"MLflow tracking URI {redact_uri(uri)!r} is not usable: scheme {scheme or '(none)'!r} is not one of "
+            f"{SUPPORTED_SCHEMES} (a local store is written sqlite:///path/mlflow.db)"
         )
     if scheme == "sqlite":
         prepare_sqlite_store(uri)
     if scheme in ("http", "https"):
-        health = uri.rstrip("/") + "/health"
+        import requests
+
+        shown = redact_uri(uri)
         try:
-            with urllib.request.urlopen(health, timeout=timeout_s) as response:
-                response.read(64)
-        except (urllib.error.URLError, OSError) as exc:
-            raise TrackingUnavailableError(f"MLflow tracking server {uri} does not answer at {health}: {exc}") from exc
+            requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+        except requests.RequestException as exc:
+            raise TrackingUnavailableError(
+                f"MLflow tracking server {shown} does not answer at {shown.rstrip('/')}/health ({type(exc).__name__})"
+            ) from None
 
 
 def prepare_sqlite_store(uri: str) -> None:
@@ -51,14 +61,12 @@ def prepare_sqlite_store(uri: str) -> None:
     MLflow creates and migrates a new SQLite store on first use; two runs doing it at once (two
     months of a backfill, say) fail with "table runs already exists" or "duplicate column".
     """
-    import fcntl
-
+    from filelock import FileLock
     from mlflow import MlflowClient
 
     database = Path(urllib.parse.urlparse(uri).path)
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{database}.init-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+    with FileLock(f"{database}.init-lock"):
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # MLflow caches the store per process
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
@@ -80,57 +88,48 @@ class ChampionDecision:
 
 def decide_champion(
     candidate_version: str,
-    candidate_rmse: float,
+    candidate_score: float,
     checks_passed: bool,
     champion_version: str | None,
-    champion_rmse: float | None,
+    champion_score: float | None,
     min_relative_improvement: float,
+    metric: str = "RMSE",
+    higher_is_better: bool = False,
 ) -> ChampionDecision:
-    """Promote only a checked model that beats the champion on the same month by the tolerance."""
+    """Promote only a checked model that beats the champion on the same rows by the tolerance.
+
+    Lower-is-better metrics (RMSE) must fall to champion x (1 - tolerance); higher-is-better
+    ones (accuracy) must rise to champion x (1 + tolerance); a tie never moves the alias.
+    """
     if not checks_passed:
         return ChampionDecision(False, f"version {candidate_version} failed a blocking check; the champion stays")
-    if champion_version is None or champion_rmse is None:
-        return ChampionDecision(True, f"no champion yet: version {candidate_version} (RMSE {candidate_rmse:.3f}) becomes the first")
+    if champion_version is None or champion_score is None:
+        return ChampionDecision(
+            True, f"no champion yet: version {candidate_version} ({metric} {candidate_score:.3f}) becomes the first"
+        )
     if str(champion_version) == str(candidate_version):
         return ChampionDecision(False, f"version {candidate_version} already is the champion")
-    needed = champion_rmse * (1.0 - min_relative_improvement)
-    if candidate_rmse < champion_rmse and candidate_rmse <= needed:
+    if higher_is_better:
+        needed = champion_score * (1.0 + min_relative_improvement)
+        better = candidate_score > champion_score and candidate_score >= needed
+        gain = 100 * (candidate_score / champion_score - 1) if champion_score else float("inf")
+        bound = f">= {needed:.3f}"
+    else:
+        needed = champion_score * (1.0 - min_relative_improvement)
+        better = candidate_score < champion_score and candidate_score <= needed
+        gain = 100 * (1 - candidate_score / champion_score) if champion_score else 0.0
+        bound = f"<= {needed:.3f}"
+    if better:
         return ChampionDecision(
             True,
-            f"version {candidate_version} RMSE {candidate_rmse:.3f} beats champion version {champion_version} "
-            f"RMSE {champion_rmse:.3f} on the same month by {100 * (1 - candidate_rmse / champion_rmse):.2f}% "
-            f"(needed {100 * min_relative_improvement:.2f}%)",
+            f"version {candidate_version} {metric} {candidate_score:.3f} beats champion version {champion_version} "
+            f"{metric} {champion_score:.3f} on the same rows by {gain:.2f}% (needed {100 * min_relative_improvement:.2f}%)",
         )
     return ChampionDecision(
         False,
-        f"version {candidate_version} RMSE {candidate_rmse:.3f} does not beat champion version {champion_version} "
-        f"RMSE {champion_rmse:.3f} by {100 * min_relative_improvement:.2f}% (needed <= {needed:.3f}); the champion stays",
+        f"version {candidate_version} {metric} {candidate_score:.3f} does not beat champion version {champion_version} "
+        f"{metric} {champion_score:.3f} by {100 * min_relative_improvement:.2f}% (needed {bound}); the champion stays",
     )
-
-
-def prediction_plot_png(actual: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
-    """Predicted vs actual (hexbin) and the residual histogram, as a small PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=80)
-    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
-    left.hexbin(actual, predicted, gridsize=40, bins="log", cmap="viridis", extent=(low, high, low, high))
-    left.plot([low, high], [low, high], color="red", linewidth=1)
-    left.set_xlabel("actual minutes")
-    left.set_ylabel("predicted minutes")
-    residuals = predicted - actual
-    right.hist(residuals, bins=60, color="steelblue")
-    right.set_xlabel("predicted - actual (minutes)")
-    right.set_ylabel("trips")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 TAG_ASSET = "ml_assets.asset"

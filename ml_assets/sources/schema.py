@@ -20,11 +20,16 @@ class SourceDataError(Exception):
 
     def __init__(self, month: str, location: str, problem: str):
         self.month, self.location, self.problem = month, location, problem
-        super().__init__(f"month {month}: {location}: {problem}")
+        where = f"month {month}: " if month and month != "-" else ""
+        super().__init__(f"{where}{location}: {problem}")
 
 
 class MonthNotAvailableError(SourceDataError):
     """The source does not (yet) publish this month."""
+
+
+class SourceUnavailableError(Exception):
+    """A transient fault reaching the source (network, 5xx, short read): worth retrying."""
 
 
 def _dtype_matches(series: pd.Series, expected: str) -> bool:

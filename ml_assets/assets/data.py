@@ -1,0 +1,97 @@
+"""raw_data (the source as delivered, in one schema) and features (cleaned rows, target and inputs)."""
+
+
+import hashlib
+
+import dagster as dg
+import pandas as pd
+
+from ml_assets import checks
+from ml_assets.automation import on_upstream_data_change
+from ml_assets.plan import FEATURES, RAW, PipelinePlan
+from ml_assets.resources import ProjectStorage
+from ml_assets.sources.schema import SourceDataError, SourceUnavailableError
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a frame: equal data gives an equal data version, so nothing cascades."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()).encode())
+    return digest.hexdigest()[:16]
+
+
+def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None) -> str:
+    """The source version just ingested; the sensor uses it to skip what is already current."""
+    try:
+        return plan.source.fingerprint(partition) or "unknown"
+    except SourceUnavailableError:
+        return "unknown"
+
+
+def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
+    key = plan.key(RAW)
+    spec = plan.automation
+
+    @dg.asset(
+        key=key,
+        description=f"{plan.source.label} data as the source delivers it{' (one month)' if plan.monthly else ''}, in one schema.",
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"pandas", "parquet"},
+        io_manager_key="warehouse_io_manager",
+        check_specs=checks.check_specs(key, plan.task.raw_check_names),
+        retry_policy=dg.RetryPolicy(
+            max_retries=spec.ingest_retries,
+            delay=spec.ingest_retry_delay_s,
+            backoff=dg.Backoff.EXPONENTIAL,
+            jitter=dg.Jitter.PLUS_MINUS,
+        ),
+    )
+    def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
+        partition = plan.partition(context)
+        try:
+            frame, location = plan.source.load(partition, storage.cache_dir)
+        except SourceDataError as exc:
+            # Bad data does not get better by retrying; network faults (other errors) do.
+            raise dg.Failure(
+                description=str(exc),
+                metadata={"partition": partition or "-", "location": exc.location, "problem": exc.problem},
+                allow_retries=False,
+            ) from exc
+        step = plan.task.raw(frame, partition)
+        return dg.MaterializeResult(
+            value=frame,
+            metadata={
+                "source": plan.source.label,
+                "location": location,
+                "source_fingerprint": _fingerprint_or_unknown(plan, partition),
+                "rows": len(frame),
+                "columns": ", ".join(map(str, frame.columns)),
+                **step.metadata,
+            },
+            check_results=step.check_results,
+            data_version=dg.DataVersion(frame_fingerprint(frame)),
+        )
+
+    return raw_data
+
+
+def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
+    key = plan.key(FEATURES)
+
+    @dg.asset(
+        key=key,
+        description="Cleaned rows with the target and the model inputs; metadata counts what each cleaning rule dropped.",
+        ins={"raw_data": dg.AssetIn(key=plan.key(RAW))},
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"pandas", "parquet"},
+        io_manager_key="warehouse_io_manager",
+        check_specs=checks.check_specs(key, plan.task.feature_check_names),
+        automation_condition=on_upstream_data_change(),
+    )
+    def features(context: dg.AssetExecutionContext, raw_data: pd.DataFrame):
+        step = plan.task.features(raw_data, plan.partition(context))
+        return dg.MaterializeResult(value=step.value, metadata=step.metadata, check_results=step.check_results)
+
+    return features

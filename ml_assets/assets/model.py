@@ -1,0 +1,112 @@
+"""model: a scikit-learn Pipeline trained on the pipeline's data, tracked and registered in MLflow."""
+
+# No `from __future__ import annotations` here: the asset's `config` parameter is annotated with
+# the task's Config class at definition time, and Dagster reads that annotation.
+
+from dataclasses import asdict
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+import ml_assets
+from ml_assets import tracking
+from ml_assets.assets.data import frame_fingerprint
+from ml_assets.automation import on_upstream_data_change
+from ml_assets.plan import FEATURES, MODEL, PipelinePlan
+from ml_assets.resources import MlflowTracking
+
+MODEL_CODE_VERSION = "ml-assets-model-v3"
+
+
+def skops_types_of(model) -> list[str]:
+    import skops.io
+
+    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy")]
+
+
+def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
+    config_cls = plan.task.config_cls
+
+    @dg.asset(
+        key=plan.key(MODEL),
+        description=(
+            f"A scikit-learn Pipeline ({plan.task.task}) trained on "
+            f"{'this month' if plan.monthly else 'the training split'}; an MLflow run and a new registered version."
+        ),
+        ins={"features": dg.AssetIn(key=plan.key(FEATURES))},
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"scikitlearn", "mlflow"},
+        io_manager_key="model_io_manager",
+        code_version=MODEL_CODE_VERSION,
+        automation_condition=on_upstream_data_change(),
+    )
+    def model(context: dg.AssetExecutionContext, config: config_cls, features: pd.DataFrame, mlflow_tracking: MlflowTracking):
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        partition = plan.partition(context)
+        registry = plan.registry(mlflow_tracking)
+        tags = {
+            tracking.TAG_ASSET: MODEL,
+            tracking.TAG_PARTITION: partition or "all",
+            tracking.TAG_DATASET: plan.name,
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset_key": context.asset_key.to_user_string(),
+            "dagster.partition_key": partition or "",
+            "dagster.code_version": MODEL_CODE_VERSION,
+            "dagster.input.features.data_version": frame_fingerprint(features),
+        }
+
+        def log_trial(trial):
+            with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
+                mlflow.log_params(asdict(trial.params))
+                mlflow.log_metrics({"holdout_rmse": trial.rmse, "fit_seconds": trial.seconds})
+
+        try:
+            with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags) as run:
+                trained = plan.task.train(features, config, log_trial)
+                mlflow.log_params(
+                    {**trained.params, "pipeline": plan.name, "partition": partition or "all", "training_rows": len(trained.inputs)}
+                )
+                mlflow.log_metrics({f"train_{k}": v for k, v in trained.train_metrics.items()})
+                example = trained.inputs.head(5)
+                info = mlflow.sklearn.log_model(
+                    trained.model,
+                    name="model",
+                    signature=infer_signature(example, trained.model.predict(example)),
+                    input_example=example,
+                    registered_model_name=registry.name,
+                    code_paths=[str(Path(ml_assets.__file__).parent)],
+                    pip_requirements=_pip_requirements(),
+                    # skops refuses types outside its default allow-list; these are the ones this
+                    # very pipeline (which we just built) consists of.
+                    skops_trusted_types=skops_types_of(trained.model),
+                )
+        except tracking.RegistryNameClashError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from exc
+        version = info.registered_model_version
+        return dg.MaterializeResult(
+            value=trained.model,
+            metadata={
+                **({"train_month": partition} if partition else {}),
+                **trained.metadata,
+                "hyperparameters": dg.MetadataValue.json(trained.params),
+                "mlflow_run_id": run.info.run_id,
+                "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
+                "registered_model": registry.name,
+                "model_version": str(version),
+                "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
+                "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
+            },
+        )
+
+    return model

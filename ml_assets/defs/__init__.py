@@ -1,0 +1,1 @@
+"""One folder per pipeline, each a TrainingPipeline declared in its defs.yaml; project/ holds the shared resources."""

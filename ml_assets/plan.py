@@ -1,0 +1,44 @@
+"""A pipeline as the asset factories see it: resolved from its defs.yaml by the component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ml_assets.config import AutomationSpec
+from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.sources.readers import DataSource
+from ml_assets.tasks import TabularClassification, TripRegression
+
+RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
+ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION)
+
+
+@dataclass(frozen=True)
+class PipelinePlan:
+    name: str
+    description: str
+    task: TripRegression | TabularClassification
+    source: DataSource
+    partitions_def: dg.MonthlyPartitionsDefinition | None
+    experiment: str
+    registered_model: str
+    champion_min_improvement: float
+    automation: AutomationSpec
+
+    def key(self, asset: str) -> dg.AssetKey:
+        return dg.AssetKey([self.name, asset])
+
+    @property
+    def monthly(self) -> bool:
+        return self.partitions_def is not None
+
+    def partition(self, context: dg.AssetExecutionContext) -> str | None:
+        return context.partition_key if self.monthly else None
+
+    def registry(self, mlflow: MlflowTracking) -> ModelRegistry:
+        return mlflow.registry(self.experiment, self.registered_model, self.name)
+
+    def job_name(self, what: str) -> str:
+        return f"{self.name}_{what}"

@@ -1,0 +1,65 @@
+"""Small PNG plots for the reports (matplotlib, Agg backend; imported only when a report is drawn)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def prediction_plot_png(actual: np.ndarray, predicted: np.ndarray, title: str) -> bytes:
+    """Predicted vs actual (hexbin) and the residual histogram."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=80)
+    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
+    left.hexbin(actual, predicted, gridsize=40, bins="log", cmap="viridis", extent=(low, high, low, high))
+    left.plot([low, high], [low, high], color="red", linewidth=1)
+    left.set_xlabel("actual minutes")
+    left.set_ylabel("predicted minutes")
+    right.hist(predicted - actual, bins=60, color="steelblue")
+    right.set_xlabel("predicted - actual (minutes)")
+    right.set_ylabel("trips")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def classification_plot_png(
+    confusion: list[list[int]], labels: list[str], cv_accuracy: dict[str, list[float]], title: str
+) -> bytes:
+    """Held-out confusion matrix and the cross-validated accuracy of each predictor per fold."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=80)
+    matrix = np.asarray(confusion)
+    left.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        left.text(j, i, str(count), ha="center", va="center", color="black" if count < matrix.max() / 2 else "white")
+    left.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    left.set_yticks(range(len(labels)), labels, fontsize=8)
+    left.set_xlabel("predicted")
+    left.set_ylabel("actual")
+    left.set_title("held-out confusion matrix", fontsize=9)
+    names = list(cv_accuracy)
+    right.boxplot([cv_accuracy[n] for n in names], tick_labels=[n.replace("_", " ") for n in names])
+    right.set_ylabel("accuracy per fold")
+    right.set_title("cross-validation, same folds", fontsize=9)
+    right.tick_params(axis="x", labelsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
