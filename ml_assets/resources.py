@@ -7,6 +7,7 @@ model) is passed by the pipeline to `MlflowTracking.registry`.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import TYPE_CHECKING, Iterator
 
 import dagster as dg
@@ -48,6 +49,31 @@ class MlflowTracking(dg.ConfigurableResource):
         return ModelRegistry(self, experiment, registered_model, dataset)
 
 
+@contextlib.contextmanager
+def fluent_mlflow_at(uri: str) -> Iterator[None]:
+    """Aim MLflow's process-wide fluent API (start_run, log_model, load_model) at `uri`, then put it back.
+
+    `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI (and the registry likewise) to the
+    process environment; left there, the next Definitions built in this process would mistake it
+    for the user's setting (and a URI with credentials would linger). Both are restored on exit.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None unsets it
+        mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class ModelRegistry:
     """One pipeline's experiment, registered model and `champion` alias."""
 
@@ -74,11 +100,10 @@ class ModelRegistry:
         import mlflow
 
         experiment_id = self.experiment_id()
-        mlflow.set_tracking_uri(self.mlflow.tracking_uri)
-        mlflow.set_registry_uri(self.mlflow.tracking_uri)
         self.ensure_registered_model()
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-            yield run
+        with fluent_mlflow_at(self.mlflow.tracking_uri):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
+                yield run
 
     def ensure_registered_model(self) -> None:
         """Create the registered model for this dataset, or refuse a name that belongs to something else."""
@@ -133,9 +158,8 @@ class ModelRegistry:
     def load_version(self, version: str | int):
         import mlflow.sklearn
 
-        mlflow.set_registry_uri(self.mlflow.tracking_uri)
-        mlflow.set_tracking_uri(self.mlflow.tracking_uri)
-        return mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+        with fluent_mlflow_at(self.mlflow.tracking_uri):
+            return mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
 
     def promote(self, version: str | int) -> None:
         self.client().set_registered_model_alias(self.name, self.champion_alias, str(version))

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real TLC files served over HTTP on 127.0.0.1, and settings pointing at them."""
+"""Shared fixtures: the real TLC files served over HTTP on 127.0.0.1, and the real pipelines
+loaded from their defs.yaml with test overrides."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ml_assets.settings import REPO_ROOT, Settings
+from ml_assets_tests.pipelines import REPO_ROOT, Pipeline, load_pipeline
 
-SHARED_TLC = Path(os.environ.get("ML_ASSETS_TLC_DIR", REPO_ROOT.parent / "shared" / "data" / "tlc"))
+SHARED = Path(os.environ.get("ML_ASSETS_SHARED_DIR", REPO_ROOT.parent / "shared"))
+SHARED_TLC = Path(os.environ.get("ML_ASSETS_TLC_DIR", SHARED / "data" / "tlc"))
+SHARED_HEART = SHARED / "data" / "heart"
 
 
 @pytest.fixture(scope="session")
@@ -81,22 +84,52 @@ def trip_server(served_dir: Path):
         yield server
 
 
+@pytest.fixture(autouse=True)
+def no_mlflow_uri_from_earlier_tests(monkeypatch):
+    """Every test starts with the embedded store: MLflow exports the URIs it is given to the
+    process environment, where the next test's resources would take them for the user's."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+
+
 @pytest.fixture
-def taxi_settings(tmp_path: Path, trip_server: TripServer) -> Settings:
-    return Settings(
-        source="nyc_taxi",
-        taxi_color="green",
-        taxi_url_template=trip_server.url_template,
-        taxi_start_month="2021-01",
-        taxi_end_month="2024-03",
-        data_dir=str(tmp_path / "data"),
-        download_retries=0,
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def taxi(data_dir: Path, trip_server: TripServer) -> Pipeline:
+    """The real nyc_taxi_green pipeline, its URL template pointed at the local server."""
+    return load_pipeline(
+        "nyc_taxi_green",
+        data_dir,
+        source={"url_template": trip_server.url_template},
+        partitioning={"monthly": {"first_month": "2021-01", "last_month": "2024-03"}},
+        automation={"ingest_retries": 0},
     )
 
 
 @pytest.fixture
-def flights_settings(tmp_path: Path) -> Settings:
-    return Settings(source="nyc_flights", data_dir=str(tmp_path / "data"))
+def flights(data_dir: Path) -> Pipeline:
+    return load_pipeline("nyc_flights", data_dir)
+
+
+@pytest.fixture
+def iris(data_dir: Path) -> Pipeline:
+    return load_pipeline("iris", data_dir)
+
+
+@pytest.fixture
+def heart(data_dir: Path) -> Pipeline:
+    return load_pipeline("heart_disease", data_dir)
+
+
+@pytest.fixture
+def instance():
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
 
 
 def write_truncated(source: Path, dest: Path) -> None:

@@ -67,7 +67,8 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         }
 
         def log_trial(trial):
-            with mlflow.start_run(run_name=f"trial {trial.number}", nested=True):
+            parent = mlflow.active_run()  # nested runs do not inherit the experiment: name it
+            with mlflow.start_run(run_name=f"trial {trial.number}", nested=True, experiment_id=parent.info.experiment_id):
                 mlflow.log_params(asdict(trial.params))
                 mlflow.log_metrics({"holdout_rmse": trial.rmse, "fit_seconds": trial.seconds})
 

@@ -12,7 +12,7 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets.config import TLC_URL_TEMPLATE, SourceSpec
-from ml_assets.sources import flights, tabular, taxi
+from ml_assets.sources import flights, http, tabular, taxi
 from ml_assets.sources.schema import SourceDataError
 
 
@@ -20,6 +20,7 @@ class DataSource:
     """One pipeline's raw data; `partition` is a YYYY-MM month or None for a whole table."""
 
     label: str
+    offline = True  # whether it works without a network (dev.py run materializes only those)
 
     def location(self, partition: str | None) -> str:
         raise NotImplementedError
@@ -57,6 +58,10 @@ class TaxiSource(DataSource):
     @property
     def label(self) -> str:  # type: ignore[override]
         return f"TLC {self.color} taxi"
+
+    @property
+    def offline(self) -> bool:  # type: ignore[override]
+        return not http.is_http(self.url_template)
 
     def location(self, partition: str | None) -> str:
         return taxi.month_url(self.url_template, self.color, partition)
@@ -106,6 +111,10 @@ class CsvSource(DataSource):
     @property
     def label(self) -> str:  # type: ignore[override]
         return "CSV"
+
+    @property
+    def offline(self) -> bool:  # type: ignore[override]
+        return not http.is_http(self.location(None))
 
     def location(self, partition: str | None) -> str:
         return tabular.csv_location(self.url, self.bundled)
