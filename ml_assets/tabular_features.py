@@ -12,9 +12,11 @@ def required_columns(target: str, numeric: list[str], categorical: list[str]) ->
 def tabular_schema_problems(raw: pd.DataFrame, target: str, numeric: list[str], categorical: list[str]) -> list[str]:
     """Missing columns and non-numeric inputs, as readable sentences."""
     problems = [f"missing column {c!r}" for c in required_columns(target, numeric, categorical) if c not in raw.columns]
-    for column in numeric:
+    for column in [*numeric, *categorical, target]:
         if column in raw.columns and not pd.api.types.is_numeric_dtype(raw[column]):
             problems.append(f"column {column!r} has dtype {raw[column].dtype}, expected a number")
+    if target in raw.columns and raw[target].nunique() < 2:
+        problems.append(f"target column {target!r} holds {raw[target].nunique()} class(es), at least 2 are needed")
     return problems
 
 
@@ -31,7 +33,8 @@ def build_tabular_features(
     Rows without a label are always dropped; `drop_missing` also drops rows with a missing input
     (the Prefect seed's `dropna`); otherwise the model's imputers fill them.
     """
-    frame = raw[[*numeric, *categorical, target]].copy()
+    inputs = set(numeric) | set(categorical)
+    frame = raw[[c for c in raw.columns if c in inputs] + [target]].copy()  # the file's column order
     dropped = {"missing_target": int(frame[target].isna().sum())}
     frame = frame[frame[target].notna()]
     if drop_missing:

@@ -91,6 +91,12 @@ class TripRegression:
         self.day_of_week = features.day_of_week
         self.bounds = DurationBounds(target.min if target.min is not None else 0.0, target.max if target.max is not None else float("inf"))
 
+    def refusals(self, raw: pd.DataFrame) -> list[str]:
+        """Problems that make the data unusable: refused before it replaces a good copy."""
+        from ml_assets.sources.schema import schema_problems
+
+        return schema_problems(raw)
+
     def raw(self, raw: pd.DataFrame, partition: str) -> StepResult:
         pickups = raw["pickup_datetime"]
         return StepResult(
@@ -235,6 +241,13 @@ class TabularClassification:
 
         return feature_lists(frame, self.target.column, self.feature_spec.numeric, self.feature_spec.categorical)
 
+    def refusals(self, raw: pd.DataFrame) -> list[str]:
+        """Problems that make the table unusable: refused before it replaces a good copy."""
+        from ml_assets.tabular_features import tabular_schema_problems
+
+        numeric, categorical = self.columns(raw)
+        return tabular_schema_problems(raw, self.target.column, numeric, categorical) if len(raw) else ["the table holds no rows"]
+
     def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
         numeric, categorical = self.columns(raw)
         return StepResult(
@@ -270,7 +283,10 @@ class TabularClassification:
 
     def xy(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str], list[str]]:
         numeric, categorical = self.columns(features)
-        return features[numeric + categorical], features[self.target.column].to_numpy(), numeric, categorical
+        inputs = set(numeric) | set(categorical)
+        # the file's column order: the seed script's forest depends on it (the model selects by name)
+        X = features[[c for c in features.columns if c in inputs]]
+        return X, features[self.target.column].to_numpy(), numeric, categorical
 
     def build_model(self, numeric: list[str], categorical: list[str], random_state: int | None = None):
         from ml_assets.classification import build_classifier

@@ -51,6 +51,9 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         partition = plan.partition(context)
         try:
             frame, location = plan.source.load(partition, storage.cache_dir)
+            problems = plan.task.refusals(frame)
+            if problems:
+                raise SourceDataError(partition or "-", location, "; ".join(problems))
         except SourceDataError as exc:
             # Bad data does not get better by retrying; network faults (other errors) do.
             raise dg.Failure(
