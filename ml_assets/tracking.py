@@ -24,6 +24,8 @@ class RegistryNameClashError(RuntimeError):
 def redact_uri(uri: str) -> str:
     """The URI with any password (user:password@host) and query string masked, for messages."""
     parsed = urllib.parse.urlsplit(uri)
+    if "@" not in parsed.netloc and not parsed.query:
+        return uri
     netloc = parsed.netloc
     if "@" in netloc:
         credentials, host = netloc.rsplit("@", 1)

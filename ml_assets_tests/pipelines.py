@@ -29,9 +29,9 @@ def deep_merge(base: dict, overrides: dict) -> dict:
     return merged
 
 
-def pipeline_attributes(name: str, **overrides: Any) -> dict:
+def pipeline_attributes(pipeline: str, **overrides: Any) -> dict:
     """The `attributes:` of ml_assets/defs/<name>/defs.yaml (templates unrendered), with overrides merged in."""
-    document = yaml.safe_load((DEFS / name / "defs.yaml").read_text())
+    document = yaml.safe_load((DEFS / pipeline / "defs.yaml").read_text())
     return deep_merge(document["attributes"], overrides)
 
 
@@ -90,8 +90,8 @@ class Pipeline:
         )
 
 
-def load_pipeline(name: str, data_dir: Path, **overrides: Any) -> Pipeline:
-    return Pipeline(TrainingPipeline.resolve_from_dict(pipeline_attributes(name, **overrides)), Path(data_dir))
+def load_pipeline(pipeline: str, data_dir: Path, **overrides: Any) -> Pipeline:
+    return Pipeline(TrainingPipeline.resolve_from_dict(pipeline_attributes(pipeline, **overrides)), Path(data_dir))
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:

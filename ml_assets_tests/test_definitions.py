@@ -1,104 +1,118 @@
+"""The code location as Dagster loads it: four pipelines side by side, each its own group and prefix."""
+
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from ml_assets.definitions import MONTHLY_TRAINING_JOB, build_definitions
-from ml_assets.settings import REPO_ROOT, Settings, SettingsError
+from ml_assets.definitions import defs as load_defs
+from ml_assets_tests.pipelines import REPO_ROOT
+
+PIPELINES = {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}
+ASSETS = ("raw_data", "features", "model", "evaluation_report", "champion_model")
 
 
-@pytest.mark.parametrize("source", ["nyc_flights", "nyc_taxi"])
-def test_definitions_load_for_each_source(source, tmp_path):
-    defs = build_definitions(Settings(source=source, data_dir=str(tmp_path)))
+@pytest.fixture(scope="module")
+def defs():
+    return load_defs()
+
+
+def test_four_pipelines_each_its_own_group_and_prefix(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "raw_trips", "trip_features", "duration_model", "evaluation_report", "champion_model"
-    }
-    job = defs.resolve_job_def(MONTHLY_TRAINING_JOB)
-    keys = job.partitions_def.get_partition_keys()
-    assert keys[0] == ("2013-01" if source == "nyc_flights" else "2021-01")
-    if source == "nyc_flights":
-        assert keys[-1] == "2013-12" and len(keys) == 12
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {f"{p}/{a}" for p in PIPELINES for a in ASSETS}
     for key in graph.get_all_asset_keys():
-        assert graph.get(key).description, f"{key} needs a docstring for the UI"
+        node = graph.get(key)
+        assert node.group_name == key.path[0]
+        assert node.description, f"{key} needs a description for the UI"
+    assert {j.name for j in defs.jobs} == {f"{p}_{w}" for p in PIPELINES for w in ("ingest", "training")}
 
 
-def test_settings_come_from_the_environment():
-    settings = Settings.from_env(
-        {"ML_ASSETS_SOURCE": "nyc_taxi", "ML_ASSETS_TAXI_COLOR": "yellow", "ML_ASSETS_MAX_RMSE": "8.5"}
+def test_automation_is_on_by_default(defs):
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {f"{p}_{w}" for p in PIPELINES for w in ("source_sensor", "automation")} | {"run_failure_alert"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    schedules = {s.name: s for s in defs.schedules}
+    assert set(schedules) == {"nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule"}
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
+
+
+def test_shared_resources_and_executor(defs):
+    assert {"storage", "mlflow_tracking", "alert_webhook", "warehouse_io_manager", "model_io_manager", "report_io_manager"} <= set(
+        defs.resources
     )
-    assert settings.dataset == "nyc_taxi_yellow" and settings.max_rmse == 8.5
-    assert Settings.from_env({}).source == "nyc_flights"
-    assert Settings.from_env({}).data_dir == str(REPO_ROOT / "data")
+    assert defs.resolve_job_def("iris_training").executor_def.name == "in_process"
 
 
-@pytest.mark.parametrize(
-    "env, message",
-    [
-        ({"ML_ASSETS_SOURCE": "nyc_bikes"}, "ML_ASSETS_SOURCE='nyc_bikes' is not a known source"),
-        ({"ML_ASSETS_TAXI_COLOR": "blue"}, "ML_ASSETS_TAXI_COLOR='blue'"),
-        ({"ML_ASSETS_TAXI_URL_TEMPLATE": "http://x/y.parquet"}, "must contain '{month}'"),
-        ({"ML_ASSETS_MAX_RMSE": "low"}, "ML_ASSETS_MAX_RMSE='low' is not a valid float"),
-        ({"ML_ASSETS_EXECUTOR": "celery"}, "ML_ASSETS_EXECUTOR='celery' is not an executor"),
-    ],
-)
-def test_bad_settings_name_the_variable(env, message):
-    with pytest.raises(SettingsError, match=message.replace("{", r"\{").replace("}", r"\}").replace("(", r"\(")):
-        Settings.from_env(env)
-
-
-@pytest.mark.parametrize("executor", ["in_process", "multiprocess"])
-def test_executor_is_chosen_by_settings(executor, tmp_path):
-    defs = build_definitions(Settings(data_dir=str(tmp_path), executor=executor))
-    job = defs.resolve_job_def(MONTHLY_TRAINING_JOB)
-    assert job.executor_def.name == executor
-
-
-def test_code_location_imports_without_warnings():
-    # -W error turns any warning raised while loading our code location into a failure
+def test_code_location_loads_without_warnings():
+    # -W error turns any warning raised while building the code location into a failure
     subprocess.run(
-        [sys.executable, "-W", "error", "-c", "import ml_assets.definitions"],
+        [sys.executable, "-W", "error", "-c", "import ml_assets.definitions as d; d.defs()"],
         check=True,
         cwd=REPO_ROOT,
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
 
 
-def test_cli_materializes_taxi_month_through_local_server(taxi_settings, tmp_path):
-    """The documented CLI, end to end, with the source URL pointed at a local server."""
+def test_multiprocess_executor_from_the_environment():
+    code = "import ml_assets.definitions as d; print(d.defs().resolve_job_def('iris_training').executor_def.name)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "multiprocess"},
+        capture_output=True, text=True, check=True,
+    )
+    assert done.stdout.strip() == "multiprocess"
+    bad = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "celery"}, capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "executor" in bad.stderr and "celery" in bad.stderr
+
+
+@pytest.mark.slow
+def test_dg_and_dagster_clis_see_the_four_pipelines(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    bin_dir = os.path.dirname(sys.executable)
+    check = subprocess.run([f"{bin_dir}/dg", "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    listed = subprocess.run(
+        [f"{bin_dir}/dagster", "asset", "list", "-m", "ml_assets.definitions"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {f"{p}/{a}" for p in PIPELINES for a in ASSETS} <= set(listed.stdout.split())
+    components = subprocess.run([f"{bin_dir}/dg", "list", "components", "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert components.returncode == 0, components.stderr
+    assert "ml_assets.components.TrainingPipeline" in components.stdout
+
+
+@pytest.mark.slow
+def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp_path):
+    """The documented CLI, end to end, with the URL template from the environment (a local mirror)."""
     env = {
         **os.environ,
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-        "ML_ASSETS_SOURCE": "nyc_taxi",
-        "ML_ASSETS_TAXI_URL_TEMPLATE": taxi_settings.taxi_url_template,
-        "ML_ASSETS_DATA_DIR": taxi_settings.data_dir,
+        "ML_ASSETS_TAXI_URL_TEMPLATE": trip_server.url_template,
+        "ML_ASSETS_TAXI_END_MONTH": "2021-03",
+        "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
     }
-    env.pop("MLFLOW_TRACKING_URI", None)  # use the embedded store under the test's data dir
-    Path(env["DAGSTER_HOME"]).mkdir()
-    dagster = Path(sys.executable).with_name("dagster")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    (tmp_path / "dagster_home").mkdir()
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     for month in ("2021-01", "2021-02"):
         done = subprocess.run(
-            [str(dagster), "asset", "materialize", "-m", "ml_assets.definitions", "--select", "raw_trips*", "--partition", month],
+            [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "nyc_taxi_green/raw_data*", "--partition", month],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-    assert "Asset check 'beats_course_baseline' on 'evaluation_report' passed" in done.stderr
-    assert "failed" not in done.stderr.lower().replace("steps failed: []", "")
-    assert Path(taxi_settings.reports_dir, "evaluation_report", "2021-02.md").exists()
-    # with a step per process (as runs launched from the UI execute), MLflow runs still end FINISHED
+    assert "Asset check 'beats_course_baseline' on 'nyc_taxi_green/evaluation_report' passed" in done.stderr
+    assert (tmp_path / "data" / "reports" / "nyc_taxi_green" / "evaluation_report" / "2021-02.md").exists()
     from mlflow import MlflowClient
 
-    uri = taxi_settings.default_mlflow_tracking_uri
-    client = MlflowClient(uri, registry_uri=uri)  # an earlier in-process test may have set a global registry URI
-    experiment = client.get_experiment_by_name(taxi_settings.mlflow_experiment)
-    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`ml_assets.asset` = 'duration_model'")
+    uri = f"sqlite:///{tmp_path}/data/mlflow/mlflow.db"
+    client = MlflowClient(uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("ml_assets/nyc_taxi_green")
+    runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
-    assert {r.info.status for r in runs} == {"FINISHED"}
-    everything = client.search_runs([experiment.experiment_id])
-    assert {r.info.status for r in everything} == {"FINISHED"}  # tuning trials too; nothing left RUNNING
-    champion = client.get_model_version_by_alias(taxi_settings.registered_model_name, "champion")
-    assert str(champion.version) == "1"
+    assert {r.info.status for r in runs} == {"FINISHED"}  # nothing left RUNNING
+    assert str(client.get_model_version_by_alias("nyc_taxi_green_trip_duration", "champion").version) == "1"
