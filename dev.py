@@ -68,8 +68,10 @@ def dagster_env() -> dict[str, str]:
 
 def partition_keys(env: dict[str, str], pipeline: str) -> list[str]:
     out = subprocess.run(
-        [str(BIN / "python"), "-m", "ml_assets.cli", "partitions", pipeline], env=env, check=True, capture_output=True, text=True
+        [str(BIN / "python"), "-m", "ml_assets.cli", "partitions", pipeline], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if out.returncode != 0:
+        sys.exit(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"cannot list the partitions of {pipeline}")
     return out.stdout.split()
 
 

@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO_ROOT
+from benchmarks.runner import PIPELINE_SENSORS, REPO_ROOT, stop_sensors
 from ml_assets.months import months_between
-from ml_assets.partitions import FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH
 from dev import backfill_params  # the launch parameters `python3 dev.py backfill` sends
+
+FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs/nyc_flights/defs.yaml
 
 MUTATION = """
 mutation($params: LaunchBackfillParams!) {
@@ -68,19 +69,15 @@ def timed_backfill(processes: int, months: list[str], timeout_s: float) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
         # flights, the default source
         env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"))
-        # the backfill alone is timed: sensors would queue their own runs of the same months
-        for sensor in ("source_change_sensor", "ml_assets_automation"):
-            subprocess.run(
-                [str(bin_dir / "dagster"), "sensor", "stop", "-w", str(workspace), sensor],
-                cwd=REPO_ROOT, env=env, check=True, capture_output=True,
-            )
+        # the backfill alone is timed: sensors would queue their own runs (every pipeline's)
+        stop_sensors(workspace, env, PIPELINE_SENSORS)
         log = (Path(tmp) / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
-            variables = {"params": backfill_params(months, months_between(FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH))}
+            variables = {"params": backfill_params("nyc_flights", months, months_between(FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH))}
             started = time.perf_counter()
             out = subprocess.run(
                 [str(bin_dir / "dagster-graphql"), "-w", str(workspace), "-t", MUTATION, "-v", json.dumps(variables)],

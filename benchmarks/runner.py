@@ -49,3 +49,30 @@ def print_table(results: dict[str, dict]) -> None:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+PIPELINE_SENSORS = [
+    f"{pipeline}_{kind}"
+    for pipeline in ("nyc_flights", "nyc_taxi_green", "iris", "heart_disease")
+    for kind in ("source_sensor", "automation")
+]
+
+
+def stop_sensors(workspace: Path, env: dict[str, str], names: list[str]) -> None:
+    """`dagster sensor stop` for each name (each loads the code location once): the first alone,
+    as it creates a fresh instance's tables (two processes doing that at once collide), the rest
+    in parallel."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+
+    def start(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [dagster, "sensor", "stop", "-w", str(workspace), name], cwd=REPO_ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+
+    for batch in (names[:1], names[1:]):
+        stops = [(name, start(name)) for name in batch]
+        for name, stop in stops:
+            _, err = stop.communicate(timeout=300)
+            if stop.returncode != 0:
+                raise RuntimeError(f"could not stop sensor {name}: {err[-2000:]}")

@@ -100,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
 def partitions(args: argparse.Namespace) -> int:
     _, plans = load_pipelines()
+    if args.pipeline not in plans:
+        print(f"unknown pipeline {args.pipeline!r}; the code location has {sorted(plans)}", file=sys.stderr)
+        return 2
     plan = plans[args.pipeline]
     print(" ".join(plan.partitions_def.get_partition_keys()) if plan.monthly else "")
     return 0

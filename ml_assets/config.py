@@ -167,11 +167,20 @@ class ChampionSpec(dg.Model, dg.Resolvable):
 
 
 class AutomationSpec(dg.Model, dg.Resolvable):
-    sensor_interval_s: int = Field(default=60, ge=5, description="How often the source sensor looks for new data.")
+    # The intervals may be templated from the environment ("{{ env(...) }}"), and pydantic applies
+    # field constraints before Dagster renders templates, so their bounds are checked below.
+    sensor_interval_s: int = Field(default=60, description="How often the source sensor looks for new data (>= 1 s).")
     sensor_lookback_months: int = Field(default=12, ge=0, description="Monthly: months the sensor watches; 0 = all.")
-    automation_interval_s: int = Field(default=30, ge=5)
+    automation_interval_s: int = Field(default=30, description="How often automation conditions are evaluated (>= 1 s).")
     ingest_retries: int = Field(default=3, ge=0, description="RetryPolicy of raw_data for network faults.")
     ingest_retry_delay_s: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _intervals(self) -> "AutomationSpec":
+        for name in ("sensor_interval_s", "automation_interval_s"):
+            if getattr(self, name) < 1:
+                _refuse(f"automation.{name}", getattr(self, name), "at least 1 second")
+        return self
 
 
 def check_task_fits(

@@ -86,16 +86,29 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
 
 
 def build_ingest_schedule(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
-    # The job's last partition is the newest month the source has published (the partitions
-    # end publication_lag_months before the current month), so each tick ingests it.
-    return dg.build_schedule_from_partitioned_job(
-        ingest_job,
+    """On the 3rd of each month, ingest the newest month the source has published.
+
+    The partitions end publication_lag_months before the current month, so the last partition
+    at tick time is that month. (Dagster's build_schedule_from_partitioned_job does the same but
+    calls a deprecated API internally on every tick.)
+    """
+
+    @dg.schedule(
         name=plan.job_name("ingest_schedule"),
-        day_of_month=3,
-        hour_of_day=6,
+        job=ingest_job,
+        cron_schedule="0 6 3 * *",
+        execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="On the 3rd of each month, ingest the newest published month; automation does the rest.",
     )
+    def ingest_schedule(context: dg.ScheduleEvaluationContext):
+        months = plan.partitions_def.get_partition_keys(current_time=context.scheduled_execution_time)
+        month = months[-1] if months else None
+        if month is None:
+            return dg.SkipReason("the source has published no month yet")
+        return dg.RunRequest(run_key=f"scheduled:{month}", partition_key=month)
+
+    return ingest_schedule
 
 
 def failure_payload(job_name: str, run_id: str, partition: str | None, error: str, link: str) -> dict:

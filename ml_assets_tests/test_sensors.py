@@ -145,10 +145,11 @@ def test_unpartitioned_automation_follows_changed_data_but_not_identical_data(lo
 def test_schedule_ingests_the_newest_published_month(data_dir, monkeypatch):
     monkeypatch.delenv("ML_ASSETS_TAXI_END_MONTH", raising=False)
     taxi = load_pipeline("nyc_taxi_green", data_dir)
-    schedule = taxi.defs().resolve_schedule_def("nyc_taxi_green_ingest_schedule")
+    defs = taxi.defs()
+    schedule = defs.resolve_schedule_def("nyc_taxi_green_ingest_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     when = datetime.datetime(2026, 11, 3, 6, 0, tzinfo=datetime.timezone.utc)
-    with dg.build_schedule_context(scheduled_execution_time=when) as context:
+    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
         requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-09"]  # two months back
 

@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from ml_assets.tracking import TrackingUnavailableError, check_tracking_uri, decide_champion, prediction_plot_png
+from ml_assets.plots import classification_plot_png, prediction_plot_png
+from ml_assets.tracking import TrackingUnavailableError, check_tracking_uri, decide_champion
 
 
 def test_first_checked_model_becomes_champion():
@@ -46,10 +47,22 @@ def test_unreachable_tracking_server_is_named():
         check_tracking_uri("http://127.0.0.1:9", timeout_s=2)
 
 
+def test_credentials_in_an_unreachable_tracking_uri_are_not_shown():
+    with pytest.raises(TrackingUnavailableError) as caught:
+        check_tracking_uri("http://admin:hunter2@127.0.0.1:9", timeout_s=2)
+    assert "hunter2" not in str(caught.value) and "admin:***@127.0.0.1:9" in str(caught.value)
+    assert caught.value.__cause__ is None  # the underlying error (which names the URL) is not chained
+
+
 def test_plot_is_a_png():
     rng = np.random.default_rng(0)
     actual = rng.uniform(1, 60, 500)
     png = prediction_plot_png(actual, actual + rng.normal(0, 3, 500), "test")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def test_classification_plot_is_a_png():
+    png = classification_plot_png([[9, 1], [2, 8]], ["no", "yes"], {"model": [0.8, 0.9], "majority class": [0.5, 0.5]}, "t")
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
 
 
@@ -64,6 +77,7 @@ MlflowClient(uri, registry_uri=uri).create_experiment(f"opened by {sys.argv[3]}"
 """
 
 
+@pytest.mark.slow
 def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
     # without the lock, MLflow's table creation races: "table runs already exists" (4 of 4 tries here)
     for attempt in range(3):

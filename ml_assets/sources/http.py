@@ -69,7 +69,7 @@ def _file_chunks(handle: IO[bytes]) -> Iterable[bytes]:
         yield chunk
 
 
-def download(url: str, dest: UPath, month: str, timeout_s: float) -> int:
+def download(url: str, dest: UPath, month: str, timeout_s: float = 60.0) -> int:
     """Fetch `url` (HTTP or any fsspec path) to `dest` atomically; returns the byte count."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     label = f"month {month}: {url}" if month else url
