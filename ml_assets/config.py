@@ -170,7 +170,7 @@ class AutomationSpec(dg.Model, dg.Resolvable):
     # The intervals may be templated from the environment ("{{ env(...) }}"), and pydantic applies
     # field constraints before Dagster renders templates, so their bounds are checked below.
     sensor_interval_s: int = Field(default=60, description="How often the source sensor looks for new data (>= 1 s).")
-    sensor_lookback_months: int = Field(default=12, ge=0, description="Monthly: months the sensor watches; 0 = all.")
+    sensor_lookback_months: int = Field(default=12, description="Monthly: months the sensor watches; 0 = all.")
     automation_interval_s: int = Field(default=30, description="How often automation conditions are evaluated (>= 1 s).")
     ingest_retries: int = Field(default=3, ge=0, description="RetryPolicy of raw_data for network faults.")
     ingest_retry_delay_s: float = Field(default=2.0, ge=0)
@@ -180,6 +180,8 @@ class AutomationSpec(dg.Model, dg.Resolvable):
         for name in ("sensor_interval_s", "automation_interval_s"):
             if getattr(self, name) < 1:
                 _refuse(f"automation.{name}", getattr(self, name), "at least 1 second")
+        if self.sensor_lookback_months < 0:
+            _refuse("automation.sensor_lookback_months", self.sensor_lookback_months, "0 (every month) or more")
         return self
 
 

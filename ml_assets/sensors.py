@@ -61,7 +61,9 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
             try:
                 fingerprints[label] = plan.source.fingerprint(partition)
             except SourceUnavailableError as exc:
+                # one month unreachable means the source is (offline, say): do not wait on every month
                 unreachable.append(f"{plan.source.location(partition)} ({exc})")
+                break
         unseen = [p for p, f in fingerprints.items() if f is not None and seen.get(p) != f]
         materialized = {
             p: _materialized_fingerprint(context.instance, raw_key, None if p == WHOLE_TABLE else p) for p in unseen

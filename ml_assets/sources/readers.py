@@ -67,7 +67,8 @@ class TaxiSource(DataSource):
         return taxi.month_url(self.url_template, self.color, partition)
 
     def fingerprint(self, partition: str | None) -> str | None:
-        return taxi.source_fingerprint(self.location(partition), self.timeout_s)
+        # a HEAD answers in milliseconds when the source is up; do not let a sensor tick hang
+        return taxi.source_fingerprint(self.location(partition), min(self.timeout_s, 10.0))
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
         url = self.location(partition)
