@@ -1,10 +1,11 @@
 """The `dagster dev` experience, driven the way a person uses it: in Chromium, through the UI.
 
-Starts `dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME and data folder (flights, the
-default source), then: finds every asset in the lineage graph and catalog, sees the schedule and
-sensors running, launches one month of the whole graph from "Materialize all" + the partition
-picker, waits for the run, reads the RMSE from the rendered evaluation report and sees the checks
-passed. Every step leaves a screenshot in build/ui-screenshots/ (ML_ASSETS_UI_SCREENSHOTS).
+Starts `dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME and data folder, then: finds the
+four pipelines' groups and every asset in the lineage graph and catalog, sees the schedules and
+sensors running, launches one flights month of the whole graph from "Materialize all" + the
+partition picker, waits for the run, reads the RMSE from the rendered evaluation report, sees the
+checks passed, and reads the iris classification report. Every step leaves a screenshot in
+build/ui-screenshots/ (ML_ASSETS_UI_SCREENSHOTS).
 
 Needs Debian's Chromium at /usr/bin/chromium (ML_ASSETS_CHROMIUM). Locally the suite is skipped
 without it; with ML_ASSETS_REQUIRE_BROWSER=1 (set by .ci/run) a missing browser fails instead.
@@ -25,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_assets.definitions import build_definitions
-from ml_assets.settings import REPO_ROOT, Settings
+from ml_assets.definitions import defs as load_defs
+from ml_assets_tests.pipelines import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +44,7 @@ CHROMIUM_ARGS = [
 ]
 SEED_MONTH, UI_MONTH = "2013-01", "2013-02"
 RUN_TIMEOUT_S = 420
+GROUPS = ["nyc_flights", "nyc_taxi_green", "iris", "heart_disease"]
 
 
 def _require_browser():
@@ -87,8 +89,10 @@ def settings_env(tmp_path_factory):
     env.update(
         DAGSTER_HOME=str(home),
         ML_ASSETS_DATA_DIR=str(data),
-        # the sensor's first tick ingests the newest month only, so the UI run is not queued behind eleven
+        # the flights sensor's first tick ingests the newest month only, so the UI run is not queued behind eleven
         ML_ASSETS_SENSOR_LOOKBACK_MONTHS="1",
+        # an offline taxi source (nothing listens on port 9): its sensor skips, nothing else breaks
+        ML_ASSETS_TAXI_URL_TEMPLATE="http://127.0.0.1:9/{color}_tripdata_{month}.parquet",
     )
     return root, env
 
@@ -99,11 +103,12 @@ def dagster_dev(settings_env):
     _require_browser()
     root, env = settings_env
     dagster = str(Path(sys.executable).with_name("dagster"))
-    seed = subprocess.run(
-        [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "raw_trips*", "--partition", SEED_MONTH],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-    )
-    assert seed.returncode == 0, seed.stderr[-4000:]
+    for selection, partition in [("nyc_flights/raw_data*", ["--partition", SEED_MONTH]), ("iris/raw_data*", [])]:
+        seed = subprocess.run(
+            [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", selection, *partition],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        )
+        assert seed.returncode == 0, seed.stderr[-4000:]
     port, log = _free_port(), root / "dagster_dev.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -112,7 +117,7 @@ def dagster_dev(settings_env):
         )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", 180, log)
-        yield f"http://127.0.0.1:{port}", log, Settings.from_env(env)
+        yield f"http://127.0.0.1:{port}", log, root / "data"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -153,92 +158,94 @@ def _shot(page, name: str, **kwargs) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **kwargs)
 
 
+def _groups_in_view(page) -> bool:
+    """Every group's header and its bottom row inside the canvas (Playwright's is_visible ignores the viewport)."""
+    view = page.viewport_size
+    graph = page.locator("svg")
+    labels = [graph.get_by_text(group, exact=True) for group in GROUPS]
+    if not all(label.count() for label in labels):  # the graph draws only what is near the view
+        return False
+    headers = [label.first.bounding_box() for label in labels]
+    nodes = [b for b in (label.bounding_box() for label in graph.get_by_text("champion_model", exact=True).all()) if b]
+    inside = lambda b: b and b["y"] >= 110 and b["y"] + b["height"] <= view["height"] - 10  # noqa: E731 (below the toolbar)
+    return all(inside(b) for b in headers) and len([b for b in nodes if inside(b)]) == len(GROUPS)
+
+
 def _expand_all_groups(page) -> None:
+    """Every group expanded and the graph zoomed out until all four pipelines fit in the view."""
     hide_nav = page.get_by_role("button", name="Hide navigation")
     if hide_nav.count():
         hide_nav.click()
     graph = page.locator("svg")
-    graph.get_by_text("trip_data", exact=True).first.wait_for()
+    graph.get_by_text(GROUPS[0], exact=True).first.wait_for()
     page.wait_for_timeout(500)
-    if not graph.get_by_text("raw_trips", exact=True).count():  # the groups remember their last state
+    if not graph.get_by_text("raw_data", exact=True).count():  # the groups remember their last state
         page.locator("body").click(position={"x": 1000, "y": 800})  # focus the graph canvas
         page.keyboard.press("Alt+e")  # the graph's "expand all groups" shortcut
-    graph.get_by_text("raw_trips", exact=True).first.wait_for()
+    graph.get_by_text("raw_data", exact=True).first.wait_for()
+    zoom_out = page.locator("button:has([aria-label='zoom_out'])")
+    for _ in range(8):
+        if _groups_in_view(page):
+            return
+        zoom_out.click()
+        page.wait_for_timeout(600)  # the zoom animates
+    _shot(page, "failed-expand-groups")
+    raise AssertionError("the four pipelines' raw_data nodes never fit in the graph view")
 
 
 def _graph_screenshot(page, name: str) -> None:
-    """The expanded lineage graph, close enough to read each node's status rows, centred, no side panels."""
-    hide_nav = page.get_by_role("button", name="Hide navigation")
-    if hide_nav.count():
-        hide_nav.click()
-    # the asset-tree panel's toggle sits left of the graph's search box (the navigation's is further left)
+    """The expanded lineage graph, all four groups in view, no side panels; and a crop of the groups."""
     page.evaluate(
         """() => [...document.querySelectorAll('button')]
             .filter(b => b.querySelector('[aria-label^="panel_show"]') && b.getBoundingClientRect().left > 200)
             .forEach(b => b.click())"""
     )
-    zoom_in = page.locator("button:has([aria-label='zoom_in'])")
-    for _ in range(2):
-        zoom_in.click()
-    graph = page.locator("svg")
-    graph.get_by_text("Asset checks").first.wait_for()
-    page.wait_for_timeout(1000)  # the zoom animates
-    first, last = (graph.get_by_text(n, exact=True).first.bounding_box() for n in ("raw_trips", "champion_model"))
-    view = page.viewport_size
-    start_x, start_y = 150, view["height"] - 100  # empty canvas below the graph
-    page.mouse.move(start_x, start_y)
-    page.mouse.down()
-    page.mouse.move(
-        start_x + (view["width"] + 60) / 2 - (first["x"] + last["x"] + last["width"]) / 2,
-        start_y + (view["height"] + 100) / 2 - first["y"],
-        steps=10,
-    )
-    page.mouse.up()
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(1000)
     _shot(page, name)
-    # and the graph alone, for the README: the union of the two group boxes
     boxes = page.evaluate(
         """(names) => names.map(name => {
             let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 && x.textContent.trim() === name);
-            while (e && e.getBoundingClientRect().height < 150) e = e.parentElement;  // up from the header to the group's box
+            while (e && e.getBoundingClientRect().height < 100) e = e.parentElement;  // up from the header to the group's box
             const r = e.getBoundingClientRect();
             return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
         })""",
-        ["trip_data", "modeling"],
+        GROUPS,
     )
-    left, top = min(b["left"] for b in boxes) - 20, min(b["top"] for b in boxes) - 20
-    right, bottom = max(b["right"] for b in boxes) + 20, max(b["bottom"] for b in boxes) + 20
+    view = page.viewport_size
+    left, top = max(min(b["left"] for b in boxes) - 20, 0), max(min(b["top"] for b in boxes) - 20, 0)
+    right = min(max(b["right"] for b in boxes) + 20, view["width"])
+    bottom = min(max(b["bottom"] for b in boxes) + 20, view["height"])
     _shot(page, f"{name}-cropped", clip={"x": left, "y": top, "width": right - left, "height": bottom - top})
 
 
 def _expected_graph():
-    defs = build_definitions(Settings.from_env({}))
-    graph = defs.resolve_asset_graph()
-    return {
-        key.to_user_string(): (graph.get(key).group_name, graph.get(key).description)
-        for key in graph.get_all_asset_keys()
-    }
+    graph = load_defs().resolve_asset_graph()
+    return {key: (graph.get(key).group_name, graph.get(key).description) for key in graph.get_all_asset_keys()}
 
 
-def test_asset_graph_shows_every_asset_in_its_group(page, dagster_dev):
+def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev):
     from playwright.sync_api import expect
 
     base, _, _ = dagster_dev
     expected = _expected_graph()
-    assert len(expected) == 5
+    assert {group for group, _ in expected.values()} == set(GROUPS) and len(expected) == 20
     _open(page, base, "/asset-groups")
     _expand_all_groups(page)
     graph = page.locator("svg")
-    for name, (group, _) in expected.items():
-        graph.get_by_text(name, exact=True).first.wait_for()
-        assert graph.get_by_text(group, exact=True).count(), f"group {group} of {name} not drawn"
+    for group in GROUPS:
+        assert graph.get_by_text(group, exact=True).count(), f"group {group} not drawn"
     _graph_screenshot(page, "01-asset-graph")
+    for name in ("raw_data", "features", "model", "evaluation_report", "champion_model"):
+        expect(graph.get_by_text(name, exact=True)).to_have_count(len(GROUPS))  # one per pipeline
 
     _open(page, base, "/assets")
-    for name, (_, description) in expected.items():
-        assert description, f"{name} has no description"
-        expect(page.get_by_text(description[:50]).first).to_be_visible()
+    for group in GROUPS:
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()  # each pipeline's key prefix
     _shot(page, "02-catalog")
+    for key, (_, description) in expected.items():
+        if key.path[0] == "iris":
+            _open(page, base, f"/assets/{key.to_user_string()}")
+            expect(page.get_by_text(description.split("`")[0][:40]).first).to_be_visible()
 
 
 def _toggle_is_on(page, name: str) -> bool:
@@ -258,7 +265,10 @@ def _toggle_is_on(page, name: str) -> bool:
 def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
     base, _, _ = dagster_dev
     _open(page, base, "/automation")
-    names = ["monthly_ingest_schedule", "source_change_sensor", "run_failure_alert", "ml_assets_automation"]
+    names = [
+        "nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule", "run_failure_alert",
+        *(f"{group}_{kind}" for group in GROUPS for kind in ("source_sensor", "automation")),
+    ]
     page.get_by_text(names[0], exact=True).wait_for()
     assert {name: _toggle_is_on(page, name) for name in names} == {name: True for name in names}
     _shot(page, "03-automation")
@@ -267,12 +277,21 @@ def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
 def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev):
     from playwright.sync_api import expect
 
-    base, log, settings = dagster_dev
-    _open(page, base, "/asset-groups")
-    page.get_by_role("button", name="Materialize all…").click()
+    base, log, data = dagster_dev
+    # the flights pipeline's training job: its five monthly assets, nothing of the other pipelines
+    _open(page, base, "/locations/ml_assets/jobs/nyc_flights_training")
+    try:
+        page.get_by_role("button", name="Materialize all…").click()
+    except Exception:
+        _shot(page, "failed-job-page")
+        raise
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Partition selection").wait_for()
-    dialog.get_by_placeholder(re.compile(r"^ex: ")).fill(UI_MONTH)
+    try:
+        dialog.get_by_text("Partition selection").wait_for()
+        dialog.get_by_placeholder(re.compile(r"^ex: ")).fill(UI_MONTH, timeout=15_000)
+    except Exception:
+        _shot(page, "failed-launch-dialog")
+        raise
     page.keyboard.press("Enter")
     dialog.get_by_text("1 partition", exact=True).wait_for()
     _shot(page, "04-launch-one-month")
@@ -293,7 +312,7 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     assert status == "Success", f"run {run_id} ended as {status}; dagster dev log tail:\n{log.read_text()[-4000:]}"
     assert f"partition: {UI_MONTH}" in page.locator("body").inner_text()
 
-    _open(page, base, f"/assets/evaluation_report?view=partitions&partition={UI_MONTH}")
+    _open(page, base, f"/assets/nyc_flights/evaluation_report?view=partitions&partition={UI_MONTH}")
     mlflow_link = page.locator("a[href*='/#/experiments/']").first
     expect(mlflow_link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$"))
     page.get_by_text("[Show Markdown]").click()
@@ -302,7 +321,7 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     text = report.inner_text()
     rmse = float(re.search(r"model version \d+\s+([\d.]+)", text).group(1))
     baseline = float(re.search(r"course baseline \(DictVectorizer \+ LinearRegression\)\s+([\d.]+)", text).group(1))
-    stored = json.loads((Path(settings.reports_dir) / "evaluation_report" / f"{UI_MONTH}.json").read_text())
+    stored = json.loads((data / "reports" / "nyc_flights" / "evaluation_report" / f"{UI_MONTH}.json").read_text())
     assert rmse == pytest.approx(stored["rmse"], abs=5e-4)
     assert rmse < baseline
     plot = report.locator("img")
@@ -311,8 +330,8 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     report.screenshot(path=str(SCREENSHOTS / "06-evaluation-report-cropped.png"))
     report.get_by_role("button", name="Close").click()
 
-    for asset, count in {"raw_trips": 4, "trip_features": 3, "evaluation_report": 3}.items():
-        _open(page, base, f"/assets/{asset}?view=checks")
+    for asset, count in {"raw_data": 4, "features": 3, "evaluation_report": 3}.items():
+        _open(page, base, f"/assets/nyc_flights/{asset}?view=checks")
         succeeded = page.get_by_text("Succeeded", exact=True)
         try:  # the checks list fills in after the page settles; on a busy CI machine that takes seconds
             expect(succeeded).to_have_count(count, timeout=30_000)
@@ -326,6 +345,29 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     _open(page, base, "/asset-groups")
     _expand_all_groups(page)
     _graph_screenshot(page, "08-asset-graph-after-run")
+
+
+def test_read_the_iris_classification_report(page, dagster_dev):
+    from playwright.sync_api import expect
+
+    base, _, data = dagster_dev
+    _open(page, base, "/assets/iris/evaluation_report")
+    page.get_by_text("[Show Markdown]").first.click()
+    report = page.get_by_role("dialog")
+    report.get_by_text("iris: classification report").wait_for()
+    text = report.inner_text()
+    stored = json.loads((data / "reports" / "iris" / "evaluation_report.json").read_text())
+    model_cv = float(re.search(r"model \(logistic_regression, version \d+\)\s+([\d.]+) ± ", text).group(1))
+    seed_cv = float(re.search(r"seed script \(Airflow iris DAG[^)]*\)\)\s+([\d.]+) ± ", text).group(1))
+    assert model_cv == pytest.approx(stored["cv"]["summary"]["model"]["accuracy"]["mean"], abs=5e-4)
+    assert model_cv >= seed_cv
+    expect(report.get_by_text("Confusion matrix of the model on the held-out rows")).to_be_visible()
+    assert report.locator("img").evaluate("img => img.naturalWidth") > 0, "the plot renders in the report"
+    _shot(page, "09-iris-report")
+    report.screenshot(path=str(SCREENSHOTS / "09-iris-report-cropped.png"))
+    report.get_by_role("button", name="Close").click()
+    _open(page, base, "/assets/iris/evaluation_report?view=checks")
+    expect(page.get_by_text("Succeeded", exact=True)).to_have_count(3, timeout=30_000)
 
 
 def test_dagster_dev_log_has_no_warnings_from_our_code(dagster_dev):
