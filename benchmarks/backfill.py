@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from benchmarks.runner import PIPELINE_SENSORS, REPO_ROOT, stop_sensors
-from ml_assets.months import months_between
 from dev import backfill_params  # the launch parameters `python3 dev.py backfill` sends
+from ml_assets.months import months_between
 
 FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs/nyc_flights/defs.yaml
 

@@ -52,7 +52,7 @@ def ours(train: list[str], valid: str, color: str) -> dict:
     from upath import UPath
 
     from ml_assets.features import TARGET, DurationBounds, build_trip_features
-    from ml_assets.sources.taxi import ROUTE_BASELINE, read_taxi_month
+    from ml_assets.sources.taxi import read_taxi_month
     from ml_assets.training import (
         ModelParams,
         evaluate_duration_model,
@@ -69,13 +69,14 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         raw_valid = read_taxi_month(UPath(valid), color, month_of(valid))
     with stage("features"):
         train_features = pd.concat(
-            [build_trip_features(raw, month_of(path), bounds)[0] for raw, path in zip(raw_train, train)],
+            [build_trip_features(raw, month_of(path), bounds)[0] for raw, path in zip(raw_train, train, strict=True)],
             ignore_index=True,
         )
         valid_features = build_trip_features(raw_valid, month_of(valid), bounds)[0]
         del raw_train, raw_valid
     with stage("train"):  # as duration_model does: fit, then the training RMSE it logs to MLflow
-        model = train_duration_model(train_features, ModelParams(route_baseline=ROUTE_BASELINE))
+        # the nyc_taxi_green defs.yaml's model: boosted trees on target-encoded routes, no linear route model
+        model = train_duration_model(train_features, ModelParams(route_baseline=False))
         train_rmse = regression_metrics(
             train_features[TARGET].to_numpy(), model.predict(model_inputs(train_features))
         )["rmse"]

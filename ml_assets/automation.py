@@ -8,7 +8,7 @@ def on_upstream_data_change() -> dg.AutomationCondition:
 
     - Any month, not only the latest: a corrected old month must flow through too.
     - A dependency counts as updated only when its data version changed, so a month that is
-      re-ingested with identical content (raw_trips hashes its rows) does not retrain models.
+      re-ingested with identical content (raw_data hashes its rows) does not retrain models.
     It also waits for every blocking check of the dependencies to pass.
     """
     deps_changed = dg.AutomationCondition.any_deps_match(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from ml_assets.features import DurationBounds, TARGET
+from ml_assets.features import TARGET, DurationBounds
 from ml_assets.months import month_bounds
 from ml_assets.report import shown
 from ml_assets.sources.schema import schema_problems

@@ -51,7 +51,7 @@ class SourceSpec(dg.Model, dg.Resolvable):
     timeout_s: float = Field(default=60.0, gt=0, description="Network timeout, seconds.")
 
     @model_validator(mode="after")
-    def _fields_fit_the_kind(self) -> "SourceSpec":
+    def _fields_fit_the_kind(self) -> SourceSpec:
         if self.kind == "tlc_taxi":
             if self.color is None:
                 _refuse("source.color", None, f"tlc_taxi needs one of {TAXI_COLORS}")
@@ -141,7 +141,7 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
     publication_lag_months: int = Field(default=2, ge=1, description="Open-ended: newest month = this many months back.")
 
     @model_validator(mode="after")
-    def _months(self) -> "MonthlyPartitioning":
+    def _months(self) -> MonthlyPartitioning:
         for name in ("first_month", "last_month"):
             value = getattr(self, name)
             if value is not None and not is_month(value):
@@ -176,7 +176,7 @@ class AutomationSpec(dg.Model, dg.Resolvable):
     ingest_retry_delay_s: float = Field(default=2.0, ge=0)
 
     @model_validator(mode="after")
-    def _intervals(self) -> "AutomationSpec":
+    def _intervals(self) -> AutomationSpec:
         for name in ("sensor_interval_s", "automation_interval_s"):
             if getattr(self, name) < 1:
                 _refuse(f"automation.{name}", getattr(self, name), "at least 1 second")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable, IO
+from collections.abc import Callable
+from typing import IO, Any
 
 import dagster as dg
 import joblib

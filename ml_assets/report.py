@@ -90,7 +90,7 @@ def render_classification_report(
     if champion_accuracy is not None:
         holdout_rows += f"\n| current champion (version {champion_version}) | {champion_accuracy:.3f} | | | |"
     confusion = "| actual \\ predicted | " + " | ".join(labels) + " |\n|---|" + "---:|" * len(labels) + "\n"
-    confusion += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, holdout.confusion))
+    confusion += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, holdout.confusion, strict=True))
     if versus_seed is not None:
         gain = versus_seed["mean"]
         verdict = (

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -39,13 +40,13 @@ class MlflowTracking(dg.ConfigurableResource):
     artifact_root: str = Field(description="Where new experiments keep their artifacts.")
     ui_url: str = Field(default="http://127.0.0.1:5000", description="Where `mlflow ui` (or the server) is browsed.")
 
-    def client(self) -> "MlflowClient":
+    def client(self) -> MlflowClient:
         from mlflow import MlflowClient
 
         tracking.check_tracking_uri(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def registry(self, experiment: str, registered_model: str, dataset: str) -> "ModelRegistry":
+    def registry(self, experiment: str, registered_model: str, dataset: str) -> ModelRegistry:
         return ModelRegistry(self, experiment, registered_model, dataset)
 
 
@@ -82,7 +83,7 @@ class ModelRegistry:
     def __init__(self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str):
         self.mlflow, self.experiment, self.name, self.dataset = tracking_resource, experiment, registered_model, dataset
 
-    def client(self) -> "MlflowClient":
+    def client(self) -> MlflowClient:
         return self.mlflow.client()
 
     def experiment_id(self) -> str:
@@ -91,7 +92,7 @@ class ModelRegistry:
         )
 
     @contextlib.contextmanager
-    def training_run(self, run_name: str, tags: dict[str, str]) -> Iterator["ActiveRun"]:
+    def training_run(self, run_name: str, tags: dict[str, str]) -> Iterator[ActiveRun]:
         """An MLflow run that ends FINISHED when the block completes and FAILED when it raises.
 
         MLflow's fluent API (log_model needs it) keeps one active run per process; this is the

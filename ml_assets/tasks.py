@@ -8,8 +8,9 @@ below the Dagster result types is pure pandas/scikit-learn.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import dagster as dg
 import numpy as np

@@ -19,8 +19,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.pipeline import Pipeline
 from sklearn.model_selection import KFold
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, TargetEncoder
 
 from ml_assets.features import TARGET, feature_columns
@@ -56,7 +56,7 @@ class BaselinePlusBoostedResidual(RegressorMixin, BaseEstimator):
         self.base = base
         self.booster = booster
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> "BaselinePlusBoostedResidual":
+    def fit(self, X: pd.DataFrame, y: np.ndarray) -> BaselinePlusBoostedResidual:
         self.base_ = clone(self.base).fit(X, y)
         self.booster_ = clone(self.booster).fit(X, y - self.base_.predict(X))
         return self

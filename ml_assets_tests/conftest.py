@@ -59,7 +59,7 @@ class TripServer:
     def url_template(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_port}/{{color}}_tripdata_{{month}}.parquet"
 
-    def __enter__(self) -> "TripServer":
+    def __enter__(self) -> TripServer:
         self.thread.start()
         return self
 

@@ -148,7 +148,7 @@ def test_schedule_ingests_the_newest_published_month(data_dir, monkeypatch):
     defs = taxi.defs()
     schedule = defs.resolve_schedule_def("nyc_taxi_green_ingest_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    when = datetime.datetime(2026, 11, 3, 6, 0, tzinfo=datetime.timezone.utc)
+    when = datetime.datetime(2026, 11, 3, 6, 0, tzinfo=datetime.UTC)
     with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
         requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-09"]  # two months back

@@ -72,7 +72,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     automation: AutomationSpec = Field(default_factory=AutomationSpec)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainingPipeline":
+    def _consistent(self) -> TrainingPipeline:
         check_task_fits(self.name, self.task, self.source, self.target, self.estimator, self.quality, self.partitioning)
         check_model_params(self.task, self.estimator)
         return self

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from typing import IO, Iterable
+from collections.abc import Iterable
+from typing import IO
 
 import requests
 from upath import UPath
