@@ -22,3 +22,9 @@ def on_upstream_data_change() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.in_progress()
         & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("on_upstream_data_change")
+
+
+def with_its_asset() -> dg.AutomationCondition:
+    """For the checks of a subsettable asset: requested whenever automation requests the asset, so
+    they run in the same run (automation would otherwise launch the asset without them)."""
+    return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label("with_its_asset")

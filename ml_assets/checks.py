@@ -53,8 +53,15 @@ _DESCRIPTIONS = {
 }
 
 
-def check_specs(asset: dg.AssetKey, names: list[str]) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=asset, blocking=True, description=_DESCRIPTIONS[name]) for name in names]
+def check_specs(
+    asset: dg.AssetKey, names: list[str], automation_condition: dg.AutomationCondition | None = None
+) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            name, asset=asset, blocking=True, description=_DESCRIPTIONS[name], automation_condition=automation_condition
+        )
+        for name in names
+    ]
 
 
 RAW_CHECKS = [RAW_SCHEMA, RAW_NOT_EMPTY, RAW_PICKUPS_IN_MONTH, RAW_NO_NEGATIVE_DISTANCE]

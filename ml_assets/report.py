@@ -33,11 +33,11 @@ def render_report(
         for name, rmse, mae, r2 in rows
     )
     gain = 100.0 * (1.0 - e.rmse / e.course_baseline_rmse)
-    return f"""# Trip duration model: evaluation for {e.valid_month}
+    return f"""# {dataset}: evaluation for {e.valid_month}
 
-Dataset `{dataset}`. Trained on **{e.train_month}** ({e.train_rows:,} trips), validated on
-**{e.valid_month}** ({e.valid_rows:,} trips): the course protocol, train on one month and
-validate on the next. Errors are in minutes.
+Trained on **{e.train_month}** ({e.train_rows:,} rows), validated on **{e.valid_month}**
+({e.valid_rows:,} rows): the course protocol, train on one month and validate on the next.
+Errors are in minutes.
 
 | predictor | RMSE | MAE | R² |
 |---|---:|---:|---:|

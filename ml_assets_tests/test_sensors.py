@@ -140,6 +140,10 @@ def test_unpartitioned_automation_follows_changed_data_but_not_identical_data(lo
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     # the whole chain in one run: features, a new model, its report and the champion gate
     assert _requested(tick) == {(f"heart_disease/{a}", None) for a in ("features", "model", "evaluation_report", "champion_model")}
+    # and the report's blocking checks with it, in the same run
+    assert {k for k, _ in _requested(tick, checks=True)} == {
+        f"heart_disease/evaluation_report:{c}" for c in ("accuracy_within_threshold", "beats_majority_class", "not_worse_than_seed_script")
+    }
 
 
 def test_schedule_ingests_the_newest_published_month(data_dir, monkeypatch):
@@ -230,10 +234,10 @@ def test_failure_payload_is_slack_compatible():
     assert payload["text"].startswith("ml_assets run failed") and payload["blocks"][0]["type"] == "section"
 
 
-def _requested(result) -> set[tuple[str, str | None]]:
+def _requested(result, checks: bool = False) -> set[tuple[str, str | None]]:
     found = set()
     for r in result.results:
-        if not r.true_subset.size:
+        if not r.true_subset.size or isinstance(r.key, dg.AssetCheckKey) != checks:
             continue
         partitions = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else [None]
         found |= {(r.key.to_user_string(), p) for p in partitions}

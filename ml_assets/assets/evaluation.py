@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import checks
-from ml_assets.automation import on_upstream_data_change
+from ml_assets.automation import on_upstream_data_change, with_its_asset
 from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.resources import MlflowTracking, ModelRegistry
 from ml_assets.tasks import Evaluated, embedded_png, scoring_rows
@@ -87,7 +87,9 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             ).with_io_manager_key("report_io_manager")
         ],
         ins={"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))},
-        check_specs=checks.check_specs(key, plan.task.evaluation_check_names),
+        # automation launches the checks with the report (see with_its_asset); subsettable so the
+        # first month may skip its checks along with the report
+        check_specs=checks.check_specs(key, plan.task.evaluation_check_names, automation_condition=with_its_asset()),
         can_subset=True,
     )
     def evaluation_report(context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking):
@@ -123,7 +125,8 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
                 "report": dg.MetadataValue.md(embedded_png(evaluated.markdown, evaluated.png, "evaluation plot")),
             },
-            check_results=evaluated.check_results,
+            # a run that selected the report without its checks (a subset picked in the UI) gets none
+            check_results=[r for r in evaluated.check_results if dg.AssetCheckKey(key, r.check_name) in context.selected_asset_check_keys],
         )
 
     return evaluation_report
