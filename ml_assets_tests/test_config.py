@@ -85,7 +85,7 @@ def test_a_regression_pipeline_needs_an_rmse_limit():
 
 def test_project_resources_validate_the_executor():
     with pytest.raises(Exception, match="executor"):
-        ProjectResources.resolve_from_dict({"executor": "celery"})
+        ProjectResources.resolve_from_dict({"executor": "kubernetes"})
     assert ProjectResources.resolve_from_dict({"executor": "multiprocess"}).executor == "multiprocess"
 
 

@@ -65,9 +65,9 @@ def test_multiprocess_executor_from_the_environment():
     )
     assert done.stdout.strip() == "multiprocess"
     bad = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "celery"}, capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "kubernetes"}, capture_output=True, text=True
     )
-    assert bad.returncode != 0 and "executor" in bad.stderr and "celery" in bad.stderr
+    assert bad.returncode != 0 and "executor" in bad.stderr and "kubernetes" in bad.stderr
 
 
 @pytest.mark.slow

@@ -58,7 +58,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     (monthly) an ingest schedule."""
 
     name: str = Field(description="Asset-key prefix, group and job prefix of the pipeline (a Python identifier).")
-    description: str = Field(default="", description="One sentence shown beside the group.")
+    description: str = Field(default="", description="One sentence on what the pipeline predicts, shown on its jobs.")
     task: Literal["regression", "classification"]
     source: SourceSpec
     target: TargetSpec
@@ -103,12 +103,12 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
         ingest_job = dg.define_asset_job(
             plan.job_name("ingest"),
             selection=dg.AssetSelection.assets(plan.key(RAW)),
-            description="Fetch the source's data; everything downstream follows through automation.",
+            description=f"{plan.description or plan.name} Fetch the source's data; automation does the rest.",
         )
         training_job = dg.define_asset_job(
             plan.job_name("training"),
             selection=group,
-            description=f"{plan.name}: raw data -> features -> model -> evaluation report -> champion.",
+            description=f"{plan.description or plan.name} raw data -> features -> model -> evaluation report -> champion.",
         )
         return dg.Definitions(
             assets=build_pipeline_assets(plan),
