@@ -33,6 +33,9 @@ class ProjectStorage(dg.ConfigurableResource):
         return self.path("source_cache")
 
 
+_CHECKED_URIS: set[str] = set()  # tracking URIs this process has found usable
+
+
 class MlflowTracking(dg.ConfigurableResource):
     """MLflow tracking and registry; the one owner of every MLflow run's life (start, FINISHED, FAILED)."""
 
@@ -43,7 +46,9 @@ class MlflowTracking(dg.ConfigurableResource):
     def client(self) -> MlflowClient:
         from mlflow import MlflowClient
 
-        tracking.check_tracking_uri(self.tracking_uri)
+        if self.tracking_uri not in _CHECKED_URIS:  # once per process: a step asks for clients several times
+            tracking.check_tracking_uri(self.tracking_uri)
+            _CHECKED_URIS.add(self.tracking_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     def registry(self, experiment: str, registered_model: str, dataset: str) -> ModelRegistry:
