@@ -74,7 +74,7 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         )
         valid_features = build_trip_features(raw_valid, month_of(valid), bounds)[0]
         del raw_train, raw_valid
-    with stage("train"):  # as duration_model does: fit, then the training RMSE it logs to MLflow
+    with stage("train"):  # as the model asset does: fit, then the training RMSE it logs to MLflow
         # the nyc_taxi_green defs.yaml's model: boosted trees on target-encoded routes, no linear route model
         model = train_duration_model(train_features, ModelParams(route_baseline=False))
         train_rmse = regression_metrics(
