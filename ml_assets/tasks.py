@@ -50,6 +50,16 @@ class Evaluated:
     check_results: list[dg.AssetCheckResult]
 
 
+def cleaning_metadata(raw_rows: int, kept_rows: int, dropped: dict[str, int]) -> dict[str, Any]:
+    """Rows in and out of cleaning, the share kept and how many each rule dropped (both tasks)."""
+    return {
+        "rows_in": raw_rows,
+        "rows_out": kept_rows,
+        "retention_ratio": shown(kept_rows / raw_rows if raw_rows else 0.0),
+        **{f"dropped_{rule}": count for rule, count in dropped.items()},
+    }
+
+
 def embedded_png(markdown: str, png: bytes, caption: str) -> str:
     return markdown + f"\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()})\n"
 
@@ -110,14 +120,10 @@ class TripRegression:
         from ml_assets.features import build_trip_features
 
         features, dropped = build_trip_features(raw, partition, self.bounds, self.day_of_week)
-        retention = len(features) / len(raw) if len(raw) else 0.0
         return StepResult(
             features,
             {
-                "rows_in": len(raw),
-                "rows_out": len(features),
-                "retention_ratio": shown(retention),
-                **{f"dropped_{rule}": count for rule, count in dropped.items()},
+                **cleaning_metadata(len(raw), len(features), dropped),
                 "feature_columns": ", ".join(c for c in features.columns if c != "duration_min"),
             },
             checks.feature_checks(features, partition, len(raw), self.bounds, self.quality.min_retention_ratio),
@@ -264,15 +270,11 @@ class TabularClassification:
         features, dropped = build_tabular_features(
             raw, self.target.column, numeric, categorical, self.target.positive_above, self.feature_spec.drop_missing
         )
-        retention = len(features) / len(raw) if len(raw) else 0.0
         counts = features[self.target.column].value_counts().sort_index()
         return StepResult(
             features,
             {
-                "rows_in": len(raw),
-                "rows_out": len(features),
-                "retention_ratio": shown(retention),
-                **{f"dropped_{rule}": count for rule, count in dropped.items()},
+                **cleaning_metadata(len(raw), len(features), dropped),
                 "class_counts": ", ".join(f"{k}: {v}" for k, v in counts.items()),
                 "numeric_features": ", ".join(numeric),
                 "categorical_features": ", ".join(categorical) or "none",
