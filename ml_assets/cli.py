@@ -21,6 +21,22 @@ from ml_assets.components import TrainingPipeline
 from ml_assets.plan import REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def month_ranges(keys: list[str], chosen: list[str], months_per_run: int | None) -> list[list[str]]:
+    """The chosen months as runs: contiguous stretches of the partition keys, at most months_per_run each."""
+    runs: list[list[str]] = []
+    for key in keys:
+        if key not in chosen:
+            continue
+        contiguous = runs and keys.index(runs[-1][-1]) == keys.index(key) - 1
+        if contiguous and (months_per_run is None or len(runs[-1]) < months_per_run):
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    return runs
 
 
 def load_pipelines() -> tuple[dg.Definitions, dict[str, PipelinePlan]]:
@@ -71,12 +87,21 @@ def run(args: argparse.Namespace) -> int:
     table: list[list[str]] = []
     began = time.perf_counter()
     for plan in chosen:
-        partitions = (args.months or plan.partitions_def.get_partition_keys()) if plan.monthly else [None]
         job = defs.resolve_job_def(plan.job_name("training"))
-        for partition in partitions:
+        if plan.monthly:
+            keys = plan.partitions_def.get_partition_keys()
+            unknown_months = sorted(set(args.months or []) - set(keys))
+            if unknown_months:
+                print(f"{plan.name} has no partitions {unknown_months}; it has {keys[0]}..{keys[-1]}", file=sys.stderr)
+                return 2
+            runs = month_ranges(keys, args.months or keys, plan.months_per_run)
+        else:
+            runs = [[None]]
+        for months in runs:
             t0 = time.perf_counter()
-            result = job.execute_in_process(instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False)
-            where = f"{plan.name}{'[' + partition + ']' if partition else ''}"
+            tags = {RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else None
+            result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
+            where = f"{plan.name}{'[' + (months[0] + '..' + months[-1] if len(months) > 1 else months[0]) + ']' if plan.monthly else ''}"
             if not result.success:
                 print(f"[run] {where} FAILED (run {result.run_id}); earlier outputs are kept", file=sys.stderr)
                 for event in result.get_step_failure_events():
@@ -88,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
                 if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
             ]
             print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {failed_checks or 'none'}", flush=True)
-            path = report_path(defs, plan, partition)
-            if result.asset_materializations_for_node(f"{plan.name}_evaluation_report") and path.exists():
-                table.append([plan.name, partition or "-", *summary_rows(json.loads(path.read_text()))])
+            for partition in months:
+                path = report_path(defs, plan, partition)
+                report = json.loads(path.read_text()) if path.exists() else {}
+                if report.get("status", "evaluated") == "evaluated" and report:
+                    table.append([plan.name, partition or "-", *summary_rows(report)])
     print(f"\n{len(table)} evaluation report(s) in {time.perf_counter() - began:.1f} s: model metric vs each baseline")
     widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(max(map(len, table), default=0))]
     for row in table:

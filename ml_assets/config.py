@@ -138,6 +138,11 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
     first_month: str = Field(description="First month, YYYY-MM.")
     last_month: str | None = Field(default=None, description="Last month, YYYY-MM; unset = open-ended (publication lag).")
     publication_lag_months: int = Field(default=2, ge=1, description="Open-ended: newest month = this many months back.")
+    months_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="A backfill runs this many months per run (bounds its memory); unset = the whole range in one run.",
+    )
 
     @model_validator(mode="after")
     def _months(self) -> MonthlyPartitioning:

@@ -2,6 +2,12 @@
 
 Every write goes to a temporary name beside the target and is renamed into place, so a
 failed or killed run leaves either the previous good file or the new one, never a torn one.
+
+A monthly asset runs over a range of months (a single-run backfill, or one month): it returns
+`ByMonth({month: value})` and the store writes one file per month; a partitioned input arrives
+as a `{month: value}` dict. A month that was never materialized fails with a message naming it
+and saying how to fill it, unless the input is declared `allow_missing_partitions` (then it is
+left out of the dict and the asset decides).
 """
 
 from __future__ import annotations
@@ -28,7 +34,55 @@ def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
             tmp.unlink()
 
 
-class ParquetFrameStore(dg.UPathIOManager):
+class ByMonth(dict):
+    """An asset's value for each month of the range it ran over."""
+
+
+def missing_partition_message(asset: dg.AssetKey, partition: str, needed_by: str = "this step") -> str:
+    """Which month is missing, and the command and the UI action that fill it."""
+    pipeline = asset.path[0]
+    return (
+        f"{asset.to_user_string()} has never been materialized for {partition}, and {needed_by} needs it. "
+        f"Materialize {partition} first: `dagster asset materialize -m ml_assets.definitions --select '{pipeline}/*' "
+        f"--partition {partition}`, or in the UI: Assets > group {pipeline} > Materialize all > partition {partition}."
+    )
+
+
+class MonthlyStore(dg.UPathIOManager):
+    """One file per partition; ranges of partitions in and out (see the module docstring)."""
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        if not (context.has_asset_key and context.has_asset_partitions):
+            return super().load_input(context)
+        allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
+        loaded = {}
+        for partition, path in self._get_paths_for_partitions(context).items():
+            if not path.exists():
+                if allow_missing:
+                    continue
+                raise dg.Failure(missing_partition_message(context.asset_key, partition), allow_retries=False)
+            loaded[partition] = self.load_from_path(context, path)
+        return loaded
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if not context.has_asset_partitions:
+            return super().handle_output(context, obj)
+        paths = self._get_paths_for_partitions(context)
+        if not isinstance(obj, ByMonth) or set(obj) != set(paths):
+            raise TypeError(
+                f"{context.asset_key.to_user_string()} must return ByMonth with one value per partition "
+                f"{sorted(paths)}; got {type(obj).__name__} {sorted(obj) if isinstance(obj, dict) else ''}"
+            )
+        for partition, path in sorted(paths.items()):
+            self.make_directory(path.parent)
+            self.dump_to_path(context, obj[partition], path)
+        first = next(iter(sorted(paths.values())))
+        context.add_output_metadata(
+            {"path": dg.MetadataValue.path(str(first if len(paths) == 1 else first.parent)), **self.get_metadata(context, obj)}
+        )
+
+
+class ParquetFrameStore(MonthlyStore):
     extension = ".parquet"
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
@@ -39,10 +93,11 @@ class ParquetFrameStore(dg.UPathIOManager):
             return pd.read_parquet(handle)
 
     def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame) -> dict[str, Any]:
-        return {"dagster/row_count": len(obj)}
+        frames = obj.values() if isinstance(obj, ByMonth) else [obj]
+        return {"dagster/row_count": sum(len(frame) for frame in frames)}
 
 
-class ModelStore(dg.UPathIOManager):
+class ModelStore(MonthlyStore):
     extension = ".joblib"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
@@ -53,7 +108,7 @@ class ModelStore(dg.UPathIOManager):
             return joblib.load(handle)
 
 
-class ReportStore(dg.UPathIOManager):
+class ReportStore(MonthlyStore):
     """A report dict as JSON, plus its `markdown` entry as a .md file beside it."""
 
     extension = ".json"

@@ -26,6 +26,7 @@ class PipelinePlan:
     registered_model: str
     champion_min_improvement: float
     automation: AutomationSpec
+    months_per_run: int | None = None
 
     def key(self, asset: str) -> dg.AssetKey:
         return dg.AssetKey([self.name, asset])
@@ -34,8 +35,15 @@ class PipelinePlan:
     def monthly(self) -> bool:
         return self.partitions_def is not None
 
-    def partition(self, context: dg.AssetExecutionContext) -> str | None:
-        return context.partition_key if self.monthly else None
+    @property
+    def backfill_policy(self) -> dg.BackfillPolicy | None:
+        """Backfills run a range of months per run: a process start, the code location's import and
+        the run's bookkeeping are paid once per range, not once per month and asset."""
+        if not self.monthly:
+            return None
+        if self.months_per_run is None:
+            return dg.BackfillPolicy.single_run()
+        return dg.BackfillPolicy.multi_run(max_partitions_per_run=self.months_per_run)
 
     def registry(self, mlflow: MlflowTracking) -> ModelRegistry:
         return mlflow.registry(self.experiment, self.registered_model, self.name)

@@ -87,6 +87,7 @@ class ModelRegistry:
 
     def __init__(self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str):
         self.mlflow, self.experiment, self.name, self.dataset = tracking_resource, experiment, registered_model, dataset
+        self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
 
     def client(self) -> MlflowClient:
         return self.mlflow.client()
@@ -164,8 +165,10 @@ class ModelRegistry:
     def load_version(self, version: str | int):
         import mlflow.sklearn
 
-        with fluent_mlflow_at(self.mlflow.tracking_uri):
-            return mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+        if str(version) not in self._loaded:
+            with fluent_mlflow_at(self.mlflow.tracking_uri):
+                self._loaded[str(version)] = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+        return self._loaded[str(version)]
 
     def promote(self, version: str | int) -> None:
         self.client().set_registered_model_alias(self.name, self.champion_alias, str(version))

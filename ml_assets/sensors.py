@@ -27,8 +27,11 @@ def _materialized_fingerprint(instance: dg.DagsterInstance, key: dg.AssetKey, pa
     records = instance.fetch_materializations(records_filter, limit=1).records
     if not records:
         return None
-    value = records[0].asset_materialization.metadata.get("source_fingerprint")
-    return value.value if value is not None else None
+    metadata = records[0].asset_materialization.metadata
+    if "source_fingerprint" in metadata:
+        return metadata["source_fingerprint"].value
+    by_month = metadata.get("by_month")  # a range run: one entry per month
+    return by_month.value.get(partition, {}).get("source_fingerprint") if by_month is not None else None
 
 
 def changed_partitions(

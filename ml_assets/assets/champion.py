@@ -1,12 +1,11 @@
 """champion_model: the promotion gate that moves the MLflow `champion` alias."""
 
 
-from typing import Any
-
 import dagster as dg
 
 from ml_assets import tracking
 from ml_assets.assets.evaluation import champion_score_on
+from ml_assets.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import CHAMPION, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
@@ -29,20 +28,46 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"mlflow"},
         io_manager_key="report_io_manager",
         automation_condition=on_upstream_data_change(),
+        backfill_policy=plan.backfill_policy,
     )
     def champion_model(
-        context: dg.AssetExecutionContext, evaluation_report: dict, features: Any, mlflow_tracking: MlflowTracking
+        context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking
     ):
-        partition = plan.partition(context)
         registry = plan.registry(mlflow_tracking)
-        candidate = evaluation_report["model_version"]
+        decisions, metadata = {}, {}
+        # month by month, oldest first: each month's gate faces the champion the previous one left
+        for month in months_of(plan, context):
+            report = evaluation_report[month] if plan.monthly else evaluation_report
+            if report.get("status", "evaluated") != "evaluated":
+                decisions[month], metadata[month] = nothing_to_gate(registry, month, report)
+                continue
+            rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
+            decisions[month], metadata[month] = gate(context, registry, month, report, rows)
+        return dg.MaterializeResult(value=value_of(plan, decisions), metadata=combined_metadata(metadata))
+
+    def nothing_to_gate(registry, month: str, report: dict) -> tuple[dict, dict]:
+        champion = registry.champion()
+        version = str(champion.version) if champion else None
+        reason = f"no model was evaluated on {month} ({report['status']})"
+        markdown = f"**{month}**: kept — {reason}.\n\nChampion now: {f'version {version}' if version else 'none yet'} of `{registry.name}`."
+        value = {"pipeline": plan.name, "evaluated_on": month, "metric": metric, "promoted": False, "champion_version": version,
+                 "candidate_version": None, "reason": reason, "markdown": markdown}
+        return value, {"decision": "nothing to gate", "reason": reason, "champion_version": str(version)}
+
+    def gate(context, registry, month: str | None, report: dict, rows) -> tuple[dict, dict]:
+        candidate = report["model_version"]
         if candidate is None:
-            raise dg.Failure(f"the model evaluated on {partition or 'the held-out split'} has no registered MLflow version")
-        previous_version, previous_score = champion_score_on(plan, registry, scoring_rows(plan.task, features))
+            raise dg.Failure(f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version")
+        champion = registry.champion()
+        if champion is not None and str(champion.version) == str(report.get("champion_version")):
+            # the report already scored this champion on the same rows
+            previous_version, previous_score = str(champion.version), report[f"champion_{metric}"]
+        else:
+            previous_version, previous_score = champion_score_on(plan, registry, rows)
         decision = tracking.decide_champion(
             candidate_version=candidate,
-            candidate_score=evaluation_report["score"],
-            checks_passed=all(evaluation_report["checks"].values()),
+            candidate_score=report["score"],
+            checks_passed=all(report["checks"].values()),
             champion_version=previous_version,
             champion_score=previous_score,
             min_relative_improvement=plan.champion_min_improvement,
@@ -51,39 +76,37 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         )
         if decision.promote:
             registry.promote(candidate)
-        champion = candidate if decision.promote else previous_version
+        champion_version = candidate if decision.promote else previous_version
         context.log.info(decision.reason)
-        where = partition or "the held-out split"
+        where = month or "the held-out split"
         markdown = (
             f"**{where}**: {'promoted' if decision.promote else 'kept'} — {decision.reason}.\n\n"
-            f"Champion now: version {champion} of `{registry.name}`."
+            f"Champion now: version {champion_version} of `{registry.name}`."
         )
-        return dg.MaterializeResult(
-            value={
-                "pipeline": plan.name,
-                "evaluated_on": partition or "holdout",
-                "metric": metric,
-                "candidate_version": candidate,
-                "candidate_score": evaluation_report["score"],
-                "previous_champion_version": previous_version,
-                "previous_champion_score": previous_score,
-                "promoted": decision.promote,
-                "champion_version": champion,
-                "reason": decision.reason,
-                "markdown": markdown,
-            },
-            metadata={
-                "decision": "promoted" if decision.promote else "kept",
-                "reason": decision.reason,
-                "candidate_version": str(candidate),
-                f"candidate_{metric}": shown(evaluation_report["score"]),
-                "previous_champion_version": str(previous_version),
-                f"previous_champion_{metric}": shown(previous_score) if previous_score is not None else "none",
-                "champion_version": str(champion),
-                "champion_uri": registry.champion_uri,
-                "champion_version_url": dg.MetadataValue.url(registry.version_url(champion)) if champion else "none",
-                "summary": dg.MetadataValue.md(markdown),
-            },
-        )
+        value = {
+            "pipeline": plan.name,
+            "evaluated_on": month or "holdout",
+            "metric": metric,
+            "candidate_version": candidate,
+            "candidate_score": report["score"],
+            "previous_champion_version": previous_version,
+            "previous_champion_score": previous_score,
+            "promoted": decision.promote,
+            "champion_version": champion_version,
+            "reason": decision.reason,
+            "markdown": markdown,
+        }
+        return value, {
+            "decision": "promoted" if decision.promote else "kept",
+            "reason": decision.reason,
+            "candidate_version": str(candidate),
+            f"candidate_{metric}": shown(report["score"]),
+            "previous_champion_version": str(previous_version),
+            f"previous_champion_{metric}": shown(previous_score) if previous_score is not None else "none",
+            "champion_version": str(champion_version),
+            "champion_uri": registry.champion_uri,
+            "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version)) if champion_version else "none",
+            "summary": dg.MetadataValue.md(markdown),
+        }
 
     return champion_model

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_assets import checks
+from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.resources import ProjectStorage
@@ -40,6 +41,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         io_manager_key="warehouse_io_manager",
         check_specs=checks.check_specs(key, plan.task.raw_check_names),
+        backfill_policy=plan.backfill_policy,
         retry_policy=dg.RetryPolicy(
             max_retries=spec.ingest_retries,
             delay=spec.ingest_retry_delay_s,
@@ -48,32 +50,38 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
     )
     def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
-        partition = plan.partition(context)
-        try:
-            frame, location = plan.source.load(partition, storage.cache_dir)
-            problems = plan.task.refusals(frame)
-            if problems:
-                raise SourceDataError(partition or "-", location, "; ".join(problems))
-        except SourceDataError as exc:
-            # Bad data does not get better by retrying; network faults (other errors) do.
-            raise dg.Failure(
-                description=str(exc),
-                metadata={"partition": partition or "-", "location": exc.location, "problem": exc.problem},
-                allow_retries=False,
-            ) from exc
-        step = plan.task.raw(frame, partition)
-        return dg.MaterializeResult(
-            value=frame,
-            metadata={
+        frames, metadata, check_results, versions = {}, {}, {}, {}
+        for partition in months_of(plan, context):
+            try:
+                frame, location = plan.source.load(partition, storage.cache_dir)
+                problems = plan.task.refusals(frame)
+                if problems:
+                    raise SourceDataError(partition or "-", location, "; ".join(problems))
+            except SourceDataError as exc:
+                # Bad data does not get better by retrying; network faults (other errors) do.
+                raise dg.Failure(
+                    description=str(exc),
+                    metadata={"partition": partition or "-", "location": exc.location, "problem": exc.problem},
+                    allow_retries=False,
+                ) from exc
+            step = plan.task.raw(frame, partition)
+            frames[partition], check_results[partition] = frame, step.check_results
+            versions[partition] = frame_fingerprint(frame)
+            metadata[partition] = {
                 "source": plan.source.label,
                 "location": location,
                 "source_fingerprint": _fingerprint_or_unknown(plan, partition),
                 "rows": len(frame),
                 "columns": ", ".join(map(str, frame.columns)),
                 **step.metadata,
-            },
-            check_results=step.check_results,
-            data_version=dg.DataVersion(frame_fingerprint(frame)),
+            }
+        # A range run records one data version for all its months: the hash of theirs.
+        version = next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
+        return dg.MaterializeResult(
+            value=value_of(plan, frames),
+            metadata=combined_metadata(metadata),
+            check_results=combined_checks(check_results),
+            data_version=dg.DataVersion(version),
         )
 
     return raw_data
@@ -92,9 +100,14 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
         io_manager_key="warehouse_io_manager",
         check_specs=checks.check_specs(key, plan.task.feature_check_names),
         automation_condition=on_upstream_data_change(),
+        backfill_policy=plan.backfill_policy,
     )
-    def features(context: dg.AssetExecutionContext, raw_data: pd.DataFrame):
-        step = plan.task.features(raw_data, plan.partition(context))
-        return dg.MaterializeResult(value=step.value, metadata=step.metadata, check_results=step.check_results)
+    def features(context: dg.AssetExecutionContext, raw_data):
+        steps = {partition: plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition) for partition in months_of(plan, context)}
+        return dg.MaterializeResult(
+            value=value_of(plan, {p: step.value for p, step in steps.items()}),
+            metadata=combined_metadata({p: step.metadata for p, step in steps.items()}),
+            check_results=combined_checks({p: step.check_results for p, step in steps.items()}),
+        )
 
     return features

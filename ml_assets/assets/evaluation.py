@@ -15,7 +15,9 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import checks
+from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
 from ml_assets.automation import on_upstream_data_change, with_its_asset
+from ml_assets.io_managers import missing_partition_message
 from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.resources import MlflowTracking, ModelRegistry
 from ml_assets.tasks import Evaluated, embedded_png, scoring_rows
@@ -52,81 +54,122 @@ def log_to_model_run(registry: ModelRegistry, run_id: str, evaluated: Evaluated,
         client.log_artifact(run_id, str(plot), f"evaluation/{where}")
 
 
+def first_month_report(plan: PipelinePlan, month: str) -> dict:
+    markdown = (
+        f"**{month}** is the first month of {plan.name}'s source: no earlier month trained a model, "
+        "so there is nothing to evaluate here. The model trained on it is evaluated in the next month."
+    )
+    return {"pipeline": plan.name, "task": plan.task.task, "partition": month, "status": "first month", "model_version": None,
+            "score": None, "checks": {}, "markdown": markdown}
+
+
+def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
+    markdown = (
+        f"**{month}** has no features yet, so the model trained on {trained_on} waits to be evaluated on it. "
+        f"Automation evaluates it as soon as {month} is materialized."
+    )
+    return {"pipeline": plan.name, "task": plan.task.task, "partition": month, "status": "awaiting data",
+            "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
+
+
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(REPORT)
+    # A month's inputs may be absent: the source's first month has no earlier one, and a
+    # backfill picked by partition names also evaluates the month after its range (Dagster adds
+    # every child of the range's last model). The asset says which, rather than failing on a read.
     if plan.monthly:
-        deps = [
-            dg.AssetDep(plan.key(MODEL), partition_mapping=months_back(-1, -1)),
-            dg.AssetDep(plan.key(FEATURES), partition_mapping=months_back(-1, 0)),
-        ]
+        may_be_missing = {"allow_missing_partitions": True}
+        ins = {
+            "model": dg.AssetIn(plan.key(MODEL), partition_mapping=months_back(-1, -1), metadata=may_be_missing),
+            "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing),
+        }
         description = (
             "Last month's model scored on this month: RMSE, MAE and R² beside the course baseline, the mean "
-            "predictor and the current champion, with a plot; logged to the model's MLflow run."
+            "predictor and the current champion, with a plot; logged to the model's MLflow run. The source's "
+            "first month says it has nothing to evaluate."
         )
     else:
-        deps = [dg.AssetDep(plan.key(MODEL)), dg.AssetDep(plan.key(FEATURES))]
+        ins = {"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))}
         description = (
             "Repeated stratified cross-validation of the model against the majority class and the seed script "
             "(mean ± sd on the same folds), the registered model on its held-out split, a confusion matrix and a plot."
         )
+    partition_keys = plan.partitions_def.get_partition_keys() if plan.monthly else []
 
-    # A multi_asset only to mark the output skippable: the first month of a source has no
-    # previous month's model, so that partition succeeds without materializing anything.
-    @dg.multi_asset(
-        name=f"{plan.name}_evaluation_report",
-        specs=[
-            dg.AssetSpec(
-                key,
-                description=description,
-                partitions_def=plan.partitions_def,
-                group_name=plan.name,
-                kinds={"scikitlearn", "markdown", "mlflow"},
-                skippable=True,
-                automation_condition=on_upstream_data_change(),
-                deps=deps,
-            ).with_io_manager_key("report_io_manager")
-        ],
-        ins={"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))},
-        # automation launches the checks with the report (see with_its_asset); subsettable so the
-        # first month may skip its checks along with the report
+    def previous_month(month: str) -> str | None:
+        at = partition_keys.index(month) if month in partition_keys else -1
+        return partition_keys[at - 1] if at > 0 else None
+
+    @dg.asset(
+        key=key,
+        description=description,
+        ins=ins,
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"scikitlearn", "markdown", "mlflow"},
+        io_manager_key="report_io_manager",
+        automation_condition=on_upstream_data_change(),
+        # automation launches the checks with the report (see with_its_asset)
         check_specs=checks.check_specs(key, plan.task.evaluation_check_names, automation_condition=with_its_asset()),
-        can_subset=True,
+        backfill_policy=plan.backfill_policy,
     )
     def evaluation_report(context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking):
-        partition = plan.partition(context)
-        if plan.monthly and (model is None or not isinstance(features, dict)):
-            context.log.info(
-                f"{partition} is the first month of the source: there is no earlier month to train on, "
-                "so there is nothing to evaluate."
-            )
-            return
         registry = plan.registry(mlflow_tracking)
-        trained_on = sorted(features)[0] if plan.monthly else "all"
-        run = registry.training_run_for(trained_on)
-        if run is None:
-            raise dg.Failure(
-                f"no finished MLflow run trained the {plan.name} model on {trained_on} in experiment "
-                f"{registry.experiment!r}: re-materialize {plan.key(MODEL).to_user_string()}"
-                + (f"[{trained_on}]" if plan.monthly else "")
+        reports, metadata, check_results = {}, {}, {}
+        for month in months_of(plan, context):
+            trained_on = previous_month(month) if plan.monthly else "all"
+            if plan.monthly and trained_on is None:
+                reports[month] = first_month_report(plan, month)
+                metadata[month] = {"status": "first month: nothing to evaluate"}
+                continue
+            if plan.monthly and (trained_on not in model or trained_on not in features):
+                missing = MODEL if trained_on not in model else FEATURES
+                raise dg.Failure(
+                    missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"), allow_retries=False
+                )
+            if plan.monthly and month not in features:
+                reports[month] = awaiting_report(plan, month, trained_on)
+                metadata[month] = {"status": f"awaiting {month}'s features", "train_month": trained_on}
+                continue
+            pair = {trained_on: features[trained_on], month: features[month]} if plan.monthly else features
+            reports[month], metadata[month], check_results[month] = evaluate_month(
+                plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on
             )
-        version = registry.version_for_run(run.info.run_id)
-        version_label = str(version.version) if version else None
-        rows = scoring_rows(plan.task, features[partition] if plan.monthly else features)
-        champion = champion_score_on(plan, registry, rows)
-        evaluated = plan.task.evaluate(
-            model, features, partition, run.data.metrics.get("train_rmse"), version_label, champion
-        )
-        log_to_model_run(registry, run.info.run_id, evaluated, partition or "holdout")
-        yield dg.MaterializeResult(
-            value={**evaluated.report, "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown},
-            metadata={
-                **evaluated.ui_metadata,
-                "model_version": version_label or "unregistered",
-                "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
-                "report": dg.MetadataValue.md(embedded_png(evaluated.markdown, evaluated.png, "evaluation plot")),
-            },
-            # a run that selected the report without its checks (a subset picked in the UI) gets none
-            check_results=[r for r in evaluated.check_results if dg.AssetCheckKey(key, r.check_name) in context.selected_asset_check_keys],
+        if not check_results:
+            # no month here could be judged (the first month, or months without data): the checks say so
+            check_results = {None: [
+                dg.AssetCheckResult(check_name=name, passed=True, metadata={"months_judged": "none", "why": "; ".join(
+                    f"{m}: {md['status']}" for m, md in sorted(metadata.items())
+                )})
+                for name in plan.task.evaluation_check_names
+            ]}
+        return dg.MaterializeResult(
+            value=value_of(plan, reports), metadata=combined_metadata(metadata), check_results=combined_checks(check_results)
         )
 
     return evaluation_report
+
+
+def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features, month: str | None, trained_on: str):
+    """The model trained on `trained_on` scored on `month`: the stored report, UI metadata and check results."""
+    run = registry.training_run_for(trained_on)
+    if run is None:
+        raise dg.Failure(
+            f"no finished MLflow run trained the {plan.name} model on {trained_on} in experiment "
+            f"{registry.experiment!r}: re-materialize {plan.key(MODEL).to_user_string()}"
+            + (f"[{trained_on}]" if plan.monthly else "")
+        )
+    version = registry.version_for_run(run.info.run_id)
+    version_label = str(version.version) if version else None
+    rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
+    champion = champion_score_on(plan, registry, rows)
+    evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get("train_rmse"), version_label, champion)
+    log_to_model_run(registry, run.info.run_id, evaluated, month or "holdout")
+    report = {**evaluated.report, "status": "evaluated", "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown}
+    ui = {
+        **evaluated.ui_metadata,
+        "model_version": version_label or "unregistered",
+        "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
+        "report": dg.MetadataValue.md(embedded_png(evaluated.markdown, evaluated.png, "evaluation plot")),
+    }
+    return report, ui, evaluated.check_results

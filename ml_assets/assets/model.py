@@ -12,6 +12,7 @@ import pandas as pd
 import ml_assets
 from ml_assets import tracking
 from ml_assets.assets.data import frame_fingerprint
+from ml_assets.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import FEATURES, MODEL, PipelinePlan
 from ml_assets.resources import MlflowTracking
@@ -47,14 +48,22 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
         automation_condition=on_upstream_data_change(),
+        backfill_policy=plan.backfill_policy,
     )
-    def model(context: dg.AssetExecutionContext, config: config_cls, features: pd.DataFrame, mlflow_tracking: MlflowTracking):
+    def model(context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking):
+        """One model per month of the range (or one for the table)."""
+        registry = plan.registry(mlflow_tracking)
+        models, metadata = {}, {}
+        for partition in months_of(plan, context):
+            month_features = features[partition] if plan.monthly else features
+            models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
+        return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata))
+
+    def train_and_register(context, config, features: pd.DataFrame, partition: str | None, registry):
         import mlflow
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
-        partition = plan.partition(context)
-        registry = plan.registry(mlflow_tracking)
         tags = {
             tracking.TAG_ASSET: MODEL,
             tracking.TAG_PARTITION: partition or "all",
@@ -95,19 +104,16 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         except tracking.RegistryNameClashError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from exc
         version = info.registered_model_version
-        return dg.MaterializeResult(
-            value=trained.model,
-            metadata={
-                **({"train_month": partition} if partition else {}),
-                **trained.metadata,
-                "hyperparameters": dg.MetadataValue.json(trained.params),
-                "mlflow_run_id": run.info.run_id,
-                "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
-                "registered_model": registry.name,
-                "model_version": str(version),
-                "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
-                "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
-            },
-        )
+        return trained.model, {
+            **({"train_month": partition} if partition else {}),
+            **trained.metadata,
+            "hyperparameters": dg.MetadataValue.json(trained.params),
+            "mlflow_run_id": run.info.run_id,
+            "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
+            "registered_model": registry.name,
+            "model_version": str(version),
+            "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
+            "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
+        }
 
     return model

@@ -95,6 +95,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
             registered_model=self.mlflow.registered_model or f"{self.name}_{self.task}",
             champion_min_improvement=self.champion.min_improvement,
             automation=self.automation,
+            months_per_run=monthly.months_per_run if monthly else None,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -1,0 +1,73 @@
+"""Monthly assets run over a range of months: a single-run backfill covers many, a sensor or a
+click covers one. These helpers turn per-month step results into one materialization.
+
+Dagster records one materialization per month of the range, all with the metadata and check
+results given here, so a range's metadata names its months and the per-month figures live in a
+`by_month` table (and in each month's stored file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+
+from ml_assets.io_managers import ByMonth
+from ml_assets.plan import PipelinePlan
+
+
+def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str | None]:
+    """The months this step materializes, oldest first ([None] for an unpartitioned pipeline)."""
+    return sorted(context.partition_keys) if plan.monthly else [None]
+
+
+def span(months: Sequence[str]) -> str:
+    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)} months)"
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def combined_metadata(by_month: dict[str | None, dict[str, Any]]) -> dict[str, Any]:
+    """One month (or unpartitioned): its metadata. A range: the months, and a per-month table."""
+    if len(by_month) == 1:
+        return next(iter(by_month.values()))
+    months = sorted(by_month)
+    table = {month: {k: _plain(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)} for month in months}
+    return {"months": span(months), "by_month": dg.MetadataValue.json(table)}
+
+
+def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+    """One result per check for the whole range: passed only if it passed in every month judged;
+    the metadata names the months judged, the failing ones, and the first failure's figures."""
+    if len(by_month) == 1:
+        return next(iter(by_month.values()))
+    names: list[str] = []
+    for results in by_month.values():
+        names += [r.check_name for r in results if r.check_name not in names]
+    combined = []
+    for name in names:
+        results = {m: r for m, rs in sorted(by_month.items()) for r in rs if r.check_name == name}
+        failed = [m for m, r in results.items() if not r.passed]
+        shown_month = failed[0] if failed else sorted(results)[-1]
+        detail = {k: v for k, v in (results[shown_month].metadata or {}).items() if k != "month"}
+        combined.append(
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=not failed,
+                metadata={
+                    "months_judged": span(sorted(results)),
+                    "months_failed": ", ".join(failed) or "none",
+                    "figures_of": shown_month,
+                    **detail,
+                },
+            )
+        )
+    return combined
+
+
+def value_of(plan: PipelinePlan, by_month: dict[str | None, Any]) -> Any:
+    """What the IO manager stores: one value per month, or the single value of an unpartitioned pipeline."""
+    return ByMonth(by_month) if plan.monthly else by_month[None]
