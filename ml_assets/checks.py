@@ -6,13 +6,17 @@ partitioned asset is checked on the partition it just produced, not on every par
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from ml_assets.features import TARGET, DurationBounds
 from ml_assets.months import month_bounds
 from ml_assets.report import shown
 from ml_assets.sources.schema import schema_problems
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 RAW_SCHEMA = "raw_schema_valid"
 RAW_NOT_EMPTY = "raw_not_empty"

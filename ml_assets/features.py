@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ml_assets.months import month_bounds
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 TARGET = "duration_min"
 CATEGORICAL_FEATURES = ("origin", "destination", "route", "carrier")
@@ -43,6 +44,9 @@ def clean_trips(raw: pd.DataFrame, month: str, bounds: DurationBounds) -> tuple[
 
 def route_labels(origin: pd.Series, destination: pd.Series) -> pd.Series:
     """`<origin>_<destination>` per trip, formatted once per distinct route rather than per row."""
+    import numpy as np
+    import pandas as pd
+
     origin_codes, origins = pd.factorize(origin)
     destination_codes, destinations = pd.factorize(destination)
     if (origin_codes < 0).any() or (destination_codes < 0).any():  # missing ids: plain concatenation keeps <NA>
@@ -60,6 +64,8 @@ def add_features(trips: pd.DataFrame, day_of_week: bool = True) -> pd.DataFrame:
     `day_of_week=False` leaves the weekday out: for flights, one training month holds only
     four or five of each weekday, so the weekday would memorize that month's weather days.
     """
+    import pandas as pd
+
     pickup = trips["pickup_datetime"]
     features = pd.DataFrame(
         {

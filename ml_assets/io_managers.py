@@ -15,12 +15,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import dagster as dg
-import joblib
-import pandas as pd
 from upath import UPath
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 
 def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
@@ -89,6 +90,8 @@ class ParquetFrameStore(MonthlyStore):
         write_atomically(path, lambda handle: obj.to_parquet(handle, index=False))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        import pandas as pd
+
         with path.open("rb") as handle:
             return pd.read_parquet(handle)
 
@@ -101,9 +104,13 @@ class ModelStore(MonthlyStore):
     extension = ".joblib"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        import joblib
+
         write_atomically(path, lambda handle: joblib.dump(obj, handle))
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        import joblib
+
         with path.open("rb") as handle:
             return joblib.load(handle)
 

@@ -1,33 +1,43 @@
-"""Month arithmetic on YYYY-MM keys (pure pandas: the data functions need it without Dagster)."""
+"""Month arithmetic on YYYY-MM keys, in plain Python: the YAML is validated and the partitions
+are built when the code location loads, which does not import pandas."""
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MONTH_FMT = "%Y-%m"
 
 
+def _index(month: str) -> int:
+    return int(month[:4]) * 12 + int(month[5:]) - 1
+
+
+def _key(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """[start, end) timestamps of a YYYY-MM month."""
-    start = pd.Timestamp(f"{month}-01")
-    return start, start + pd.offsets.MonthBegin(1)
+    import pandas as pd
+
+    return pd.Timestamp(f"{month}-01"), pd.Timestamp(f"{next_month(month)}-01")
 
 
 def next_month(month: str) -> str:
-    return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthBegin(1)).strftime(MONTH_FMT)
+    return _key(_index(month) + 1)
 
 
 def months_between(first: str, last: str) -> list[str]:
     """Every YYYY-MM key from `first` to `last`, both included."""
-    return pd.period_range(first, last, freq="M").strftime(MONTH_FMT).tolist()
+    return [_key(i) for i in range(_index(first), _index(last) + 1)]
 
 
 def is_month(value: str) -> bool:
     """Whether `value` is a real month written YYYY-MM."""
     if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
         return False
-    try:
-        pd.Period(value, freq="M")
-    except ValueError:
-        return False
-    return value[:4].isdigit() and value[5:].isdigit() and 1 <= int(value[5:]) <= 12
+    year, month = value[:4], value[5:]
+    return year.isdigit() and month.isdigit() and 1 <= int(month) <= 12

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ml_assets.training import Evaluation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # scikit-learn behind it: not imported when the code location loads
+    from ml_assets.training import Evaluation
 
 UI_DECIMALS = 4
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from ml_assets import checks
 from ml_assets.config import EvaluationSpec, FeatureSpec, ModelSpec, QualitySpec, TargetSpec
 from ml_assets.report import shown
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import numpy as np
+    import pandas as pd
 
 
 @dataclass
@@ -130,7 +132,7 @@ class TripRegression:
         )
 
     def params(self, config: DurationModelConfig):
-        from ml_assets.training import ModelParams
+        from ml_assets.estimators import ModelParams
 
         values = {**asdict(ModelParams()), **self.model_spec.params, "random_state": self.model_spec.random_state}
         overrides = {k: v for k, v in config.model_dump().items() if k in values and v is not None}
@@ -309,6 +311,8 @@ class TabularClassification:
         return SeedScript(spec.n_estimators, spec.scale_features, spec.random_state) if spec else None
 
     def train(self, features: pd.DataFrame, config: ClassifierConfig, on_trial: Callable | None = None) -> Trained:
+        import numpy as np
+
         from ml_assets.classification import classification_metrics
 
         X, y, numeric, categorical = self.xy(features)

@@ -23,24 +23,8 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, TargetEncoder
 
+from ml_assets.estimators import ModelParams  # noqa: F401  (re-exported: the model's hyperparameters)
 from ml_assets.features import TARGET, feature_columns
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    # A linear per-route model first, trees on its residuals. Right for the flights, where a
-    # route's air time is nearly fixed and ~200 routes are all well covered (trees alone cannot
-    # extrapolate to the 600-minute Honolulu flights); wrong for the taxi, where ~40k sparse routes
-    # make the one-hot model overfit: Jan->Feb 2021 gives RMSE 6.68 with it, 5.67 without.
-    route_baseline: bool = True
-    # 50 rounds at 0.2 match 100 at 0.1 (flights: beats the course baseline on all 11 month
-    # pairs either way; green taxi Jan->Feb 2021: 5.68 vs 5.67) in half the fitting time.
-    learning_rate: float = 0.2
-    max_iter: int = 50
-    max_leaf_nodes: int = 31
-    min_samples_leaf: int = 200
-    l2_regularization: float = 1.0
-    random_state: int = 42
 
 
 class BaselinePlusBoostedResidual(RegressorMixin, BaseEstimator):

@@ -4,7 +4,6 @@
 import hashlib
 
 import dagster as dg
-import pandas as pd
 
 from ml_assets import checks
 from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
@@ -14,8 +13,10 @@ from ml_assets.resources import ProjectStorage
 from ml_assets.sources.schema import SourceDataError, SourceUnavailableError
 
 
-def frame_fingerprint(frame: pd.DataFrame) -> str:
+def frame_fingerprint(frame) -> str:
     """A content hash of a frame: equal data gives an equal data version, so nothing cascades."""
+    import pandas as pd
+
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     digest.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()).encode())
     return digest.hexdigest()[:16]

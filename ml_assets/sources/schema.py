@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
+
 
 # column -> predicate on its dtype, and the dtype name shown in error messages
 RAW_COLUMNS: dict[str, str] = {
@@ -33,6 +36,8 @@ class SourceUnavailableError(Exception):
 
 
 def _dtype_matches(series: pd.Series, expected: str) -> bool:
+    import pandas as pd
+
     if expected == "datetime64":
         return pd.api.types.is_datetime64_any_dtype(series) and getattr(series.dt, "tz", None) is None
     if expected == "string":
@@ -53,6 +58,9 @@ def schema_problems(frame: pd.DataFrame) -> list[str]:
 
 def as_id_strings(values: pd.Series) -> pd.Series:
     """Location ids arrive as int32, int64 or float64 (nulls) depending on year; make them strings."""
+    import numpy as np
+    import pandas as pd
+
     numeric = pd.to_numeric(values, errors="raise")
     if (numeric.dropna() % 1 != 0).any():
         raise ValueError(f"location ids must be whole numbers, got e.g. {numeric[numeric % 1 != 0].iloc[0]}")

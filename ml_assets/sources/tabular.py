@@ -10,12 +10,15 @@ import hashlib
 import importlib.resources
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from upath import UPath
 
 from ml_assets.sources import http
 from ml_assets.sources.schema import SourceDataError, SourceUnavailableError
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
 # scikit-learn's loader and the CSV it reads (its own package data), per dataset name
@@ -68,6 +71,8 @@ def read_csv_bytes(location: str, timeout_s: float) -> bytes:
 
 def parse_csv(data: bytes, location: str, columns: list[str] | None, na_values: list[str]) -> pd.DataFrame:
     """Parse a CSV (headerless when `columns` is given); a malformed file names its problem."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(
             io.BytesIO(data), header=None if columns else "infer", names=columns, na_values=na_values or None

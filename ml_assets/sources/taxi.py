@@ -7,13 +7,15 @@ int64 codes, string -> large_string) and green/yellow differ in the timestamp pr
 
 from __future__ import annotations
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
+
 from upath import UPath
 
 from ml_assets.sources import http
 from ml_assets.sources.schema import SourceDataError, SourceUnavailableError, as_id_strings
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
 
 TIMESTAMP_PREFIX = {"green": "lpep", "yellow": "tpep"}
 
@@ -29,6 +31,9 @@ def required_columns(color: str) -> list[str]:
 
 def read_taxi_month(path: UPath, color: str, month: str) -> pd.DataFrame:
     """Read one TLC month file into the raw schema (pickup, origin, destination, miles, minutes)."""
+    import pyarrow as pa  # imported here: the code location loads without it
+    import pyarrow.parquet as pq
+
     location = str(path)
     try:
         with path.open("rb") as handle:
@@ -48,6 +53,8 @@ def read_taxi_month(path: UPath, color: str, month: str) -> pd.DataFrame:
 
 
 def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = "") -> pd.DataFrame:
+    import pandas as pd
+
     prefix = TIMESTAMP_PREFIX[color]
     try:
         pickup = pd.to_datetime(frame[f"{prefix}_pickup_datetime"], cache=False).astype("datetime64[us]")
