@@ -83,8 +83,7 @@ def run(args: list[str]) -> int:
     return code
 
 
-MONTH_ASSETS = ["raw_data", "features", "model"]  # partition M needs month M only
-EVALUATED_ASSETS = ["evaluation_report", "champion_model"]  # partition M also needs month M-1
+PIPELINE_ASSETS = ["raw_data", "features", "model", "evaluation_report", "champion_model"]
 BACKFILL_MUTATION = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -96,29 +95,24 @@ mutation($params: LaunchBackfillParams!) {
 }"""
 
 
-def backfill_params(pipeline: str, months: list[str], all_months: list[str]) -> dict:
-    """Backfill launch parameters with an explicit month range per asset.
+def backfill_params(pipeline: str, months: list[str]) -> dict:
+    """Backfill launch parameters: the same month range for every asset of the pipeline.
 
-    Partition names alone would make Dagster extend the evaluation to the month after the range
-    (it reads the range's last features) and to the source's first month (nothing to evaluate),
-    so the backfill would end failed on partitions it could never materialize.
+    With the same range everywhere, Dagster runs the whole backfill as one run (the assets'
+    single-run backfill policy). Partition names alone, as a range picked in the UI sends them,
+    also evaluate the month after the range (Dagster adds every child of the range's last
+    model); that works too, as a second run whose extra month reports it awaits its data.
     """
-    first, last = months[0], months[-1]
-    evaluated_first = all_months[1] if first == all_months[0] and len(all_months) > 1 else first
-    by_asset = [(asset, first) for asset in MONTH_ASSETS]
-    if evaluated_first <= last:
-        by_asset += [(asset, evaluated_first) for asset in EVALUATED_ASSETS]
     return {
         "partitionsByAssets": [
-            {"assetKey": {"path": [pipeline, asset]}, "partitions": {"range": {"start": start, "end": last}}}
-            for asset, start in by_asset
+            {"assetKey": {"path": [pipeline, asset]}, "partitions": {"range": {"start": months[0], "end": months[-1]}}}
+            for asset in PIPELINE_ASSETS
         ]
     }
 
 
 def backfill(args: list[str]) -> int:
-    """An asset backfill (not a job backfill): the daemon orders months by their dependencies,
-    so evaluation M runs after model M-1, one run per month."""
+    """An asset backfill of a month range, run by the daemon as one run over the range."""
     pipeline = "nyc_flights"
     if "--pipeline" in args:
         at = args.index("--pipeline")
@@ -131,7 +125,7 @@ def backfill(args: list[str]) -> int:
     months = [m for m in all_months if args[0] <= m <= args[1]]
     if not months:
         sys.exit(f"no partitions of {pipeline} between {args[0]} and {args[1]}")
-    variables = {"params": backfill_params(pipeline, months, all_months)}
+    variables = {"params": backfill_params(pipeline, months)}
     out = subprocess.run(
         [str(BIN / "dagster-graphql"), "-m", "ml_assets.definitions", "-t", BACKFILL_MUTATION, "-v", json.dumps(variables)],
         cwd=ROOT, env=env, capture_output=True, text=True,

@@ -36,7 +36,7 @@ def prediction_plot_png(actual: np.ndarray, predicted: np.ndarray, title: str) -
     right.set_xlabel("predicted - actual (minutes)")
     right.set_ylabel("trips")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.3)  # fixed: tight_layout cost 0.1 s a plot
     return _png(fig)
 
 
@@ -61,5 +61,5 @@ def classification_plot_png(
     right.set_title("cross-validation, same folds", fontsize=9)
     right.tick_params(axis="x", labelsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.3)  # fixed: tight_layout cost 0.1 s a plot
     return _png(fig)

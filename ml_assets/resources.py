@@ -88,14 +88,18 @@ class ModelRegistry:
     def __init__(self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str):
         self.mlflow, self.experiment, self.name, self.dataset = tracking_resource, experiment, registered_model, dataset
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
+        self._experiment_id: str | None = None
+        self._registered_model_checked = False
 
     def client(self) -> MlflowClient:
         return self.mlflow.client()
 
     def experiment_id(self) -> str:
-        return tracking.ensure_experiment(
-            self.client(), self.experiment, f"{self.mlflow.artifact_root.rstrip('/')}/{self.dataset}"
-        )
+        if self._experiment_id is None:  # one lookup per step, not one per month of a range
+            self._experiment_id = tracking.ensure_experiment(
+                self.client(), self.experiment, f"{self.mlflow.artifact_root.rstrip('/')}/{self.dataset}"
+            )
+        return self._experiment_id
 
     @contextlib.contextmanager
     def training_run(self, run_name: str, tags: dict[str, str]) -> Iterator[ActiveRun]:
@@ -107,7 +111,9 @@ class ModelRegistry:
         import mlflow
 
         experiment_id = self.experiment_id()
-        self.ensure_registered_model()
+        if not self._registered_model_checked:
+            self.ensure_registered_model()
+            self._registered_model_checked = True
         with fluent_mlflow_at(self.mlflow.tracking_uri):
             with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
                 yield run

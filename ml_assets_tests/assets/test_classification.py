@@ -52,7 +52,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     assert np.trace(holdout["confusion_matrix"]) / 30 == pytest.approx(holdout["metrics"]["model"]["accuracy"])
     markdown = iris.report().with_suffix(".md").read_text()
     assert "seed script (Airflow iris DAG" in markdown and "Confusion matrix" in markdown
-    metadata = result.asset_materializations_for_node("iris_evaluation_report")[0].metadata
+    metadata = result.asset_materializations_for_node("iris__evaluation_report")[0].metadata
     assert metadata["cv_accuracy_mean"].value == round(summary["model"]["accuracy"]["mean"], 4)
     assert "data:image/png;base64," in metadata["report"].value
 

@@ -90,7 +90,7 @@ def test_champion_loads_from_registry_and_predicts(flights, two_months):
         model = mlflow.pyfunc.load_model(f"models:/{flights.plan.registered_model}@champion")
     features = pd.read_parquet(flights.warehouse("features") / "2013-02.parquet")
     rmse = regression_metrics(features[TARGET].to_numpy(), model.predict(model_inputs(features)))["rmse"]
-    report = two_months.asset_materializations_for_node("nyc_flights_evaluation_report")[0].metadata
+    report = two_months.asset_materializations_for_node("nyc_flights__evaluation_report")[0].metadata
     assert round(rmse, 4) == report["rmse"].value  # the UI shows 4 decimals
 
 

@@ -32,7 +32,7 @@ def _assert_month_beats_baseline(pipeline, instance, train_month, valid_month):
     assert report["course_baseline_rmse"] == pytest.approx(baseline)
     assert report["rmse"] < baseline < report["mean_predictor_rmse"]
     assert pipeline.report(valid_month).with_suffix(".md").read_text() == report["markdown"]
-    metadata = result.asset_materializations_for_node(f"{pipeline.name}_evaluation_report")[0].metadata
+    metadata = result.asset_materializations_for_node(f"{pipeline.name}__evaluation_report")[0].metadata
     assert metadata["rmse"].value == round(report["rmse"], 4)
     assert f"evaluation for {valid_month}" in metadata["report"].value
     return report

@@ -1,0 +1,48 @@
+"""Per-month step results combined into one materialization of a range of months."""
+
+import dagster as dg
+
+from ml_assets.assets.ranges import combined_checks, combined_metadata, span
+from ml_assets.cli import month_ranges
+
+
+def _check(name, month, passed, **figures):
+    return dg.AssetCheckResult(check_name=name, passed=passed, metadata={"month": month, **figures})
+
+
+def test_one_month_keeps_its_own_metadata_and_results():
+    results = [_check("rmse_within_threshold", "2013-02", True, rmse=10.9)]
+    assert combined_checks({"2013-02": results}) == results
+    assert combined_metadata({"2013-02": {"rows": 5}}) == {"rows": 5}
+
+
+def test_a_range_check_fails_if_any_month_failed_and_shows_that_month():
+    by_month = {
+        "2013-02": [_check("rmse_within_threshold", "2013-02", True, rmse=10.9)],
+        "2013-03": [_check("rmse_within_threshold", "2013-03", False, rmse=19.5)],
+        "2013-04": [_check("rmse_within_threshold", "2013-04", False, rmse=18.0)],
+    }
+    (result,) = combined_checks(by_month)
+    assert not result.passed
+    assert result.metadata["months_judged"].value == "2013-02..2013-04 (3 months)"
+    assert result.metadata["months_failed"].value == "2013-03, 2013-04"
+    assert result.metadata["figures_of"].value == "2013-03" and result.metadata["rmse"].value == 19.5
+
+
+def test_a_passing_range_shows_the_newest_month():
+    by_month = {m: [_check("c", m, True, rmse=float(i))] for i, m in enumerate(["2013-05", "2013-06"])}
+    (result,) = combined_checks(by_month)
+    assert result.passed and result.metadata["figures_of"].value == "2013-06" and result.metadata["rmse"].value == 1.0
+
+
+def test_range_metadata_names_the_months_and_keeps_plain_figures_per_month():
+    metadata = combined_metadata({"2013-02": {"rows": 5, "link": dg.MetadataValue.url("http://x")}, "2013-01": {"rows": 7}})
+    assert metadata["months"] == "2013-01..2013-02 (2 months)" == span(["2013-01", "2013-02"])
+    assert metadata["by_month"].value == {"2013-01": {"rows": 7}, "2013-02": {"rows": 5}}
+
+
+def test_chosen_months_become_contiguous_runs_within_the_size_limit():
+    keys = ["2013-01", "2013-02", "2013-03", "2013-04", "2013-05"]
+    assert month_ranges(keys, keys, None) == [keys]
+    assert month_ranges(keys, ["2013-01", "2013-02", "2013-04"], None) == [["2013-01", "2013-02"], ["2013-04"]]
+    assert month_ranges(keys, keys, 2) == [["2013-01", "2013-02"], ["2013-03", "2013-04"], ["2013-05"]]
