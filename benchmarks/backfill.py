@@ -117,7 +117,8 @@ class RunMemoryWatch:
         return found
 
 
-def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: int = 2) -> dict:
+def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: int = 2, inspect=None) -> dict:
+    """`inspect(instance, data_dir, result)`, if given, looks at the outcome before the folder goes."""
     import dagster as dg
 
     bin_dir = Path(sys.executable).parent
@@ -172,11 +173,14 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
                 1 for run in runs for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
                 if not record.dagster_event.event_specific_data.passed
             )
-            return {
+            result = {
                 "launch": launch, "seconds": seconds, "status": status, "runs": len(runs), "run_seconds": sorted(run_seconds),
                 "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")), "failures": failures,
                 "checks_failed": checks_failed, "backfill_id": launched["backfillId"],
             }
+            if inspect is not None:
+                inspect(instance, Path(tmp) / "data", result)
+            return result
         finally:
             os.killpg(daemon.pid, signal.SIGTERM)
             try:

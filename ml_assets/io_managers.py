@@ -44,8 +44,8 @@ def missing_partition_message(asset: dg.AssetKey, partition: str, needed_by: str
     pipeline = asset.path[0]
     return (
         f"{asset.to_user_string()} has never been materialized for {partition}, and {needed_by} needs it. "
-        f"Materialize {partition} first: `dagster asset materialize -m ml_assets.definitions --select '{pipeline}/*' "
-        f"--partition {partition}`, or in the UI: Assets > group {pipeline} > Materialize all > partition {partition}."
+        f"Materialize {partition} first: `dg launch --assets 'group:{pipeline}' --partition {partition}`, "
+        f"or in the UI: Assets > group {pipeline} > Materialize all > partition {partition}."
     )
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 import yaml
 from upath import UPath
 
+from ml_assets.cli import RANGE_END_TAG, RANGE_START_TAG
 from ml_assets.components import TrainingPipeline
 from ml_assets.components.project_resources import build_resources
 from ml_assets.plan import PipelinePlan
@@ -75,10 +76,18 @@ class Pipeline:
         return folder / asset / f"{partition}.json" if partition else folder / f"{asset}.json"
 
     def materialize(
-        self, instance: dg.DagsterInstance, partition: str | None = None, assets: list[str] | None = None, **kwargs
+        self,
+        instance: dg.DagsterInstance,
+        partition: str | None = None,
+        assets: list[str] | None = None,
+        months: tuple[str, str] | None = None,
+        **kwargs,
     ) -> dg.ExecuteInProcessResult:
+        """One partition, or with `months=(first, last)` a range in one run, as a single-run backfill runs it."""
         definitions = dg.build_defs_for_component(self.component)
         selection = [self.key(a) for a in assets] if assets else None
+        if months:
+            kwargs["tags"] = {RANGE_START_TAG: months[0], RANGE_END_TAG: months[1], **kwargs.get("tags", {})}
         return dg.materialize(
             list(definitions.assets),
             selection=selection,

@@ -83,7 +83,7 @@ def test_a_missing_month_names_itself_and_how_to_fill_it(tmp_path):
         store.load_input(_input_context(months, ["2013-02", "2013-03"]))
     message = failure.value.description
     assert "nyc_flights/features has never been materialized for 2013-02" in message
-    assert "--select 'nyc_flights/*' --partition 2013-02" in message and "Materialize all > partition 2013-02" in message
+    assert "dg launch --assets 'group:nyc_flights' --partition 2013-02" in message and "Materialize all > partition 2013-02" in message
     # declared optional: the missing month is left out and the asset decides
     loaded = store.load_input(_input_context(months, ["2013-02", "2013-03"], {"allow_missing_partitions": True}))
     assert list(loaded) == ["2013-03"]

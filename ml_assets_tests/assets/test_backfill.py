@@ -10,7 +10,8 @@ import dagster as dg
 import pytest
 from upath import UPath
 
-from ml_assets_tests.pipelines import REPO_ROOT, failure_messages
+from dev import PIPELINE_ASSETS
+from ml_assets_tests.pipelines import REPO_ROOT, check_results, failure_messages, materialized
 
 MONTHS = ["2013-01", "2013-02", "2013-03"]
 pytestmark = pytest.mark.slow
@@ -25,7 +26,8 @@ def _digests(pipeline) -> dict[str, str]:
 def _metrics(pipeline) -> dict[str, dict]:
     keep = ("rmse", "mae", "r2", "course_baseline_rmse", "mean_predictor_rmse", "train_rows", "valid_rows")
     reports = UPath(pipeline.data_dir) / "reports" / pipeline.name / "evaluation_report"
-    return {p.name: {k: json.loads(p.read_text())[k] for k in keep} for p in reports.glob("*.json")}
+    evaluated = [(p.name, json.loads(p.read_text())) for p in reports.glob("*.json")]
+    return {name: {k: report[k] for k in keep} for name, report in evaluated if report["status"] == "evaluated"}
 
 
 def test_backfilling_twice_leaves_identical_outputs(flights):
@@ -39,6 +41,24 @@ def test_backfilling_twice_leaves_identical_outputs(flights):
     assert len(first) == 9  # raw, features and model for each of three months
     assert _digests(flights) == first  # byte for byte
     assert _metrics(flights) == first_metrics and len(first_metrics) == 2
+
+
+def test_a_range_in_one_run_gives_what_month_by_month_runs_give(flights, tmp_path):
+    by_month = flights.__class__(flights.component, tmp_path / "by_month")
+    with dg.DagsterInstance.ephemeral() as instance, dg.DagsterInstance.ephemeral() as other:
+        ranged = flights.materialize(instance, months=(MONTHS[0], MONTHS[-1]))
+        assert ranged.success, failure_messages(ranged)
+        for month in MONTHS:
+            assert by_month.materialize(other, month).success
+    # one run, one materialization per asset and month, one result per check for the range
+    assert materialized(ranged) == sorted(["champion_model", "evaluation_report", "features", "model", "raw_data"] * 3)
+    assert all(check_results(ranged).values())
+    assert _metrics(flights) == _metrics(by_month) and len(_metrics(flights)) == 2
+    warehouse = {k.split("/", 1)[1]: v for k, v in _digests(flights).items() if k.endswith(".parquet")}
+    assert warehouse == {k.split("/", 1)[1]: v for k, v in _digests(by_month).items() if k.endswith(".parquet")}
+    champions = [json.loads((flights.data_dir / "reports" / "nyc_flights" / "champion_model" / f"{m}.json").read_text()) for m in MONTHS]
+    assert [c["promoted"] for c in champions[1:]] == [True, True]  # month by month, each gate faced the last one's champion
+    assert champions[2]["previous_champion_version"] == champions[1]["champion_version"]
 
 
 def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
@@ -59,12 +79,8 @@ def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
             key.to_user_string(): [(r.start, r.end) for r in subset.get_partition_key_ranges(subset.partitions_def)]
             for key, subset in targeted.partitions_subsets_by_asset_key.items()
         }
-        # Evaluation needs the previous month's model, so it starts one month into the source.
-        full, from_second = [("2013-01", "2013-12")], [("2013-02", "2013-12")]
-        assert ranges == {
-            "nyc_flights/raw_data": full, "nyc_flights/features": full, "nyc_flights/model": full,
-            "nyc_flights/evaluation_report": from_second, "nyc_flights/champion_model": from_second,
-        }
+        # one range for every asset: the daemon runs it as a single run
+        assert ranges == {f"nyc_flights/{asset}": [("2013-01", "2013-12")] for asset in PIPELINE_ASSETS}
 
 
 @pytest.mark.parametrize("bad", [["2013-01"], ["2014-01", "2014-12"], ["2013-01", "2013-02", "--pipeline", "nope"]])

@@ -41,8 +41,11 @@ def _assert_month_beats_baseline(pipeline, instance, train_month, valid_month):
 def test_flights_two_months_end_to_end(flights, instance):
     first = flights.materialize(instance, "2013-01")
     assert first.success
-    # the first month has nothing earlier to train on: the report is skipped, not failed
-    assert materialized(first) == ["features", "model", "raw_data"]
+    # the first month has nothing earlier to train on: its report and gate say so (never Missing)
+    assert materialized(first) == ["champion_model", "evaluation_report", "features", "model", "raw_data"]
+    first_report = json.loads(flights.report("2013-01").read_text())
+    assert first_report["status"] == "first month" and "nothing to evaluate" in first_report["markdown"]
+    assert all(check_results(first).values())
     report = _assert_month_beats_baseline(flights, instance, "2013-01", "2013-02")
     assert report["pipeline"] == "nyc_flights"
     for asset, ext in [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]:
