@@ -90,7 +90,8 @@ class RunMemoryWatch:
             for pid in self._descendants(self.root_pid):
                 try:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    if "execute_run" not in cmdline:
+                    # the code server starts each run as a multiprocessing child (spawn_main)
+                    if "execute_run" not in cmdline and "spawn_main" not in cmdline:
                         continue
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:
@@ -162,6 +163,9 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
                         break
                     time.sleep(1)
                 seconds = time.perf_counter() - started
+            backfill = instance.get_backfill(launched["backfillId"])
+            # Dagster's own record: from the backfill's creation (the UI's click) to its completion
+            recorded = (backfill.backfill_end_timestamp or time.time()) - backfill.backfill_timestamp
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]}))
             records = [instance.get_run_record_by_id(run.run_id) for run in runs]
             run_seconds = [r.end_time - r.start_time for r in records if r.start_time and r.end_time]
@@ -174,7 +178,7 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
                 if not record.dagster_event.event_specific_data.passed
             )
             result = {
-                "launch": launch, "seconds": seconds, "status": status, "runs": len(runs), "run_seconds": sorted(run_seconds),
+                "launch": launch, "seconds": seconds, "recorded_seconds": recorded, "status": status, "runs": len(runs), "run_seconds": sorted(run_seconds),
                 "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")), "failures": failures,
                 "checks_failed": checks_failed, "backfill_id": launched["backfillId"],
             }
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         result = timed_backfill(launch, months, args.timeout_s)
         runs = ", ".join(f"{s:.1f}" for s in result["run_seconds"])
         print(
-            f"  {launch:<6} {result['seconds']:5.0f} s  {result['status']}, {result['runs']} run(s) of {runs} s, "
+            f"  {launch:<6} {result['recorded_seconds']:5.0f} s from launch to completion ({result['seconds']:.0f} s with our "
+            f"CLI's launch call)  {result['status']}, {result['runs']} run(s) of {runs} s, "
             f"checks failed: {result['checks_failed']}, peak RSS of a run {result['peak_rss_mb']:.0f} MB   (target <= 60 s)",
             flush=True,
         )
