@@ -31,12 +31,19 @@ def tlc_dir() -> Path:
 
 
 class FaultyHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder; `faults[name] = n` answers the next n requests for `name` with 503."""
+    """Serves a folder; `faults[name] = n` answers the next n requests for `name` with 503.
+    Every request is recorded in `requests` as (method, file name)."""
 
     faults: dict[str, int]
+    requests: list[tuple[str, str]]
+
+    def do_HEAD(self):  # noqa: N802
+        self.requests.append(("HEAD", self.path.rsplit("/", 1)[-1]))
+        super().do_HEAD()
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         name = self.path.rsplit("/", 1)[-1]
+        self.requests.append(("GET", name))
         if self.faults.get(name, 0) > 0:
             self.faults[name] -= 1
             self.send_error(503, "injected fault")
@@ -51,7 +58,10 @@ class TripServer:
     def __init__(self, root: Path):
         self.root = root
         self.faults: dict[str, int] = {}
-        handler = partial(type("Handler", (FaultyHandler,), {"faults": self.faults}), directory=str(root))
+        self.requests: list[tuple[str, str]] = []
+        handler = partial(
+            type("Handler", (FaultyHandler,), {"faults": self.faults, "requests": self.requests}), directory=str(root)
+        )
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

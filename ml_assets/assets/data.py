@@ -22,10 +22,10 @@ def frame_fingerprint(frame) -> str:
     return digest.hexdigest()[:16]
 
 
-def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None) -> str:
+def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None, cache_dir: str) -> str:
     """The source version just ingested; the sensor uses it to skip what is already current."""
     try:
-        return plan.source.fingerprint(partition) or "unknown"
+        return plan.source.loaded_fingerprint(partition, cache_dir) or "unknown"
     except SourceUnavailableError:
         return "unknown"
 
@@ -71,7 +71,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
             metadata[partition] = {
                 "source": plan.source.label,
                 "location": location,
-                "source_fingerprint": _fingerprint_or_unknown(plan, partition),
+                "source_fingerprint": _fingerprint_or_unknown(plan, partition, storage.cache_dir),
                 "rows": len(frame),
                 "columns": ", ".join(map(str, frame.columns)),
                 **step.metadata,

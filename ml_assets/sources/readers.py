@@ -34,6 +34,10 @@ class DataSource:
     def fingerprint(self, partition: str | None) -> str | None:
         raise NotImplementedError
 
+    def loaded_fingerprint(self, partition: str | None, cache_dir: str) -> str | None:
+        """The version `load` just read; by default the source is asked again."""
+        return self.fingerprint(partition)
+
 
 @dataclass(frozen=True)
 class FlightsSource(DataSource):
@@ -72,6 +76,11 @@ class TaxiSource(DataSource):
     def fingerprint(self, partition: str | None) -> str | None:
         # a HEAD answers in milliseconds when the source is up; do not let a sensor tick hang
         return taxi.source_fingerprint(self.location(partition), min(self.timeout_s, 10.0))
+
+    def loaded_fingerprint(self, partition: str | None, cache_dir: str) -> str | None:
+        # the download recorded the version it fetched: no second HEAD request per month
+        recorded = taxi.cached_fingerprint(UPath(cache_dir) / self.color, self.location(partition))
+        return recorded if recorded is not None else self.fingerprint(partition)
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
         url = self.location(partition)

@@ -76,6 +76,17 @@ def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = 
     )
 
 
+def _cache_paths(cache_dir: UPath, url: str) -> tuple[UPath, UPath]:
+    dest = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
+    return dest, dest.with_name(dest.name + ".source")
+
+
+def cached_fingerprint(cache_dir: UPath, url: str) -> str | None:
+    """The source fingerprint the cached copy of `url` was downloaded at, if recorded."""
+    _, marker = _cache_paths(cache_dir, url)
+    return marker.read_text() if marker.exists() else None
+
+
 def cached_month_file(cache_dir: UPath, url: str, month: str, timeout_s: float = 60.0) -> UPath:
     """The local copy of a month, downloaded once per source version.
 
@@ -83,8 +94,7 @@ def cached_month_file(cache_dir: UPath, url: str, month: str, timeout_s: float =
     the source answers with another one the month is downloaded again. When the source
     cannot be asked (offline), the cached copy is used as it is.
     """
-    dest = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
-    marker = dest.with_name(dest.name + ".source")
+    dest, marker = _cache_paths(cache_dir, url)
     try:
         current = source_fingerprint(url, timeout_s)
     except SourceUnavailableError:

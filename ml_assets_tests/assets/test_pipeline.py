@@ -72,6 +72,18 @@ def test_feature_metadata_counts_dropped_rows(taxi, instance):
     assert metadata["rows_out"].value == 76_518 - dropped
 
 
+def test_a_month_costs_one_head_and_one_download_then_one_head(taxi, instance, trip_server):
+    name = "green_tripdata_2021-01.parquet"
+    result = taxi.materialize(instance, "2021-01", assets=["raw_data"])
+    assert result.success, failure_messages(result)
+    assert [r for r in trip_server.requests if r[1] == name] == [("HEAD", name), ("GET", name)]
+    metadata = result.asset_materializations_for_node("nyc_taxi_green__raw_data")[0].metadata
+    assert metadata["source_fingerprint"].value.startswith("http:")  # what the download recorded
+    trip_server.requests.clear()
+    assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
+    assert trip_server.requests == [("HEAD", name)]  # unchanged at the source: the cached copy is read
+
+
 def test_month_downloads_once(taxi, instance, served_dir):
     assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
     (served_dir / "green_tripdata_2021-01.parquet").unlink()  # the source no longer has it...
