@@ -6,7 +6,7 @@
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
     python3 dev.py lint   # ruff on the code base
-    python3 dev.py bench  # the benchmark against the course script (also: bench scaling, bench backfill)
+    python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
 
 Set-up happens once: a hash of pyproject.toml in .venv says whether it is current.
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.

@@ -53,17 +53,13 @@ def import_seconds(statement: str, repeat: int) -> float:
     return min(runs)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--profile", action="store_true", help="also profile one month's CLI run with pyinstrument")
-    args = parser.parse_args(argv)
+def measure_imports(repeat: int) -> dict:
+    dagster_import = import_seconds("import dagster", repeat)
+    location = import_seconds("import dagster; from ml_assets.definitions import defs; defs()", repeat)
+    return {"location_s": location, "dagster_s": dagster_import}
 
-    dagster_import = import_seconds("import dagster", args.repeat)
-    location = import_seconds("import dagster; from ml_assets.definitions import defs; defs()", args.repeat)
-    print(f"code location import: {location:.2f} s; `import dagster` {dagster_import:.2f} s ({ratio(location, dagster_import)})"
-          f"   (target <= 1 s and < 3x)")
 
+def measure_month(repeat: int, profile: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
@@ -75,25 +71,40 @@ def main(argv: list[str] | None = None) -> None:
         materialize(env, floor_target, "*", "2013-01")  # instance tables created, untimed
         materialize(env, ours_target, "nyc_flights/raw_data*", "2013-01")  # the month before, and the MLflow store
         floors, ours, work = [], [], []
-        for month in ("2013-02", "2013-03", "2013-04")[: args.repeat]:
+        for month in ("2013-02", "2013-03", "2013-04")[:repeat]:
             floors.append(materialize(env, floor_target, "*", month))
             ours.append(materialize(env, ours_target, "nyc_flights/raw_data*", month))
             work.append(step_seconds(home, month))
         best = min(range(len(ours)), key=ours.__getitem__)
-        print(f"one flights month through the whole graph: {ours[best]:.1f} s (fastest of {len(ours)}: "
-              f"{', '.join(f'{s:.1f}' for s in ours)}); Dagster's floor {min(floors):.1f} s -> "
-              f"{ratio(ours[best], min(floors))}   (target <= 1.5x)")
-        print(f"  the steps' own time in that run: {work[best]:.2f} s; the rest is process start, imports and run bookkeeping")
-        print(f"  {BEFORE}")
-        if args.profile:
+        result = {"ours_s": ours[best], "all_ours_s": ours, "floor_s": min(floors), "work_s": work[best], "profile": ""}
+        if profile:
             out = Path(tmp) / "profile.txt"
             subprocess.run(
                 [sys.executable, "-m", "pyinstrument", "-o", str(out), "-m", "dagster", "asset", "materialize", *ours_target,
                  "--select", "nyc_flights/raw_data*", "--partition", "2013-05"],
                 cwd=REPO_ROOT, env=env, capture_output=True, text=True,
             )
-            print("\nprofile of one month's CLI run (pyinstrument; its own overhead inflates pure-Python code):")
-            print("\n".join(out.read_text().splitlines()[:60]))
+            result["profile"] = "\n".join(out.read_text().splitlines()[:60])
+        return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="also profile one month's CLI run with pyinstrument")
+    args = parser.parse_args(argv)
+    imports = measure_imports(args.repeat)
+    print(f"code location import: {imports['location_s']:.2f} s; `import dagster` {imports['dagster_s']:.2f} s "
+          f"({ratio(imports['location_s'], imports['dagster_s'])})   (target <= 1 s and < 3x)")
+    month = measure_month(args.repeat, args.profile)
+    print(f"one flights month through the whole graph: {month['ours_s']:.1f} s (fastest of {len(month['all_ours_s'])}: "
+          f"{', '.join(f'{s:.1f}' for s in month['all_ours_s'])}); Dagster's floor {month['floor_s']:.1f} s -> "
+          f"{ratio(month['ours_s'], month['floor_s'])}   (target <= 1.5x)")
+    print(f"  the steps' own time in that run: {month['work_s']:.2f} s; the rest is process start, imports and run bookkeeping")
+    print(f"  {BEFORE}")
+    if month["profile"]:
+        print("\nprofile of one month's CLI run (pyinstrument; its own overhead inflates pure-Python code):")
+        print(month["profile"])
 
 
 if __name__ == "__main__":
