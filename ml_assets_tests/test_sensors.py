@@ -70,6 +70,21 @@ def test_already_materialized_version_is_not_requested_again(local_taxi, tlc_dir
     assert requests == []
 
 
+@pytest.mark.slow
+def test_months_ingested_by_one_range_run_are_not_requested_again(local_taxi, tlc_dir, instance):
+    folder, taxi = local_taxi
+    for month in ("2021-01", "2021-02"):
+        shutil.copy(tlc_dir / f"green_tripdata_{month}.parquet", folder)
+    result = taxi.materialize(instance, assets=["raw_data"], months=("2021-01", "2021-02"))
+    assert result.success
+    requests, _ = _tick(taxi, instance)  # the range's metadata holds each month's fingerprint
+    assert requests == []
+    time.sleep(0.01)
+    shutil.copy(tlc_dir / "green_tripdata_2021-03.parquet", folder / "green_tripdata_2021-02.parquet")
+    requests, _ = _tick(taxi, instance)
+    assert [r.partition_key for r in requests] == ["2021-02"]
+
+
 def test_offline_taxi_source_skips_with_a_message_naming_the_url(data_dir, instance):
     url = "http://127.0.0.1:9/{color}_tripdata_{month}.parquet"  # nothing listens on port 9
     taxi = load_pipeline(
