@@ -48,7 +48,7 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     say("installing ml_assets and its dependencies (once; takes a few minutes)")
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev,bench]"],
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev,bench,prod]"],
         cwd=ROOT,
         check=True,
     )

@@ -22,12 +22,17 @@ def _absolute(data_dir: str) -> str:
 
 
 def build_resources(
-    data_dir: str, mlflow_ui_url: str = "http://127.0.0.1:5000", dagster_ui_url: str = "http://127.0.0.1:3000"
+    data_dir: str,
+    mlflow_ui_url: str = "http://127.0.0.1:5000",
+    dagster_ui_url: str = "http://127.0.0.1:3000",
+    mlflow_artifact_root: str | None = None,
 ) -> dict[str, object]:
-    """Every shared resource under one data folder.
+    """Every shared resource under one data folder (a local folder, or s3://... through s3fs).
 
     MLFLOW_TRACKING_URI and ML_ASSETS_ALERT_WEBHOOK_URL may hold credentials: when set they are
     passed as `dg.EnvVar`, read by the run itself, so their values never reach run config or the UI.
+    S3 credentials and endpoint are never configured here: s3fs reads AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL from the environment of whichever process writes.
     """
     data_dir = _absolute(data_dir)
     tracking_uri = (
@@ -37,7 +42,9 @@ def build_resources(
     return {
         "storage": ProjectStorage(data_dir=data_dir),
         "mlflow_tracking": MlflowTracking(
-            tracking_uri=tracking_uri, artifact_root=f"{data_dir}/mlflow/artifacts", ui_url=mlflow_ui_url
+            tracking_uri=tracking_uri,
+            artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts",
+            ui_url=mlflow_ui_url,
         ),
         "alert_webhook": AlertWebhook(webhook_url=webhook, dagster_ui_url=dagster_ui_url),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),
@@ -46,9 +53,28 @@ def build_resources(
     }
 
 
+def celery_executor() -> dg.ExecutorDefinition:
+    """Steps as Celery tasks; broker and backend URLs are read from the environment by name, so
+    no password reaches run config."""
+    from dagster_celery import celery_executor as executor
+
+    from ml_assets.deployment import CELERY_BACKEND_ENV as BACKEND_ENV
+    from ml_assets.deployment import CELERY_BROKER_ENV as BROKER_ENV
+
+    return executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}}, name="celery")
+
+
 class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     """Storage, MLflow, alerts and the executor shared by every pipeline in the code location."""
 
+    deployment: Literal["local", "production"] = Field(
+        default="local",
+        description=(
+            "local: a folder, the embedded MLflow store, steps in the run's process. production: outputs on "
+            "S3 (data_dir s3://...), the MLflow server at MLFLOW_TRACKING_URI with its proxied artifact store, "
+            "steps on Celery workers (deploy/production/ has the instance config)."
+        ),
+    )
     data_dir: str | None = Field(
         default=None, description="Root of every output (a folder or fsspec URL); unset = data/ in the project."
     )
@@ -62,9 +88,23 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     dagster_ui_url: str = Field(default="http://127.0.0.1:3000", description="Base of the run links in alerts.")
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        if self.deployment == "production":
+            return self._production()
         data_dir = self.data_dir or str(Path(context.project_root) / "data")
         return dg.Definitions(
             resources=build_resources(data_dir, self.mlflow_ui_url, self.dagster_ui_url),
             executor=dg.in_process_executor if self.executor == "in_process" else dg.multiprocess_executor,
             sensors=[run_failure_alert],
         )
+
+    def _production(self) -> dg.Definitions:
+        if not (self.data_dir or "").startswith("s3://"):
+            raise ValueError(
+                f"deployment production keeps outputs where every worker sees them: ML_ASSETS_DATA_DIR must be an "
+                f"s3:// URL, not {self.data_dir!r}"
+            )
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            raise ValueError("deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to")
+        # the server stores artifacts where its --artifacts-destination says (S3); clients never need that bucket
+        resources = build_resources(self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets")
+        return dg.Definitions(resources=resources, executor=celery_executor(), sensors=[run_failure_alert])

@@ -1,0 +1,152 @@
+"""The production profile for real: Dagster on PostgreSQL, steps on two Celery workers over Redis,
+outputs on an S3 server, MLflow server on PostgreSQL with its artifacts on S3."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from deploy.stack import REPO_ROOT, Stack, StackSettings, services_reachable
+
+pytestmark = [pytest.mark.slow, pytest.mark.production]
+RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    missing = services_reachable()
+    if missing:
+        if os.environ.get("ML_ASSETS_REQUIRE_SERVICES"):
+            pytest.fail(f"ML_ASSETS_REQUIRE_SERVICES is set but these do not answer: {missing}")
+        pytest.skip(f"services absent: {missing}")
+    settings = StackSettings(folder=tmp_path_factory.mktemp("stack"), prefix=f"mlat_{uuid.uuid4().hex[:8]}", redis_db=4)
+    running = Stack(settings)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
+        running.drop_databases()
+
+
+def _launch(stack: Stack, job: str, tags: dict | None = None) -> subprocess.Popen:
+    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "ml_assets.definitions", "-j", job]
+    return subprocess.Popen(
+        [*command, *(["--tags", json.dumps(tags)] if tags else [])],
+        cwd=REPO_ROOT, env=stack.settings.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _instance(stack: Stack) -> dg.DagsterInstance:
+    os.environ.update({k: v for k, v in stack.settings.env().items() if k.startswith("DAGSTER_PG_")})
+    return dg.DagsterInstance.from_config(str(stack.settings.folder / "dagster_home"))
+
+
+def _step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
+    """Per step: the Celery worker that ran it, its process id and when it started and ended."""
+    steps: dict[str, dict] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.step_key:
+            continue
+        step = steps.setdefault(event.step_key, {})
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and "Celery worker" in (event.engine_event_data.metadata or {}):
+            step["worker"] = event.engine_event_data.metadata["Celery worker"].value
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            step["pid"], step["start"] = event.pid, record.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            step["end"] = record.timestamp
+    return steps
+
+
+def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(stack):
+    flights, iris = _launch(stack, "nyc_flights_training", RANGE), _launch(stack, "iris_training")
+    outputs = [process.communicate(timeout=900)[0] for process in (flights, iris)]
+    assert flights.returncode == 0 and iris.returncode == 0, "\n".join(o[-3000:] for o in outputs)
+
+    with _instance(stack) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        runs = instance.get_runs()
+        assert sorted(r.job_name for r in runs) == ["iris_training", "nyc_flights_training"]
+        assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        steps, run_pids = {}, set()
+        for run in runs:
+            (start,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
+            run_pids.add(start.dagster_event.pid)
+            steps.update({f"{run.job_name}:{k}": v for k, v in _step_workers(instance, run.run_id).items()})
+    assert len(steps) == 10 and all({"worker", "pid", "start", "end"} <= set(s) for s in steps.values()), steps
+    # every step ran in a worker process, none in a run's own process, and both workers took steps
+    assert not {s["pid"] for s in steps.values()} & run_pids
+    assert {s["worker"].split("@")[0] for s in steps.values()} == {"w1", "w2"}
+    overlapping = [
+        (a, b) for a, sa in steps.items() for b, sb in steps.items()
+        if sa["worker"] != sb["worker"] and sa["start"] < sb["end"] and sb["start"] < sa["end"]
+    ]
+    assert overlapping, "steps on the two workers never ran at the same time"
+
+    s3 = stack.s3()
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket)["Contents"]}
+    for month in ("2013-01", "2013-02", "2013-03"):
+        assert {f"data/warehouse/nyc_flights/{a}/{month}.{e}" for a, e in
+                [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]} <= keys
+        assert f"data/reports/nyc_flights/evaluation_report/{month}.json" in keys
+    assert "data/reports/iris/evaluation_report.json" in keys
+
+    import mlflow
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", user=stack.settings.pg_user, dbname=f"{stack.settings.prefix}_mlflow")
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'")
+        assert cursor.fetchone()[0] == 4  # three flight months and iris, in the server's PostgreSQL store
+        cursor.execute("SELECT count(*) FROM model_versions")
+        assert cursor.fetchone()[0] == 4
+    connection.close()
+    artifacts = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.artifact_bucket)["Contents"]]
+    assert sum(key.endswith("/MLmodel") for key in artifacts) == 4
+
+    features = pd.read_parquet(
+        f"s3://{stack.settings.bucket}/data/warehouse/nyc_flights/features/2013-03.parquet",
+        storage_options={"key": stack.settings.s3_key, "secret": stack.settings.s3_secret,
+                         "client_kwargs": {"endpoint_url": stack.settings.s3_endpoint}},
+    )
+    env = stack.settings.env()
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")}
+    os.environ.update({k: env[k] for k in saved})
+    try:
+        champion = mlflow.pyfunc.load_model("models:/nyc_flights_air_time@champion")  # through the server's artifact proxy
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    from ml_assets.training import model_inputs
+
+    predicted = champion.predict(model_inputs(features).head(100))
+    assert len(predicted) == 100 and pd.Series(predicted).between(1, 720).all()
+
+
+def test_with_no_worker_listening_the_step_waits_and_nothing_runs(stack):
+    for name in [n for n in stack.processes if n.startswith("worker")]:
+        process = stack.processes.pop(name)
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+    try:
+        waiting = _launch(stack, "iris_training")
+        time.sleep(20)
+        assert waiting.poll() is None  # still waiting for a worker
+        with _instance(stack) as instance:
+            (run,) = [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
+            started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
+            assert started == []
+        waiting.kill()  # the run process; its queued task is flushed with the stack's Redis databases
+        waiting.wait(timeout=60)
+    finally:
+        for number in (1, 2):
+            stack.start_worker(number)
