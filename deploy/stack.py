@@ -53,6 +53,8 @@ class StackSettings:
     s3_key: str = "ml-assets-local"
     s3_secret: str = "ml-assets-local-secret"
     redis_db: int = 0
+    mlflow_client_password: str = ""  # sent by clients as http://ml_assets:<password>@host (a proxy in front would check it)
+    alert_webhook_url: str = ""
     s3_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
 
@@ -91,7 +93,10 @@ class StackSettings:
             ML_ASSETS_CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
             ML_ASSETS_CELERY_BACKEND_URL=f"redis://127.0.0.1:6379/{self.redis_db + 1}",
             ML_ASSETS_MLFLOW_UI_URL=self.mlflow_uri,
-            MLFLOW_TRACKING_URI=self.mlflow_uri,
+            MLFLOW_TRACKING_URI=(
+                self.mlflow_uri.replace("http://", f"http://ml_assets:{self.mlflow_client_password}@")
+                if self.mlflow_client_password else self.mlflow_uri
+            ),
             AWS_ACCESS_KEY_ID=self.s3_key,
             AWS_SECRET_ACCESS_KEY=self.s3_secret,
             AWS_DEFAULT_REGION="us-east-1",
@@ -99,6 +104,8 @@ class StackSettings:
             MLFLOW_S3_ENDPOINT_URL=self.s3_endpoint,  # the MLflow server's artifact store
             PYTHONPATH=str(REPO_ROOT),
         )
+        if self.alert_webhook_url:
+            env["ML_ASSETS_ALERT_WEBHOOK_URL"] = self.alert_webhook_url
         return env
 
 
@@ -192,13 +199,19 @@ class Stack:
             self.start_worker(number)
         return self
 
-    def start_worker(self, number: int) -> subprocess.Popen:
+    def start_worker(self, number: int, **env_overrides: str) -> subprocess.Popen:
         return self._spawn(
             f"worker{number}",
             [str(BIN / "celery"), "-A", "ml_assets.celery_app", "worker", "-Q", "dagster", "-n", f"w{number}@%h",
              "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-            self.settings.env(),
+            {**self.settings.env(), **env_overrides},
         )
+
+    def stop_workers(self) -> None:
+        for name in [n for n in self.processes if n.startswith("worker")]:
+            process = self.processes.pop(name)
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
 
     def stop(self) -> None:
         for process in self.processes.values():

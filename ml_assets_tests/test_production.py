@@ -19,6 +19,9 @@ from deploy.stack import REPO_ROOT, Stack, StackSettings, services_reachable
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
+# Planted in every credential the stack uses; none may appear anywhere a person or a tool can read.
+SENTINEL = f"sentinel{uuid.uuid4().hex[:12]}"
+CLI_OUTPUT: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +31,11 @@ def stack(tmp_path_factory):
         if os.environ.get("ML_ASSETS_REQUIRE_SERVICES"):
             pytest.fail(f"ML_ASSETS_REQUIRE_SERVICES is set but these do not answer: {missing}")
         pytest.skip(f"services absent: {missing}")
-    settings = StackSettings(folder=tmp_path_factory.mktemp("stack"), prefix=f"mlat_{uuid.uuid4().hex[:8]}", redis_db=4)
+    settings = StackSettings(
+        folder=tmp_path_factory.mktemp("stack"), prefix=f"mlat_{uuid.uuid4().hex[:8]}", redis_db=4,
+        pg_password=f"pg-{SENTINEL}", s3_secret=f"s3-{SENTINEL}", mlflow_client_password=f"mlflow-{SENTINEL}",
+        alert_webhook_url=f"http://127.0.0.1:9/hooks/{SENTINEL}",
+    )
     running = Stack(settings)
     try:
         yield running.start()
@@ -70,6 +77,7 @@ def _step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
 def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(stack):
     flights, iris = _launch(stack, "nyc_flights_training", RANGE), _launch(stack, "iris_training")
     outputs = [process.communicate(timeout=900)[0] for process in (flights, iris)]
+    CLI_OUTPUT.extend(outputs)
     assert flights.returncode == 0 and iris.returncode == 0, "\n".join(o[-3000:] for o in outputs)
 
     with _instance(stack) as instance:
@@ -103,7 +111,9 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
     import mlflow
     import psycopg2
 
-    connection = psycopg2.connect(host="127.0.0.1", user=stack.settings.pg_user, dbname=f"{stack.settings.prefix}_mlflow")
+    connection = psycopg2.connect(
+        host="127.0.0.1", user=stack.settings.pg_user, password=stack.settings.pg_password, dbname=f"{stack.settings.prefix}_mlflow"
+    )
     with connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'")
         assert cursor.fetchone()[0] == 4  # three flight months and iris, in the server's PostgreSQL store
@@ -133,10 +143,7 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
 
 
 def test_with_no_worker_listening_the_step_waits_and_nothing_runs(stack):
-    for name in [n for n in stack.processes if n.startswith("worker")]:
-        process = stack.processes.pop(name)
-        os.killpg(process.pid, 15)
-        process.wait(timeout=30)
+    stack.stop_workers()
     try:
         waiting = _launch(stack, "iris_training")
         time.sleep(20)
@@ -150,3 +157,44 @@ def test_with_no_worker_listening_the_step_waits_and_nothing_runs(stack):
     finally:
         for number in (1, 2):
             stack.start_worker(number)
+
+
+def test_no_credential_is_shown_anywhere(stack):
+    """Event logs (metadata, errors), run config, CLI output, MLflow tags and params, worker logs;
+    with a failing run whose error names an unreachable tracking server."""
+    from dagster._serdes import serialize_value
+
+    settings = stack.settings
+    # steps read the tracking URI where they run: a worker whose MLflow server does not answer
+    stack.stop_workers()
+    stack.start_worker(1, MLFLOW_TRACKING_URI=f"http://ml_assets:mlflow-{SENTINEL}@127.0.0.1:9")
+    try:
+        failing = subprocess.run(
+            [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "ml_assets.definitions", "-j", "iris_training"],
+            cwd=REPO_ROOT, env=settings.env(), capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        stack.stop_workers()
+        for number in (1, 2):
+            stack.start_worker(number)
+    assert failing.returncode != 0
+    readable = [failing.stdout + failing.stderr, *CLI_OUTPUT]
+    with _instance(stack) as instance:
+        runs = instance.get_runs()
+        assert any(r.status == dg.DagsterRunStatus.FAILURE for r in runs) and len(runs) >= 3
+        for run in runs:
+            readable.append(json.dumps(run.run_config, default=str))
+            readable.extend(serialize_value(record) for record in instance.all_logs(run.run_id))
+    failure_text = "\n".join(readable)
+    assert "ml_assets:***@127.0.0.1:9" in failure_text  # the error names the server, redacted
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", user=settings.pg_user, password=settings.pg_password, dbname=f"{settings.prefix}_mlflow")
+    with connection, connection.cursor() as cursor:
+        for table in ("tags", "params", "experiment_tags", "model_versions", "registered_model_tags", "model_version_tags"):
+            cursor.execute(f"SELECT * FROM {table}")
+            readable.extend(map(str, cursor.fetchall()))
+    connection.close()
+    readable.extend(p.read_text(errors="replace") for p in settings.folder.glob("worker*.log"))
+    leaks = [text[max(0, text.find(SENTINEL) - 200): text.find(SENTINEL) + 50] for text in readable if SENTINEL in text]
+    assert not leaks, leaks[:3]
