@@ -198,3 +198,39 @@ def test_no_credential_is_shown_anywhere(stack):
     readable.extend(p.read_text(errors="replace") for p in settings.folder.glob("worker*.log"))
     leaks = [text[max(0, text.find(SENTINEL) - 200): text.find(SENTINEL) + 50] for text in readable if SENTINEL in text]
     assert not leaks, leaks[:3]
+
+
+def test_a_worker_killed_mid_step_fails_the_run_tears_nothing_and_a_rerun_succeeds(stack):
+    month = {"dagster/asset_partition_range_start": "2013-04", "dagster/asset_partition_range_end": "2013-04"}  # after 01..03
+    run = _launch(stack, "nyc_flights_training", month)
+    killed = None  # (step, pid): the first step caught running, killed with SIGKILL in its worker process
+    with _instance(stack) as instance:
+        deadline = time.monotonic() + 300
+        while killed is None and time.monotonic() < deadline and run.poll() is None:
+            newest = instance.get_runs(limit=1)
+            records = instance.get_records_for_run(newest[0].run_id).records if newest else []
+            finished = {r.event_log_entry.dagster_event.step_key for r in records if r.event_log_entry.dagster_event
+                        and r.event_log_entry.dagster_event.event_type == dg.DagsterEventType.STEP_SUCCESS}
+            for record in records:
+                event = record.event_log_entry.dagster_event
+                if event and event.event_type == dg.DagsterEventType.STEP_START and event.step_key not in finished:
+                    try:
+                        os.kill(event.pid, 9)
+                        killed = (event.step_key, event.pid)
+                    except ProcessLookupError:  # it finished between the query and the kill
+                        pass
+            time.sleep(0.05)
+    output = run.communicate(timeout=600)[0]
+    assert killed is not None, output[-3000:]
+    assert run.returncode != 0
+    assert "SIGKILL" in output or "signal 9" in output, output[-3000:]
+    asset = killed[0].split("__", 1)[1]
+    folder = "warehouse" if asset in ("raw_data", "features", "model") else "reports"
+    keys = {o["Key"] for o in stack.s3().list_objects_v2(Bucket=stack.settings.bucket)["Contents"]}
+    assert not [k for k in keys if k.endswith(".tmp")]  # nothing torn: writes are renamed into place
+    assert not [k for k in keys if k.startswith(f"data/{folder}/nyc_flights/{asset}/2013-04.")], killed
+    rerun = _launch(stack, "nyc_flights_training", month)
+    rerun_output = rerun.communicate(timeout=900)[0]
+    assert rerun.returncode == 0, rerun_output[-3000:]
+    keys = {o["Key"] for o in stack.s3().list_objects_v2(Bucket=stack.settings.bucket)["Contents"]}
+    assert {"data/warehouse/nyc_flights/model/2013-04.joblib", "data/reports/nyc_flights/champion_model/2013-04.json"} <= keys
