@@ -12,14 +12,13 @@ to import (beside `import dagster`), and how much of our run is the steps' own w
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.runner import REPO_ROOT, ratio
+from benchmarks.runner import REPO_ROOT, ratio, throwaway_env
 
 BEFORE = "before: 8.4 s a month, 2.4x the floor of 3.4 s; code location 1.7-2.5 s"
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -61,11 +60,8 @@ def measure_imports(repeat: int) -> dict:
 
 def measure_month(repeat: int, profile: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
-        env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"))
+        env = throwaway_env(Path(tmp))
+        home = Path(env["DAGSTER_HOME"])
         floor_target = ["-f", str(REPO_ROOT / "benchmarks" / "floor_defs.py")]
         ours_target = ["-m", "ml_assets.definitions"]
         materialize(env, floor_target, "*", "2013-01")  # instance tables created, untimed

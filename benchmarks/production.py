@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
+from benchmarks.runner import throwaway_env
 from deploy.stack import REPO_ROOT, Stack, StackSettings
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
@@ -39,12 +39,7 @@ def timed_run(env: dict[str, str], first: str, last: str) -> float:
 
 def embedded(first: str, last: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
-        env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"))
-        return timed_run(env, first, last)
+        return timed_run(throwaway_env(Path(tmp)), first, last)
 
 
 def production(first: str, last: str, workers: int) -> float:

@@ -76,3 +76,13 @@ def stop_sensors(workspace: Path, env: dict[str, str], names: list[str]) -> None
             _, err = stop.communicate(timeout=300)
             if stop.returncode != 0:
                 raise RuntimeError(f"could not stop sensor {name}: {err[-2000:]}")
+
+
+def throwaway_env(folder: Path, dagster_yaml: str = "telemetry:\n  enabled: false\n") -> dict[str, str]:
+    """A fresh DAGSTER_HOME and data folder under `folder`, and none of the caller's ML_ASSETS_/MLflow settings."""
+    home = folder / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(dagster_yaml)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
+    env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(folder / "data"))
+    return env

@@ -123,27 +123,32 @@ class Stack:
         (self.settings.folder / f"{name}.pid").write_text(str(process.pid))
         return process
 
-    def _create_databases(self) -> None:
+    def _admin(self):
+        """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
         import psycopg2
 
         s = self.settings
         connection = psycopg2.connect(host="127.0.0.1", port=5432, user=s.pg_user, password=s.pg_password or None, dbname="postgres")
         connection.autocommit = True
+        return connection
+
+    @property
+    def databases(self) -> tuple[str, str]:
+        return f"{self.settings.prefix}_dagster", f"{self.settings.prefix}_mlflow"
+
+    def _create_databases(self) -> None:
+        connection = self._admin()
         with connection.cursor() as cursor:
-            for database in (f"{s.prefix}_dagster", f"{s.prefix}_mlflow"):
+            for database in self.databases:
                 cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
                 if cursor.fetchone() is None:
                     cursor.execute(f'CREATE DATABASE "{database}"')
         connection.close()
 
     def drop_databases(self) -> None:
-        import psycopg2
-
-        s = self.settings
-        connection = psycopg2.connect(host="127.0.0.1", port=5432, user=s.pg_user, password=s.pg_password or None, dbname="postgres")
-        connection.autocommit = True
+        connection = self._admin()
         with connection.cursor() as cursor:
-            for database in (f"{s.prefix}_dagster", f"{s.prefix}_mlflow"):
+            for database in self.databases:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         connection.close()
 
