@@ -22,7 +22,11 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             f"Moves the MLflow `champion` alias to the evaluated model only if it passed every blocking check and "
             f"beats the current champion's {metric} on the same rows; its materializations are the audit trail."
         ),
-        ins={"evaluation_report": dg.AssetIn(plan.key(REPORT)), "features": dg.AssetIn(plan.key(FEATURES))},
+        ins={
+            "evaluation_report": dg.AssetIn(plan.key(REPORT)),
+            # a month awaiting its data (see evaluation_report) has no features and needs none
+            "features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None),
+        },
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"mlflow"},
