@@ -8,9 +8,12 @@
     python3 dev.py stack [--workers N]   # the production profile locally: PostgreSQL instance, S3 server, MLflow
                                           # server, N Celery workers and `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base
+    python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
     python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
 
-Set-up happens once: a hash of pyproject.toml in .venv says whether it is current.
+Set-up happens once: a hash of pyproject.toml and constraints.txt in .venv says whether it is current.
+constraints.txt pins every resolved version: the same set on every machine, and no resolver backtracking
+(without it pip gave up with ResolutionImpossible on s3fs/aiobotocore/botocore after a minute of backtracking).
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
 Extra arguments go to the tool: `python3 dev.py test -k taxi`,
 `python3 dev.py run --pipelines nyc_flights --months 2013-01 2013-02`,
@@ -32,6 +35,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".ml_assets-installed"
+CONSTRAINTS = ROOT / "constraints.txt"
+EXTRAS = ".[dev,bench,prod]"
 DAGSTER_HOME = ROOT / ".dagster_home"
 
 
@@ -42,7 +47,7 @@ def say(message: str) -> None:
 def ensure_venv() -> None:
     if sys.version_info[:2] != (3, 11):
         sys.exit(f"ml_assets needs Python 3.11; this is {sys.version.split()[0]}. Run it with python3.11.")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     if not (BIN / "python").exists():
@@ -50,11 +55,35 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     say("installing ml_assets and its dependencies (once; takes a few minutes)")
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ".[dev,bench,prod]"],
+        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", str(CONSTRAINTS), "-e", EXTRAS],
         cwd=ROOT,
         check=True,
     )
     STAMP.write_text(wanted)
+
+
+def lock(hints: list[str]) -> int:
+    """Resolve pyproject.toml afresh in a scratch venv and write constraints.txt.
+
+    `hints` are extra requirements that steer the resolver: unaided, pip backtracks through old s3fs
+    releases (whose aiobotocore pins botocore) for minutes and fails, so `dev.py lock s3fs==2026.9.0`.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ml_assets-lock-") as scratch:
+        venv.create(scratch, with_pip=True)
+        python = str(Path(scratch) / ("Scripts" if os.name == "nt" else "bin") / "python")
+        say("resolving pyproject.toml in a scratch venv (a few minutes)")
+        subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", EXTRAS, *hints], cwd=ROOT, check=True)
+        frozen = subprocess.run(
+            [python, "-m", "pip", "freeze", "--exclude-editable"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
+    header = CONSTRAINTS.read_text().split("\n")[:3] if CONSTRAINTS.exists() else []
+    tmp = CONSTRAINTS.with_suffix(".tmp")
+    tmp.write_text("\n".join(line for line in header if line.startswith("#")) + "\n" + frozen)
+    tmp.replace(CONSTRAINTS)
+    say(f"wrote {CONSTRAINTS.name}: {len(frozen.splitlines())} pinned packages")
+    return 0
 
 
 def dagster_env() -> dict[str, str]:
@@ -172,10 +201,12 @@ def stack(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "stack"}:
+    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "stack", "lock"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "lock":
+        return lock(rest)
     ensure_venv()
     if command == "run":
         return run(rest)
