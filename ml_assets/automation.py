@@ -28,3 +28,48 @@ def with_its_asset() -> dg.AutomationCondition:
     """For the checks of a subsettable asset: requested whenever automation requests the asset, so
     they run in the same run (automation would otherwise launch the asset without them)."""
     return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label("with_its_asset")
+
+
+def follows_champion(champion: dg.AssetKey) -> dg.AutomationCondition:
+    """For `predictions`: re-score when the month's features changed or the champion moved.
+
+    `champion_model` reports the champion's MLflow version as its data version, so a gate that
+    keeps the champion changes nothing, and one that moves the alias re-scores every month. Its
+    months that were never gated (an open-ended source's future) do not hold the scoring back.
+    """
+    champion_months = dg.AssetSelection.assets(champion)
+    deps_changed = dg.AutomationCondition.any_deps_match(
+        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
+        | dg.AutomationCondition.will_be_requested()
+    ).with_label("features_changed_or_champion_moved")
+    return (
+        (dg.AutomationCondition.newly_missing() | deps_changed).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing().ignore(champion_months)
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("follows_champion")
+
+
+def on_drift_alarm(alarm: dg.AssetKey) -> dg.AutomationCondition:
+    """For `model` under `monitoring.retrain: on_drift`: train on a month only when `predictions`
+    raised that month's drift alarm (drift beyond the YAML thresholds, or no champion to score it)."""
+    alarm_only = dg.AssetSelection.assets(alarm)
+    alarmed = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).allow(alarm_only)
+    return (
+        alarmed.with_label("drift_alarm_raised").since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing().ignore(alarm_only)
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    ).with_label("on_drift_alarm")
+
+
+def after_its_inputs() -> dg.AutomationCondition:
+    """For `backtest_report`, which reads every month: re-run when any month's input data changed."""
+    changed = dg.AutomationCondition.any_deps_match(
+        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
+        | dg.AutomationCondition.will_be_requested()
+    )
+    return (
+        changed.since_last_handled() & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
+    ).with_label("after_its_inputs")

@@ -38,6 +38,11 @@ CLS_ACCURACY_WITHIN_THRESHOLD = "accuracy_within_threshold"
 CLS_BEATS_MAJORITY = "beats_majority_class"
 CLS_NOT_WORSE_THAN_SEED = "not_worse_than_seed_script"
 
+FEATURE_DRIFT = "feature_drift"
+PREDICTION_DRIFT = "prediction_drift"
+TARGET_DRIFT = "target_drift"
+DRIFT_CHECKS = [FEATURE_DRIFT, PREDICTION_DRIFT, TARGET_DRIFT]
+
 _DESCRIPTIONS = {
     RAW_SCHEMA: "Required columns are present with the normalized dtypes.",
     RAW_NOT_EMPTY: "The month holds at least one trip.",
@@ -54,15 +59,18 @@ _DESCRIPTIONS = {
     CLS_ACCURACY_WITHIN_THRESHOLD: "Cross-validated accuracy is at least the configured minimum.",
     CLS_BEATS_MAJORITY: "Cross-validated accuracy beats always predicting the majority class.",
     CLS_NOT_WORSE_THAN_SEED: "Cross-validated accuracy is not below the seed script's on the same folds.",
+    FEATURE_DRIFT: "No model input drifted from the champion's training data beyond monitoring.drift.max_feature_drift.",
+    PREDICTION_DRIFT: "The champion's predictions did not drift from those on its training data beyond max_prediction_drift.",
+    TARGET_DRIFT: "The target did not drift from the champion's training data beyond max_target_drift.",
 }
 
 
 def check_specs(
-    asset: dg.AssetKey, names: list[str], automation_condition: dg.AutomationCondition | None = None
+    asset: dg.AssetKey, names: list[str], automation_condition: dg.AutomationCondition | None = None, blocking: bool = True
 ) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
-            name, asset=asset, blocking=True, description=_DESCRIPTIONS[name], automation_condition=automation_condition
+            name, asset=asset, blocking=blocking, description=_DESCRIPTIONS[name], automation_condition=automation_condition
         )
         for name in names
     ]
@@ -189,5 +197,29 @@ def classification_checks(
                 CLS_NOT_WORSE_THAN_SEED, None, accuracy >= seed, cv_accuracy=float(accuracy), seed_script_accuracy=float(seed),
                 mean_gain=float(versus_seed["mean"]), folds_won=versus_seed["wins"], folds_lost=versus_seed["losses"], folds=fold_count,
             )
+        )
+    return results
+
+
+def drift_checks(month: str, reference: str, drifts: dict[str, list], plot_markdown: str | None = None) -> list[dg.AssetCheckResult]:
+    """One result per drift check (non-blocking, WARN): a drifted month is real data, not bad data.
+    `drifts` maps a check name to its columns' Drift values, largest first ([] = nothing to compare)."""
+    results = []
+    for name in DRIFT_CHECKS:
+        found = drifts.get(name, [])
+        drifted = [d for d in found if d.drifted]
+        metadata = {
+            "month": month,
+            "reference": reference,
+            "drifted": ", ".join(f"{d.column} ({d.statistic} {d.value:.3f})" for d in drifted) or "none",
+            "largest_drift": shown(found[0].value) if found else 0.0,
+            "largest_drift_column": found[0].column if found else "none",
+            "threshold": shown(found[0].threshold) if found else 0.0,
+            **{f"{d.column}_{d.statistic}": shown(d.value) for d in found},
+        }
+        if plot_markdown and name == FEATURE_DRIFT:
+            metadata["plot"] = dg.MetadataValue.md(plot_markdown)
+        results.append(
+            dg.AssetCheckResult(check_name=name, passed=not drifted, severity=dg.AssetCheckSeverity.WARN, metadata=metadata)
         )
     return results

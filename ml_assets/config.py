@@ -170,6 +170,37 @@ class ChampionSpec(dg.Model, dg.Resolvable):
     )
 
 
+class DriftSpec(dg.Model, dg.Resolvable):
+    """Thresholds of the drift checks on `predictions`: effect sizes in [0, 1] between a month and the
+    champion's training data (KS statistic for numbers, total variation distance for categories)."""
+
+    max_feature_drift: float = Field(default=0.2, gt=0, le=1, description="Largest drift of any model input.")
+    max_prediction_drift: float = Field(default=0.1, gt=0, le=1, description="Largest drift of the champion's predictions.")
+    max_target_drift: float = Field(default=0.1, gt=0, le=1, description="Largest drift of the target (once it is known).")
+    ignore_features: list[str] = Field(default_factory=list, description="Model inputs left out of the feature drift check.")
+    reference_rows: int = Field(default=20_000, ge=100, description="Training rows logged with each model as its drift reference.")
+
+
+class MonitoringSpec(dg.Model, dg.Resolvable):
+    """Batch scoring with the champion, drift checks, drift-triggered retraining and the backtest."""
+
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    retrain: Literal["every_month", "on_drift"] = Field(
+        default="every_month",
+        description="every_month: automation trains a model on each new month (the course protocol); "
+        "on_drift: only when the month's drift alarm is raised (drift beyond a threshold, or no champion yet).",
+    )
+    backtest_windows: list[int] = Field(
+        default_factory=lambda: [1, 3, 6], description="Monthly: the backtest retrains on the last k months for each k."
+    )
+
+    @model_validator(mode="after")
+    def _windows(self) -> MonitoringSpec:
+        if not self.backtest_windows or any(k < 1 for k in self.backtest_windows):
+            _refuse("monitoring.backtest_windows", self.backtest_windows, "one or more window lengths of at least 1 month")
+        return self
+
+
 class AutomationSpec(dg.Model, dg.Resolvable):
     # The intervals may be templated from the environment ("{{ env(...) }}"), and pydantic applies
     # field constraints before Dagster renders templates, so their bounds are checked below.

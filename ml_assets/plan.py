@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 
-from ml_assets.config import AutomationSpec
+from ml_assets.config import AutomationSpec, MonitoringSpec
 from ml_assets.resources import MlflowTracking, ModelRegistry
 from ml_assets.sources.readers import DataSource
 from ml_assets.tasks import TabularClassification, TripRegression
 
 RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
-ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION)
+PREDICTIONS, BACKTEST, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
+ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION, PREDICTIONS)  # every pipeline; monthly ones add BACKTEST
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class PipelinePlan:
     champion_min_improvement: float
     automation: AutomationSpec
     months_per_run: int | None = None
+    monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
 
     def key(self, asset: str) -> dg.AssetKey:
         return dg.AssetKey([self.name, asset])

@@ -63,3 +63,34 @@ def classification_plot_png(
     fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.3)  # fixed: tight_layout cost 0.1 s a plot
     return _png(fig)
+
+
+def drift_plot_png(columns: list[str], values: list[float], threshold: float, title: str) -> bytes:
+    """Each column's drift as a bar, the threshold as a line; drifted bars in red."""
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(5, 0.35 * len(columns) + 1.0), dpi=80)
+    colors = ["firebrick" if v > threshold else "steelblue" for v in values]
+    axis.barh(columns[::-1], values[::-1], color=colors[::-1])
+    axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
+    axis.set_xlim(0, max(1.1 * max(values, default=0.0), 1.2 * threshold))
+    axis.set_xlabel("drift (KS statistic or total variation distance)")
+    axis.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0.3, right=0.97, bottom=0.25 if len(columns) < 4 else 0.12, top=0.85)
+    return _png(fig)
+
+
+def decay_plot_png(months: list[str], scores: dict[str, dict[str, float]], metric: str, title: str) -> bytes:
+    """One line per retraining policy: its score on each month (the walk-forward backtest)."""
+    plt = _pyplot()
+    fig, axis = plt.subplots(figsize=(8, 3.6), dpi=80)
+    positions = {m: i for i, m in enumerate(months)}
+    for policy, by_month in scores.items():
+        shown_months = [m for m in months if m in by_month]
+        axis.plot([positions[m] for m in shown_months], [by_month[m] for m in shown_months], marker="o", markersize=3, label=policy)
+    axis.set_xticks(range(len(months)), months, rotation=45, ha="right", fontsize=8)
+    axis.set_ylabel(metric)
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7, loc="best")
+    axis.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.22, top=0.9)
+    return _png(fig)

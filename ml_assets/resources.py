@@ -17,6 +17,7 @@ from pydantic import Field
 from ml_assets import tracking
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import ActiveRun, MlflowClient
 
 
@@ -175,6 +176,41 @@ class ModelRegistry:
             with fluent_mlflow_at(self.mlflow.tracking_uri):
                 self._loaded[str(version)] = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
         return self._loaded[str(version)]
+
+    REFERENCE_ARTIFACT = "reference/training_sample.parquet"
+
+    def reference_sample(self, version) -> pd.DataFrame | None:
+        """The sample of training data (inputs, target, the model's predictions) logged with a
+        version as its drift reference; None for a version trained before ml_assets logged one."""
+        import tempfile
+
+        import pandas as pd
+        from mlflow.exceptions import MlflowException
+
+        key = f"reference:{version.version}"
+        if key not in self._loaded:
+            with tempfile.TemporaryDirectory() as folder:
+                try:
+                    path = self.client().download_artifacts(version.run_id, self.REFERENCE_ARTIFACT, folder)
+                except (MlflowException, OSError):
+                    self._loaded[key] = None
+                else:
+                    self._loaded[key] = pd.read_parquet(path)
+        return self._loaded[key]
+
+    def set_model_card(self, version: str | int, markdown: str) -> None:
+        """The version's description in the MLflow registry is its model card."""
+        self.client().update_model_version(self.name, str(version), description=markdown)
+
+    def add_to_model_card(self, version: str | int, heading: str, markdown: str) -> None:
+        """Put a `## heading` section into the version's card, replacing an earlier one of that heading."""
+        card = self.client().get_model_version(self.name, str(version)).description or ""
+        marker = f"\n## {heading}\n"
+        if marker in card:
+            before, _, after = card.partition(marker)
+            rest = after.split("\n## ", 1)
+            card = before + ("\n## " + rest[1] if len(rest) > 1 else "")
+        self.set_model_card(version, card.rstrip("\n") + f"\n{marker}\n{markdown.strip()}\n")
 
     def promote(self, version: str | int) -> None:
         self.client().set_registered_model_alias(self.name, self.champion_alias, str(version))

@@ -24,6 +24,14 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
 
 
+ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
+
+
+def reference_sample(scored: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most `rows` of a model's scored training rows: the drift reference logged with it."""
+    return scored.sample(n=rows, random_state=seed).reset_index(drop=True) if len(scored) > rows else scored.reset_index(drop=True)
+
+
 @dataclass
 class StepResult:
     value: Any
@@ -169,6 +177,28 @@ class TripRegression:
         from ml_assets.training import model_inputs, regression_metrics
 
         return regression_metrics(rows[TARGET].to_numpy(), model.predict(model_inputs(rows)))["rmse"]
+
+    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs with its prediction and (trips are scored after the fact) the actual duration."""
+        from ml_assets.features import TARGET
+        from ml_assets.training import model_inputs
+
+        inputs = model_inputs(features)
+        return inputs.assign(**{ACTUAL: features[TARGET].to_numpy(), PREDICTION: model.predict(inputs)})
+
+    def limitations(self, trained_on: str | None) -> list[str]:
+        low, high = self.bounds.low, self.bounds.high
+        return [
+            f"Learned from one month ({trained_on}); the drift checks of `predictions` compare every later month with it, "
+            "and `backtest_report` shows how fast such a model decays.",
+            f"Trips shorter than {low:g} or longer than {high:g} minutes were dropped in training: it was never taught them.",
+            "Origins, destinations and routes it never saw are encoded as unknown: their predictions fall back on distance and time of day.",
+        ]
+
+    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, float]:
+        from ml_assets.training import regression_metrics
+
+        return {**regression_metrics(scored[ACTUAL].to_numpy(), scored[PREDICTION].to_numpy()), "mean_prediction": float(scored[PREDICTION].mean())}
 
     def evaluate(
         self, model, features_by_month: dict[str, pd.DataFrame], partition: str, train_rmse: float | None,
@@ -336,6 +366,22 @@ class TabularClassification:
     def score(self, model, rows: tuple[pd.DataFrame, np.ndarray]) -> float:
         X, y = rows
         return float((model.predict(X) == y).mean())
+
+    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs with its predicted class, that class's probability, and the actual class."""
+        X, y, _, _ = self.xy(features)
+        probabilities = model.predict_proba(X)
+        return X.assign(**{ACTUAL: y, PREDICTION: model.classes_[probabilities.argmax(axis=1)], "probability": probabilities.max(axis=1)})
+
+    def limitations(self, trained_on: str | None) -> list[str]:
+        return [
+            f"Learned from {1 - self.evaluation.holdout_share:.0%} of one table; the held-out rest and cross-validation on "
+            "the same table measure it, not a different population or a later time.",
+            "Small data: the cross-validated standard deviation in the evaluation report is the honest error bar.",
+        ]
+
+    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, float]:
+        return {"accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()), "mean_probability": float(scored["probability"].mean())}
 
     def evaluate(
         self, model, features: pd.DataFrame, partition: str | None, train_rmse: float | None,

@@ -11,7 +11,9 @@ from ml_assets.definitions import defs as load_defs
 from ml_assets_tests.pipelines import REPO_ROOT
 
 PIPELINES = {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}
-ASSETS = ("raw_data", "features", "model", "evaluation_report", "champion_model")
+ASSETS = ("raw_data", "features", "model", "evaluation_report", "champion_model", "predictions")
+MONTHLY_ONLY = ("backtest_report", "drift_alarm")
+MONTHLY = {"nyc_flights", "nyc_taxi_green"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,7 @@ def test_four_pipelines_each_its_own_group_and_prefix(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"{p}/{a}" for p in PIPELINES for a in ASSETS}
+    assert keys == {f"{p}/{a}" for p in PIPELINES for a in ASSETS} | {f"{p}/{a}" for p in MONTHLY for a in MONTHLY_ONLY}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0]

@@ -1,21 +1,28 @@
-"""One pipeline's assets: raw_data -> features -> model -> evaluation_report -> champion_model."""
+"""One pipeline's assets: raw_data -> features -> model -> evaluation_report -> champion_model ->
+predictions (and, monthly, backtest_report and the drift_alarm that predictions observes)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
+from ml_assets.assets.backtest import build_backtest_report
 from ml_assets.assets.champion import build_champion_model
 from ml_assets.assets.data import build_features, build_raw_data
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.model import build_model
+from ml_assets.assets.predictions import build_predictions, drift_alarm_spec
 from ml_assets.plan import PipelinePlan
 
 
-def build_pipeline_assets(plan: PipelinePlan) -> list[dg.AssetsDefinition]:
-    return [
+def build_pipeline_assets(plan: PipelinePlan) -> list[dg.AssetsDefinition | dg.AssetSpec]:
+    assets = [
         build_raw_data(plan),
         build_features(plan),
         build_model(plan),
         build_evaluation_report(plan),
         build_champion_model(plan),
+        build_predictions(plan),
     ]
+    if plan.monthly:
+        assets += [build_backtest_report(plan), drift_alarm_spec(plan)]
+    return assets

@@ -47,7 +47,13 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 continue
             rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
             decisions[month], metadata[month] = gate(context, registry, month, report, rows)
-        return dg.MaterializeResult(value=value_of(plan, decisions), metadata=combined_metadata(metadata))
+        # the data version is the champion itself: `predictions` re-scores when it moves, not on every gate
+        champion = registry.champion()
+        return dg.MaterializeResult(
+            value=value_of(plan, decisions),
+            metadata=combined_metadata(metadata),
+            data_version=dg.DataVersion(f"{registry.name}/{champion.version}" if champion else "no champion"),
+        )
 
     def nothing_to_gate(registry, month: str, report: dict) -> tuple[dict, dict]:
         champion = registry.champion()

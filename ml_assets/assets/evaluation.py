@@ -54,6 +54,14 @@ def log_to_model_run(registry: ModelRegistry, run_id: str, evaluated: Evaluated,
         client.log_artifact(run_id, str(plot), f"evaluation/{where}")
 
 
+def card_evaluation(plan: PipelinePlan, evaluated: Evaluated, month: str | None) -> str:
+    """The model card's Evaluation section: where it was scored, its metrics and its baselines."""
+    where = f"the next month, {month}" if plan.monthly else "its held-out split and repeated cross-validation"
+    figures = "\n".join(f"- {name}: {value:.3f}" for name, value in evaluated.logged_metrics.items())
+    checks_line = ", ".join(f"{r.check_name} {'passed' if r.passed else '**failed**'}" for r in evaluated.check_results)
+    return f"Scored on {where}:\n\n{figures}\n\nBlocking checks: {checks_line}.\n"
+
+
 def first_month_report(plan: PipelinePlan, month: str) -> dict:
     markdown = (
         f"**{month}** is the first month of {plan.name}'s source: no earlier month trained a model, "
@@ -165,6 +173,8 @@ def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features,
     champion = champion_score_on(plan, registry, rows)
     evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get("train_rmse"), version_label, champion)
     log_to_model_run(registry, run.info.run_id, evaluated, month or "holdout")
+    if version_label:
+        registry.add_to_model_card(version_label, "Evaluation", card_evaluation(plan, evaluated, month))
     report = {**evaluated.report, "status": "evaluated", "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown}
     ui = {
         **evaluated.ui_metadata,

@@ -3,18 +3,20 @@
 # No `from __future__ import annotations` here: the asset's `config` parameter is annotated with
 # the task's Config class at definition time, and Dagster reads that annotation.
 
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
 
 import ml_assets
-from ml_assets import tracking
+from ml_assets import monitoring, tracking
 from ml_assets.assets.data import frame_fingerprint
 from ml_assets.assets.ranges import combined_metadata, months_of, value_of
-from ml_assets.automation import on_upstream_data_change
-from ml_assets.plan import FEATURES, MODEL, PipelinePlan
-from ml_assets.resources import MlflowTracking
+from ml_assets.automation import on_drift_alarm, on_upstream_data_change
+from ml_assets.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
+from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.tasks import reference_sample
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
 
@@ -46,6 +48,7 @@ def _pip_requirements() -> list[str]:
 
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     config_cls = plan.task.config_cls
+    retrain_on_drift = plan.monthly and plan.monitoring.retrain == "on_drift"
 
     @dg.asset(
         key=plan.key(MODEL),
@@ -54,12 +57,13 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             f"{'this month' if plan.monthly else 'the training split'}; an MLflow run and a new registered version."
         ),
         ins={"features": dg.AssetIn(key=plan.key(FEATURES))},
+        deps=[plan.key(DRIFT_ALARM)] if retrain_on_drift else None,
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "mlflow"},
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
-        automation_condition=on_upstream_data_change(),
+        automation_condition=on_drift_alarm(plan.key(DRIFT_ALARM)) if retrain_on_drift else on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
     def model(context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking):
@@ -70,6 +74,16 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             month_features = features[partition] if plan.monthly else features
             models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata))
+
+    def log_drift_reference(model, features) -> None:
+        """A sample of the training rows, scored by the model: what `predictions` compares each month with."""
+        import mlflow
+
+        sample = reference_sample(plan.task.scored(model, features), plan.monitoring.drift.reference_rows)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder, Path(ModelRegistry.REFERENCE_ARTIFACT).name)
+            sample.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), str(Path(ModelRegistry.REFERENCE_ARTIFACT).parent))
 
     def train_and_register(context, config, features, partition: str | None, registry):
         import mlflow
@@ -113,9 +127,18 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                     # very pipeline (which we just built) consists of.
                     skops_trusted_types=skops_types_of(trained.model),
                 )
+                log_drift_reference(trained.model, features)
         except tracking.RegistryNameClashError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from exc
         version = info.registered_model_version
+        registry.set_model_card(
+            version,
+            monitoring.model_card(
+                registry.name, str(version), plan.name, plan.task.task, partition or "the table's training split",
+                len(trained.inputs), list(trained.inputs.columns), trained.train_metrics,
+                limitations=plan.task.limitations(partition),
+            ),
+        )
         return trained.model, {
             **({"train_month": partition} if partition else {}),
             **trained.metadata,

@@ -57,6 +57,7 @@ def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> li
             dg.AssetCheckResult(
                 check_name=name,
                 passed=not failed,
+                severity=results[shown_month].severity,
                 metadata={
                     "months_judged": span(sorted(results)),
                     "months_failed": ", ".join(failed) or "none",

@@ -20,6 +20,7 @@ from ml_assets.config import (
     FeatureSpec,
     MlflowSpec,
     ModelSpec,
+    MonitoringSpec,
     PartitioningSpec,
     PipelineConfigError,
     QualitySpec,
@@ -66,6 +67,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     champion: ChampionSpec = Field(default_factory=ChampionSpec)
     automation: AutomationSpec = Field(default_factory=AutomationSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingPipeline:
@@ -92,6 +94,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
             champion_min_improvement=self.champion.min_improvement,
             automation=self.automation,
             months_per_run=monthly.months_per_run if monthly else None,
+            monitoring=self.monitoring,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

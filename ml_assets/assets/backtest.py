@@ -1,0 +1,148 @@
+"""backtest_report: a walk-forward backtest of retraining policies over every month with data.
+
+For each month t: the model trained on t-1 (the pipeline's own), models retrained on the last k
+months, the course baseline, the champion as it stood when t arrived, and the first month's model
+never retrained (how a frozen model decays). Logged to MLflow as a run of the pipeline's experiment.
+"""
+
+import re
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from ml_assets import monitoring, tracking
+from ml_assets.automation import after_its_inputs
+from ml_assets.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
+from ml_assets.report import shown
+from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.tasks import embedded_png
+
+
+def slug(policy: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", policy.lower()).strip("_")
+
+
+def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
+    every_month = dg.AllPartitionMapping()
+    may_be_missing = {"allow_missing_partitions": True}
+    metric = plan.task.primary_metric
+
+    @dg.asset(
+        key=plan.key(BACKTEST),
+        description=(
+            f"Walk-forward backtest: for every month t, the {metric.upper()} on t of the model trained on t-1, models retrained "
+            "on the last k months, the course baseline, the champion as it stood at t and a never-retrained model; a table, "
+            "a decay plot and a sentence on which policy wins on this data. Logged to MLflow."
+        ),
+        ins={
+            "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=every_month, metadata=may_be_missing),
+            "model": dg.AssetIn(plan.key(MODEL), partition_mapping=every_month, metadata=may_be_missing),
+            "champion_model": dg.AssetIn(plan.key(CHAMPION), partition_mapping=every_month, metadata=may_be_missing),
+        },
+        group_name=plan.name,
+        kinds={"scikitlearn", "mlflow", "markdown"},
+        io_manager_key="report_io_manager",
+        automation_condition=after_its_inputs(),
+    )
+    def backtest_report(
+        context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking
+    ):
+        import pandas as pd
+
+        from ml_assets.training import course_baseline_predictions, regression_metrics
+
+        registry = plan.registry(mlflow_tracking)
+        months = sorted(features)
+        fitted: dict[tuple[str, ...], Any] = {}
+
+        def model_on(window: list[str]):
+            if len(window) == 1 and window[0] in model:
+                return model[window[0]]  # the pipeline's own model of that month
+            if tuple(window) not in fitted:
+                frame = pd.concat([features[m] for m in window], ignore_index=True)
+                fitted[tuple(window)] = plan.task.train(frame, plan.task.config_cls()).model
+            return fitted[tuple(window)]
+
+        def score_window(window: list[str], month: str) -> float:
+            return plan.task.score(model_on(window), features[month])
+
+        def score_baseline(train_month: str, month: str) -> float:
+            valid = features[month]
+            predicted = course_baseline_predictions(features[train_month], valid)
+            return regression_metrics(valid["duration_min"].to_numpy(), predicted)[metric]
+
+        def score_champion(month: str) -> tuple[str, float] | None:
+            gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
+            if not gated:
+                return None
+            version = str(champion_model[gated[-1]]["champion_version"])
+            return version, plan.task.score(registry.load_version(version), features[month])
+
+        rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, score_window, score_baseline, score_champion)
+        rows += [
+            monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]
+        ]  # months[1] is the same model as "the last month"
+        found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
+        markdown = monitoring.backtest_markdown(rows, found, metric)
+        table_months, _, scores = monitoring.policy_table(rows)
+        context.log.info(found.sentence)
+
+        png = None
+        if table_months:
+            from ml_assets.plots import decay_plot_png
+
+            png = decay_plot_png(table_months, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
+        run_url = log_backtest(registry, rows, found, markdown, png)
+        report = {
+            "pipeline": plan.name,
+            "metric": metric,
+            "months": months,
+            "rows": [asdict(r) for r in rows],
+            "common_months": found.months,
+            "means": found.means,
+            "winner": found.winner,
+            "verdict": found.sentence,
+            "markdown": markdown,
+        }
+        metadata = {
+            "verdict": dg.MetadataValue.md(found.sentence),
+            "winner": found.winner or "none",
+            "months_with_data": len(months),
+            "report": dg.MetadataValue.md(embedded_png(markdown, png, "decay plot") if png else markdown),
+            **{f"mean_{slug(p)}": shown(v) for p, v in found.means.items()},
+        }
+        if run_url:
+            metadata["mlflow_run"] = dg.MetadataValue.url(run_url)
+        return dg.MaterializeResult(value=report, metadata=metadata)
+
+    def log_backtest(registry: ModelRegistry, rows, found, markdown: str, png: bytes | None) -> str | None:
+        """One MLflow run per backtest: each policy's score per month (step = month index), the table and the plot."""
+        if not rows:
+            return None
+        client = registry.client()
+        run = client.create_run(
+            registry.experiment_id(), run_name=f"{plan.name} backtest", tags={tracking.TAG_ASSET: BACKTEST, tracking.TAG_DATASET: plan.name}
+        )
+        try:
+            months = sorted({r.month for r in rows})
+            for r in rows:
+                client.log_metric(run.info.run_id, f"backtest_{slug(r.policy)}_{metric}", r.score, step=months.index(r.month))
+            for policy, mean in found.means.items():
+                client.log_metric(run.info.run_id, f"mean_{slug(policy)}_{metric}", mean)
+            client.set_tag(run.info.run_id, "ml_assets.backtest_winner", found.winner or "none")
+            client.log_text(run.info.run_id, markdown, "backtest/report.md")
+            if png:
+                with tempfile.TemporaryDirectory() as folder:
+                    plot = Path(folder, "decay.png")
+                    plot.write_bytes(png)
+                    client.log_artifact(run.info.run_id, str(plot), "backtest")
+        except Exception:
+            client.set_terminated(run.info.run_id, "FAILED")
+            raise
+        client.set_terminated(run.info.run_id, "FINISHED")
+        return registry.run_url(client.get_run(run.info.run_id))
+
+    return backtest_report

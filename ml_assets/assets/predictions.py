@@ -1,0 +1,156 @@
+"""predictions: each month (or the table) scored by the registered champion, with drift checks
+against the champion's training data and the drift alarm that can trigger retraining."""
+
+from typing import Any
+
+import dagster as dg
+
+from ml_assets import checks, monitoring, tracking
+from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
+from ml_assets.automation import follows_champion, with_its_asset
+from ml_assets.plan import CHAMPION, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
+from ml_assets.report import shown
+from ml_assets.resources import AlertWebhook, MlflowTracking, ModelRegistry
+from ml_assets.tasks import ACTUAL, PREDICTION, embedded_png
+
+
+def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:
+    """An external asset that `predictions` observes, month by month, when a month needs a new model."""
+    return dg.AssetSpec(
+        key=plan.key(DRIFT_ALARM),
+        description=(
+            "Raised (observed) by `predictions` for a month that drifted beyond the YAML thresholds from the champion's "
+            "training data, or that no champion could score. With `monitoring.retrain: on_drift`, the model retrains on it."
+        ),
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"dagster"},
+    )
+
+
+def month_drift(plan: PipelinePlan, reference, scored) -> dict[str, list[monitoring.Drift]]:
+    """The three drift checks' columns for one month, each against the champion's training sample."""
+    spec = plan.monitoring.drift
+    inputs = [c for c in reference.columns if c not in (ACTUAL, PREDICTION) and c not in spec.ignore_features]
+    return {
+        checks.FEATURE_DRIFT: monitoring.drift_of(reference, scored, inputs, spec.max_feature_drift),
+        checks.PREDICTION_DRIFT: monitoring.drift_of(reference, scored, [PREDICTION], spec.max_prediction_drift),
+        checks.TARGET_DRIFT: monitoring.drift_of(reference, scored, [ACTUAL], spec.max_target_drift),
+    }
+
+
+def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
+    key, alarm = plan.key(PREDICTIONS), plan.key(DRIFT_ALARM)
+    champion_dep = dg.AssetDep(plan.key(CHAMPION), partition_mapping=dg.AllPartitionMapping() if plan.monthly else None)
+
+    @dg.asset(
+        key=key,
+        description=(
+            f"{'Each month' if plan.monthly else 'The table'} scored by the registered champion (models:/<name>@champion; "
+            "the version is in the metadata), re-scored by automation when the alias moves. "
+            + ("Drift checks compare the month with the champion's training data. " if plan.monthly else "")
+            + "No champion yet: nothing is scored, and the run still succeeds."
+        ),
+        ins={"features": dg.AssetIn(plan.key(FEATURES))},
+        deps=[champion_dep],
+        partitions_def=plan.partitions_def,
+        group_name=plan.name,
+        kinds={"scikitlearn", "parquet"},
+        io_manager_key="warehouse_io_manager",
+        output_required=False,
+        automation_condition=follows_champion(plan.key(CHAMPION)),
+        check_specs=(
+            checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
+            if plan.monthly
+            else None
+        ),
+        backfill_policy=plan.backfill_policy,
+    )
+    def predictions(
+        context: dg.AssetExecutionContext, features: Any, mlflow_tracking: MlflowTracking, alert_webhook: AlertWebhook
+    ):
+        registry = plan.registry(mlflow_tracking)
+        months = months_of(plan, context)
+        champion = registry.champion()
+        if champion is None:
+            context.log.info(f"{registry.name} has no champion yet: nothing to score. The champion gate names one.")
+            for month in months if plan.monthly else []:
+                raise_alarm(context, month, "no champion to score this month", {})
+            return
+        model = registry.load_version(champion.version)
+        reference = registry.reference_sample(champion) if plan.monthly else None
+        trained_on = (registry.client().get_run(champion.run_id).data.tags or {}).get(tracking.TAG_PARTITION, "unknown")
+        scored, metadata, check_results = {}, {}, {}
+        for month in months:
+            rows = plan.task.scored(model, features[month] if plan.monthly else features)
+            scored[month] = rows
+            metadata[month] = {
+                "champion_version": str(champion.version),
+                "champion_uri": registry.champion_uri,
+                "champion_trained_on": trained_on,
+                "rows": len(rows),
+                **{name: shown(value) for name, value in plan.task.scored_metrics(rows).items()},
+            }
+            if plan.monthly:
+                check_results[month] = judge_drift(context, registry, alert_webhook, champion, trained_on, reference, month, rows)
+                metadata[month].update(drift_figures(check_results[month]))
+        yield dg.Output(value_of(plan, scored), metadata=combined_metadata(metadata))
+        yield from combined_checks(check_results) if check_results else []
+
+    def judge_drift(context, registry: ModelRegistry, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
+        where = f"version {champion.version}'s training data ({trained_on})"
+        if reference is None:
+            reason = f"version {champion.version} was trained before ml_assets logged drift references: retrain to monitor it"
+            return [
+                dg.AssetCheckResult(check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"month": month, "not_judged": reason})
+                for name in checks.DRIFT_CHECKS
+            ]
+        drifts = month_drift(plan, reference, rows)
+        features_drift = drifts[checks.FEATURE_DRIFT]
+        from ml_assets.plots import drift_plot_png
+
+        png = drift_plot_png(
+            [d.column for d in features_drift], [d.value for d in features_drift], plan.monitoring.drift.max_feature_drift,
+            f"{plan.name} {month} vs {where}",
+        )
+        table = monitoring.drift_markdown([d for found in drifts.values() for d in found], f"**{month}** against {where}:")
+        results = checks.drift_checks(month, where, drifts, embedded_png(table, png, "feature drift"))
+        drifted = [d for found in drifts.values() for d in found if d.drifted]
+        if drifted:
+            raise_alarm(
+                context, month, "drifted from " + where,
+                {"drifted": ", ".join(f"{d.column} {d.statistic} {d.value:.3f} > {d.threshold:.3f}" for d in drifted)},
+            )
+            alert(context, webhook, month, where, drifted)
+        return results
+
+    def raise_alarm(context, month: str, reason: str, details: dict) -> None:
+        context.log_event(
+            dg.AssetObservation(asset_key=alarm, partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details})
+        )
+        context.log.warning(f"{plan.name} {month}: drift alarm raised ({reason})")
+
+    def alert(context, webhook: AlertWebhook, month: str, where: str, drifted: list[monitoring.Drift]) -> None:
+        if not webhook.webhook_url:
+            return
+        action = "a model is being trained on it" if plan.monitoring.retrain == "on_drift" else "models retrain every month"
+        text = (
+            f":warning: {plan.name} {month} drifted from {where}: "
+            + ", ".join(f"{d.column} {d.statistic} {d.value:.3f} (limit {d.threshold:.3f})" for d in drifted)
+            + f"; {action}. {webhook.dagster_ui_url.rstrip('/')}/runs/{context.run.run_id}"
+        )
+        try:
+            webhook.post({"text": text, "pipeline": plan.name, "month": month, "drifted": [d.column for d in drifted]})
+        except RuntimeError as exc:  # the alert is best-effort: the scored month is still stored
+            context.log.warning(f"drift alert not delivered: {exc}")
+
+    return predictions
+
+
+def drift_figures(results: list[dg.AssetCheckResult]) -> dict[str, float]:
+    """The largest drift of each check as plain numbers, so the UI plots them across months."""
+    return {
+        f"{r.check_name}_largest": getattr(r.metadata["largest_drift"], "value", r.metadata["largest_drift"])
+        for r in results
+        if r.metadata and "largest_drift" in r.metadata
+    }

@@ -1,0 +1,193 @@
+"""Model monitoring as pure functions (pandas, SciPy, no Dagster): how far a month has drifted
+from a model's training data, the walk-forward backtest of retraining policies, and model cards.
+
+Drift is an effect size, not a test: with 20,000+ trips a month, a KS test calls every month
+"different" (p < 1e-10 even between two Tuesdays), so the thresholds in a pipeline's YAML apply to
+the statistic itself, which is in [0, 1] for every column:
+- numeric columns: the two-sample Kolmogorov-Smirnov statistic (largest gap between the CDFs);
+- categorical columns: the total variation distance between the category shares
+  (half the summed absolute differences; a category unseen in training counts fully).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KS, TVD = "ks", "tvd"
+
+
+def column_drift(reference: pd.Series, current: pd.Series) -> tuple[str, float]:
+    """(statistic, value) between one column of the training data and the same column of a month."""
+    import pandas as pd
+    from scipy.stats import ks_2samp
+
+    reference, current = reference.dropna(), current.dropna()
+    if len(reference) == 0 or len(current) == 0:
+        raise ValueError(f"column {reference.name!r} has no values to compare ({len(reference)} reference, {len(current)} current)")
+    if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
+        return KS, float(ks_2samp(reference.to_numpy("float64"), current.to_numpy("float64")).statistic)
+    shares = pd.concat(
+        [reference.astype(str).value_counts(normalize=True), current.astype(str).value_counts(normalize=True)], axis=1
+    ).fillna(0.0)
+    return TVD, float(0.5 * (shares.iloc[:, 0] - shares.iloc[:, 1]).abs().sum())
+
+
+@dataclass(frozen=True)
+class Drift:
+    column: str
+    statistic: str  # ks or tvd
+    value: float
+    threshold: float
+
+    @property
+    def drifted(self) -> bool:
+        return self.value > self.threshold
+
+
+def drift_of(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str], threshold: float) -> list[Drift]:
+    """Each column's drift, largest first. A column missing from either frame is an error naming it."""
+    missing = [c for c in columns if c not in reference.columns or c not in current.columns]
+    if missing:
+        raise ValueError(f"cannot compare drift: columns {missing} are missing from the training data or the month")
+    found = [Drift(c, *column_drift(reference[c], current[c]), threshold) for c in columns]
+    return sorted(found, key=lambda d: d.value, reverse=True)
+
+
+def drift_markdown(drifts: list[Drift], what: str) -> str:
+    rows = "\n".join(
+        f"| {d.column} | {d.statistic} | {d.value:.3f} | {d.threshold:.3f} | {'**drifted**' if d.drifted else 'ok'} |" for d in drifts
+    )
+    return f"{what}\n\n| column | statistic | value | threshold | |\n|---|---|---:|---:|---|\n{rows}\n"
+
+
+# ---- walk-forward backtest ------------------------------------------------------------------
+
+KEEP_CHAMPION, COURSE_BASELINE = "keep the champion", "course baseline"
+NEVER_RETRAIN = "never retrain (the first month's model)"
+
+
+def window_policy(k: int) -> str:
+    return "retrain monthly on the last month" if k == 1 else f"retrain monthly on the last {k} months"
+
+
+@dataclass(frozen=True)
+class BacktestRow:
+    month: str
+    policy: str
+    score: float
+    trained_on: str  # the months the model learned from, or the champion version
+
+
+def walk_forward(
+    months: Sequence[str],
+    windows: Sequence[int],
+    score_window: Callable[[list[str], str], float],
+    score_baseline: Callable[[str, str], float],
+    score_champion: Callable[[str], tuple[str, float] | None],
+) -> list[BacktestRow]:
+    """For every month t after the first: the score on t of a model trained on each window of the
+    last k months before t (where k months exist), the course baseline trained on t-1, and the
+    champion as it stood when t arrived (`score_champion(t)` is None before there was one).
+
+    `months` are the months that have data, in order; "t-1" is the previous one of them (a
+    source with gaps trains on the newest month it has).
+    """
+    months = sorted(months)
+    rows: list[BacktestRow] = []
+    for at, month in enumerate(months):
+        if at == 0:
+            continue
+        for k in windows:
+            if at >= k:
+                window = months[at - k : at]
+                rows.append(BacktestRow(month, window_policy(k), score_window(window, month), span_of(window)))
+        rows.append(BacktestRow(month, COURSE_BASELINE, score_baseline(months[at - 1], month), months[at - 1]))
+        champion = score_champion(month)
+        if champion is not None:
+            version, score = champion
+            rows.append(BacktestRow(month, KEEP_CHAMPION, score, f"version {version}"))
+    return rows
+
+
+def span_of(months: Sequence[str]) -> str:
+    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
+
+
+def policy_table(rows: list[BacktestRow]) -> tuple[list[str], list[str], dict[str, dict[str, float]]]:
+    """(months, policies in first-seen order, {policy: {month: score}})."""
+    months = sorted({r.month for r in rows})
+    scores: dict[str, dict[str, float]] = {}
+    for r in rows:
+        scores.setdefault(r.policy, {})[r.month] = r.score
+    fixed = [KEEP_CHAMPION, NEVER_RETRAIN, COURSE_BASELINE]  # after the retraining windows, shortest first
+    policies = sorted(scores, key=lambda p: (fixed.index(p) + 1000 if p in fixed else len(rows_of(rows, p)) * -1, p))
+    return months, policies, scores
+
+
+def rows_of(rows: list[BacktestRow], policy: str) -> list[BacktestRow]:
+    return [r for r in rows if r.policy == policy]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    months: list[str]  # the months every policy was scored on
+    means: dict[str, float]  # each policy's mean score over those months
+    winner: str | None
+    sentence: str
+
+
+def verdict(rows: list[BacktestRow], metric: str, higher_is_better: bool) -> Verdict:
+    """Which policy wins, compared on the months every policy covers (a fair comparison), in a sentence."""
+    months, policies, scores = policy_table(rows)
+    common = [m for m in months if all(m in scores[p] for p in policies)]
+    if not policies or not common:
+        return Verdict(common, {}, None, "Too few months to compare the policies: every policy needs a score on the same month.")
+    means = {p: sum(scores[p][m] for m in common) / len(common) for p in policies}
+    ranked = sorted(policies, key=lambda p: means[p], reverse=higher_is_better)
+    winner, others = ranked[0], ranked[1:]
+    where = span_of(common) + f" ({len(common)} month{'s' if len(common) > 1 else ''} every policy covers)"
+    versus = "; ".join(f"{p} {means[p]:.3f}" for p in others)
+    sentence = f"On {where}, **{winner}** wins: mean {metric.upper() if metric == 'rmse' else metric} {means[winner]:.3f}, vs {versus}."
+    return Verdict(common, means, winner, sentence)
+
+
+def backtest_markdown(rows: list[BacktestRow], found: Verdict, metric: str) -> str:
+    months, policies, scores = policy_table(rows)
+    header = "| month | " + " | ".join(policies) + " |\n|---|" + "---:|" * len(policies)
+    lines = [
+        f"| {m} | " + " | ".join(f"{scores[p][m]:.3f}" if m in scores[p] else "–" for p in policies) + " |" for m in months
+    ]
+    if found.means:
+        lines.append(f"| mean of {span_of(found.months)} | " + " | ".join(f"**{found.means[p]:.3f}**" for p in policies) + " |")
+    return f"{found.sentence}\n\n{metric.upper() if metric == 'rmse' else metric} on each month t (lower is better):\n\n" + "\n".join(
+        [header, *lines]
+    ) + "\n"
+
+
+# ---- model cards ------------------------------------------------------------------------------
+
+
+def model_card(
+    name: str, version: str, pipeline: str, task: str, trained_on: str, rows: int, features: Sequence[str],
+    train_metrics: dict[str, float], evaluation: dict[str, Any] | None = None, limitations: Sequence[str] = (),
+) -> str:
+    """A Markdown model card for one registered version: data, inputs, metrics, baselines, limitations."""
+    lines = [
+        f"# {name} version {version}",
+        "",
+        f"- **Pipeline**: `{pipeline}` ({task}), trained by ml_assets",
+        f"- **Trained on**: {trained_on}, {rows:,} rows",
+        f"- **Inputs**: {', '.join(features)}",
+        "- **Training metrics**: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(train_metrics.items())),
+    ]
+    if evaluation:
+        lines += ["", "## Evaluation", ""]
+        lines += [f"- **{k}**: {v:.3f}" if isinstance(v, float) else f"- **{k}**: {v}" for k, v in evaluation.items()]
+    if limitations:
+        lines += ["", "## Limitations", "", *[f"- {item}" for item in limitations]]
+    return "\n".join(lines) + "\n"
