@@ -1,0 +1,116 @@
+"""The pure monitoring functions on small frames: drift statistics, the walk-forward backtest,
+the verdict and model cards."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets import monitoring
+from ml_assets.config import MonitoringSpec
+
+
+def test_numeric_drift_is_the_ks_statistic():
+    reference = pd.Series(np.arange(100, dtype="float64"), name="distance")
+    assert monitoring.column_drift(reference, reference.copy()) == ("ks", 0.0)
+    statistic, value = monitoring.column_drift(reference, reference + 50)  # half the mass moved past the old range
+    assert statistic == "ks" and value == pytest.approx(0.5)
+    assert monitoring.column_drift(reference, reference + 1000)[1] == pytest.approx(1.0)
+
+
+def test_categorical_drift_is_the_total_variation_distance():
+    reference = pd.Series(["JFK", "LGA"] * 50, name="origin")
+    assert monitoring.column_drift(reference, reference.sample(frac=1, random_state=0)) == ("tvd", 0.0)
+    assert monitoring.column_drift(reference, pd.Series(["JFK"] * 10))[1] == pytest.approx(0.5)
+    # a category never seen in training counts in full
+    assert monitoring.column_drift(reference, pd.Series(["EWR"] * 10))[1] == pytest.approx(1.0)
+
+
+def test_drift_of_sorts_largest_first_and_flags_beyond_the_threshold():
+    reference = pd.DataFrame({"a": np.arange(100.0), "b": ["x", "y"] * 50})
+    current = pd.DataFrame({"a": np.arange(100.0) + 30, "b": ["x", "y"] * 50})
+    drifts = monitoring.drift_of(reference, current, ["b", "a"], threshold=0.2)
+    assert [d.column for d in drifts] == ["a", "b"]
+    assert drifts[0].drifted and drifts[0].value == pytest.approx(0.3) and not drifts[1].drifted
+    assert "**drifted**" in monitoring.drift_markdown(drifts, "title")
+
+
+def test_drift_of_names_a_missing_column():
+    with pytest.raises(ValueError, match=r"\['c'\]"):
+        monitoring.drift_of(pd.DataFrame({"a": [1.0]}), pd.DataFrame({"a": [2.0]}), ["a", "c"], 0.1)
+
+
+def test_drift_of_an_empty_column_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="'a' has no values"):
+        monitoring.column_drift(pd.Series([np.nan], name="a"), pd.Series([1.0], name="a"))
+
+
+def _backtest(months, windows=(1, 3)):
+    calls = []
+
+    def score_window(window, month):
+        calls.append((tuple(window), month))
+        return float(len(window))  # a window's score is its length: easy to read back
+
+    rows = monitoring.walk_forward(
+        months, windows, score_window, lambda train, month: 9.0, lambda month: ("7", 5.0) if month >= "2013-03" else None
+    )
+    return rows, calls
+
+
+def test_walk_forward_trains_on_the_months_before_each_month_only():
+    months = ["2013-04", "2013-01", "2013-02", "2013-03"]  # any order in
+    rows, calls = _backtest(months)
+    assert {m for _, m in calls} == {"2013-02", "2013-03", "2013-04"}
+    for window, month in calls:
+        assert all(w < month for w in window)  # never the month it is scored on
+    # a 3-month window first exists for the 4th month
+    assert [(w, m) for w, m in calls if len(w) == 3] == [(("2013-01", "2013-02", "2013-03"), "2013-04")]
+    champion = [r for r in rows if r.policy == monitoring.KEEP_CHAMPION]
+    assert [(r.month, r.trained_on) for r in champion] == [("2013-03", "version 7"), ("2013-04", "version 7")]
+    baseline = [r for r in rows if r.policy == monitoring.COURSE_BASELINE]
+    assert [r.trained_on for r in baseline] == ["2013-01", "2013-02", "2013-03"]
+
+
+def test_a_source_with_gaps_trains_on_its_newest_earlier_months():
+    rows, calls = _backtest(["2021-01", "2021-03", "2022-01"], windows=(1,))
+    assert [(w, m) for w, m in calls] == [(("2021-01",), "2021-03"), (("2021-03",), "2022-01")]
+
+
+def test_verdict_compares_policies_on_the_months_they_all_cover():
+    rows = [
+        monitoring.BacktestRow("2013-02", "retrain monthly on the last month", 10.0, "2013-01"),
+        monitoring.BacktestRow("2013-03", "retrain monthly on the last month", 12.0, "2013-02"),
+        monitoring.BacktestRow("2013-03", monitoring.KEEP_CHAMPION, 11.0, "version 1"),
+    ]
+    found = monitoring.verdict(rows, "rmse", higher_is_better=False)
+    assert found.months == ["2013-03"]  # 2013-02 has no champion score: not a fair month
+    assert found.winner == monitoring.KEEP_CHAMPION and found.means[monitoring.KEEP_CHAMPION] == 11.0
+    assert "keep the champion" in found.sentence and "12.000" in found.sentence
+    assert monitoring.verdict(rows, "accuracy", higher_is_better=True).winner == "retrain monthly on the last month"
+    table = monitoring.backtest_markdown(rows, found, "rmse")
+    assert "| 2013-02 | 10.000 | – |" in table
+
+
+def test_verdict_without_a_common_month_says_so():
+    rows = [monitoring.BacktestRow("2013-02", "a", 1.0, "x"), monitoring.BacktestRow("2013-03", "b", 1.0, "x")]
+    found = monitoring.verdict(rows, "rmse", False)
+    assert found.winner is None and "Too few months" in found.sentence
+
+
+def test_model_card_names_data_metrics_and_limitations():
+    card = monitoring.model_card(
+        "m", "3", "nyc_flights", "regression", "2013-01", 27004, ["origin", "distance"], {"rmse": 9.87654},
+        evaluation={"val_rmse": 10.5}, limitations=["one month only"],
+    )
+    assert card.startswith("# m version 3")
+    assert "2013-01, 27,004 rows" in card and "rmse 9.877" in card and "origin, distance" in card
+    assert "## Evaluation" in card and "val_rmse**: 10.500" in card and "- one month only" in card
+
+
+def test_monitoring_yaml_refuses_bad_settings():
+    with pytest.raises(ValueError, match="backtest_windows"):
+        MonitoringSpec(backtest_windows=[0])
+    with pytest.raises(ValueError, match="retrain"):
+        MonitoringSpec(retrain="sometimes")
+    with pytest.raises(ValueError, match="max_feature_drift"):
+        MonitoringSpec(drift={"max_feature_drift": 1.5})
