@@ -126,3 +126,27 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 def materialized(result: dg.ExecuteInProcessResult) -> list[str]:
     return sorted(e.asset_key.path[-1] for e in result.get_asset_materialization_events())
+
+
+def requested(tick, checks: bool = False) -> set[tuple[str, str | None]]:
+    """(asset key, partition) pairs an automation tick requested (or its asset checks with checks=True)."""
+    found = set()
+    for r in tick.results:
+        if not r.true_subset.size or isinstance(r.key, dg.AssetCheckKey) != checks:
+            continue
+        partitions = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else [None]
+        found |= {(r.key.to_user_string(), p) for p in partitions}
+    return found
+
+
+def run_requested(pipeline: Pipeline, instance: dg.DagsterInstance, tick) -> list[dg.ExecuteInProcessResult]:
+    """Do what the automation daemon would: one run per requested partition, oldest month first."""
+    by_partition: dict[str | None, list[str]] = {}
+    for key, partition in requested(tick):
+        by_partition.setdefault(partition, []).append(key.split("/", 1)[1])
+    results = []
+    for partition in sorted(by_partition, key=lambda p: (p is None, p or "")):
+        result = pipeline.materialize(instance, partition, assets=sorted(by_partition[partition]))
+        assert result.success, failure_messages(result)
+        results.append(result)
+    return results

@@ -14,6 +14,7 @@ import pytest
 from ml_assets.components.project_resources import build_resources
 from ml_assets.sensors import SOURCE_FINGERPRINT_TAG, failure_payload, run_failure_alert
 from ml_assets_tests.pipelines import load_pipeline
+from ml_assets_tests.pipelines import requested as _requested
 
 
 def _tick(pipeline, instance, cursor=None):
@@ -249,14 +250,6 @@ def test_failure_payload_is_slack_compatible():
     assert payload["text"].startswith("ml_assets run failed") and payload["blocks"][0]["type"] == "section"
 
 
-def _requested(result, checks: bool = False) -> set[tuple[str, str | None]]:
-    found = set()
-    for r in result.results:
-        if not r.true_subset.size or isinstance(r.key, dg.AssetCheckKey) != checks:
-            continue
-        partitions = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else [None]
-        found |= {(r.key.to_user_string(), p) for p in partitions}
-    return found
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
 """One pipeline's assets: raw_data -> features -> model -> evaluation_report -> champion_model ->
-predictions (and, monthly, backtest_report and the drift_alarm that predictions observes)."""
+predictions (and, monthly, backtest_report and the drift_alarm that predictions reports)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import dagster as dg
 from ml_assets import checks, monitoring, tracking
 from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
 from ml_assets.automation import follows_champion, with_its_asset
+from ml_assets.months import is_month
 from ml_assets.plan import CHAMPION, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import AlertWebhook, MlflowTracking, ModelRegistry
@@ -15,11 +16,11 @@ from ml_assets.tasks import ACTUAL, PREDICTION, embedded_png
 
 
 def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:
-    """An external asset that `predictions` observes, month by month, when a month needs a new model."""
+    """An external asset that `predictions` reports, month by month, when a month needs a new model."""
     return dg.AssetSpec(
         key=plan.key(DRIFT_ALARM),
         description=(
-            "Raised (observed) by `predictions` for a month that drifted beyond the YAML thresholds from the champion's "
+            "Raised (reported) by `predictions` for a month that drifted beyond the YAML thresholds from the champion's "
             "training data, or that no champion could score. With `monitoring.retrain: on_drift`, the model retrains on it."
         ),
         partitions_def=plan.partitions_def,
@@ -122,7 +123,11 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         table = monitoring.drift_markdown([d for found in drifts.values() for d in found], f"**{month}** against {where}:")
         results = checks.drift_checks(month, where, drifts, embedded_png(table, png, "feature drift"))
         drifted = [d for found in drifts.values() for d in found if d.drifted]
-        if drifted:
+        # Only a month newer than the champion's training data asks for a new model. An older
+        # month drifting from a newer champion is history the world has left (the checks still
+        # show it); alarming on it made champions trained on old and new months replace each
+        # other forever (measured on the green-taxi months 2021-01..2022-02).
+        if drifted and not (is_month(trained_on) and month <= trained_on):
             raise_alarm(
                 context, month, "drifted from " + where,
                 {"drifted": ", ".join(f"{d.column} {d.statistic} {d.value:.3f} > {d.threshold:.3f}" for d in drifted)},
@@ -131,8 +136,10 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         return results
 
     def raise_alarm(context, month: str, reason: str, details: dict) -> None:
+        # reported as a materialization of the external asset: automation conditions see an
+        # external asset (one without an observation function) update through materializations
         context.log_event(
-            dg.AssetObservation(asset_key=alarm, partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details})
+            dg.AssetMaterialization(asset_key=alarm, partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details})
         )
         context.log.warning(f"{plan.name} {month}: drift alarm raised ({reason})")
 

@@ -1,0 +1,229 @@
+"""Monitoring on real data: predictions scored by the champion, drift checks, the drift alarm,
+drift-triggered retraining through the champion gate, the backtest and model cards."""
+
+import http.server
+import json
+import threading
+
+import dagster as dg
+import pandas as pd
+import pytest
+from upath import UPath
+
+from ml_assets.training import model_inputs
+from ml_assets_tests.pipelines import (
+    check_results,
+    failure_messages,
+    load_pipeline,
+    materialized,
+    requested,
+    run_requested,
+)
+
+pytestmark = pytest.mark.slow
+FLIGHT_MONTHS = ["2013-01", "2013-02", "2013-03", "2013-04"]
+TRAINING = ["raw_data", "features", "model", "evaluation_report", "champion_model"]
+
+
+def _stored(pipeline, asset: str, month: str | None = None):
+    if asset in ("features", "predictions"):
+        return pd.read_parquet(UPath(pipeline.warehouse(asset)) / f"{month}.parquet")
+    return json.loads(pipeline.report(month, asset).read_text())
+
+
+def _alarms(instance, pipeline, month: str) -> list[dict]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=pipeline.key("drift_alarm"), asset_partitions=[month]), limit=20
+    ).records
+    return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
+
+
+@pytest.fixture
+def flights_range(flights, instance):
+    """nyc_flights over 2013-01..04 in one run, as `dev.py run` does it."""
+    result = flights.materialize(instance, months=(FLIGHT_MONTHS[0], FLIGHT_MONTHS[-1]))
+    assert result.success, failure_messages(result)
+    return result
+
+
+def test_predictions_are_the_champions_on_every_month(flights, instance, flights_range):
+    champion = flights.registry.champion()
+    model = flights.registry.load_version(champion.version)
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=flights.key("predictions"), asset_partitions=["2013-04"]), limit=1
+    ).records[0]
+    by_month = record.event_log_entry.asset_materialization.metadata["by_month"].value
+    for month in FLIGHT_MONTHS:
+        scored, features = _stored(flights, "predictions", month), _stored(flights, "features", month)
+        assert len(scored) == len(features) > 20_000
+        assert scored["prediction"].tolist() == pytest.approx(model.predict(model_inputs(features)).tolist())
+        assert scored["actual"].tolist() == features["duration_min"].tolist()
+        assert by_month[month]["champion_version"] == str(champion.version)
+        assert 9 < by_month[month]["rmse"] < 15  # numeric: the UI plots it across months
+    # real consecutive months of 2013 do not drift beyond the YAML's thresholds
+    checks = check_results(flights_range)
+    assert checks["feature_drift"] and checks["prediction_drift"] and checks["target_drift"]
+    assert all(_alarms(instance, flights, m) == [] for m in FLIGHT_MONTHS)
+
+
+def test_drift_check_metadata_names_the_reference_and_every_column(flights, instance, flights_range):
+    evaluations = [
+        e.asset_check_evaluation_data for e in flights_range.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    feature_drift = next(e for e in evaluations if e.check_name == "feature_drift")
+    metadata = {k: v.value for k, v in feature_drift.metadata.items()}
+    champion = flights.registry.champion()
+    assert metadata["reference"].startswith(f"version {champion.version}'s training data")
+    assert metadata["drifted"] == "none" and 0 < metadata["largest_drift"] < 0.2 and metadata["threshold"] == 0.2
+    for column in ("origin_tvd", "destination_tvd", "route_tvd", "carrier_tvd", "distance_ks", "pickup_hour_ks"):
+        assert 0 <= metadata[column] < 0.2
+    assert "data:image/png;base64," in metadata["plot"]
+    assert feature_drift.severity == dg.AssetCheckSeverity.WARN  # drift is not bad data: nothing is blocked
+
+
+def test_backtest_agrees_with_the_pipelines_own_reports(flights, instance, flights_range):
+    report = _stored(flights, "backtest_report")
+    rows = pd.DataFrame(report["rows"])
+    for month in FLIGHT_MONTHS[1:]:
+        evaluation = _stored(flights, "evaluation_report", month)
+        at = rows[rows["month"] == month].set_index("policy")["score"]
+        # the model trained on t-1 is the pipeline's own: the same RMSE as its evaluation report
+        assert at["retrain monthly on the last month"] == pytest.approx(evaluation["rmse"], rel=1e-9)
+        assert at["course baseline"] == pytest.approx(evaluation["course_baseline_rmse"], rel=1e-9)
+    # the champion as it stood at t: the version the previous month's gate left
+    for month, previous in zip(FLIGHT_MONTHS[2:], FLIGHT_MONTHS[1:], strict=False):
+        kept = rows[(rows["month"] == month) & (rows["policy"] == "keep the champion")].iloc[0]
+        assert kept["trained_on"] == f"version {_stored(flights, 'champion_model', previous)['champion_version']}"
+    three = rows[rows["policy"] == "retrain monthly on the last 3 months"]
+    assert three["month"].tolist() == ["2013-04"] and three["trained_on"].tolist() == ["2013-01..2013-03"]
+    assert report["winner"] == min(report["means"], key=report["means"].get)
+    assert report["winner"] in report["verdict"] and report["common_months"] == ["2013-04"]
+    runs = flights.registry.client().search_runs(
+        [flights.registry.experiment_id()], filter_string="tags.`ml_assets.asset` = 'backtest_report'"
+    )
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags["ml_assets.backtest_winner"] == report["winner"]
+    assert {f"mean_{p}_rmse" for p in ("keep_the_champion", "course_baseline")} <= set(runs[0].data.metrics)
+
+
+def test_every_registered_version_has_a_model_card(flights, instance, flights_range):
+    client, name = flights.registry.client(), flights.registry.name
+    versions = sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
+    assert len(versions) == 4
+    for version, month in zip(versions, FLIGHT_MONTHS, strict=True):
+        card = version.description
+        assert card.startswith(f"# {name} version {version.version}") and f"Trained on**: {month}" in card
+        assert "## Limitations" in card
+        # evaluated on the next month (the last month's model waits for May)
+        assert ("## Evaluation" in card) == (month != FLIGHT_MONTHS[-1])
+    assert "val_course_baseline_rmse" in versions[0].description
+
+
+def test_no_champion_scores_nothing_and_the_run_succeeds(flights, instance):
+    result = flights.materialize(instance, "2013-01")
+    assert result.success, failure_messages(result)
+    assert "predictions" not in materialized(result)  # the first month has no champion yet
+    assert not (UPath(flights.warehouse("predictions")) / "2013-01.parquet").exists()
+    assert [a["reason"] for a in _alarms(instance, flights, "2013-01")] == ["no champion to score this month"]
+
+
+def test_predictions_follow_the_champion_alias(flights, instance):
+    assert flights.materialize(instance, months=("2013-01", "2013-03")).success
+    defs = flights.defs()
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert flights.materialize(instance, "2013-04", assets=TRAINING).success
+    assert _stored(flights, "champion_model", "2013-04")["promoted"]  # the alias moved
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+    assert {p for k, p in requested(tick) if k == "nyc_flights/predictions"} == set(FLIGHT_MONTHS)  # every month re-scored
+    run_requested(flights, instance, tick)
+    version = str(flights.registry.champion().version)
+    assert all(_stored(flights, "predictions", m).shape[0] > 0 for m in FLIGHT_MONTHS)
+    # a gate that keeps the champion changes nothing downstream
+    assert flights.materialize(instance, "2013-04", assets=["champion_model"]).success
+    assert not _stored(flights, "champion_model", "2013-04")["promoted"]
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+    assert not {k for k, _ in requested(tick)} & {"nyc_flights/predictions"}
+    assert str(flights.registry.champion().version) == version
+
+
+class _Webhook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802
+        self.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook(monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Webhook.received = []
+    monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    yield _Webhook.received
+    server.shutdown()
+
+
+def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_server, instance, webhook):
+    """Real green-taxi months: a champion trained in January 2021 meets January 2022, when the
+    pickups had moved (origin shares 0.3 apart, durations longer). Under `retrain: on_drift` the
+    drift alarm is the only thing that trains a model, and the new model must pass the gate."""
+    taxi = load_pipeline(
+        "nyc_taxi_green", data_dir,
+        source={"url_template": trip_server.url_template},
+        partitioning={"monthly": {"first_month": "2021-01", "last_month": "2022-02"}},
+        automation={"ingest_retries": 0},
+        monitoring={"retrain": "on_drift"},
+    )
+    result = taxi.materialize(instance, months=("2021-01", "2021-02"))
+    assert result.success, failure_messages(result)
+    first_champion = str(taxi.registry.champion().version)
+    assert check_results(result)["feature_drift"]  # February 2021 looks like January 2021
+    defs = taxi.defs()
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+    def settle(limit: int = 8) -> list[tuple[str, str | None]]:
+        """Evaluate and run automation until it requests nothing more; what it requested, in order."""
+        nonlocal tick
+        history = []
+        for _ in range(limit):
+            tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+            asked = sorted(requested(tick), key=lambda kp: (kp[1] or "", kp[0]))
+            if not asked:
+                return history
+            history += asked
+            run_requested(taxi, instance, tick)
+        raise AssertionError(f"automation did not settle: {history}")
+
+    # January 2022 arrives (the source sensor's run); automation scores it and finds the drift
+    assert taxi.materialize(instance, "2022-01", assets=["raw_data"]).success
+    history = settle()
+    assert ("nyc_taxi_green/predictions", "2022-01") in history
+    assert ("nyc_taxi_green/model", "2022-01") in history  # the alarm, and nothing else, trained it
+    assert history.index(("nyc_taxi_green/predictions", "2022-01")) < history.index(("nyc_taxi_green/model", "2022-01"))
+    alarm = _alarms(instance, taxi, "2022-01")
+    assert alarm and alarm[0]["reason"].startswith(f"drifted from version {first_champion}'s training data")
+    assert "origin tvd" in alarm[0]["drifted"]
+    assert [hook["month"] for hook in webhook] == ["2022-01"] and "origin" in webhook[0]["drifted"]
+    assert "drifted from version" in webhook[0]["text"] and "/runs/" in webhook[0]["text"]
+
+    # February 2022: the model trained on the drifted month faces the old champion at the gate
+    assert taxi.materialize(instance, "2022-02", assets=["raw_data"]).success
+    history = settle()
+    assert ("nyc_taxi_green/champion_model", "2022-02") in history
+    gate = _stored(taxi, "champion_model", "2022-02")
+    retrained = taxi.registry.version_for_run(taxi.registry.training_run_for("2022-01").info.run_id)
+    assert gate["candidate_version"] == str(retrained.version) and gate["previous_champion_version"] == first_champion
+    assert gate["promoted"] and gate["candidate_score"] < gate["previous_champion_score"]
+    assert str(taxi.registry.champion().version) == str(retrained.version)
+    # the new champion re-scored the months, and February 2022 no longer drifts from its training data
+    latest = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=taxi.key("predictions"), asset_partitions=["2022-02"]), limit=1
+    ).records[0].event_log_entry.asset_materialization.metadata
+    assert latest["champion_version"].value == str(retrained.version)
+    assert latest["champion_trained_on"].value == "2022-01"
+    assert latest["feature_drift_largest"].value < 0.2
