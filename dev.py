@@ -115,7 +115,7 @@ def run(args: list[str]) -> int:
     return code
 
 
-PIPELINE_ASSETS = ["raw_data", "features", "model", "evaluation_report", "champion_model"]
+PIPELINE_ASSETS = ["raw_data", "features", "model", "evaluation_report", "champion_model", "predictions"]  # monthly; automation runs backtest_report after
 BACKFILL_MUTATION = """
 mutation($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {

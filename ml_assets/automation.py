@@ -64,12 +64,14 @@ def on_drift_alarm(alarm: dg.AssetKey) -> dg.AutomationCondition:
     ).with_label("on_drift_alarm")
 
 
-def after_its_inputs() -> dg.AutomationCondition:
-    """For `backtest_report`, which reads every month: re-run when any month's input data changed."""
-    changed = dg.AutomationCondition.any_deps_match(
-        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
-        | dg.AutomationCondition.will_be_requested()
-    )
+def after_each_gate(champion: dg.AssetKey) -> dg.AutomationCondition:
+    """For `backtest_report`, which reads every month: re-run once a month's chain has reached the
+    champion gate (the last step), not once per upstream step of it."""
+    gated = dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated() | dg.AutomationCondition.will_be_requested()
+    ).allow(dg.AssetSelection.assets(champion))
     return (
-        changed.since_last_handled() & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
-    ).with_label("after_its_inputs")
+        gated.with_label("a_month_was_gated").since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    ).with_label("after_each_gate")

@@ -18,7 +18,7 @@ import dagster as dg
 from upath import UPath
 
 from ml_assets.components import TrainingPipeline
-from ml_assets.plan import REPORT, PipelinePlan
+from ml_assets.plan import BACKTEST, REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
@@ -122,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(max(map(len, table), default=0))]
     for row in table:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    for plan in chosen:
+        backtest = UPath(defs.resources["storage"].data_dir) / "reports" / plan.name / f"{BACKTEST}.json"
+        if plan.monthly and backtest.exists():
+            print(f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}")
     return 0
 
 

@@ -46,7 +46,7 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
             defs = tree.build_defs()
             graph = defs.resolve_asset_graph()
             assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-                f"wine/{a}" for a in ("raw_data", "features", "model", "evaluation_report", "champion_model")
+                f"wine/{a}" for a in ("raw_data", "features", "model", "evaluation_report", "champion_model", "predictions")
             }
             assert {s.name for s in defs.sensors} == {"wine_source_sensor", "wine_automation", "run_failure_alert"}
             with dg.DagsterInstance.ephemeral() as instance:

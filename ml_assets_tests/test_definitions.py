@@ -114,7 +114,7 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     uri = f"sqlite:///{tmp_path}/data/mlflow/mlflow.db"
     client = MlflowClient(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("ml_assets/nyc_taxi_green")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`ml_assets.asset` = 'model'")
     assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
     assert {r.info.status for r in runs} == {"FINISHED"}  # nothing left RUNNING
     assert str(client.get_model_version_by_alias("nyc_taxi_green_trip_duration", "champion").version) == "1"

@@ -154,8 +154,10 @@ def test_unpartitioned_automation_follows_changed_data_but_not_identical_data(lo
     path.write_bytes(b"".join(lines[:-1]))  # a changed file
     assert heart.materialize(instance, assets=["raw_data"]).success
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    # the whole chain in one run: features, a new model, its report and the champion gate
-    assert _requested(tick) == {(f"heart_disease/{a}", None) for a in ("features", "model", "evaluation_report", "champion_model")}
+    # the whole chain in one run: features, a new model, its report, the champion gate and the scoring
+    assert _requested(tick) == {
+        (f"heart_disease/{a}", None) for a in ("features", "model", "evaluation_report", "champion_model", "predictions")
+    }
     # and the report's blocking checks with it, in the same run
     assert {k for k, _ in _requested(tick, checks=True)} == {
         f"heart_disease/evaluation_report:{c}" for c in ("accuracy_within_threshold", "beats_majority_class", "not_worse_than_seed_script")
@@ -261,7 +263,9 @@ def test_automation_follows_changed_data_but_not_identical_reingestion(local_tax
 
     assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    assert _requested(tick) == {("nyc_taxi_green/features", "2021-01")}
+    # predictions come along: without a champion they score nothing, and say so (under
+    # retrain: on_drift that is what trains the first model)
+    assert _requested(tick) == {("nyc_taxi_green/features", "2021-01"), ("nyc_taxi_green/predictions", "2021-01")}
     assert taxi.materialize(instance, "2021-01", assets=["features"]).success
     # the model follows once the features exist and their blocking checks passed
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
@@ -282,5 +286,5 @@ def test_automation_follows_changed_data_but_not_identical_reingestion(local_tax
     assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     # both follow in one run now: in-run blocking checks still stop the model if features fail
-    assert _requested(tick) == {("nyc_taxi_green/features", "2021-01"), ("nyc_taxi_green/model", "2021-01")}
+    assert _requested(tick) == {(f"nyc_taxi_green/{a}", "2021-01") for a in ("features", "model", "predictions")}
 

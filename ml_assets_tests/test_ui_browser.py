@@ -4,7 +4,8 @@ Starts `dagster dev` on 127.0.0.1 with a temporary DAGSTER_HOME and data folder,
 four pipelines' groups and every asset in the lineage graph and catalog, sees the schedules and
 sensors running, launches one flights month of the whole graph from "Materialize all" + the
 partition picker, waits for the run, reads the RMSE from the rendered evaluation report, sees the
-checks passed, and reads the iris classification report. Every step leaves a screenshot in
+checks passed, reads the iris classification report and the flights backtest with its decay plot.
+Every step leaves a screenshot in
 build/ui-screenshots/ (ML_ASSETS_UI_SCREENSHOTS).
 
 Needs Debian's Chromium at /usr/bin/chromium (ML_ASSETS_CHROMIUM). Locally the suite is skipped
@@ -42,7 +43,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SEED_MONTH, UI_MONTH = "2013-01", "2013-02"
+# six months seeded by the CLI in one range run give the backtest something to show; the UI runs the seventh
+SEED_MONTHS, UI_MONTH = ("2013-01", "2013-06"), "2013-07"
 RUN_TIMEOUT_S = 420
 GROUPS = ["nyc_flights", "nyc_taxi_green", "iris", "heart_disease"]
 
@@ -99,11 +101,12 @@ def settings_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dagster_dev(settings_env):
-    """`dagster dev` from the repo root (workspace.yaml), with SEED_MONTH already materialized by the CLI."""
+    """`dagster dev` from the repo root (workspace.yaml), with SEED_MONTHS already materialized by the CLI."""
     _require_browser()
     root, env = settings_env
     dagster = str(Path(sys.executable).with_name("dagster"))
-    for selection, partition in [("nyc_flights/raw_data*", ["--partition", SEED_MONTH]), ("iris/raw_data*", [])]:
+    flights_range = ["--partition-range", "...".join(SEED_MONTHS)]
+    for selection, partition in [("nyc_flights/raw_data*", flights_range), ("iris/raw_data*", [])]:
         seed = subprocess.run(
             [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", selection, *partition],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True,
@@ -228,7 +231,8 @@ def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev)
 
     base, _, _ = dagster_dev
     expected = _expected_graph()
-    assert {group for group, _ in expected.values()} == set(GROUPS) and len(expected) == 20
+    # six assets per pipeline; the monthly two add backtest_report and the external drift_alarm
+    assert {group for group, _ in expected.values()} == set(GROUPS) and len(expected) == 28
     _open(page, base, "/asset-groups")
     _expand_all_groups(page)
     graph = page.locator("svg")
@@ -368,6 +372,27 @@ def test_read_the_iris_classification_report(page, dagster_dev):
     report.get_by_role("button", name="Close").click()
     _open(page, base, "/assets/iris/evaluation_report?view=checks")
     expect(page.get_by_text("Succeeded", exact=True)).to_have_count(3, timeout=30_000)
+
+
+def test_read_the_backtest_and_its_decay_plot(page, dagster_dev):
+    from playwright.sync_api import expect
+
+    base, _, data = dagster_dev
+    stored = json.loads((data / "reports" / "nyc_flights" / "backtest_report.json").read_text())
+    assert len(stored["months"]) >= 6  # the seeded range (automation may have added months since)
+    _open(page, base, "/assets/nyc_flights/backtest_report")
+    page.get_by_text("[Show Markdown]").first.click()
+    report = page.get_by_role("dialog")
+    report.get_by_text("RMSE on each month t (lower is better)").wait_for()
+    text = report.inner_text()
+    assert f"{stored['winner']} wins" in text.replace("\n", " ")
+    for policy in ("retrain monthly on the last month", "retrain monthly on the last 3 months", "keep the champion", "course baseline"):
+        expect(report.get_by_text(policy).first).to_be_visible()
+    plot = report.locator("img")
+    assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, "the decay plot renders"
+    _shot(page, "10-backtest-report")
+    report.screenshot(path=str(SCREENSHOTS / "10-backtest-report-cropped.png"))
+    report.get_by_role("button", name="Close").click()
 
 
 def test_dagster_dev_log_has_no_warnings_from_our_code(dagster_dev):

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring, tracking
-from ml_assets.automation import after_its_inputs
+from ml_assets.automation import after_each_gate
 from ml_assets.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import MlflowTracking, ModelRegistry
@@ -45,7 +45,9 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         group_name=plan.name,
         kinds={"scikitlearn", "mlflow", "markdown"},
         io_manager_key="report_io_manager",
-        automation_condition=after_its_inputs(),
+        automation_condition=after_each_gate(plan.key(CHAMPION)),
+        # unpartitioned, but in the same runs as month ranges: the CLI's --partition-range needs every selected asset single-run
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def backtest_report(
         context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking

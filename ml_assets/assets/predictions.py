@@ -141,7 +141,8 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         context.log_event(
             dg.AssetMaterialization(asset_key=alarm, partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details})
         )
-        context.log.warning(f"{plan.name} {month}: drift alarm raised ({reason})")
+        log = context.log.warning if details else context.log.info  # drift is news; a first month without a champion is not
+        log(f"{plan.name} {month}: drift alarm raised ({reason})")
 
     def alert(context, webhook: AlertWebhook, month: str, where: str, drifted: list[monitoring.Drift]) -> None:
         if not webhook.webhook_url:

@@ -12,7 +12,7 @@ from ml_assets.training import course_baseline_predictions, regression_metrics
 from ml_assets_tests.conftest import write_empty, write_truncated, write_without_column
 from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline, materialized
 
-ALL_CHECKS = set(checks.RAW_CHECKS + checks.FEATURE_CHECKS + checks.EVALUATION_CHECKS)
+ALL_CHECKS = set(checks.RAW_CHECKS + checks.FEATURE_CHECKS + checks.EVALUATION_CHECKS + checks.DRIFT_CHECKS)
 pytestmark = pytest.mark.slow
 
 
@@ -41,8 +41,9 @@ def _assert_month_beats_baseline(pipeline, instance, train_month, valid_month):
 def test_flights_two_months_end_to_end(flights, instance):
     first = flights.materialize(instance, "2013-01")
     assert first.success
-    # the first month has nothing earlier to train on: its report and gate say so (never Missing)
-    assert materialized(first) == ["champion_model", "evaluation_report", "features", "model", "raw_data"]
+    # the first month has nothing earlier to train on: its report and gate say so (never Missing);
+    # with no champion yet, nothing is scored
+    assert materialized(first) == ["backtest_report", "champion_model", "evaluation_report", "features", "model", "raw_data"]
     first_report = json.loads(flights.report("2013-01").read_text())
     assert first_report["status"] == "first month" and "nothing to evaluate" in first_report["markdown"]
     assert all(check_results(first).values())
