@@ -156,17 +156,30 @@ def verdict(rows: list[BacktestRow], metric: str, higher_is_better: bool) -> Ver
     return Verdict(common, means, winner, sentence)
 
 
+def after_a_gap(months: Sequence[str]) -> set[str]:
+    """The months whose previous month with data is not the calendar month before them."""
+    from ml_assets.months import next_month
+
+    ordered = sorted(months)
+    return {m for previous, m in zip(ordered, ordered[1:], strict=False) if next_month(previous) != m}
+
+
 def backtest_markdown(rows: list[BacktestRow], found: Verdict, metric: str) -> str:
     months, policies, scores = policy_table(rows)
+    gaps = after_a_gap({r.month for r in rows} | {r.trained_on for r in rows if r.policy == window_policy(1)})
     header = "| month | " + " | ".join(policies) + " |\n|---|" + "---:|" * len(policies)
     lines = [
-        f"| {m} | " + " | ".join(f"{scores[p][m]:.3f}" if m in scores[p] else "–" for p in policies) + " |" for m in months
+        f"| {m}{' †' if m in gaps else ''} | " + " | ".join(f"{scores[p][m]:.3f}" if m in scores[p] else "–" for p in policies) + " |"
+        for m in months
     ]
     if found.means:
         lines.append(f"| mean of {span_of(found.months)} | " + " | ".join(f"**{found.means[p]:.3f}**" for p in policies) + " |")
-    return f"{found.sentence}\n\n{metric.upper() if metric == 'rmse' else metric} on each month t (lower is better):\n\n" + "\n".join(
-        [header, *lines]
-    ) + "\n"
+    note = (
+        "\n† the month before has no data: \"the last month\" and the windows reach back across the gap.\n" if gaps else ""
+    )
+    better = "higher" if metric != "rmse" else "lower"
+    title = metric.upper() if metric == "rmse" else metric
+    return f"{found.sentence}\n\n{title} on each month t ({better} is better):\n\n" + "\n".join([header, *lines]) + "\n" + note
 
 
 # ---- model cards ------------------------------------------------------------------------------

@@ -79,18 +79,19 @@ def drift_plot_png(columns: list[str], values: list[float], threshold: float, ti
     return _png(fig)
 
 
-def decay_plot_png(months: list[str], scores: dict[str, dict[str, float]], metric: str, title: str) -> bytes:
-    """One line per retraining policy: its score on each month (the walk-forward backtest)."""
+def decay_plot_png(months: list[str], policies: list[str], scores: dict[str, dict[str, float]], metric: str, title: str) -> bytes:
+    """One line per retraining policy (in `policies` order): its score on each month (the walk-forward backtest)."""
     plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(8, 3.6), dpi=80)
+    fig, axis = plt.subplots(figsize=(9, 3.6), dpi=80)
     positions = {m: i for i, m in enumerate(months)}
-    for policy, by_month in scores.items():
+    for policy in policies:
+        by_month = scores[policy]
         shown_months = [m for m in months if m in by_month]
         axis.plot([positions[m] for m in shown_months], [by_month[m] for m in shown_months], marker="o", markersize=3, label=policy)
     axis.set_xticks(range(len(months)), months, rotation=45, ha="right", fontsize=8)
     axis.set_ylabel(metric)
     axis.set_title(title, fontsize=10)
-    axis.legend(fontsize=7, loc="best")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the lines, not over them
     axis.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.22, top=0.9)
+    fig.subplots_adjust(left=0.07, right=0.68, bottom=0.22, top=0.9)
     return _png(fig)

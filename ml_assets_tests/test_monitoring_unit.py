@@ -114,3 +114,15 @@ def test_monitoring_yaml_refuses_bad_settings():
         MonitoringSpec(retrain="sometimes")
     with pytest.raises(ValueError, match="max_feature_drift"):
         MonitoringSpec(drift={"max_feature_drift": 1.5})
+
+
+def test_a_month_after_a_gap_is_marked_in_the_table():
+    assert monitoring.after_a_gap(["2021-01", "2021-02", "2022-01", "2021-03"]) == {"2022-01"}
+    assert monitoring.after_a_gap(["2012-12", "2013-01"]) == set()  # across a year end is no gap
+    rows = [
+        monitoring.BacktestRow("2021-02", monitoring.window_policy(1), 5.0, "2021-01"),
+        monitoring.BacktestRow("2022-01", monitoring.window_policy(1), 6.0, "2021-02"),
+    ]
+    table = monitoring.backtest_markdown(rows, monitoring.verdict(rows, "rmse", False), "rmse")
+    assert "| 2022-01 † | 6.000 |" in table and "| 2021-02 | 5.000 |" in table
+    assert "† the month before has no data" in table

@@ -89,14 +89,14 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         ]  # months[1] is the same model as "the last month"
         found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
         markdown = monitoring.backtest_markdown(rows, found, metric)
-        table_months, _, scores = monitoring.policy_table(rows)
+        table_months, policies, scores = monitoring.policy_table(rows)
         context.log.info(found.sentence)
 
         png = None
         if table_months:
             from ml_assets.plots import decay_plot_png
 
-            png = decay_plot_png(table_months, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
+            png = decay_plot_png(table_months, policies, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
         run_url = log_backtest(registry, rows, found, markdown, png)
         report = {
             "pipeline": plan.name,
