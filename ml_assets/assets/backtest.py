@@ -54,6 +54,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     ):
         import pandas as pd
 
+        from ml_assets.features import TARGET
         from ml_assets.training import course_baseline_predictions, regression_metrics
 
         registry = plan.registry(mlflow_tracking)
@@ -74,7 +75,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         def score_baseline(train_month: str, month: str) -> float:
             valid = features[month]
             predicted = course_baseline_predictions(features[train_month], valid)
-            return regression_metrics(valid["duration_min"].to_numpy(), predicted)[metric]
+            return regression_metrics(valid[TARGET].to_numpy(), predicted)[metric]
 
         def score_champion(month: str) -> tuple[str, float] | None:
             gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
