@@ -3,6 +3,14 @@
 import dagster as dg
 
 
+def any_deps_data_changed() -> dg.AutomationCondition:
+    """A dependency's data version changed outside this asset's own runs, or it is being requested now."""
+    return dg.AutomationCondition.any_deps_match(
+        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
+        | dg.AutomationCondition.will_be_requested()
+    ).with_label("any_deps_data_changed")
+
+
 def on_upstream_data_change() -> dg.AutomationCondition:
     """Like `AutomationCondition.eager()`, with two differences that matter for monthly ML data.
 
@@ -11,12 +19,8 @@ def on_upstream_data_change() -> dg.AutomationCondition:
       re-ingested with identical content (raw_data hashes its rows) does not retrain models.
     It also waits for every blocking check of the dependencies to pass.
     """
-    deps_changed = dg.AutomationCondition.any_deps_match(
-        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
-        | dg.AutomationCondition.will_be_requested()
-    ).with_label("any_deps_data_changed")
     return (
-        (dg.AutomationCondition.newly_missing() | deps_changed).since_last_handled()
+        (dg.AutomationCondition.newly_missing() | any_deps_data_changed()).since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
@@ -38,12 +42,8 @@ def follows_champion(champion: dg.AssetKey) -> dg.AutomationCondition:
     months that were never gated (an open-ended source's future) do not hold the scoring back.
     """
     champion_months = dg.AssetSelection.assets(champion)
-    deps_changed = dg.AutomationCondition.any_deps_match(
-        (dg.AutomationCondition.data_version_changed() & ~dg.AutomationCondition.executed_with_root_target())
-        | dg.AutomationCondition.will_be_requested()
-    ).with_label("features_changed_or_champion_moved")
     return (
-        (dg.AutomationCondition.newly_missing() | deps_changed).since_last_handled()
+        (dg.AutomationCondition.newly_missing() | any_deps_data_changed()).since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing().ignore(champion_months)
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
