@@ -11,7 +11,7 @@ from ml_assets.automation import follows_champion, with_its_asset
 from ml_assets.months import is_month
 from ml_assets.plan import CHAMPION, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
-from ml_assets.resources import AlertWebhook, MlflowTracking, ModelRegistry
+from ml_assets.resources import AlertWebhook, MlflowTracking
 from ml_assets.tasks import ACTUAL, PREDICTION, embedded_png
 
 
@@ -99,12 +99,12 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
                 **{name: shown(value) for name, value in plan.task.scored_metrics(rows).items()},
             }
             if plan.monthly:
-                check_results[month] = judge_drift(context, registry, alert_webhook, champion, trained_on, reference, month, rows)
+                check_results[month] = judge_drift(context, alert_webhook, champion, trained_on, reference, month, rows)
                 metadata[month].update(drift_figures(check_results[month]))
         yield dg.Output(value_of(plan, scored), metadata=combined_metadata(metadata))
         yield from combined_checks(check_results) if check_results else []
 
-    def judge_drift(context, registry: ModelRegistry, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
+    def judge_drift(context, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
         where = f"version {champion.version}'s training data ({trained_on})"
         if reference is None:
             reason = f"version {champion.version} was trained before ml_assets logged drift references: retrain to monitor it"
