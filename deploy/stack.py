@@ -212,11 +212,16 @@ class Stack:
             {**self.settings.env(), **env_overrides},
         )
 
-    def stop_workers(self) -> None:
+    def stop_workers(self, timeout_s: float = 30) -> None:
+        """Warm shutdown (a worker finishes its step), then SIGKILL for one that does not within `timeout_s`."""
         for name in [n for n in self.processes if n.startswith("worker")]:
             process = self.processes.pop(name)
             os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
     def stop(self) -> None:
         for process in self.processes.values():

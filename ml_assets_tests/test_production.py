@@ -90,7 +90,8 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
             (start,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
             run_pids.add(start.dagster_event.pid)
             steps.update({f"{run.job_name}:{k}": v for k, v in _step_workers(instance, run.run_id).items()})
-    assert len(steps) == 10 and all({"worker", "pid", "start", "end"} <= set(s) for s in steps.values()), steps
+    # flights: five training steps, predictions and backtest_report; iris: five and predictions
+    assert len(steps) == 13 and all({"worker", "pid", "start", "end"} <= set(s) for s in steps.values()), steps
     # every step ran in a worker process, none in a run's own process, and both workers took steps
     assert not {s["pid"] for s in steps.values()} & run_pids
     assert {s["worker"].split("@")[0] for s in steps.values()} == {"w1", "w2"}
@@ -106,7 +107,8 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
         assert {f"data/warehouse/nyc_flights/{a}/{month}.{e}" for a, e in
                 [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]} <= keys
         assert f"data/reports/nyc_flights/evaluation_report/{month}.json" in keys
-    assert "data/reports/iris/evaluation_report.json" in keys
+        assert f"data/warehouse/nyc_flights/predictions/{month}.parquet" in keys  # scored by the range's champion
+    assert {"data/reports/iris/evaluation_report.json", "data/reports/nyc_flights/backtest_report.json"} <= keys
 
     import mlflow
     import psycopg2
@@ -116,12 +118,13 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
     )
     with connection, connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'")
-        assert cursor.fetchone()[0] == 4  # three flight months and iris, in the server's PostgreSQL store
+        assert cursor.fetchone()[0] == 5  # three flight months, iris and the flights' backtest, in the server's PostgreSQL store
         cursor.execute("SELECT count(*) FROM model_versions")
         assert cursor.fetchone()[0] == 4
     connection.close()
     artifacts = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.artifact_bucket)["Contents"]]
     assert sum(key.endswith("/MLmodel") for key in artifacts) == 4
+    assert sum(key.endswith("/reference/training_sample.parquet") for key in artifacts) == 4  # each model's drift reference
 
     features = pd.read_parquet(
         f"s3://{stack.settings.bucket}/data/warehouse/nyc_flights/features/2013-03.parquet",
@@ -152,9 +155,10 @@ def test_with_no_worker_listening_the_step_waits_and_nothing_runs(stack):
             (run,) = [r for r in instance.get_runs() if r.status == dg.DagsterRunStatus.STARTED]
             started = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START)
             assert started == []
-        waiting.kill()  # the run process; its queued task is flushed with the stack's Redis databases
+        waiting.kill()  # the run process
         waiting.wait(timeout=60)
     finally:
+        stack.flush_broker()  # its queued step would otherwise run, orphaned, on the next worker
         for number in (1, 2):
             stack.start_worker(number)
 

@@ -38,15 +38,18 @@ def _alarms(instance, pipeline, month: str) -> list[dict]:
     return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
 
 
-@pytest.fixture
-def flights_range(flights, instance):
-    """nyc_flights over 2013-01..04 in one run, as `dev.py run` does it."""
-    result = flights.materialize(instance, months=(FLIGHT_MONTHS[0], FLIGHT_MONTHS[-1]))
-    assert result.success, failure_messages(result)
-    return result
+@pytest.fixture(scope="module")
+def ranged(tmp_path_factory):
+    """nyc_flights over 2013-01..04 in one run, as `dev.py run` does it; read-only for the tests below."""
+    flights = load_pipeline("nyc_flights", tmp_path_factory.mktemp("ranged") / "data")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = flights.materialize(instance, months=(FLIGHT_MONTHS[0], FLIGHT_MONTHS[-1]))
+        assert result.success, failure_messages(result)
+        yield flights, instance, result
 
 
-def test_predictions_are_the_champions_on_every_month(flights, instance, flights_range):
+def test_predictions_are_the_champions_on_every_month(ranged):
+    flights, instance, flights_range = ranged
     champion = flights.registry.champion()
     model = flights.registry.load_version(champion.version)
     record = instance.fetch_materializations(
@@ -66,7 +69,8 @@ def test_predictions_are_the_champions_on_every_month(flights, instance, flights
     assert all(_alarms(instance, flights, m) == [] for m in FLIGHT_MONTHS)
 
 
-def test_drift_check_metadata_names_the_reference_and_every_column(flights, instance, flights_range):
+def test_drift_check_metadata_names_the_reference_and_every_column(ranged):
+    flights, instance, flights_range = ranged
     evaluations = [
         e.asset_check_evaluation_data for e in flights_range.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
@@ -81,7 +85,8 @@ def test_drift_check_metadata_names_the_reference_and_every_column(flights, inst
     assert feature_drift.severity == dg.AssetCheckSeverity.WARN  # drift is not bad data: nothing is blocked
 
 
-def test_backtest_agrees_with_the_pipelines_own_reports(flights, instance, flights_range):
+def test_backtest_agrees_with_the_pipelines_own_reports(ranged):
+    flights, instance, flights_range = ranged
     report = _stored(flights, "backtest_report")
     rows = pd.DataFrame(report["rows"])
     for month in FLIGHT_MONTHS[1:]:
@@ -106,7 +111,8 @@ def test_backtest_agrees_with_the_pipelines_own_reports(flights, instance, fligh
     assert {f"mean_{p}_rmse" for p in ("keep_the_champion", "course_baseline")} <= set(runs[0].data.metrics)
 
 
-def test_every_registered_version_has_a_model_card(flights, instance, flights_range):
+def test_every_registered_version_has_a_model_card(ranged):
+    flights, instance, flights_range = ranged
     client, name = flights.registry.client(), flights.registry.name
     versions = sorted(client.search_model_versions(f"name = '{name}'"), key=lambda v: int(v.version))
     assert len(versions) == 4
