@@ -119,7 +119,7 @@ def span_of(months: Sequence[str]) -> str:
 
 
 def policy_table(rows: list[BacktestRow]) -> tuple[list[str], list[str], dict[str, dict[str, float]]]:
-    """(months, policies in first-seen order, {policy: {month: score}})."""
+    """(months, policies: the retraining windows shortest first, then the fixed ones, {policy: {month: score}})."""
     months = sorted({r.month for r in rows})
     scores: dict[str, dict[str, float]] = {}
     for r in rows:
