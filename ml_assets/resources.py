@@ -89,6 +89,7 @@ class ModelRegistry:
     def __init__(self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str):
         self.mlflow, self.experiment, self.name, self.dataset = tracking_resource, experiment, registered_model, dataset
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
+        self._references: dict[str, object] = {}  # drift references by version, likewise
         self._experiment_id: str | None = None
         self._registered_model_checked = False
 
@@ -187,16 +188,16 @@ class ModelRegistry:
         import pandas as pd
         from mlflow.exceptions import MlflowException
 
-        key = f"reference:{version.version}"
-        if key not in self._loaded:
+        key = str(version.version)
+        if key not in self._references:
             with tempfile.TemporaryDirectory() as folder:
                 try:
                     path = self.client().download_artifacts(version.run_id, self.REFERENCE_ARTIFACT, folder)
                 except (MlflowException, OSError):
-                    self._loaded[key] = None
+                    self._references[key] = None
                 else:
-                    self._loaded[key] = pd.read_parquet(path)
-        return self._loaded[key]
+                    self._references[key] = pd.read_parquet(path)
+        return self._references[key]
 
     def set_model_card(self, version: str | int, markdown: str) -> None:
         """The version's description in the MLflow registry is its model card."""
