@@ -34,17 +34,24 @@ def with_its_asset() -> dg.AutomationCondition:
     return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label("with_its_asset")
 
 
-def follows_champion(champion: dg.AssetKey) -> dg.AutomationCondition:
+def follows_champion(champion: dg.AssetKey, alias: dg.AssetKey | None = None) -> dg.AutomationCondition:
     """For `predictions`: re-score when the month's features changed or the champion moved.
 
     `champion_model` reports the champion's MLflow version as its data version, so a gate that
-    keeps the champion changes nothing, and one that moves the alias re-scores every month. Its
-    months that were never gated (an open-ended source's future) do not hold the scoring back.
+    keeps the champion changes nothing. A monthly pipeline's gate that moves the alias reports
+    the external `alias` asset, every month's dependency, so every month is re-scored. A month
+    that was never gated (an open-ended source's future, a month `on_drift` did not retrain on)
+    does not hold its scoring back.
     """
-    champion_months = dg.AssetSelection.assets(champion)
+    not_required = dg.AssetSelection.assets(champion, *([alias] if alias else []))
+    changed = dg.AutomationCondition.newly_missing() | any_deps_data_changed()
+    if alias is not None:
+        changed |= dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).allow(
+            dg.AssetSelection.assets(alias)
+        ).with_label("champion_alias_moved")
     return (
-        (dg.AutomationCondition.newly_missing() | any_deps_data_changed()).since_last_handled()
-        & ~dg.AutomationCondition.any_deps_missing().ignore(champion_months)
+        changed.since_last_handled()
+        & ~dg.AutomationCondition.any_deps_missing().ignore(not_required)
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("follows_champion")

@@ -13,6 +13,7 @@ from ml_assets.tasks import TabularClassification, TripRegression
 
 RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
 PREDICTIONS, BACKTEST, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
+CHAMPION_ALIAS = "champion_alias"
 ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION, PREDICTIONS)  # every pipeline; monthly ones add BACKTEST
 
 

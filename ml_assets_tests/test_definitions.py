@@ -12,7 +12,7 @@ from ml_assets_tests.pipelines import REPO_ROOT
 
 PIPELINES = {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}
 ASSETS = ("raw_data", "features", "model", "evaluation_report", "champion_model", "predictions")
-MONTHLY_ONLY = ("backtest_report", "drift_alarm")
+MONTHLY_ONLY = ("backtest_report", "champion_alias", "drift_alarm")
 MONTHLY = {"nyc_flights", "nyc_taxi_green"}
 
 

@@ -231,8 +231,8 @@ def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev)
 
     base, _, _ = dagster_dev
     expected = _expected_graph()
-    # six assets per pipeline; the monthly two add backtest_report and the external drift_alarm
-    assert {group for group, _ in expected.values()} == set(GROUPS) and len(expected) == 28
+    # six assets per pipeline; the monthly two add backtest_report and the external champion_alias and drift_alarm
+    assert {group for group, _ in expected.values()} == set(GROUPS) and len(expected) == 30
     _open(page, base, "/asset-groups")
     _expand_all_groups(page)
     graph = page.locator("svg")
@@ -244,7 +244,7 @@ def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev)
 
     _open(page, base, "/assets")
     _shot(page, "02-catalog")
-    for group in GROUPS:  # each pipeline's key prefix; the catalog draws only the rows in view (28 assets)
+    for group in GROUPS:  # each pipeline's key prefix; the catalog draws only the rows in view (30 assets)
         for _ in range(6):
             if page.get_by_text(group, exact=True).count():
                 break

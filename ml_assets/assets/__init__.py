@@ -1,12 +1,13 @@
 """One pipeline's assets: raw_data -> features -> model -> evaluation_report -> champion_model ->
-predictions (and, monthly, backtest_report and the drift_alarm that predictions reports)."""
+predictions (and, monthly, backtest_report plus two external assets: the champion_alias that
+champion_model reports and the drift_alarm that predictions reports)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from ml_assets.assets.backtest import build_backtest_report
-from ml_assets.assets.champion import build_champion_model
+from ml_assets.assets.champion import build_champion_model, champion_alias_spec
 from ml_assets.assets.data import build_features, build_raw_data
 from ml_assets.assets.evaluation import build_evaluation_report
 from ml_assets.assets.model import build_model
@@ -24,5 +25,5 @@ def build_pipeline_assets(plan: PipelinePlan) -> list[dg.AssetsDefinition | dg.A
         build_predictions(plan),
     ]
     if plan.monthly:
-        assets += [build_backtest_report(plan), drift_alarm_spec(plan)]
+        assets += [build_backtest_report(plan), champion_alias_spec(plan), drift_alarm_spec(plan)]
     return assets

@@ -7,10 +7,30 @@ from ml_assets import tracking
 from ml_assets.assets.evaluation import champion_score_on
 from ml_assets.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.automation import on_upstream_data_change
-from ml_assets.plan import CHAMPION, FEATURES, REPORT, PipelinePlan
+from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import MlflowTracking
 from ml_assets.tasks import scoring_rows
+
+
+def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
+    """An external asset for MLflow's `champion` alias, which `champion_model` reports when it moves.
+
+    `predictions` depends on it (unpartitioned, so every month) to re-score when the alias moves,
+    and on `champion_model` month by month for the order within a run. An all-months dependency
+    on `champion_model` itself would put every month's predictions into any backfill that
+    gates a few months (Dagster maps a backfill's months through partition mappings)."""
+    return dg.AssetSpec(
+        key=plan.key(CHAMPION_ALIAS),
+        description=(
+            "The registered champion, `models:/<name>@champion` in MLflow. `champion_model` reports it whenever a gate "
+            "finds it moved (the version is in the metadata); `predictions` re-scores every month then."
+        ),
+        # no lineage edge from champion_model: `dagster asset materialize --select '<pipeline>/raw_data*'`
+        # would then select this external asset, which no run can materialize, and refuse to start
+        group_name=plan.name,
+        kinds={"mlflow"},
+    )
 
 
 def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
@@ -47,12 +67,32 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 continue
             rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
             decisions[month], metadata[month] = gate(context, registry, month, report, rows)
-        # the data version is the champion itself: `predictions` re-scores when it moves, not on every gate
+        # the data version is the champion itself: a gate that keeps it changes nothing downstream
         champion = registry.champion()
+        if plan.monthly and champion is not None:
+            report_alias(context, registry, champion)
         return dg.MaterializeResult(
             value=value_of(plan, decisions),
             metadata=combined_metadata(metadata),
             data_version=dg.DataVersion(f"{registry.name}/{champion.version}" if champion else "no champion"),
+        )
+
+    def report_alias(context: dg.AssetExecutionContext, registry, champion) -> None:
+        alias = plan.key(CHAMPION_ALIAS)
+        last = context.instance.get_latest_materialization_event(alias)
+        last_version = last.asset_materialization.metadata.get("champion_version") if last and last.asset_materialization else None
+        if last_version is not None and getattr(last_version, "value", last_version) == str(champion.version):
+            return
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=alias,
+                metadata={
+                    "champion_version": str(champion.version),
+                    "champion_uri": registry.champion_uri,
+                    "champion_version_url": dg.MetadataValue.url(registry.version_url(champion.version)),
+                    "reported_by_months": ", ".join(months_of(plan, context)),
+                },
+            )
         )
 
     def nothing_to_gate(registry, month: str, report: dict) -> tuple[dict, dict]:

@@ -6,10 +6,10 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import checks, monitoring, tracking
-from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
+from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
 from ml_assets.automation import follows_champion, with_its_asset
 from ml_assets.months import is_month
-from ml_assets.plan import CHAMPION, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
+from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import AlertWebhook, MlflowTracking
 from ml_assets.tasks import ACTUAL, PREDICTION, embedded_png
@@ -42,7 +42,8 @@ def month_drift(plan: PipelinePlan, reference, scored) -> dict[str, list[monitor
 
 def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
     key, alarm = plan.key(PREDICTIONS), plan.key(DRIFT_ALARM)
-    champion_dep = dg.AssetDep(plan.key(CHAMPION), partition_mapping=dg.AllPartitionMapping() if plan.monthly else None)
+    # month by month, so a run scores after its own gates; the alias (every month) re-scores when it moves
+    deps = [plan.key(CHAMPION), plan.key(CHAMPION_ALIAS)] if plan.monthly else [plan.key(CHAMPION)]
 
     @dg.asset(
         key=key,
@@ -52,14 +53,15 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             + ("Drift checks compare the month with the champion's training data. " if plan.monthly else "")
             + "No champion yet: nothing is scored, and the run still succeeds."
         ),
-        ins={"features": dg.AssetIn(plan.key(FEATURES))},
-        deps=[champion_dep],
+        # a month awaiting its data (a backfill can add the month after its range) has no features
+        ins={"features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None)},
+        deps=deps,
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
         output_required=False,
-        automation_condition=follows_champion(plan.key(CHAMPION)),
+        automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
         check_specs=(
             checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
             if plan.monthly
@@ -72,23 +74,24 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
     ):
         registry = plan.registry(mlflow_tracking)
         months = months_of(plan, context)
+        awaiting = [m for m in months if plan.monthly and m not in features]
+        with_data = [m for m in months if m not in awaiting]
+        if not with_data:
+            context.log.info(f"{span(months)} has no features yet: nothing to score until it is materialized.")
+            yield from judged_nothing(f"{span(months)} has no features yet")
+            return
         champion = registry.champion()
         if champion is None:
             context.log.info(f"{registry.name} has no champion yet: nothing to score. The champion gate names one.")
-            for month in months if plan.monthly else []:
+            for month in with_data if plan.monthly else []:
                 raise_alarm(context, month, "no champion to score this month", {})
-            # nothing materializes; the checks, which Dagster requires, say why they judged nothing
-            for name in checks.DRIFT_CHECKS if plan.monthly else []:
-                yield dg.AssetCheckResult(
-                    check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"months_judged": "none", "why": f"{registry.name} has no champion yet"},
-                )
+            yield from judged_nothing(f"{registry.name} has no champion yet")
             return
         model = registry.load_version(champion.version)
         reference = registry.reference_sample(champion) if plan.monthly else None
         trained_on = (registry.client().get_run(champion.run_id).data.tags or {}).get(tracking.TAG_PARTITION, "unknown")
         scored, metadata, check_results = {}, {}, {}
-        for month in months:
+        for month in with_data:
             rows = plan.task.scored(model, features[month] if plan.monthly else features)
             scored[month] = rows
             metadata[month] = {
@@ -101,8 +104,18 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             if plan.monthly:
                 check_results[month] = judge_drift(context, alert_webhook, champion, trained_on, reference, month, rows)
                 metadata[month].update(drift_figures(check_results[month]))
-        yield dg.Output(value_of(plan, scored), metadata=combined_metadata(metadata))
+        for month in awaiting:  # in a range with months that have data: an empty month, until its data comes
+            scored[month] = next(iter(scored.values())).iloc[:0]
+            metadata[month] = {"status": "awaiting data", "rows": 0}
+        yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata))
         yield from combined_checks(check_results) if check_results else []
+
+    def judged_nothing(why: str):
+        # nothing materializes; the checks, which Dagster requires, say why they judged nothing
+        for name in checks.DRIFT_CHECKS if plan.monthly else []:
+            yield dg.AssetCheckResult(
+                check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"months_judged": "none", "why": why}
+            )
 
     def judge_drift(context, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
         where = f"version {champion.version}'s training data ({trained_on})"

@@ -133,8 +133,32 @@ def test_no_champion_scores_nothing_and_the_run_succeeds(flights, instance):
     assert [a["reason"] for a in _alarms(instance, flights, "2013-01")] == ["no champion to score this month"]
 
 
+def _alias_reports(instance, pipeline) -> list[str]:
+    """The champion versions `champion_model` reported on the external champion_alias, oldest first."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pipeline.key("champion_alias")), limit=50).records
+    return [r.asset_materialization.metadata["champion_version"].value for r in reversed(records)]
+
+
+def test_a_month_awaiting_its_data_is_scored_empty_or_not_at_all(flights, instance):
+    """A backfill can add a month after its range (Dagster maps the range's last model to the
+    next month's evaluation, gate and predictions): that month has no features to score yet."""
+    assert flights.materialize(instance, months=("2013-01", "2013-02")).success
+    in_range = flights.materialize(instance, months=("2013-02", "2013-03"), assets=["predictions"])
+    assert in_range.success, failure_messages(in_range)
+    assert len(_stored(flights, "predictions", "2013-02")) > 20_000
+    empty = _stored(flights, "predictions", "2013-03")
+    assert len(empty) == 0 and list(empty.columns) == list(_stored(flights, "predictions", "2013-02").columns)
+    by_month = in_range.asset_materializations_for_node("nyc_flights__predictions")[0].metadata["by_month"].value
+    assert by_month["2013-03"] == {"status": "awaiting data", "rows": 0}
+    alone = flights.materialize(instance, "2013-05", assets=["predictions"])
+    assert alone.success and materialized(alone) == []
+    assert all(check_results(alone).values())  # judged nothing, and said why
+    assert _alarms(instance, flights, "2013-03") == [] and _alarms(instance, flights, "2013-05") == []
+
+
 def test_predictions_follow_the_champion_alias(flights, instance):
     assert flights.materialize(instance, months=("2013-01", "2013-03")).success
+    assert _alias_reports(instance, flights) == [str(flights.registry.champion().version)]  # reported once per run
     defs = flights.defs()
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert flights.materialize(instance, "2013-04", assets=TRAINING).success
@@ -143,6 +167,7 @@ def test_predictions_follow_the_champion_alias(flights, instance):
     assert {p for k, p in requested(tick) if k == "nyc_flights/predictions"} == set(FLIGHT_MONTHS)  # every month re-scored
     run_requested(flights, instance, tick)
     version = str(flights.registry.champion().version)
+    assert _alias_reports(instance, flights)[-1] == version
     assert all(_stored(flights, "predictions", m).shape[0] > 0 for m in FLIGHT_MONTHS)
     # a gate that keeps the champion changes nothing downstream
     assert flights.materialize(instance, "2013-04", assets=["champion_model"]).success
@@ -150,6 +175,7 @@ def test_predictions_follow_the_champion_alias(flights, instance):
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     assert not {k for k, _ in requested(tick)} & {"nyc_flights/predictions"}
     assert str(flights.registry.champion().version) == version
+    assert len(_alias_reports(instance, flights)) == 2  # nothing moved, nothing reported
 
 
 class _Webhook(http.server.BaseHTTPRequestHandler):
