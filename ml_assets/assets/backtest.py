@@ -66,7 +66,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 return model[window[0]]  # the pipeline's own model of that month
             if tuple(window) not in fitted:
                 frame = pd.concat([features[m] for m in window], ignore_index=True)
-                fitted[tuple(window)] = plan.task.train(frame, plan.task.config_cls()).model
+                fitted[tuple(window)] = plan.task.fit(frame, plan.task.config_cls())
             return fitted[tuple(window)]
 
         def score_window(window: list[str], month: str) -> float:
