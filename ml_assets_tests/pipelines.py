@@ -124,6 +124,13 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
     return "\n".join(parts)
 
 
+def materialization_metadata(result: dg.ExecuteInProcessResult, pipeline: str, asset: str) -> dict:
+    """The metadata of the run's first materialization of `pipeline/asset`, whichever step recorded
+    it (a step can also report an external asset: champion_model reports the champion_alias)."""
+    key = dg.AssetKey([pipeline, asset])
+    return next(e.materialization for e in result.get_asset_materialization_events() if e.asset_key == key).metadata
+
+
 def materialized(result: dg.ExecuteInProcessResult) -> list[str]:
     return sorted(e.asset_key.path[-1] for e in result.get_asset_materialization_events())
 

@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 
 from ml_assets.features import TARGET
 from ml_assets.training import model_inputs, regression_metrics
-from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline
+from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline, materialization_metadata, materialized
 
 pytestmark = pytest.mark.slow
 
@@ -75,8 +75,10 @@ def test_two_versions_and_champion_on_the_evaluated_one(flights, two_months):
     runs = _runs(flights)
     champion = _champion(flights)
     assert str(champion.version) == "1" and champion.run_id == runs[0].info.run_id
-    metadata = two_months.asset_materializations_for_node("nyc_flights__champion_model")[0].metadata
+    metadata = materialization_metadata(two_months, "nyc_flights", "champion_model")
     assert metadata["decision"].value == "promoted" and metadata["champion_version"].value == "1"
+    alias = materialization_metadata(two_months, "nyc_flights", "champion_alias")  # reported: it moved
+    assert alias["champion_version"].value == "1" and alias["reported_by_months"].value == "2013-02"
     assert metadata["champion_uri"].value == "models:/nyc_flights_air_time@champion"
     model_metadata = two_months.asset_materializations_for_node("nyc_flights__model")[0].metadata
     assert model_metadata["mlflow_run_id"].value == runs[1].info.run_id
@@ -97,16 +99,18 @@ def test_champion_loads_from_registry_and_predicts(flights, two_months):
 def test_alias_moves_for_better_model_and_stays_within_tolerance(flights, data_dir, instance, two_months):
     result = flights.materialize(instance, "2013-03")
     assert result.success, failure_messages(result)
-    moved = result.asset_materializations_for_node("nyc_flights__champion_model")[0].metadata
+    moved = materialization_metadata(result, "nyc_flights", "champion_model")
     assert moved["decision"].value == "promoted", moved["reason"].value
     assert str(_champion(flights).version) == "2"
+    assert materialization_metadata(result, "nyc_flights", "champion_alias")["champion_version"].value == "2"
     assert moved["candidate_rmse"].value < moved["previous_champion_rmse"].value  # measured on the same month
 
     strict = load_pipeline("nyc_flights", data_dir, champion={"min_improvement": 0.5})  # must halve the RMSE
     result = strict.materialize(instance, "2013-04")
     assert result.success, failure_messages(result)
-    kept = result.asset_materializations_for_node("nyc_flights__champion_model")[0].metadata
+    kept = materialization_metadata(result, "nyc_flights", "champion_model")
     assert kept["decision"].value == "kept" and "the champion stays" in kept["reason"].value
+    assert "champion_alias" not in materialized(result)  # it did not move
     assert str(_champion(flights).version) == "2"
 
 
