@@ -129,6 +129,12 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
     random_state: int = 42
     seed_script: SeedScriptSpec | None = None
 
+    @model_validator(mode="after")
+    def _jobs(self) -> EvaluationSpec:
+        if self.cv_jobs == 0:
+            _refuse("evaluation.cv_jobs", self.cv_jobs, "a number of processes (1, 2, ...) or -1 for one per CPU")
+        return self
+
 
 class QualitySpec(dg.Model, dg.Resolvable):
     """Thresholds of the blocking asset checks."""

@@ -61,6 +61,7 @@ def _error(**overrides) -> str:
         ({"source": {"dataset": "titanic"}}, "source.dataset='titanic' is not allowed: sklearn datasets are"),
         ({"quality": {"min_accuracy": 1.5}}, "min_accuracy"),
         ({"evaluation": {"cv_folds": 1}}, "cv_folds"),
+        ({"evaluation": {"cv_jobs": 0}}, "evaluation.cv_jobs=0 is not allowed"),
         ({"name": "iris flowers"}, "name='iris flowers' is not allowed"),
         ({"partitioning": {"monthly": {"first_month": "2013-01"}}}, "partitioning.monthly"),
         ({"_pipeline": "nyc_flights", "partitioning": {"monthly": {"first_month": "2013-13"}}}, "partitioning.monthly.first_month='2013-13'"),
