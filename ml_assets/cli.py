@@ -55,25 +55,48 @@ def report_path(defs: dg.Definitions, plan: PipelinePlan, partition: str | None)
     return folder / REPORT / f"{partition}.json" if partition else folder / f"{REPORT}.json"
 
 
+def parse_months_argument(value: str) -> list[str]:
+    """One month (YYYY-MM) or a range FIRST..LAST, as months."""
+    from ml_assets.months import is_month, months_between
+
+    first, _, last = value.partition("..")
+    for month in filter(None, (first, last)):
+        if not is_month(month):
+            raise argparse.ArgumentTypeError(f"{month!r} is not a month written YYYY-MM (a range is FIRST..LAST or FIRST LAST)")
+    return months_between(first, last) if last else [first]
+
+
+def months_of_argument(chosen: list[str] | None) -> list[str] | None:
+    """`--months A B` is the range A..B, as `dev.py backfill A B`; one month, or A..B, as written."""
+    from ml_assets.months import months_between
+
+    if chosen and len(chosen) == 2 and chosen[0] < chosen[1]:
+        return months_between(chosen[0], chosen[1])
+    return chosen
+
+
+def check_figures(evaluation) -> str:
+    """A failed check's figures, e.g. `accuracy 0.979 < min_accuracy 0.999`."""
+    from ml_assets.checks import figures
+
+    metadata = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+    return figures(dg.AssetCheckResult(check_name=evaluation.check_name, passed=False, metadata=metadata))
+
+
 def _pm(stats: dict) -> str:
     return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
 
 
 def summary_rows(report: dict) -> list[str]:
-    """The report as table cells: metric, model, then each baseline."""
-    if report["task"] == "regression":
-        return [
-            "RMSE, minutes",
-            f"{report['rmse']:.3f}",
-            f"course baseline {report['course_baseline_rmse']:.3f}",
-            f"mean predictor {report['mean_predictor_rmse']:.3f}",
+    """The report as table cells: metric, model, then each baseline (the same cells for every task kind)."""
+    metric = report["primary_metric"]
+    label = metric.upper() if metric == "rmse" else metric
+    if report.get("protocol") == "cross-validation":
+        summary = report["cv"]["summary"]
+        return [f"CV {label}", _pm(summary["model"][metric])] + [
+            f"{key.replace('_', ' ')} {_pm(stats[metric])}" for key, stats in summary.items() if key != "model"
         ]
-    summary = report["cv"]["summary"]
-    cells = ["CV accuracy", _pm(summary["model"]["accuracy"])]
-    if "seed_script" in summary:
-        cells.append(f"seed script {_pm(summary['seed_script']['accuracy'])}")
-    cells.append(f"majority class {_pm(summary['majority_class']['accuracy'])}")
-    return cells
+    return [label, f"{report['score']:.3f}"] + [f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         job = defs.resolve_job_def(plan.job_name("training"))
         if plan.monthly:
             keys = plan.partitions_def.get_partition_keys()
+            args.months = months_of_argument(args.months)
             unknown_months = sorted(set(args.months or []) - set(keys))
             if unknown_months:
                 print(f"{plan.name} has no partitions {unknown_months}; it has {keys[0]}..{keys[-1]}", file=sys.stderr)
@@ -102,17 +126,19 @@ def run(args: argparse.Namespace) -> int:
             tags = {RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else None
             result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
             where = f"{plan.name}{'[' + (months[0] + '..' + months[-1] if len(months) > 1 else months[0]) + ']' if plan.monthly else ''}"
+            failed_checks = [
+                f"{e.asset_check_evaluation_data.check_name} ({check_figures(e.asset_check_evaluation_data)})"
+                for e in result.all_events
+                if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
+            ]
             if not result.success:
                 print(f"[run] {where} FAILED (run {result.run_id}); earlier outputs are kept", file=sys.stderr)
                 for event in result.get_step_failure_events():
                     print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
+                for failed in failed_checks:
+                    print(f"  blocking check failed: {failed}", file=sys.stderr)
                 return 1
-            failed_checks = [
-                e.asset_check_evaluation_data.check_name
-                for e in result.all_events
-                if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
-            ]
-            print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {failed_checks or 'none'}", flush=True)
+            print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {'; '.join(failed_checks) or 'none'}", flush=True)
             for partition in months:
                 path = report_path(defs, plan, partition)
                 report = json.loads(path.read_text()) if path.exists() else {}
@@ -144,7 +170,10 @@ def main(argv: list[str]) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="materialize pipelines and print a summary")
     run_parser.add_argument("--pipelines", nargs="+", help="pipeline names (default: every offline pipeline)")
-    run_parser.add_argument("--months", nargs="+", help="monthly partitions (default: all)")
+    run_parser.add_argument(
+        "--months", nargs="+", type=parse_months_argument, action="extend",
+        help="FIRST [LAST] (a range, as dev.py backfill takes it) or FIRST..LAST; default: every month",
+    )
     part_parser = commands.add_parser("partitions", help="print a pipeline's partition keys")
     part_parser.add_argument("pipeline")
     args = parser.parse_args(argv)

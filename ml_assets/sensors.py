@@ -8,7 +8,7 @@ import dagster as dg
 
 from ml_assets.plan import RAW, PipelinePlan
 from ml_assets.resources import AlertWebhook
-from ml_assets.sources.schema import SourceUnavailableError
+from ml_assets.sources.base import SourceUnavailableError
 
 SOURCE_FINGERPRINT_TAG = "ml_assets/source_fingerprint"
 WHOLE_TABLE = "all"  # the cursor's key for an unpartitioned source

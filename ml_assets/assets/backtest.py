@@ -18,7 +18,7 @@ from ml_assets.automation import after_each_gate
 from ml_assets.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import MlflowTracking, ModelRegistry
-from ml_assets.tasks import embedded_png
+from ml_assets.tasks.base import MODEL, embedded_png
 
 
 def slug(policy: str) -> str:
@@ -54,9 +54,6 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     ):
         import pandas as pd
 
-        from ml_assets.features import TARGET
-        from ml_assets.training import course_baseline_predictions, regression_metrics
-
         registry = plan.registry(mlflow_tracking)
         months = sorted(features)
         fitted: dict[tuple[str, ...], Any] = {}
@@ -72,10 +69,15 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         def score_window(window: list[str], month: str) -> float:
             return plan.task.score(model_on(window), features[month])
 
-        def score_baseline(train_month: str, month: str) -> float:
-            valid = features[month]
-            predicted = course_baseline_predictions(features[train_month], valid)
-            return regression_metrics(valid[TARGET].to_numpy(), predicted)[metric]
+        def score_baseline(train_month: str, month: str) -> float | None:
+            """The first declared baseline, fitted on the month before, scored on the month."""
+            task = plan.task
+            if not task.baselines:
+                return None
+            train = features[train_month]
+            X, y = task.xy(train)
+            baseline = task.build_baseline(task.baselines[0], train).fit(X, y)
+            return task.score(baseline, features[month])
 
         def score_champion(month: str) -> tuple[str, float] | None:
             gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
@@ -84,7 +86,10 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             version = str(champion_model[gated[-1]]["champion_version"])
             return version, plan.task.score(registry.load_version(version), features[month])
 
-        rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, score_window, score_baseline, score_champion)
+        baseline_label = plan.task.baselines[0].key.replace("_", " ") if plan.task.baselines else monitoring.COURSE_BASELINE
+        rows = monitoring.walk_forward(
+            months, plan.monitoring.backtest_windows, score_window, score_baseline, score_champion, baseline_label
+        )
         rows += [
             monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]
         ]  # months[1] is the same model as "the last month"

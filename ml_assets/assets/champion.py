@@ -10,7 +10,6 @@ from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import MlflowTracking
-from ml_assets.tasks import scoring_rows
 
 
 def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
@@ -65,7 +64,7 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             if report.get("status", "evaluated") != "evaluated":
                 decisions[month], metadata[month] = nothing_to_gate(registry, month, report)
                 continue
-            rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
+            rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
             decisions[month], metadata[month] = gate(context, registry, month, report, rows)
         # the data version is the champion itself: a gate that keeps it changes nothing downstream
         champion = registry.champion()

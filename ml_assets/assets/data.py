@@ -10,7 +10,7 @@ from ml_assets.assets.ranges import combined_checks, combined_metadata, months_o
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.resources import ProjectStorage
-from ml_assets.sources.schema import SourceDataError, SourceUnavailableError
+from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 
 
 def frame_fingerprint(frame) -> str:

@@ -20,7 +20,7 @@ from ml_assets.automation import on_upstream_data_change, with_its_asset
 from ml_assets.io_managers import missing_partition_message
 from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.resources import MlflowTracking, ModelRegistry
-from ml_assets.tasks import Evaluated, embedded_png, scoring_rows
+from ml_assets.tasks.base import Evaluated, embedded_png
 
 
 def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
@@ -67,7 +67,7 @@ def first_month_report(plan: PipelinePlan, month: str) -> dict:
         f"**{month}** is the first month of {plan.name}'s source: no earlier month trained a model, "
         "so there is nothing to evaluate here. The model trained on it is evaluated in the next month."
     )
-    return {"pipeline": plan.name, "task": plan.task.task, "partition": month, "status": "first month", "model_version": None,
+    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "first month", "model_version": None,
             "score": None, "checks": {}, "markdown": markdown}
 
 
@@ -76,7 +76,7 @@ def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
         f"**{month}** has no features yet, so the model trained on {trained_on} waits to be evaluated on it. "
         f"Automation evaluates it as soon as {month} is materialized."
     )
-    return {"pipeline": plan.name, "task": plan.task.task, "partition": month, "status": "awaiting data",
+    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "awaiting data",
             "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
 
 
@@ -118,7 +118,9 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         io_manager_key="report_io_manager",
         automation_condition=on_upstream_data_change(),
         # automation launches the checks with the report (see with_its_asset)
-        check_specs=checks.check_specs(key, plan.task.evaluation_check_names, automation_condition=with_its_asset()),
+        check_specs=checks.check_specs(
+            key, plan.task.evaluation_check_names, automation_condition=with_its_asset(), descriptions=plan.task.check_descriptions()
+        ),
         backfill_policy=plan.backfill_policy,
     )
     def evaluation_report(context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking):
@@ -169,9 +171,9 @@ def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features,
         )
     version = registry.version_for_run(run.info.run_id)
     version_label = str(version.version) if version else None
-    rows = scoring_rows(plan.task, features[month] if plan.monthly else features)
+    rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
     champion = champion_score_on(plan, registry, rows)
-    evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get("train_rmse"), version_label, champion)
+    evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion)
     log_to_model_run(registry, run.info.run_id, evaluated, month or "holdout")
     if version_label:
         registry.add_to_model_card(version_label, "Evaluation", card_evaluation(plan, evaluated, month))

@@ -4,7 +4,6 @@
 # the task's Config class at definition time, and Dagster reads that annotation.
 
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -16,7 +15,7 @@ from ml_assets.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.resources import MlflowTracking, ModelRegistry
-from ml_assets.tasks import reference_sample
+from ml_assets.tasks.base import reference_sample
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
 
@@ -53,7 +52,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     @dg.asset(
         key=plan.key(MODEL),
         description=(
-            f"A scikit-learn Pipeline ({plan.task.task}) trained on "
+            f"A scikit-learn Pipeline ({plan.task.kind}) trained on "
             f"{'this month' if plan.monthly else 'the training split'}; an MLflow run and a new registered version."
         ),
         ins={"features": dg.AssetIn(key=plan.key(FEATURES))},
@@ -102,15 +101,9 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             "dagster.input.features.data_version": frame_fingerprint(features),
         }
 
-        def log_trial(trial):
-            parent = mlflow.active_run()  # nested runs do not inherit the experiment: name it
-            with mlflow.start_run(run_name=f"trial {trial.number}", nested=True, experiment_id=parent.info.experiment_id):
-                mlflow.log_params(asdict(trial.params))
-                mlflow.log_metrics({"holdout_rmse": trial.rmse, "fit_seconds": trial.seconds})
-
         try:
             with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags) as run:
-                trained = plan.task.train(features, config, log_trial)
+                trained = plan.task.train(features, config)
                 mlflow.log_params(
                     {**trained.params, "pipeline": plan.name, "partition": partition or "all", "training_rows": len(trained.inputs)}
                 )
@@ -135,7 +128,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         registry.set_model_card(
             version,
             monitoring.model_card(
-                registry.name, str(version), plan.name, plan.task.task, partition or "the table's training split",
+                registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
                 len(trained.inputs), list(trained.inputs.columns), trained.train_metrics,
                 limitations=plan.task.limitations(partition),
             ),

@@ -12,7 +12,7 @@ from ml_assets.months import is_month
 from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.resources import AlertWebhook, MlflowTracking
-from ml_assets.tasks import ACTUAL, PREDICTION, embedded_png
+from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
 
 
 def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:

@@ -7,7 +7,7 @@ pipeline's own asset-key prefix and group.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any
 
 import dagster as dg
 from pydantic import Field, model_validator
@@ -15,79 +15,82 @@ from pydantic import Field, model_validator
 from ml_assets.assets import build_pipeline_assets
 from ml_assets.config import (
     AutomationSpec,
+    BaselineSpec,
     ChampionSpec,
+    EstimatorSpec,
     EvaluationSpec,
     FeatureSpec,
     MlflowSpec,
-    ModelSpec,
     MonitoringSpec,
     PartitioningSpec,
     PipelineConfigError,
     QualitySpec,
-    SourceSpec,
     TargetSpec,
-    check_task_fits,
+    check_pipeline,
 )
 from ml_assets.partitions import monthly_partitions
 from ml_assets.plan import RAW, PipelinePlan
 from ml_assets.sensors import build_ingest_schedule, build_source_sensor
-from ml_assets.sources.readers import build_source
+from ml_assets.sources import SOURCE_KINDS, SourceConfigError, SourceSpecBase, parse_source
 
 
-def check_model_params(task: str, model: ModelSpec) -> None:
-    """Unknown hyperparameter names fail at load time, naming them, not in the middle of a run."""
-    from ml_assets.estimators import CLASSIFIER_PARAMS, ModelParams
-
-    if task == "regression":
-        allowed = set(ModelParams.__dataclass_fields__) - {"random_state"}
-    else:
-        allowed = set(CLASSIFIER_PARAMS[model.kind])
-    unknown = sorted(set(model.params) - allowed)
-    if unknown:
-        raise PipelineConfigError(
-            f"estimator.params {unknown} are not hyperparameters of {model.kind}; allowed: {sorted(allowed)}"
-        )
+def _resolve_source(context: dg.ResolutionContext, value: Any) -> SourceSpecBase:
+    try:
+        return parse_source(context.resolve_value(value))
+    except SourceConfigError as exc:
+        raise PipelineConfigError(str(exc)) from None
 
 
 class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     """A whole ML training pipeline from one defs.yaml: raw data -> features -> model -> evaluation report
-    -> champion, with blocking checks, MLflow tracking and registry, automation, a source sensor and
-    (monthly) an ingest schedule."""
+    -> champion -> predictions, with blocking checks, MLflow tracking and registry, automation, a source sensor
+    and (monthly) an ingest schedule and a backtest."""
 
     name: str = Field(description="Asset-key prefix, group and job prefix of the pipeline (a Python identifier).")
     description: str = Field(default="", description="One sentence on what the pipeline predicts, shown on its jobs.")
-    task: Literal["regression", "classification"]
-    source: SourceSpec
-    target: TargetSpec
-    features: FeatureSpec = Field(default_factory=FeatureSpec)
-    estimator: ModelSpec
-    quality: QualitySpec
-    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
-    partitioning: PartitioningSpec = Field(default_factory=PartitioningSpec)
-    mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
-    champion: ChampionSpec = Field(default_factory=ChampionSpec)
-    automation: AutomationSpec = Field(default_factory=AutomationSpec)
-    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    task: str = Field(description="regression or classification (ml_assets/tasks/: one folder per kind).")
+    source: Annotated[
+        SourceSpecBase,
+        dg.Resolver(
+            _resolve_source,
+            model_field_type=dict[str, Any],
+            description=f"Where the raw data comes from: a mapping with `kind` (one of {sorted(SOURCE_KINDS)}) and that "
+            "kind's settings (ml_assets/sources/<kind>.py; README 'Bring your own data').",
+        ),
+    ]
+    target: TargetSpec = Field(description="The column the model predicts.")
+    features: FeatureSpec = Field(default_factory=FeatureSpec, description="The model's inputs and how rows are cleaned.")
+    estimator: EstimatorSpec = Field(description="The model's estimator and hyperparameters.")
+    baselines: list[BaselineSpec] = Field(
+        default_factory=list, description="Reference predictors scored on the same rows (the trivial one is always there)."
+    )
+    quality: QualitySpec = Field(default_factory=QualitySpec, description="Thresholds of the blocking checks.")
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="Cross-validation of unpartitioned pipelines.")
+    partitioning: PartitioningSpec = Field(default_factory=PartitioningSpec, description="Monthly partitions, or none.")
+    mlflow: MlflowSpec = Field(default_factory=MlflowSpec, description="MLflow experiment and registered model names.")
+    champion: ChampionSpec = Field(default_factory=ChampionSpec, description="The promotion gate.")
+    automation: AutomationSpec = Field(default_factory=AutomationSpec, description="Sensor, automation and retry settings.")
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Drift checks, retraining and the backtest.")
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingPipeline:
-        check_task_fits(self.name, self.task, self.source, self.target, self.estimator, self.quality, self.partitioning)
-        check_model_params(self.task, self.estimator)
+        check_pipeline(self)
         return self
 
     def plan(self) -> PipelinePlan:
-        from ml_assets.tasks import TabularClassification, TripRegression
+        from ml_assets.tasks import task_class
 
-        if self.task == "regression":
-            task = TripRegression(self.name, self.target, self.features, self.estimator, self.quality)
-        else:
-            task = TabularClassification(self.name, self.target, self.features, self.estimator, self.quality, self.evaluation)
         monthly = self.partitioning.monthly
+        source = self.source.build()
+        task = task_class(self.task)(
+            self.name, self.target, self.features, self.estimator, self.baselines, self.quality, self.evaluation,
+            monthly is not None, source.time_column,
+        )
         return PipelinePlan(
             name=self.name,
             description=self.description,
             task=task,
-            source=build_source(self.source),
+            source=source,
             partitions_def=monthly_partitions(monthly) if monthly else None,
             experiment=self.mlflow.experiment or f"ml_assets/{self.name}",
             registered_model=self.mlflow.registered_model or f"{self.name}_{self.task}",

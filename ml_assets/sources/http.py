@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING
 
 from upath import UPath
 
-from ml_assets.sources.schema import MonthNotAvailableError, SourceUnavailableError
+from ml_assets.sources.base import MonthNotAvailableError, SourceUnavailableError
 
 if TYPE_CHECKING:
     import requests

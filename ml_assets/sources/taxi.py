@@ -7,12 +7,15 @@ int64 codes, string -> large_string) and green/yellow differ in the timestamp pr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field, model_validator
 from upath import UPath
 
 from ml_assets.sources import http
-from ml_assets.sources.schema import SourceDataError, SourceUnavailableError, as_id_strings
+from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase, SourceUnavailableError
+from ml_assets.sources.schema import as_id_strings
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -129,3 +132,69 @@ def source_fingerprint(url: str, timeout_s: float = 10.0) -> str | None:
         return None
     info = path.stat()
     return f"file:{info.st_size}|{getattr(info, 'st_mtime_ns', None) or info.st_mtime}"
+
+
+TLC_URL_TEMPLATE = "https://d37ci6vzurychx.cloudfront.net/trip-data/{color}_tripdata_{month}.parquet"
+
+
+class TlcTaxiSpec(SourceSpecBase):
+    """`kind: tlc_taxi`: NYC TLC taxi trip records, one parquet file per month, downloaded by URL (cached, re-fetched
+    when the source's ETag/Last-Modified/size change), as trips: pickup_datetime, origin and destination zone ids,
+    distance (miles), duration_min (dropoff - pickup) and dropoff_datetime."""
+
+    kind: Literal["tlc_taxi"] = Field(description="NYC TLC monthly trip records by URL.")
+    color: Literal["green", "yellow"] = Field(description="The TLC colour: green or yellow (the timestamp columns differ).")
+    url_template: str | None = Field(
+        default=None,
+        description="http(s)://, file://, s3:// URL or a path with {month} (YYYY-MM) and usually {color}; unset = the TLC's own URL.",
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="Network timeout of a request, seconds.")
+
+    @model_validator(mode="after")
+    def _template(self) -> TlcTaxiSpec:
+        template = self.url_template or TLC_URL_TEMPLATE
+        if "{month}" not in template:
+            raise ValueError(f"source.url_template={template!r} is not allowed: it must contain '{{month}}' (and usually '{{color}}')")
+        return self
+
+    def build(self) -> DataSource:
+        return TaxiSource(self.color, self.url_template or TLC_URL_TEMPLATE, self.timeout_s)
+
+
+@dataclass(frozen=True)
+class TaxiSource(DataSource):
+    color: str
+    url_template: str
+    timeout_s: float = 60.0
+    time_column = "pickup_datetime"  # a class attribute, not a field
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"TLC {self.color} taxi"
+
+    @property
+    def offline(self) -> bool:  # type: ignore[override]
+        return not http.is_http(self.url_template)
+
+    def location(self, partition: str | None) -> str:
+        return month_url(self.url_template, self.color, partition)
+
+    def fingerprint(self, partition: str | None) -> str | None:
+        # a HEAD answers in milliseconds when the source is up; do not let a sensor tick hang
+        return source_fingerprint(self.location(partition), min(self.timeout_s, 10.0))
+
+    def loaded_fingerprint(self, partition: str | None, cache_dir: str) -> str | None:
+        # the download recorded the version it fetched: no second HEAD request per month
+        recorded = cached_fingerprint(UPath(cache_dir) / self.color, self.location(partition))
+        return recorded if recorded is not None else self.fingerprint(partition)
+
+    def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
+        url = self.location(partition)
+        path = cached_month_file(UPath(cache_dir) / self.color, url, partition, self.timeout_s)
+        try:
+            return read_taxi_month(path, self.color, partition), url
+        except SourceDataError as exc:
+            moved = quarantine(path)
+            raise SourceDataError(
+                partition, url, f"{exc.problem}; the cached copy was moved to {moved} so the next run downloads it afresh"
+            ) from exc

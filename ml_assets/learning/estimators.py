@@ -1,0 +1,52 @@
+"""The served model: DeclaredInputs -> encoder -> estimator, one scikit-learn Pipeline (pure scikit-learn)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from sklearn.pipeline import Pipeline
+
+from ml_assets.learning.catalog import DEFAULTS, PARAMS, import_path
+from ml_assets.learning.inputs import DeclaredInputs, encoder
+
+COMPOSITE = "ml_assets.learning.composite.LinearThenBoostedTrees"
+
+
+def estimator_class(path: str):
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_estimator(kind: str, task: str, params: dict, random_state: int | None, input_encoder):
+    """The estimator a YAML `kind` names, behind the input encoder (the composite takes the encoder itself)."""
+    path = import_path(kind, task)
+    cls = estimator_class(path)
+    accepted = PARAMS.get(path)
+    values = {**DEFAULTS.get(path, {}), **params}
+    if random_state is not None and (accepted is None or "random_state" in accepted) and "random_state" not in params:
+        try:
+            cls(random_state=random_state)
+            values["random_state"] = random_state
+        except TypeError:
+            pass
+    if path == COMPOSITE:
+        return cls(encoder=input_encoder, **values)
+    return Pipeline([("encode", input_encoder), ("estimator", cls(**values))])
+
+
+def build_model(
+    task: str,
+    kind: str,
+    params: dict,
+    random_state: int | None,
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+    derived: Sequence[tuple],
+    encoding: str,
+    scale_numeric: bool,
+) -> Pipeline:
+    """The one object that is trained, registered and served: rows as delivered in, predictions out."""
+    inputs = DeclaredInputs(tuple(categorical), tuple(numeric), tuple(derived))
+    input_encoder = encoder(categorical, numeric, encoding, scale_numeric, task, random_state if random_state is not None else 0)
+    return Pipeline([("inputs", inputs), ("model", build_estimator(kind, task, params, random_state, input_encoder))])

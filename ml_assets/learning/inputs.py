@@ -1,0 +1,141 @@
+"""Declared model inputs: the first step of every served scikit-learn Pipeline.
+
+A pipeline's YAML names its numeric and categorical columns and any derived ones (a route joined
+from two columns, a part of a timestamp, the minutes between two timestamps). `DeclaredInputs`
+computes them from the rows as delivered, so a registered model scores raw rows: what was trained
+is what is served. `encoder` turns the inputs into numbers (imputed numbers; one-hot, ordinal or
+target-encoded categories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "minute_of_day", "is_weekend")
+
+
+def join_labels(left: pd.Series, right: pd.Series, separator: str = "_") -> pd.Series:
+    """`<left>_<right>` per row, formatted once per distinct pair rather than per row."""
+    left_codes, lefts = pd.factorize(left)
+    right_codes, rights = pd.factorize(right)
+    if (left_codes < 0).any() or (right_codes < 0).any():  # missing values: plain concatenation keeps <NA>
+        return (left.astype("string") + separator + right.astype("string")).astype(object)
+    pair_codes, pairs = pd.factorize(left_codes.astype("int64") * len(rights) + right_codes)
+    labels = np.array([f"{lefts[p // len(rights)]}{separator}{rights[p % len(rights)]}" for p in pairs], dtype=object)
+    return pd.Series(labels[pair_codes], index=left.index, dtype=object)
+
+
+def date_part(values: pd.Series, part: str) -> pd.Series:
+    stamps = pd.to_datetime(values)
+    if part == "minute_of_day":
+        return stamps.dt.hour * 60 + stamps.dt.minute
+    if part == "is_weekend":
+        return (stamps.dt.dayofweek >= 5).astype("int64")
+    return getattr(stamps.dt, part)
+
+
+def derive(frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], part: str | None = None) -> pd.Series:
+    """One derived column (pure pandas): join, date_part or minutes_between."""
+    if kind == "join":
+        out = frame[columns[0]]
+        for column in columns[1:]:
+            out = join_labels(out, frame[column])
+        return out.rename(name)
+    if kind == "date_part":
+        return date_part(frame[columns[0]], part).rename(name)
+    if kind == "minutes_between":
+        start, end = (pd.to_datetime(frame[c]) for c in columns)
+        return ((end - start).dt.total_seconds() / 60.0).rename(name)
+    raise ValueError(f"unknown derived column kind {kind!r}")
+
+
+def as_category_values(values: pd.Series) -> pd.Series:
+    """Plain Python objects with NaN for missing: what scikit-learn's encoders and imputers take."""
+    out = values.astype(object)
+    return out.where(values.notna(), np.nan)
+
+
+class DeclaredInputs(TransformerMixin, BaseEstimator):
+    """Rows as delivered -> the declared inputs: derived columns computed, categories as objects,
+    numbers as float64 (missing values stay missing for the imputers), categorical columns first.
+
+    `derived` holds (name, kind, columns, part) tuples; `categorical` and `numeric` may name them.
+    """
+
+    def __init__(self, categorical: Sequence[str] = (), numeric: Sequence[str] = (), derived: Sequence[tuple] = ()):
+        self.categorical = categorical
+        self.numeric = numeric
+        self.derived = derived
+
+    def source_columns(self) -> list[str]:
+        """The delivered columns these inputs are computed from."""
+        made = {d[0] for d in self.derived}
+        needed: list[str] = []
+        for name in [*self.categorical, *self.numeric]:
+            spec = next((d for d in self.derived if d[0] == name), None)
+            for column in spec[2] if spec else [name]:
+                if column not in made and column not in needed:
+                    needed.append(column)
+        return needed
+
+    def fit(self, X: pd.DataFrame, y=None) -> DeclaredInputs:
+        missing = [c for c in self.source_columns() if c not in X.columns]
+        if missing:
+            raise ValueError(f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}")
+        self.n_features_in_ = len(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.source_columns() if c not in X.columns]
+        if missing:
+            raise ValueError(f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}")
+        made = {d[0]: derive(X, *d) for d in self.derived if d[0] in (*self.categorical, *self.numeric)}
+        out = {}
+        for column in self.categorical:
+            out[column] = as_category_values(made[column] if column in made else X[column])
+        for column in self.numeric:
+            values = made[column] if column in made else X[column]
+            out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray([*self.categorical, *self.numeric], dtype=object)
+
+
+def encoder(
+    categorical: Sequence[str], numeric: Sequence[str], encoding: str, scale_numeric: bool, task: str, random_state: int
+):
+    """A ColumnTransformer after DeclaredInputs: categories encoded (`onehot`, `ordinal`, `target`
+    or `none` for estimators that take them as they are), numbers median-imputed and optionally scaled."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+    transformers = []
+    if categorical:
+        if encoding == "target":
+            folds = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=random_state)
+            target_type = "continuous" if task == "regression" else "auto"
+            transformers.append(("categorical", TargetEncoder(target_type=target_type, cv=folds), list(categorical)))
+        elif encoding == "ordinal":
+            transformers.append(
+                ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
+                 list(categorical))
+            )
+        elif encoding == "onehot":
+            transformers.append(
+                ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+                 list(categorical))
+            )
+        else:
+            transformers.append(("categorical", "passthrough", list(categorical)))
+    if numeric:
+        steps = [SimpleImputer(strategy="median", keep_empty_features=True)] + ([StandardScaler()] if scale_numeric else [])
+        transformers.append(("numeric", make_pipeline(*steps), list(numeric)))
+    return ColumnTransformer(transformers, verbose_feature_names_out=False)

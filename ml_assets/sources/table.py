@@ -1,0 +1,248 @@
+"""`kind: table`: any CSV or Parquet table, from a path, a file bundled with ml_assets, an http(s)://, s3:// or other
+fsspec URL; one file per month (`{month}` in the path) or one table split by a time column, or the whole table.
+
+Read as delivered: text, categories, dates and missing values are kept, and the pipeline's features say what the
+model does with them. A file is refused, before anything is stored, when it does not parse the same way row after
+row (a row with a field too many or too few, named by its line), when it ends mid-line, or when its SHA-256 is not
+the declared one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, model_validator
+from upath import UPath
+
+from ml_assets.sources import http
+from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDataError, SourceSpecBase, SourceUnavailableError
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import pandas as pd
+
+DATASETS_DIR = Path(__file__).resolve().parents[1] / "datasets"
+HASHED_UP_TO_BYTES = 64 << 20  # files below this are fingerprinted by content, larger ones by size and time
+
+
+class TableSpec(SourceSpecBase):
+    """`kind: table` (also `csv`, `parquet`): a CSV or Parquet file by path or URL."""
+
+    kind: Literal["table", "csv", "parquet"] = Field(description="table (format from the file name), csv or parquet.")
+    path: str | None = Field(
+        default=None,
+        description="A path, an http(s)://, s3:// or other fsspec URL; may contain {month} (YYYY-MM) for one file per month. "
+        "Empty: the `bundled` copy.",
+    )
+    bundled: str | None = Field(default=None, description="A file under ml_assets/datasets/, read when `path` is empty.")
+    format: Literal["csv", "parquet"] | None = Field(
+        default=None, description="csv or parquet; unset: from the file name (.parquet/.pq are Parquet, the rest CSV)."
+    )
+    sha256: str | None = Field(default=None, description="Expected SHA-256 of the file read; any other content is refused.")
+    columns: list[str] | None = Field(default=None, description="CSV: column names, for a file without a header row.")
+    separator: str = Field(default=",", description="CSV: the field separator.")
+    na_values: list[str] = Field(default_factory=list, description="CSV: strings that mean a missing value (besides the empty field).")
+    parse_dates: list[str] = Field(default_factory=list, description="Columns to read as timestamps.")
+    time_column: str | None = Field(
+        default=None,
+        description="A timestamp column. Monthly without {month} in the path: splits the table by month. "
+        "With {month}: rows outside the month are counted and dropped.",
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="Network timeout of a request, seconds.")
+
+    @model_validator(mode="after")
+    def _where(self) -> TableSpec:
+        if not (self.path or self.bundled):
+            raise ValueError("source.path is not set: a table needs a path or URL (or a `bundled` file)")
+        if self.kind != "table" and self.format is None:
+            self.format = self.kind  # type: ignore[assignment]
+        return self
+
+    def monthly_ready(self) -> str | None:
+        if "{month}" in (self.path or "") or self.time_column:
+            return None
+        return "a table is monthly by a '{month}' in source.path (one file per month) or by source.time_column (one table split by month)"
+
+    def whole_table_ready(self) -> str | None:
+        if "{month}" in (self.path or ""):
+            return "source.path holds '{month}': declare partitioning.monthly, or name one file"
+        return None
+
+    def build(self) -> DataSource:
+        location = self.path or str(DATASETS_DIR / (self.bundled or ""))
+        fmt = self.format or ("parquet" if location.lower().split("?")[0].endswith((".parquet", ".pq")) else "csv")
+        return TableSource(
+            location, fmt, self.sha256, tuple(self.columns) if self.columns else None, self.separator, tuple(self.na_values),
+            tuple(self.parse_dates), self.time_column, self.timeout_s,
+        )
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _cache_folder(cache_dir: str, url: str) -> UPath:
+    return UPath(cache_dir) / "tables" / hashlib.sha1(url.encode()).hexdigest()[:12]
+
+
+def read_bytes(location: str, cache_dir: str, month: str | None, timeout_s: float) -> bytes:
+    """The file's bytes: HTTP through the download cache (re-fetched when the source changes), else fsspec."""
+    from ml_assets.sources.taxi import cached_month_file
+
+    if http.is_http(location):
+        return cached_month_file(_cache_folder(cache_dir, location), location, month or "", timeout_s).read_bytes()
+    path = UPath(location)
+    try:
+        if not path.exists():
+            raise (MonthNotAvailableError if month else SourceDataError)(month or "-", location, "no such file")
+        return path.read_bytes()
+    except (PermissionError, FileNotFoundError) as exc:
+        raise SourceDataError(month or "-", location, f"cannot read it ({type(exc).__name__})") from exc
+    except OSError as exc:  # a remote filesystem that did not answer
+        raise SourceUnavailableError(f"{location}: {type(exc).__name__}: {exc}") from exc
+
+
+def _line_with_wrong_field_count(text: str, expected: int, separator: str) -> tuple[int, int] | None:
+    import csv
+
+    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=separator), start=1):
+        if row and len(row) != expected:
+            return number, len(row)
+    return None
+
+
+def parse_csv(data: bytes, location: str, month: str | None, columns: tuple[str, ...] | None, separator: str,
+              na_values: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV read strictly: every row has the header's (or `columns`') number of fields, and the file ends with a
+    complete line. pandas alone would take a field too many per row as the index and shift every column."""
+    import warnings
+
+    import pandas as pd
+
+    where = month or "-"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceDataError(where, location, f"not a UTF-8 text file ({exc})") from exc
+    if not text.strip():
+        raise SourceDataError(where, location, "the file is empty")
+    first = next(iter(__import__("csv").reader(io.StringIO(text), delimiter=separator)), [])
+    expected = len(columns) if columns else len(first)
+    if not text.endswith(("\n", "\r")):
+        last_line = text.splitlines()[-1]
+        found = _line_with_wrong_field_count(last_line, expected, separator)
+        if found:
+            raise SourceDataError(
+                where, location,
+                f"the file ends mid-line: its last line ({len(text.splitlines())}) has {found[1]} of {expected} fields (cut off in transfer?)",
+            )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text), sep=separator, header=None if columns else "infer", names=list(columns) if columns else None,
+                index_col=False, na_values=list(na_values) or None,
+            )
+    except pd.errors.ParserWarning:
+        found = _line_with_wrong_field_count(text, expected, separator)
+        line, count = found if found else ("?", "?")
+        what = "source.columns names" if columns else "the header has"
+        raise SourceDataError(where, location, f"line {line} has {count} fields where {what} {expected}") from None
+    except pd.errors.ParserError as exc:
+        raise SourceDataError(where, location, f"not a readable CSV file ({str(exc).strip()})") from exc
+    if frame.empty:
+        raise SourceDataError(where, location, "the file holds no rows")
+    return frame
+
+
+def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow as pa
+
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError, ValueError) as exc:
+        raise SourceDataError(month or "-", location, f"not a readable Parquet file ({exc})") from exc
+    if frame.empty:
+        raise SourceDataError(month or "-", location, "the file holds no rows")
+    return frame
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(data_sha: str, data: bytes, location: str, fmt: str, columns, separator, na_values) -> pd.DataFrame:
+    """A whole table parsed once per content and process: a range run splits one file into many months."""
+    return parse_parquet(data, location, None) if fmt == "parquet" else parse_csv(data, location, None, columns, separator, na_values)
+
+
+@dataclass(frozen=True)
+class TableSource(DataSource):
+    path: str
+    format: str
+    sha256: str | None
+    columns: tuple[str, ...] | None
+    separator: str
+    na_values: tuple[str, ...]
+    parse_dates: tuple[str, ...]
+    time_column: str | None
+    timeout_s: float = 60.0
+
+    @property
+    def label(self) -> str:  # type: ignore[override]
+        return f"{self.format.upper()} table"
+
+    @property
+    def offline(self) -> bool:  # type: ignore[override]
+        return not http.is_http(self.path)
+
+    @property
+    def per_month_files(self) -> bool:
+        return "{month}" in self.path
+
+    def location(self, partition: str | None) -> str:
+        return self.path.format(month=partition) if self.per_month_files and partition else self.path
+
+    def fingerprint(self, partition: str | None) -> str | None:
+        location = self.location(partition)
+        if http.is_http(location):
+            return http.head_fingerprint(location, min(self.timeout_s, 10.0))
+        path = UPath(location)
+        if not path.exists():
+            return None
+        size = path.stat().st_size
+        if size > HASHED_UP_TO_BYTES:
+            info = path.stat()
+            return f"file:{size}|{getattr(info, 'st_mtime_ns', None) or info.st_mtime}"
+        digest = "sha256:" + sha256_of(path.read_bytes())
+        return digest if not (partition and self.time_column and not self.per_month_files) else f"{digest}|{partition}"
+
+    def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
+        import pandas as pd
+
+        location = self.location(partition)
+        data = read_bytes(location, cache_dir, partition, self.timeout_s)
+        digest = sha256_of(data)
+        if self.sha256 and digest != self.sha256:
+            raise SourceDataError(partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}")
+        frame = _parsed(digest, data, location, self.format, self.columns, self.separator, self.na_values).copy()
+        for column in {*self.parse_dates, *([self.time_column] if self.time_column else [])}:
+            if column not in frame.columns:
+                raise SourceDataError(partition or "-", location, f"no column {column!r} to read as timestamps; it has {list(frame.columns)}")
+            try:
+                frame[column] = pd.to_datetime(frame[column])
+            except (ValueError, TypeError) as exc:
+                raise SourceDataError(partition or "-", location, f"column {column!r} does not hold timestamps ({exc})") from None
+        if partition and self.time_column and not self.per_month_files:
+            from ml_assets.months import month_bounds
+
+            start, end = month_bounds(partition)
+            stamps = frame[self.time_column]
+            if getattr(stamps.dt, "tz", None) is not None:
+                stamps = stamps.dt.tz_localize(None)
+            frame = frame[(stamps >= start) & (stamps < end)].reset_index(drop=True)
+            if frame.empty:
+                raise MonthNotAvailableError(partition, location, f"no row's {self.time_column} falls in {partition}")
+        return frame, location

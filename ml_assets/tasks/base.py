@@ -1,0 +1,699 @@
+"""What every task kind shares: declared inputs, row cleaning, the served Pipeline, and the two evaluation protocols.
+
+- Monthly pipelines: the model trained on month M-1 is scored on month M beside baselines fitted on M-1 (the course
+  protocol; it is how the model will be used: trained on the past, applied to the next month).
+- Unpartitioned pipelines: repeated K-fold cross-validation of the model and every baseline on the same folds
+  (mean ± sd, paired differences), plus a held-out split scored by the registered model.
+
+A task kind (tasks/<kind>/) supplies what differs: how the target is read, its metrics, the trivial baseline,
+its checks and the report's task-specific parts. Everything here below the Dagster result types is pure
+pandas/scikit-learn, imported lazily so the code location loads fast.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import dagster as dg
+from pydantic import Field
+
+from ml_assets import checks
+from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
+from ml_assets.report import shown
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import numpy as np
+    import pandas as pd
+
+ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
+MODEL = "model"
+
+
+def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
+    return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
+
+
+@dataclass
+class StepResult:
+    value: Any
+    metadata: dict[str, Any]
+    check_results: list[dg.AssetCheckResult] = field(default_factory=list)
+
+
+@dataclass
+class Trained:
+    model: Any
+    inputs: pd.DataFrame  # the rows as delivered that it was fitted on (signature and input example come from them)
+    params: dict[str, Any]
+    train_metrics: dict[str, float]
+    metadata: dict[str, Any]
+
+
+@dataclass
+class Evaluated:
+    report: dict[str, Any]  # stored as JSON (full precision) with its Markdown
+    markdown: str
+    png: bytes
+    score: float  # the primary metric of the candidate on the evaluation rows
+    logged_metrics: dict[str, float]
+    ui_metadata: dict[str, Any]
+    check_results: list[dg.AssetCheckResult]
+
+
+class ModelConfig(dg.Config):
+    """Launch-time overrides of the YAML (unset = the pipeline's defs.yaml)."""
+
+    random_state: int | None = Field(default=None, description="Seed of the estimator and nothing else.")
+
+
+def cleaning_metadata(raw_rows: int, kept_rows: int, dropped: dict[str, int]) -> dict[str, Any]:
+    """Rows in and out of cleaning, the share kept and how many each rule dropped."""
+    return {
+        "rows_in": raw_rows,
+        "rows_out": kept_rows,
+        "retention_ratio": shown(kept_rows / raw_rows if raw_rows else 0.0),
+        **{f"dropped_{rule}": count for rule, count in dropped.items()},
+    }
+
+
+def embedded_png(markdown: str, png: bytes, caption: str) -> str:
+    return markdown + f"\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()})\n"
+
+
+def _pm(stats: dict[str, float]) -> str:
+    return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+class Task:
+    """The interface the assets call, and the behaviour both task kinds share."""
+
+    kind: ClassVar[str]
+    primary_metric: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    metric_names: ClassVar[tuple[str, ...]]
+    lower_is_better: ClassVar[frozenset[str]]
+    trivial_key: ClassVar[str]  # the always-present baseline (mean predictor, majority class)
+    trivial_name: ClassVar[str]
+    threshold_setting: ClassVar[str]  # quality.<setting>
+    config_cls = ModelConfig
+
+    def __init__(
+        self, name: str, target: TargetSpec, features: FeatureSpec, estimator: EstimatorSpec, baselines: list[BaselineSpec],
+        quality: QualitySpec, evaluation: EvaluationSpec, monthly: bool, time_column: str | None,
+    ):
+        self.name, self.target, self.feature_spec, self.estimator = name, target, features, estimator
+        self.baselines, self.quality, self.evaluation = list(baselines), quality, evaluation
+        self.monthly, self.time_column = monthly, time_column
+        self.target_column = target.column
+
+    # ---- load-time rules of the kind (called by config.check_pipeline) ------------------------------------------
+    @classmethod
+    def check_spec(cls, spec) -> None:
+        """Settings of the YAML this kind refuses; raise PipelineConfigError naming the setting."""
+
+    # ---- checks -----------------------------------------------------------------------------------------------
+    @property
+    def threshold(self) -> float | None:
+        return getattr(self.quality, self.threshold_setting)
+
+    @property
+    def threshold_check(self) -> str:
+        return f"{self.primary_metric}_within_threshold"
+
+    @property
+    def raw_check_names(self) -> list[str]:
+        names = [checks.RAW_SCHEMA, checks.RAW_NOT_EMPTY]
+        if self.monthly and self.time_column:
+            names.append(checks.RAW_ROWS_IN_MONTH)
+        return names + self.extra_raw_checks()
+
+    @property
+    def feature_check_names(self) -> list[str]:
+        return [checks.FEATURES_NO_NULLS, checks.FEATURES_RETENTION] + self.extra_feature_checks()
+
+    @property
+    def evaluation_check_names(self) -> list[str]:
+        names = [self.threshold_check] if self.threshold is not None else []
+        names.append(f"beats_{self.trivial_key}")
+        return names + [b.check_name for b in self.baselines if b.check_name]
+
+    def check_descriptions(self) -> dict[str, str]:
+        where = "on the next month" if self.monthly else "in cross-validation"
+        descriptions = {
+            self.threshold_check: f"The model's {self.primary_metric} {where} is within quality.{self.threshold_setting}.",
+            f"beats_{self.trivial_key}": f"The model beats the {self.trivial_name} {where}.",
+        }
+        for b in self.baselines:
+            verb = "beats" if b.check == "beats" else "is not worse than"
+            descriptions[b.check_name or ""] = f"The model {verb} the declared baseline {b.name} {where}."
+        return descriptions
+
+    def extra_raw_checks(self) -> list[str]:
+        return []
+
+    def extra_feature_checks(self) -> list[str]:
+        return []
+
+    # ---- target (the kind's own) -----------------------------------------------------------------------------
+    def target_problems(self, values: pd.Series) -> list[str]:
+        return []
+
+    def prepare_target(self, values: pd.Series) -> pd.Series:
+        return values
+
+    # ---- inputs ------------------------------------------------------------------------------------------------
+    def inputs(self, frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+        """(categorical, numeric) inputs: as declared, or every non-target column by dtype (timestamps left out)."""
+        import pandas as pd
+
+        spec = self.feature_spec
+        if spec.numeric or spec.categorical:
+            return list(spec.categorical), list(spec.numeric)
+        categorical, numeric = [], []
+        for column in frame.columns:
+            if column in (self.target_column, self.time_column) or pd.api.types.is_datetime64_any_dtype(frame[column]):
+                continue
+            (numeric if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]) else categorical).append(column)
+        return categorical, numeric
+
+    def derived(self) -> tuple[tuple, ...]:
+        return tuple(d.as_tuple() for d in self.feature_spec.derived)
+
+    def source_columns(self, frame: pd.DataFrame) -> list[str]:
+        """The delivered columns the inputs are computed from."""
+        from ml_assets.learning.inputs import DeclaredInputs
+
+        categorical, numeric = self.inputs(frame)
+        return DeclaredInputs(categorical, numeric, self.derived()).source_columns()
+
+    # ---- the raw table ---------------------------------------------------------------------------------------
+    def refusals(self, raw: pd.DataFrame) -> list[str]:
+        """Problems that make the delivered rows unusable: refused before they replace a good copy."""
+        import pandas as pd
+
+        if raw.empty:
+            return ["the source delivered no rows"]
+        columns = list(map(str, raw.columns))
+        if self.target_column not in raw.columns:
+            return [f"target.column {self.target_column!r} is not among the delivered columns {columns}"]
+        missing = [c for c in self.source_columns(raw) if c not in raw.columns]
+        if missing:
+            return [f"the declared feature column(s) {missing} are not among the delivered columns {columns}"]
+        problems = []
+        derived = {d.name: d for d in self.feature_spec.derived}
+        for column in self.inputs(raw)[1]:
+            if column in raw.columns and column not in derived:
+                values = raw[column]
+                parsed = pd.to_numeric(values, errors="coerce")
+                bad = values[parsed.isna() & values.notna()]
+                if len(bad):
+                    problems.append(
+                        f"features.numeric column {column!r} holds text (e.g. {bad.iloc[0]!r} in {len(bad)} rows): "
+                        "list it under features.categorical, or add the value to source.na_values"
+                    )
+        for d in self.feature_spec.derived:
+            for column in [d.part_of] if d.part_of else (d.minutes_between or []):
+                try:
+                    pd.to_datetime(raw[column].head(1000))
+                except (ValueError, TypeError):
+                    problems.append(f"features.derived[{d.name}] needs timestamps in {column!r}, which holds e.g. {raw[column].iloc[0]!r}")
+        return problems + self.target_problems(raw[self.target_column])
+
+    def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
+        problems = self.refusals(raw)
+        results = [
+            checks.result(checks.RAW_SCHEMA, partition, not problems, problems="; ".join(problems) or "none"),
+            checks.result(checks.RAW_NOT_EMPTY, partition, len(raw) > 0, rows=len(raw)),
+        ]
+        metadata: dict[str, Any] = {}
+        if self.monthly and self.time_column:
+            outside = self.outside_month(raw, partition)
+            share = float(outside.mean()) if len(raw) else 0.0
+            metadata.update({"first_time": str(raw[self.time_column].min()), "last_time": str(raw[self.time_column].max())})
+            results.append(
+                checks.result(
+                    checks.RAW_ROWS_IN_MONTH, partition, share <= self.quality.max_outside_month_share,
+                    rows_outside_month=int(outside.sum()), share_outside_month=share, max_share=float(self.quality.max_outside_month_share),
+                )
+            )
+        extra, more = self.raw_extras(raw, partition)
+        return StepResult(raw, {**metadata, **more}, results + extra)
+
+    def raw_extras(self, raw: pd.DataFrame, partition: str | None) -> tuple[list[dg.AssetCheckResult], dict]:
+        return [], {}
+
+    def outside_month(self, frame: pd.DataFrame, partition: str | None):
+        import pandas as pd
+
+        from ml_assets.months import month_bounds
+
+        start, end = month_bounds(partition)
+        stamps = pd.to_datetime(frame[self.time_column])
+        if getattr(stamps.dt, "tz", None) is not None:
+            stamps = stamps.dt.tz_localize(None)
+        return ~((stamps >= start) & (stamps < end)).to_numpy()
+
+    # ---- features: the cleaned rows -------------------------------------------------------------------------
+    def clean(self, raw: pd.DataFrame, partition: str | None) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Rows kept for training and evaluation, and how many each rule dropped (in the order applied)."""
+        spec = self.feature_spec
+        keep = [c for c in raw.columns if c in set(self.source_columns(raw)) | {self.target_column, self.time_column}]
+        frame = raw[keep]
+        rules: dict[str, Callable[[pd.DataFrame], Any]] = {"missing_target": lambda f: f[self.target_column].notna().to_numpy()}
+        if self.monthly and self.time_column and self.time_column in frame.columns:
+            rules["outside_month"] = lambda f: ~self.outside_month(f, partition)
+        if spec.drop_missing:
+            columns = self.source_columns(raw) if spec.drop_missing is True else list(spec.drop_missing)
+            rules["missing_values"] = lambda f: f[columns].notna().all(axis=1).to_numpy()
+        for column, bounds in spec.filters.items():
+            rules[f"{column}_out_of_range"] = lambda f, c=column, b=bounds: self._within(f[c], b.min, b.max)
+        rules.update(self.row_rules())
+        dropped: dict[str, int] = {}
+        for rule, keep_mask in rules.items():
+            mask = keep_mask(frame)
+            dropped[rule] = int((~mask).sum())
+            frame = frame[mask]
+        frame = frame.reset_index(drop=True)
+        frame[self.target_column] = self.prepare_target(frame[self.target_column])
+        return frame, dropped
+
+    @staticmethod
+    def _within(values, low: float | None, high: float | None):
+        import numpy as np
+        import pandas as pd
+
+        numbers = pd.to_numeric(values, errors="coerce")
+        mask = np.ones(len(values), dtype=bool)
+        if low is not None:
+            mask &= (numbers >= low).to_numpy()
+        if high is not None:
+            mask &= (numbers <= high).to_numpy()
+        return mask
+
+    def row_rules(self) -> dict[str, Callable]:
+        return {}
+
+    def features(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
+        frame, dropped = self.clean(raw, partition)
+        categorical, numeric = self.inputs(frame)
+        must_be_whole = [self.target_column] + (
+            (self.source_columns(frame) if self.feature_spec.drop_missing is True else list(self.feature_spec.drop_missing))
+            if self.feature_spec.drop_missing else []
+        )
+        nulls = {c: int(n) for c, n in frame[must_be_whole].isna().sum().items() if n}
+        retention = len(frame) / len(raw) if len(raw) else 0.0
+        results = [
+            checks.result(checks.FEATURES_NO_NULLS, partition, not nulls, null_counts=str(nulls or "none")),
+            checks.result(
+                checks.FEATURES_RETENTION, partition, retention >= self.quality.min_retention_ratio,
+                retention_ratio=float(retention), min_ratio=float(self.quality.min_retention_ratio),
+            ),
+        ]
+        extra, more = self.feature_extras(frame, partition)
+        gaps = {c: int(n) for c, n in frame.drop(columns=[self.target_column]).isna().sum().items() if n}
+        return StepResult(
+            frame,
+            {
+                **cleaning_metadata(len(raw), len(frame), dropped),
+                "categorical_features": ", ".join(categorical) or "none",
+                "numeric_features": ", ".join(numeric) or "none",
+                "missing_values_left_to_imputers": str(gaps or "none"),
+                **more,
+            },
+            results + extra,
+        )
+
+    def feature_extras(self, frame: pd.DataFrame, partition: str | None) -> tuple[list[dg.AssetCheckResult], dict]:
+        return [], {}
+
+    # ---- models --------------------------------------------------------------------------------------------------
+    def xy(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        return frame.drop(columns=[self.target_column]), frame[self.target_column].to_numpy()
+
+    def build_model(self, frame: pd.DataFrame, random_state: int | None = None):
+        from ml_assets.learning.estimators import build_model
+
+        categorical, numeric = self.inputs(frame)
+        spec = self.estimator
+        return build_model(
+            self.kind, spec.kind, dict(spec.params), spec.random_state if random_state is None else random_state,
+            categorical, numeric, self.derived(), self.feature_spec.encoding, self.feature_spec.scale_numeric,
+        )
+
+    def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):
+        from ml_assets.learning.estimators import build_model
+
+        categorical, numeric = self.inputs(frame)
+        columns = baseline.columns or [*categorical, *numeric]
+        derived = tuple(d for d in self.derived() if d[0] in columns)
+        if baseline.encoding == "none":  # every column read as a number, in the order given (the seed scripts' X.to_numpy())
+            if not baseline.columns:
+                columns = [c for c in frame.columns if c in set(columns)]
+            base_categorical, base_numeric = [], columns
+        else:
+            base_categorical = [c for c in columns if c in categorical]
+            base_numeric = [c for c in columns if c in numeric]
+        return build_model(
+            self.kind, baseline.estimator.kind, dict(baseline.estimator.params), baseline.estimator.random_state,
+            base_categorical, base_numeric, derived, baseline.encoding, baseline.scale_numeric,
+        )
+
+    def trivial_model(self):
+        raise NotImplementedError
+
+    def predictors(self, frame: pd.DataFrame, random_state: int | None = None) -> dict[str, Any]:
+        """Unfitted: the model, the trivial baseline and every declared baseline, by key."""
+        out = {MODEL: self.build_model(frame, random_state), self.trivial_key: self.trivial_model()}
+        out.update({b.key: self.build_baseline(b, frame) for b in self.baselines})
+        return out
+
+    def predictor_names(self) -> dict[str, str]:
+        return {MODEL: f"model ({self.estimator.kind})", self.trivial_key: self.trivial_name, **{b.key: b.name for b in self.baselines}}
+
+    def split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The registered model's training rows and its held-out rows (unpartitioned pipelines)."""
+        import numpy as np
+        from sklearn.model_selection import train_test_split
+
+        positions = np.arange(len(y))
+        return train_test_split(
+            positions, test_size=self.evaluation.holdout_share, random_state=self.evaluation.random_state, stratify=self.stratify(y)
+        )
+
+    def stratify(self, y):
+        return None
+
+    def training_rows(self, features: pd.DataFrame) -> pd.DataFrame:
+        if self.monthly:
+            return features
+        _, y = self.xy(features)
+        train, _ = self.split(y)
+        return features.iloc[train]
+
+    def train(self, features: pd.DataFrame, config: ModelConfig, on_trial: Callable | None = None) -> Trained:
+        if features.empty:
+            raise ValueError("cannot train on no rows of features")
+        rows = self.training_rows(features)
+        X, y = self.xy(rows)
+        model = self.build_model(rows, config.random_state).fit(X, y)
+        fitted = self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))
+        categorical, numeric = self.inputs(rows)
+        params = {"estimator": self.estimator.kind, **self.estimator.params,
+                  "random_state": config.random_state if config.random_state is not None else self.estimator.random_state}
+        metadata = {
+            "train_rows": len(rows),
+            **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
+            f"train_{self.primary_metric}": shown(fitted[self.primary_metric]),
+            "categorical_features": ", ".join(categorical) or "none",
+            "numeric_features": ", ".join(numeric) or "none",
+        }
+        return Trained(model, X, params, fitted, metadata)
+
+    def fit(self, features: pd.DataFrame, config: ModelConfig):
+        """The fitted model alone (no training metrics), on the rows `train` uses: what a backtest retrains."""
+        rows = self.training_rows(features)
+        X, y = self.xy(rows)
+        return self.build_model(rows, config.random_state).fit(X, y)
+
+    def classes_of(self, y) -> Any:
+        return None
+
+    def predict_output(self, model, X: pd.DataFrame, classes) -> np.ndarray:
+        return model.predict(X)
+
+    def metrics(self, y_true, output, classes) -> dict[str, float]:
+        raise NotImplementedError
+
+    def scoring_rows(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows a report scores on: the whole month, or the held-out split."""
+        X, y = self.xy(features)
+        if self.monthly:
+            return X, y
+        _, test = self.split(y)
+        return X.iloc[test], y[test]
+
+    def score(self, model, rows) -> float:
+        """The primary metric of `model` on `rows`: (X, y), or a features frame."""
+        X, y = self.xy(rows) if hasattr(rows, "columns") else rows
+        return self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))[self.primary_metric]
+
+    def transformed_inputs(self, model, X: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs after DeclaredInputs (derived columns made): what drift is measured on."""
+        return model.named_steps["inputs"].transform(X) if hasattr(model, "named_steps") and "inputs" in model.named_steps else X
+
+    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        X, y = self.xy(features)
+        return self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: model.predict(X)}).reset_index(drop=True)
+
+    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, float]:
+        raise NotImplementedError
+
+    def limitations(self, trained_on: str | None) -> list[str]:
+        if self.monthly:
+            return [
+                f"Learned from one month ({trained_on}); the drift checks of `predictions` compare every later month with it, "
+                "and `backtest_report` shows how fast such a model decays.",
+                "Categories it never saw (new routes, zones, labels) are encoded as unknown: their predictions fall back on the other inputs.",
+            ]
+        return [
+            f"Learned from {1 - self.evaluation.holdout_share:.0%} of one table; the held-out rest and cross-validation on "
+            "the same table measure it, not a different population or a later time.",
+            "The cross-validated standard deviation in the evaluation report is the honest error bar.",
+        ]
+
+    # ---- evaluation ----------------------------------------------------------------------------------------------
+    def evaluate(
+        self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
+        champion: tuple[str | None, float | None],
+    ) -> Evaluated:
+        if self.monthly:
+            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion)
+        return self.evaluate_cross_validated(model, data, model_version, champion)
+
+    def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
+        """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
+        metric, model = self.primary_metric, scores[MODEL]
+
+        def better(a, b, strictly=True):
+            if self.higher_is_better:
+                return a > b if strictly else a >= b
+            return a < b if strictly else a <= b
+
+        results = []
+        if self.threshold is not None:
+            ok = model >= self.threshold if self.higher_is_better else model <= self.threshold
+            results.append(checks.result(self.threshold_check, where, ok, **{metric: float(model), self.threshold_setting: float(self.threshold)}))
+        trivial = scores[self.trivial_key]
+        results.append(checks.result(f"beats_{self.trivial_key}", where, better(model, trivial), **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)}))
+        for b in self.baselines:
+            if b.check_name:
+                ok = better(model, scores[b.key], strictly=b.check == "beats")
+                results.append(checks.result(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
+        return results
+
+    def evaluate_next_month(self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion) -> Evaluated:
+        import numpy as np
+
+        train_month, valid_month = sorted(pair)
+        train, valid = pair[train_month], pair[valid_month]
+        if valid.empty:
+            raise ValueError(f"month {valid_month} has no rows to evaluate on")
+        X_train, y_train = self.xy(train)
+        X_valid, y_valid = self.xy(valid)
+        classes = self.classes_of(np.concatenate([y_train, y_valid]))
+        outputs = {MODEL: self.predict_output(model, X_valid, classes)}
+        for key, predictor in self.predictors(train).items():
+            if key != MODEL:
+                outputs[key] = self.predict_output(predictor.fit(X_train, y_train), X_valid, classes)
+        metrics = {key: self.metrics(y_valid, output, classes) for key, output in outputs.items()}
+        champion_version, champion_score = champion
+        scores = {k: m[self.primary_metric] for k, m in metrics.items()}
+        check_results = self._judge(valid_month, scores)
+        names = self.predictor_names()
+        if model_version:
+            names[MODEL] = f"model version {model_version} ({self.estimator.kind})"
+        rows = [(names[k], m) for k, m in metrics.items()]
+        if champion_score is not None:
+            rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
+        table = self.metrics_table(rows)
+        comparison = self.comparison_sentence(scores)
+        markdown = (
+            f"# {self.name}: evaluation for {valid_month}\n\nTrained on **{train_month}** ({len(train):,} rows), scored on "
+            f"**{valid_month}** ({len(valid):,} rows): train on one month, score on the next. Every baseline is fitted on "
+            f"{train_month} too.\n\n{table}\n\n{comparison}\n"
+            + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
+            + self.extra_markdown(y_valid, outputs[MODEL], classes)
+        )
+        png = self.plot_png(y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}")
+        model_metrics = metrics[MODEL]
+        report = {
+            "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
+            "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
+            "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
+            "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
+            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
+            "checks": {r.check_name: r.passed for r in check_results},
+            **{m: v for m, v in model_metrics.items()},
+        }
+        ui = {
+            **{m: shown(v) for m, v in model_metrics.items() if v == v},
+            **{f"{k}_{self.primary_metric}": shown(v) for k, v in scores.items() if k != MODEL},
+            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
+            "train_month": train_month,
+            "valid_rows": len(valid),
+        }
+        logged = {f"val_{m}": v for m, v in model_metrics.items() if v == v}
+        logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != MODEL}
+        return Evaluated(report, markdown, png, scores[MODEL], logged, ui, check_results)
+
+    def cv_splitter(self):
+        raise NotImplementedError
+
+    def evaluate_cross_validated(self, model, features: pd.DataFrame, model_version, champion) -> Evaluated:
+        import numpy as np
+        from joblib import Parallel, delayed
+
+        X, y = self.xy(features)
+        classes = self.classes_of(y)
+        predictors = self.predictors(features)
+        spec = self.evaluation
+        splits = list(self.cv_splitter().split(X, y))
+        per_fold = Parallel(n_jobs=spec.cv_jobs)(
+            delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
+        )
+        scores: dict[str, dict[str, list[float]]] = {k: {m: [] for m in self.metric_names} for k in predictors}
+        for fold in per_fold:
+            for key, values in fold.items():
+                for metric, value in values.items():
+                    scores[key][metric].append(value)
+        summary = {
+            k: {m: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0} for m, v in ms.items()}
+            for k, ms in scores.items()
+        }
+        reference = next((b.key for b in self.baselines if b.check_name), self.baselines[0].key if self.baselines else self.trivial_key)
+        paired = _paired(scores[MODEL][self.primary_metric], scores[reference][self.primary_metric], self.higher_is_better)
+        cv_scores = {k: s[self.primary_metric]["mean"] for k, s in summary.items()}
+        check_results = self._judge(None, cv_scores)
+        # the registered model (fitted on the training split) and the baselines on the held-out rows
+        train, test = self.split(y)
+        holdout = {MODEL: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)}
+        for key, predictor in predictors.items():
+            if key != MODEL:
+                fitted = predictor.fit(X.iloc[train], y[train])
+                holdout[key] = self.metrics(y[test], self.predict_output(fitted, X.iloc[test], classes), classes)
+        champion_version, champion_score = champion
+        names = self.predictor_names()
+        if model_version:
+            names[MODEL] = f"model ({self.estimator.kind}, version {model_version})"
+        header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
+        cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(_pm(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
+        holdout_rows = [(names[k], m) for k, m in holdout.items()]
+        if champion_score is not None:
+            holdout_rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
+        folds = spec.cv_folds * spec.cv_repeats
+        gain = paired["mean"]
+        better_word = "better" if (gain >= 0) else "WORSE"
+        verdict = (
+            f"On the same {folds} folds the model's {self.primary_metric} is **{abs(gain):.3f} {better_word}** than the "
+            f"{names[reference]}'s (paired difference {gain:+.3f} ± {paired['sd']:.3f}; {paired['wins']} folds won, "
+            f"{paired['ties']} tied, {paired['losses']} lost)."
+        )
+        test_output = self.predict_output(model, X.iloc[test], classes)
+        markdown = (
+            f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}.\n\n"
+            f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
+            f"{header}\n{cv_rows}\n\n{verdict}\n\n"
+            f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
+            + self.extra_markdown(y[test], test_output, classes)
+        )
+        png = self.plot_png(y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows")
+        model_cv = summary[MODEL]
+        report = {
+            "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
+            "classes": self.labels(classes) if classes is not None else None,
+            "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "summary": summary, "paired": {"against": reference, **paired}},
+            "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
+            "primary_metric": self.primary_metric, "score": holdout[MODEL][self.primary_metric],
+            "baseline_names": {k: n for k, n in names.items() if k != MODEL},
+            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
+            "checks": {r.check_name: r.passed for r in check_results},
+        }
+        ui = {
+            **{f"cv_{m}_mean": shown(v["mean"]) for m, v in model_cv.items() if v["mean"] == v["mean"]},
+            f"cv_{self.primary_metric}_sd": shown(model_cv[self.primary_metric]["sd"]),
+            **{f"{k}_cv_{self.primary_metric}": shown(s[self.primary_metric]["mean"]) for k, s in summary.items() if k != MODEL},
+            f"{self.primary_metric}_gain_over_{reference}": shown(gain),
+            f"holdout_{self.primary_metric}": shown(holdout[MODEL][self.primary_metric]),
+            "holdout_rows": len(test),
+            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
+        }
+        logged = {f"cv_{m}_mean": v["mean"] for m, v in model_cv.items() if v["mean"] == v["mean"]}
+        logged |= {f"cv_{m}_sd": v["sd"] for m, v in model_cv.items() if v["sd"] == v["sd"]}
+        logged |= {f"holdout_{m}": v for m, v in holdout[MODEL].items() if v == v}
+        logged |= {f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"] for k, s in summary.items() if k != MODEL}
+        return Evaluated(report, markdown, png, holdout[MODEL][self.primary_metric], logged, ui, check_results)
+
+    # ---- the report's task-specific parts --------------------------------------------------------------------
+    def metrics_table(self, rows: list[tuple[str, dict[str, float]]]) -> str:
+        header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
+        lines = [
+            f"| {name} | " + " | ".join(f"{m[k]:.3f}" if k in m and m[k] == m[k] else "" for k in self.metric_names) + " |"
+            for name, m in rows
+        ]
+        return "\n".join([header, *lines])
+
+    def comparison_sentence(self, scores: dict[str, float]) -> str:
+        metric, model = self.primary_metric, scores[MODEL]
+        parts = []
+        for key, value in scores.items():
+            if key == MODEL or not value:
+                continue
+            change = 100.0 * (model / value - 1.0)
+            good = (change >= 0) == self.higher_is_better
+            parts.append(f"{abs(change):.1f}% {'better' if good else 'WORSE'} than the {self.predictor_names()[key]}")
+        return f"The model's {metric} is " + "; ".join(parts) + " on the same rows." if parts else ""
+
+    def rows_note(self, y) -> str:
+        return ""
+
+    def labels(self, classes) -> list[str]:
+        return []
+
+    def holdout_extras(self, y_true, output, classes) -> dict:
+        return {}
+
+    def extra_markdown(self, y_true, output, classes) -> str:
+        return ""
+
+    def plot_png(self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str) -> bytes:
+        raise NotImplementedError
+
+
+def _fold_metrics(task: Task, predictors: dict, X, y, train, test, classes) -> dict[str, dict[str, float]]:
+    from sklearn.base import clone
+
+    out = {}
+    for key, predictor in predictors.items():
+        fitted = clone(predictor).fit(X.iloc[train], y[train])
+        out[key] = task.metrics(y[test], task.predict_output(fitted, X.iloc[test], classes), classes)
+    return out
+
+
+def _paired(model: list[float], other: list[float], higher_is_better: bool) -> dict[str, float]:
+    """Fold-by-fold difference, signed so that positive means the model is better."""
+    import numpy as np
+
+    diff = np.asarray(model) - np.asarray(other)
+    if not higher_is_better:
+        diff = -diff
+    return {
+        "mean": float(diff.mean()),
+        "sd": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
+        "wins": int((diff > 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "losses": int((diff < 0).sum()),
+    }

@@ -1,0 +1,198 @@
+"""Classification: a label per row (a species, a diagnosis). Accuracy is the primary metric, with macro F1, ROC AUC
+and log loss beside it; the trivial baseline predicts the class frequencies of the training rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ml_assets import checks
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Task
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+MAX_CLASSES = 100  # more distinct labels than this is a number, not a class
+
+
+class ClassificationTask(Task):
+    kind = "classification"
+    primary_metric, higher_is_better = "accuracy", True
+    metric_names = ("accuracy", "macro_f1", "roc_auc", "log_loss")
+    lower_is_better = frozenset({"log_loss"})
+    trivial_key, trivial_name = "majority_class", "majority class (training class frequencies)"
+    threshold_setting = "min_accuracy"
+
+    @classmethod
+    def check_spec(cls, spec) -> None:
+        from ml_assets.config import _refuse
+
+        if spec.quality.max_rmse is not None:
+            _refuse("quality.max_rmse", spec.quality.max_rmse, "a regression threshold; classification has quality.min_accuracy")
+        if spec.target.min is not None or spec.target.max is not None:
+            _refuse("target.min / target.max", "set", "regression settings (they drop rows by target value)")
+        names = spec.target.class_names
+        if names is not None and len(names) < 2:
+            _refuse("target.class_names", names, "two or more names, one per class")
+        if names is not None and len(set(names)) != len(names):
+            _refuse("target.class_names", names, "distinct names")
+        if spec.target.positive_above is not None and names and len(names) != 2:
+            _refuse("target.class_names", names, "two names: target.positive_above makes two classes")
+
+    # ---- the target -----------------------------------------------------------------------------------------
+    def prepare_target(self, values: pd.Series) -> pd.Series:
+        import pandas as pd
+
+        if self.target.positive_above is not None:
+            return (pd.to_numeric(values) > self.target.positive_above).astype("int64")
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = pd.to_numeric(values)
+            if (numbers.dropna() % 1 == 0).all():
+                return numbers.astype("int64")
+            return numbers
+        return values.astype(str)
+
+    def target_problems(self, values: pd.Series) -> list[str]:
+        import pandas as pd
+
+        present = values.dropna()
+        if self.target.positive_above is not None and not pd.api.types.is_numeric_dtype(values):
+            return [f"target.positive_above needs a numeric target; {self.target_column!r} holds {values.dtype} (e.g. {present.iloc[0]!r})"]
+        labels = self.prepare_target(present)
+        classes = sorted(labels.unique().tolist(), key=str)
+        if pd.api.types.is_float_dtype(labels) or len(classes) > MAX_CLASSES:
+            return [
+                f"target.column {self.target_column!r} looks like a measurement ({len(classes)} distinct values, e.g. {present.iloc[0]!r}): "
+                "declare task: regression, or target.positive_above to make two classes"
+            ]
+        problems = []
+        if len(classes) < 2:
+            problems.append(f"target.column {self.target_column!r} holds {len(classes)} class ({classes}): at least two are needed")
+        names = self.target.class_names
+        if names is not None and len(names) != len(classes) and self.monthly is False:
+            problems.append(f"target.class_names names {len(names)} classes {names}, but the data holds {len(classes)}: {classes}")
+        if names is not None and len(names) < len(classes) and self.monthly:
+            problems.append(f"target.class_names names {len(names)} classes {names}, but this month holds {len(classes)}: {classes}")
+        return problems
+
+    def extra_raw_checks(self) -> list[str]:
+        return [checks.RAW_TWO_CLASSES]
+
+    def raw_extras(self, raw, partition) -> tuple[list, dict]:
+        present = raw[self.target_column].dropna() if self.target_column in raw else raw.iloc[:0, 0]
+        try:
+            classes = int(self.prepare_target(present).nunique()) if len(present) else 0
+        except (ValueError, TypeError):
+            classes = 0
+        return [checks.result(checks.RAW_TWO_CLASSES, partition, classes >= 2, classes=classes)], {"classes": classes}
+
+    def extra_feature_checks(self) -> list[str]:
+        return [checks.FEATURES_ROWS_PER_CLASS]
+
+    def feature_extras(self, frame, partition) -> tuple[list, dict]:
+        counts = frame[self.target_column].value_counts().sort_index()
+        smallest = int(counts.min()) if len(counts) else 0
+        needed = 1 if self.monthly else self.evaluation.cv_folds
+        result = checks.result(checks.FEATURES_ROWS_PER_CLASS, partition, smallest >= needed and len(counts) >= 2,
+                               smallest_class_rows=smallest, needed=needed)
+        return [result], {"class_counts": ", ".join(f"{k}: {v}" for k, v in counts.items())}
+
+    def stratify(self, y):
+        return y
+
+    # ---- models and metrics ---------------------------------------------------------------------------------
+    def trivial_model(self):
+        from sklearn.dummy import DummyClassifier
+
+        return DummyClassifier(strategy="prior")
+
+    def cv_splitter(self):
+        from sklearn.model_selection import RepeatedStratifiedKFold
+
+        e = self.evaluation
+        return RepeatedStratifiedKFold(n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state)
+
+    def classes_of(self, y) -> np.ndarray:
+        import numpy as np
+
+        return np.unique(y)
+
+    def predict_output(self, model, X, classes) -> np.ndarray:
+        """Class probabilities with a column for every class in `classes`, even one the model never saw."""
+        import numpy as np
+
+        if hasattr(model, "predict_proba"):
+            proba = model.predict_proba(X)
+            fitted = list(model.classes_)
+        else:  # a classifier without probabilities: its votes
+            predicted = model.predict(X)
+            fitted = list(classes)
+            proba = (predicted[:, None] == np.asarray(classes)[None, :]).astype(float)
+        if fitted == list(classes):
+            return proba
+        full = np.zeros((len(X), len(classes)))
+        for j, c in enumerate(fitted):
+            if c in list(classes):
+                full[:, list(classes).index(c)] = proba[:, j]
+        return full
+
+    def metrics(self, y_true, output, classes) -> dict[str, float]:
+        import numpy as np
+        from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
+        predicted = np.asarray(classes)[np.argmax(output, axis=1)]
+        present = np.unique(y_true)
+        try:
+            if len(classes) == 2:
+                auc = roc_auc_score(y_true, output[:, 1]) if len(present) == 2 else float("nan")
+            else:
+                auc = roc_auc_score(y_true, output, multi_class="ovr", average="macro", labels=classes) if len(present) == len(classes) else float("nan")
+        except ValueError:
+            auc = float("nan")
+        return {
+            "accuracy": float(accuracy_score(y_true, predicted)),
+            "macro_f1": float(f1_score(y_true, predicted, average="macro", labels=classes, zero_division=0)),
+            "roc_auc": float(auc),
+            "log_loss": float(log_loss(y_true, np.clip(output, 1e-15, 1), labels=classes)),
+        }
+
+    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        X, y = self.xy(features)
+        proba = model.predict_proba(X)
+        inputs = self.transformed_inputs(model, X)
+        return inputs.assign(**{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}).reset_index(drop=True)
+
+    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, Any]:
+        return {"accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()), "mean_probability": float(scored["probability"].mean())}
+
+    # ---- report --------------------------------------------------------------------------------------------------
+    def labels(self, classes) -> list[str]:
+        names = self.target.class_names
+        if names and len(names) == len(classes):
+            return list(names)
+        return [str(c.item() if hasattr(c, "item") else c) for c in classes]
+
+    def rows_note(self, y) -> str:
+        return f", classes {', '.join(self.labels(self.classes_of(y)))}"
+
+    def confusion(self, y_true, output, classes) -> list[list[int]]:
+        import numpy as np
+        from sklearn.metrics import confusion_matrix
+
+        predicted = np.asarray(classes)[np.argmax(output, axis=1)]
+        return confusion_matrix(y_true, predicted, labels=classes).tolist()
+
+    def holdout_extras(self, y_true, output, classes) -> dict:
+        return {"confusion_matrix": self.confusion(y_true, output, classes), "classes": self.labels(classes)}
+
+    def extra_markdown(self, y_true, output, classes) -> str:
+        labels = self.labels(classes)
+        matrix = self.confusion(y_true, output, classes)
+        table = "| actual \\ predicted | " + " | ".join(labels) + " |\n|---|" + "---:|" * len(labels) + "\n"
+        table += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix, strict=True))
+        return f"\nConfusion matrix of the model on these rows:\n\n{table}\n"
+
+    def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
+        from ml_assets.plots import classification_plot_png
+
+        return classification_plot_png(self.confusion(y_true, output, classes), self.labels(classes), per_fold, title)

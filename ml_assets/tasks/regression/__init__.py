@@ -1,0 +1,95 @@
+"""Regression: a number per row (minutes of air time, a disease-progression score). RMSE is the primary metric;
+the trivial baseline predicts the training mean."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ml_assets import checks
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class RegressionTask(Task):
+    kind = "regression"
+    primary_metric, higher_is_better = "rmse", False
+    metric_names = ("rmse", "mae", "r2")
+    lower_is_better = frozenset({"rmse", "mae"})
+    trivial_key, trivial_name = "mean_predictor", "mean predictor (the training mean)"
+    threshold_setting = "max_rmse"
+
+    @classmethod
+    def check_spec(cls, spec) -> None:
+        from ml_assets.config import _refuse
+
+        if spec.quality.min_accuracy is not None:
+            _refuse("quality.min_accuracy", spec.quality.min_accuracy, "a classification threshold; regression has quality.max_rmse")
+        if spec.target.positive_above is not None or spec.target.class_names is not None:
+            _refuse("target.positive_above / target.class_names", "set", "classification settings; remove them or declare task: classification")
+        if spec.target.min is not None and spec.target.max is not None and spec.target.min > spec.target.max:
+            _refuse("target.min", spec.target.min, f"at most target.max ({spec.target.max})")
+
+    def target_problems(self, values: pd.Series) -> list[str]:
+        import pandas as pd
+
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return []
+        example = values.dropna().iloc[0] if values.notna().any() else None
+        return [
+            f"target.column {self.target_column!r} holds {values.dtype} values (e.g. {example!r}): regression needs numbers; "
+            "declare task: classification for labels"
+        ]
+
+    def prepare_target(self, values: pd.Series) -> pd.Series:
+        return values.astype("float64")
+
+    def row_rules(self) -> dict:
+        low, high = self.target.min, self.target.max
+        if low is None and high is None:
+            return {}
+        return {"target_out_of_range": lambda f: self._within(f[self.target_column], low, high)}
+
+    def extra_feature_checks(self) -> list[str]:
+        return [checks.FEATURES_TARGET_IN_RANGE] if (self.target.min is not None or self.target.max is not None) else []
+
+    def feature_extras(self, frame, partition) -> tuple[list, dict]:
+        if not self.extra_feature_checks():
+            return [], {}
+        outside = int((~self._within(frame[self.target_column], self.target.min, self.target.max)).sum())
+        bounds = f"[{self.target.min if self.target.min is not None else '-inf'}, {self.target.max if self.target.max is not None else 'inf'}]"
+        return [checks.result(checks.FEATURES_TARGET_IN_RANGE, partition, outside == 0 and len(frame) > 0,
+                              rows_out_of_range=outside, bounds=bounds)], {}
+
+    def trivial_model(self):
+        from sklearn.dummy import DummyRegressor
+
+        return DummyRegressor(strategy="mean")
+
+    def cv_splitter(self):
+        from sklearn.model_selection import RepeatedKFold
+
+        e = self.evaluation
+        return RepeatedKFold(n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state)
+
+    def metrics(self, y_true, output, classes) -> dict[str, float]:
+        from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+        return {
+            "rmse": float(root_mean_squared_error(y_true, output)),
+            "mae": float(mean_absolute_error(y_true, output)),
+            "r2": float(r2_score(y_true, output)) if len(y_true) > 1 else float("nan"),
+        }
+
+    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, Any]:
+        known = scored[scored[ACTUAL].notna()]
+        out = {"mean_prediction": float(scored[PREDICTION].mean())}
+        if len(known):
+            out.update(self.metrics(known[ACTUAL].to_numpy(), known[PREDICTION].to_numpy(), None))
+        return out
+
+    def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
+        from ml_assets.plots import prediction_plot_png
+
+        return prediction_plot_png(y_true, output, title, self.target_column)
