@@ -17,6 +17,15 @@ from ml_assets.months import is_month
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "minute_of_day", "is_weekend")
 
 
+def described_for_dagster(cls):
+    """Keep each field's description in the schema Dagster derives from the class (`dg utils inspect-component`,
+    editors). Dagster 1.13 drops `Field(description=...)` for fields with a default unless a Resolver carries it."""
+    for info in cls.model_fields.values():
+        if info.description and not any(isinstance(m, dg.Resolver) for m in info.metadata):
+            info.metadata.append(dg.Resolver.default(description=info.description))
+    return cls
+
+
 class PipelineConfigError(ValueError):
     """A pipeline's YAML (or the environment it templates in) holds a value ml_assets cannot use."""
 
@@ -237,7 +246,7 @@ class DriftSpec(dg.Model, dg.Resolvable):
 class MonitoringSpec(dg.Model, dg.Resolvable):
     """Batch scoring with the champion, drift checks, drift-triggered retraining and the backtest."""
 
-    drift: DriftSpec = Field(default_factory=DriftSpec)
+    drift: DriftSpec = Field(default_factory=DriftSpec, description="Thresholds of the drift checks on `predictions`.")
     retrain: Literal["every_month", "on_drift"] = Field(
         default="every_month",
         description="every_month: automation trains a model on each new month (the course protocol); "
@@ -273,6 +282,11 @@ class AutomationSpec(dg.Model, dg.Resolvable):
         if self.sensor_lookback_months < 0:
             _refuse("automation.sensor_lookback_months", self.sensor_lookback_months, "0 (every month) or more")
         return self
+
+
+for _spec in (TargetSpec, DerivedColumn, RangeSpec, FeatureSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
+              MonthlyPartitioning, PartitioningSpec, MlflowSpec, ChampionSpec, DriftSpec, MonitoringSpec, AutomationSpec):
+    described_for_dagster(_spec)
 
 
 def check_pipeline(spec) -> None:

@@ -155,3 +155,15 @@ def write_without_column(source: Path, dest: Path, column: str) -> None:
 def write_empty(source: Path, dest: Path) -> None:
     table = pq.read_table(source)
     pq.write_table(table.slice(0, 0), dest)
+
+
+TIERS = {"unit": "unit", "integration": "integration", "system": "system"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test is marked by its folder: unit (pure functions on frames they build, seconds), integration (real
+    pipelines materialized through Dagster), system (daemon, webserver, browser, production services)."""
+    for item in items:
+        parts = item.path.relative_to(Path(__file__).parent).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, TIERS[parts[0]]))

@@ -27,6 +27,7 @@ from ml_assets.config import (
     QualitySpec,
     TargetSpec,
     check_pipeline,
+    described_for_dagster,
 )
 from ml_assets.partitions import monthly_partitions
 from ml_assets.plan import RAW, PipelinePlan
@@ -41,6 +42,7 @@ def _resolve_source(context: dg.ResolutionContext, value: Any) -> SourceSpecBase
         raise PipelineConfigError(str(exc)) from None
 
 
+@described_for_dagster
 class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     """A whole ML training pipeline from one defs.yaml: raw data -> features -> model -> evaluation report
     -> champion -> predictions, with blocking checks, MLflow tracking and registry, automation, a source sensor

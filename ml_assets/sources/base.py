@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import dagster as dg
+from pydantic import Field
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -30,13 +31,13 @@ class SourceUnavailableError(Exception):
 class SourceSpecBase(dg.Model):
     """Fields every source kind has; each kind adds its own (one module per kind, see sources/__init__.py)."""
 
-    kind: str
-    timeout_s: float = 60.0
+    kind: str = Field(description="The source kind (sources/__init__.py lists them).")
+    timeout_s: float = Field(default=60.0, gt=0, description="Network or connection timeout, seconds.")
 
     # what a kind can do: monthly partitions (by file template or time column) and offline use
     def monthly_ready(self) -> str | None:
         """None when this source can deliver one month per partition; else what to declare."""
-        return None
+        return f"source kind {self.kind!r} is one table: leave partitioning.monthly unset"
 
     def build(self) -> DataSource:
         raise NotImplementedError

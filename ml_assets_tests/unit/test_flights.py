@@ -2,7 +2,9 @@ import pandas as pd
 import pytest
 
 from ml_assets.sources.flights import flights_csv_path, normalize_flights, read_flights
-from ml_assets.sources.schema import MonthNotAvailableError, schema_problems
+from ml_assets.sources.base import MonthNotAvailableError
+
+TRIP_COLUMNS = {"pickup_datetime", "origin", "destination", "distance", "duration_min"}
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def test_reads_the_bundled_csv_without_importing_the_package(flights):
 
 def test_normalized_month_has_raw_schema_and_stays_in_month(flights):
     january = normalize_flights(flights, "2013-01")
-    assert schema_problems(january) == []
+    assert TRIP_COLUMNS <= set(january.columns)
     assert len(january) == int((flights["month"] == 1).sum())
     assert january["pickup_datetime"].min() >= pd.Timestamp("2013-01-01")
     assert january["pickup_datetime"].max() < pd.Timestamp("2013-02-01")

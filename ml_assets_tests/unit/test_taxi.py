@@ -3,7 +3,7 @@ import pytest
 from upath import UPath
 
 from ml_assets.sources.http import download as download_month
-from ml_assets.sources.schema import MonthNotAvailableError, SourceDataError, SourceUnavailableError, schema_problems
+from ml_assets.sources.base import MonthNotAvailableError, SourceDataError, SourceUnavailableError
 from ml_assets.sources.taxi import read_taxi_month
 from ml_assets_tests.conftest import write_empty, write_truncated, write_without_column
 
@@ -11,7 +11,7 @@ from ml_assets_tests.conftest import write_empty, write_truncated, write_without
 @pytest.mark.parametrize("month", ["2021-01", "2023-01", "2023-02", "2024-03"])
 def test_both_tlc_schemas_normalize_to_one(tlc_dir, month):
     raw = read_taxi_month(UPath(tlc_dir / f"green_tripdata_{month}.parquet"), "green", month)
-    assert schema_problems(raw) == []
+    assert {"pickup_datetime", "origin", "destination", "distance", "duration_min"} <= set(raw.columns)
     assert raw["origin"].str.fullmatch(r"\d+").all()
     assert raw["origin"].astype(int).between(1, 265).all()
 

