@@ -52,7 +52,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     description: str = Field(default="", description="One sentence on what the pipeline predicts, shown on its jobs.")
     task: str = Field(description="regression or classification (ml_assets/tasks/: one folder per kind).")
     source: Annotated[
-        SourceSpecBase,
+        Any,  # a SourceSpecBase subclass, chosen by `kind` in _resolve_source
         dg.Resolver(
             _resolve_source,
             model_field_type=dict[str, Any],
