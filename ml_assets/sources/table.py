@@ -156,6 +156,11 @@ def parse_csv(data: bytes, location: str, month: str | None, columns: tuple[str,
         raise SourceDataError(where, location, f"not a readable CSV file ({str(exc).strip()})") from exc
     if frame.empty:
         raise SourceDataError(where, location, "the file holds no rows")
+    # pandas fills a row with a field too few with missing values, silently: every row is counted here
+    found = _line_with_wrong_field_count(text, expected, separator)
+    if found:
+        what = "source.columns names" if columns else "the header has"
+        raise SourceDataError(where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}")
     return frame
 
 

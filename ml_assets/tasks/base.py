@@ -399,11 +399,12 @@ class Task:
             raise ValueError("cannot train on no rows of features")
         rows = self.training_rows(features)
         X, y = self.xy(rows)
+        categorical, numeric = self.inputs(rows)
         model = self.build_model(rows, config.random_state).fit(X, y)
         fitted = self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))
-        categorical, numeric = self.inputs(rows)
         params = {"estimator": self.estimator.kind, **self.estimator.params,
-                  "random_state": config.random_state if config.random_state is not None else self.estimator.random_state}
+                  "random_state": config.random_state if config.random_state is not None else self.estimator.random_state,
+                  "features": ",".join([*categorical, *numeric])}
         metadata = {
             "train_rows": len(rows),
             **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),

@@ -23,11 +23,15 @@ attributes:
     kind: logistic_regression
   quality:
     min_accuracy: 0.9
+  baselines:
+    - key: seed_script
+      name: a RandomForestClassifier(n_estimators=100) script
+      estimator: {kind: random_forest, params: {n_estimators: 100}}
+      encoding: none
+      check: not_worse
   evaluation:
     cv_folds: 5
     cv_repeats: 2
-    seed_script:
-      name: a RandomForestClassifier(n_estimators=100) script
 """
 
 
@@ -59,5 +63,5 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
     }
     assert len(checks) == 9 and all(checks.values())
     report = (tmp_path / "data" / "reports" / "wine" / "evaluation_report.md").read_text()
-    assert "178 rows" in report and "seed script (a RandomForestClassifier" in report
+    assert "178 rows" in report and "| a RandomForestClassifier(n_estimators=100) script |" in report
     assert (tmp_path / "data" / "warehouse" / "wine" / "model.joblib").exists()

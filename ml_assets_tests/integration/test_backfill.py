@@ -24,7 +24,7 @@ def _digests(pipeline) -> dict[str, str]:
 
 
 def _metrics(pipeline) -> dict[str, dict]:
-    keep = ("rmse", "mae", "r2", "course_baseline_rmse", "mean_predictor_rmse", "train_rows", "valid_rows")
+    keep = ("rmse", "mae", "r2", "baselines", "train_rows", "valid_rows")
     reports = UPath(pipeline.data_dir) / "reports" / pipeline.name / "evaluation_report"
     evaluated = [(p.name, json.loads(p.read_text())) for p in reports.glob("*.json")]
     return {name: {k: report[k] for k in keep} for name, report in evaluated if report["status"] == "evaluated"}

@@ -16,12 +16,16 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from ml_assets import checks
 from ml_assets.resources import fluent_mlflow_at
 from ml_assets_tests.conftest import SHARED_HEART
 from ml_assets_tests.pipelines import REPO_ROOT, check_results, failure_messages, load_pipeline, materialized
 
-ALL_CHECKS = set(checks.TABULAR_RAW_CHECKS + checks.TABULAR_FEATURE_CHECKS + checks.CLASSIFICATION_CHECKS)
+
+
+def all_checks(pipeline) -> set[str]:
+    task = pipeline.plan.task
+    return set(task.raw_check_names + task.feature_check_names + task.evaluation_check_names)
+
 BUNDLED_HEART = REPO_ROOT / "ml_assets" / "datasets" / "uci_heart" / "processed.cleveland.data"
 HEART_SHA256 = "a74b7efa387bc9d108d7d0115d831fe9b414b29ae7124f331b622b4efa0427c8"  # ../shared/data/heart/PROVENANCE.md
 
@@ -39,7 +43,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     assert result.success, failure_messages(result)
     # the gate names a champion in the same run, so the table is also scored by it
     assert materialized(result) == ["champion_model", "evaluation_report", "features", "model", "predictions", "raw_data"]
-    assert check_results(result) == {name: True for name in ALL_CHECKS}
+    assert check_results(result) == {name: True for name in all_checks(iris)}
 
     report = json.loads(iris.report().read_text())
     summary = report["cv"]["summary"]
@@ -52,7 +56,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     assert holdout["rows"] == 30 and np.asarray(holdout["confusion_matrix"]).sum() == 30
     assert np.trace(holdout["confusion_matrix"]) / 30 == pytest.approx(holdout["metrics"]["model"]["accuracy"])
     markdown = iris.report().with_suffix(".md").read_text()
-    assert "seed script (Airflow iris DAG" in markdown and "Confusion matrix" in markdown
+    assert "| Airflow iris DAG, RandomForestClassifier(n_estimators=100) |" in markdown and "Confusion matrix" in markdown
     metadata = result.asset_materializations_for_node("iris__evaluation_report")[0].metadata
     assert metadata["cv_accuracy_mean"].value == round(summary["model"]["accuracy"]["mean"], 4)
     assert "data:image/png;base64," in metadata["report"].value
@@ -69,9 +73,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     with fluent_mlflow_at(iris.tracking_uri):
         champion = mlflow.pyfunc.load_model("models:/iris_species@champion")
     X, y = features.drop(columns=["target"]), features["target"].to_numpy()
-    from ml_assets.classification import holdout_indices
-
-    _, test = holdout_indices(y, 0.2, 42)
+    _, test = iris.plan.task.split(y)
     assert (champion.predict(X.iloc[test]) == y[test]).mean() == pytest.approx(holdout["metrics"]["model"]["accuracy"])
 
     # the same data again: a new version, identical scores, and the tie does not move the alias
@@ -86,24 +88,27 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
 def test_heart_disease_end_to_end_beats_the_prefect_flow_on_the_same_folds(heart, instance):
     result = heart.materialize(instance)
     assert result.success, failure_messages(result)
-    assert check_results(result) == {name: True for name in ALL_CHECKS}
+    assert check_results(result) == {name: True for name in all_checks(heart)}
     features_meta = result.asset_materializations_for_node("heart_disease__features")[0].metadata
     assert features_meta["rows_in"].value == 303 and features_meta["dropped_missing_values"].value == 6  # 4 ca, 2 thal
 
-    # the Prefect flow re-implemented here, independently: dropna, StandardScaler on all rows, RF(100), same folds
+    # the Prefect flow's steps re-implemented here, independently: dropna, StandardScaler, RF(100), on the same folds.
+    # The flow fits its scaler on every row before splitting (a leak); the declared baseline fits it on each
+    # training fold, as any honest comparison must.
     raw = pd.read_csv(BUNDLED_HEART, header=None, na_values="?").dropna()
     X, y = raw.iloc[:, :13].to_numpy(dtype=float), (raw.iloc[:, 13] > 0).astype(int).to_numpy()
-    X = StandardScaler().fit_transform(X)
-    accuracies = [
-        (RandomForestClassifier(n_estimators=100, random_state=42).fit(X[tr], y[tr]).predict(X[te]) == y[te]).mean()
-        for tr, te in RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=42).split(X, y)
-    ]
+    accuracies = []
+    for tr, te in RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=42).split(X, y):
+        scaler = StandardScaler().fit(X[tr])
+        forest = RandomForestClassifier(n_estimators=100, random_state=42).fit(scaler.transform(X[tr]), y[tr])
+        accuracies.append((forest.predict(scaler.transform(X[te])) == y[te]).mean())
     report = json.loads(heart.report().read_text())
     summary = report["cv"]["summary"]
     assert report["rows"] == 297 and report["classes"] == ["no disease", "disease"]
     assert summary["seed_script"]["accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
     assert summary["model"]["accuracy"]["mean"] > summary["seed_script"]["accuracy"]["mean"]
-    versus = report["cv"]["model_vs_seed_script"]
+    versus = report["cv"]["paired"]
+    assert versus["against"] == "seed_script"
     assert versus["wins"] > versus["losses"] and versus["wins"] + versus["ties"] + versus["losses"] == 50
     assert summary["model"]["roc_auc"]["mean"] > 0.85
 
@@ -136,11 +141,15 @@ def test_heart_disease_from_a_url_in_the_environment(data_dir, instance, heart_s
 @pytest.mark.parametrize(
     "content, expected",
     [
-        (b"63.0,1.0,1.0\n67.0,1.0,4.0\n", "expected 14 columns per row, the last one is empty"),
-        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,high\n", "column 'num'"),
-        (b"", "the file holds no rows"),
+        (b"63.0,1.0,1.0\n67.0,1.0,4.0\n", "line 1 has 3 fields where source.columns names 14"),
+        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,high\n", "needs a numeric target; 'num' holds"),
+        (b"", "the file is empty"),
+        # pandas alone would take the first field as the index and shift every column by one
+        (b"1," * 14 + b"0\n" + b"2," * 14 + b"1\n", "line 1 has 15 fields where source.columns names 14"),
+        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n67.0,1.0,4.0,160.0", "the file ends mid-line"),
+        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n" * 20, "holds 1 class ([0]): at least two are needed"),
     ],
-    ids=["short-rows", "text-label", "empty-file"],
+    ids=["short-rows", "text-label", "empty-file", "extra-field", "cut-off", "one-class"],
 )
 def test_bad_heart_file_fails_with_a_named_problem_and_keeps_the_good_table(
     data_dir, instance, heart_server, monkeypatch, content, expected
