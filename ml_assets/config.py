@@ -312,8 +312,12 @@ def check_pipeline(spec) -> None:
     if spec.target.column in declared:
         _refuse("features", spec.target.column, f"inputs other than the target column {spec.target.column!r}")
     for derived in features.derived:
+        if derived.name == spec.target.column:
+            if derived.join:
+                _refuse(f"features.derived[{derived.name}]", derived.name, "a target derived by part_of or minutes_between")
+            continue
         if derived.name not in declared:
-            _refuse(f"features.derived[{derived.name}]", derived.name, "a derived column is used only when listed under features.numeric or features.categorical")
+            _refuse(f"features.derived[{derived.name}]", derived.name, "a derived column is used only when listed under features.numeric or features.categorical, or named by target.column")
         if derived.join and derived.name not in features.categorical:
             _refuse(f"features.derived[{derived.name}]", derived.name, "a joined column is a category: list it under features.categorical")
     if features.encoding == "target" and not features.categorical:

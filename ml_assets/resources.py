@@ -7,6 +7,7 @@ model) is passed by the pipeline to `MlflowTracking.registry`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -19,6 +20,15 @@ from ml_assets import tracking
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import ActiveRun, MlflowClient
+
+
+@dataclasses.dataclass(frozen=True)
+class DagsterRunInfo:
+    """What dagster-mlflow needs of the Dagster run a step belongs to."""
+
+    run_id: str
+    job_name: str
+    log: object
 
 
 class ProjectStorage(dg.ConfigurableResource):
@@ -65,8 +75,10 @@ def fluent_mlflow_at(uri: str) -> Iterator[None]:
     for the user's setting (and a URI with credentials would linger). Both are restored on exit.
     """
     import mlflow
+    import mlflow.tracking.fluent as fluent
 
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")}
+    saved_experiment = fluent._active_experiment_id  # dagster-mlflow's set_experiment changes it (and the variable)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -74,6 +86,7 @@ def fluent_mlflow_at(uri: str) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])  # None unsets it
         mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+        fluent._active_experiment_id = saved_experiment
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -104,11 +117,14 @@ class ModelRegistry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def training_run(self, run_name: str, tags: dict[str, str]) -> Iterator[ActiveRun]:
+    def training_run(self, run_name: str, tags: dict[str, str], dagster_run: DagsterRunInfo | None = None) -> Iterator[ActiveRun]:
         """An MLflow run that ends FINISHED when the block completes and FAILED when it raises.
 
-        MLflow's fluent API (log_model needs it) keeps one active run per process; this is the
-        only place that starts one, and its `with` always ends it, so none is left RUNNING.
+        With `dagster_run`, the run is nested under one parent run per Dagster run, opened by dagster-mlflow's
+        `mlflow_tracking` resource (it finds the parent by its `dagster_run_id` tag, so every step and process of
+        the Dagster run shares it). The parent is ended here too, FINISHED or FAILED with the step; a later step of
+        the same Dagster run resumes it. MLflow's fluent API (log_model needs it) keeps one active run per process;
+        this is the only place that starts one, and its `with` always ends every run it started.
         """
         import mlflow
 
@@ -117,8 +133,38 @@ class ModelRegistry:
             self.ensure_registered_model()
             self._registered_model_checked = True
         with fluent_mlflow_at(self.mlflow.tracking_uri):
-            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags) as run:
-                yield run
+            parent = self._dagster_parent_run(dagster_run) if dagster_run else None
+            status = "FAILED"
+            try:
+                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=parent is not None) as run:
+                    yield run
+                status = "FINISHED"
+            finally:
+                while mlflow.active_run() is not None:  # the parent (and anything a failure left open)
+                    mlflow.end_run(status=status)
+
+    def _dagster_parent_run(self, dagster_run: DagsterRunInfo):
+        """dagster-mlflow's MlFlow: sets the experiment, finds or starts the Dagster run's MLflow run, tags it."""
+        import warnings
+        from types import SimpleNamespace
+
+        # dagster-mlflow's resource is marked beta in 1.13 and nothing stable does this; silenced here only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=dg.BetaWarning)
+            from dagster_mlflow.resources import MlFlow
+
+            init = SimpleNamespace(
+                log=dagster_run.log,
+                dagster_run=SimpleNamespace(job_name=dagster_run.job_name),
+                run_id=dagster_run.run_id,
+                resource_config={
+                    "experiment_name": self.experiment,
+                    "mlflow_tracking_uri": None,  # already set (and restored after) by fluent_mlflow_at
+                    "extra_tags": {tracking.TAG_DATASET: self.dataset, tracking.TAG_ASSET: "dagster_run",
+                                   "dagster.job_name": dagster_run.job_name},
+                },
+            )
+            return MlFlow(init)
 
     def ensure_registered_model(self) -> None:
         """Create the registered model for this dataset, or refuse a name that belongs to something else."""

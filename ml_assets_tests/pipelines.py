@@ -103,6 +103,15 @@ def load_pipeline(pipeline: str, data_dir: Path, **overrides: Any) -> Pipeline:
     return Pipeline(TrainingPipeline.resolve_from_dict(pipeline_attributes(pipeline, **overrides)), Path(data_dir))
 
 
+EXAMPLES = REPO_ROOT / "docs" / "examples"
+
+
+def load_yaml_pipeline(path: Path, data_dir: Path, **overrides: Any) -> Pipeline:
+    """A pipeline from any defs.yaml (the README's examples live in docs/examples/<name>/defs.yaml)."""
+    attributes = deep_merge(yaml.safe_load(Path(path).read_text())["attributes"], overrides)
+    return Pipeline(TrainingPipeline.resolve_from_dict(attributes), Path(data_dir))
+
+
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed

@@ -72,7 +72,7 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             report_alias(context, registry, champion)
         return dg.MaterializeResult(
             value=value_of(plan, decisions),
-            metadata=combined_metadata(metadata),
+            metadata=combined_metadata(metadata, context),
             data_version=dg.DataVersion(f"{registry.name}/{champion.version}" if champion else "no champion"),
         )
 

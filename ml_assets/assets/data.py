@@ -6,7 +6,7 @@ import hashlib
 import dagster as dg
 
 from ml_assets import checks
-from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
+from ml_assets.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.automation import on_upstream_data_change
 from ml_assets.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.resources import ProjectStorage
@@ -76,11 +76,12 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
                 "columns": ", ".join(map(str, frame.columns)),
                 **step.metadata,
             }
+        log_failed_checks(context, [r for results in check_results.values() for r in results])
         # A range run records one data version for all its months: the hash of theirs.
         version = next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
         return dg.MaterializeResult(
             value=value_of(plan, frames),
-            metadata=combined_metadata(metadata),
+            metadata=combined_metadata(metadata, context),
             check_results=combined_checks(check_results),
             data_version=dg.DataVersion(version),
         )
@@ -105,9 +106,10 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def features(context: dg.AssetExecutionContext, raw_data):
         steps = {partition: plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition) for partition in months_of(plan, context)}
+        log_failed_checks(context, [r for step in steps.values() for r in step.check_results])
         return dg.MaterializeResult(
             value=value_of(plan, {p: step.value for p, step in steps.items()}),
-            metadata=combined_metadata({p: step.metadata for p, step in steps.items()}),
+            metadata=combined_metadata({p: step.metadata for p, step in steps.items()}, context),
             check_results=combined_checks({p: step.check_results for p, step in steps.items()}),
         )
 

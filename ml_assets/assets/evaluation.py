@@ -15,7 +15,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import checks
-from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, value_of
+from ml_assets.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.automation import on_upstream_data_change, with_its_asset
 from ml_assets.io_managers import missing_partition_message
 from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
@@ -145,6 +145,7 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             reports[month], metadata[month], check_results[month] = evaluate_month(
                 plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on
             )
+        log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:
             # no month here could be judged (the first month, or months without data): the checks say so
             check_results = {None: [
@@ -154,7 +155,7 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 for name in plan.task.evaluation_check_names
             ]}
         return dg.MaterializeResult(
-            value=value_of(plan, reports), metadata=combined_metadata(metadata), check_results=combined_checks(check_results)
+            value=value_of(plan, reports), metadata=combined_metadata(metadata, context), check_results=combined_checks(check_results)
         )
 
     return evaluation_report

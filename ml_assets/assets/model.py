@@ -14,7 +14,7 @@ from ml_assets.assets.data import frame_fingerprint
 from ml_assets.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
-from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.resources import DagsterRunInfo, MlflowTracking, ModelRegistry
 from ml_assets.tasks.base import reference_sample
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
@@ -72,7 +72,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         for partition in months_of(plan, context):
             month_features = features[partition] if plan.monthly else features
             models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
-        return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata))
+        return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
 
     def log_drift_reference(model, features) -> None:
         """A sample of the training rows, scored by the model: what `predictions` compares each month with."""
@@ -88,6 +88,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     def train_and_register(context, config, features, partition: str | None, registry):
         import mlflow
         import mlflow.sklearn
+        import pandas as pd
         from mlflow.models import infer_signature
 
         tags = {
@@ -102,13 +103,16 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         }
 
         try:
-            with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags) as run:
+            dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
+            with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags, dagster_run) as run:
                 trained = plan.task.train(features, config)
                 mlflow.log_params(
                     {**trained.params, "pipeline": plan.name, "partition": partition or "all", "training_rows": len(trained.inputs)}
                 )
                 mlflow.log_metrics({f"train_{k}": v for k, v in trained.train_metrics.items()})
+                # whole numbers logged as floats: a served row with a gap in such a column still fits the signature
                 example = trained.inputs.head(5)
+                example = example.astype({c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])})
                 info = mlflow.sklearn.log_model(
                     trained.model,
                     name="model",

@@ -107,7 +107,7 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         for month in awaiting:  # in a range with months that have data: an empty month, until its data comes
             scored[month] = next(iter(scored.values())).iloc[:0]
             metadata[month] = {"status": "awaiting data", "rows": 0}
-        yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata))
+        yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
         yield from combined_checks(check_results) if check_results else []
 
     def judged_nothing(why: str):

@@ -30,13 +30,28 @@ def _plain(value: Any) -> Any:
     return value.value if isinstance(value, dg.MetadataValue) else value
 
 
-def combined_metadata(by_month: dict[str | None, dict[str, Any]]) -> dict[str, Any]:
-    """One month (or unpartitioned): its metadata. A range: the months, and a per-month table."""
+def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.AssetExecutionContext | None = None) -> dict[str, Any]:
+    """One month (or unpartitioned): its metadata. A range: the months and a per-month table for every partition,
+    and (given the step's context) each month's own metadata, report and plot included, on its own partition's
+    materialization, so the UI shows every month as a month-by-month run would and plots them across partitions."""
     if len(by_month) == 1:
         return next(iter(by_month.values()))
     months = sorted(by_month)
+    if context is not None:
+        for month in months:
+            context.add_asset_metadata(by_month[month], partition_key=month)
     table = {month: {k: _plain(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)} for month in months}
     return {"months": span(months), "by_month": dg.MetadataValue.json(table)}
+
+
+def log_failed_checks(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> None:
+    """A failed check's figures in the step's log (the CLI and `dagster dev` show it), e.g.
+    `blocking check accuracy_within_threshold failed: accuracy 0.979 < min_accuracy 0.999`."""
+    from ml_assets.checks import figures
+
+    for result in results:
+        if not result.passed:
+            context.log.error(f"{context.asset_key.to_user_string()}: check {result.check_name} failed: {figures(result)}")
 
 
 def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:

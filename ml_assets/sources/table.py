@@ -35,8 +35,8 @@ class TableSpec(SourceSpecBase):
     kind: Literal["table", "csv", "parquet"] = Field(description="table (format from the file name), csv or parquet.")
     path: str | None = Field(
         default=None,
-        description="A path, an http(s)://, s3:// or other fsspec URL; may contain {month} (YYYY-MM) for one file per month. "
-        "Empty: the `bundled` copy.",
+        description="A path, an http(s)://, s3:// or other fsspec URL, or package://<package>/<file> (a file an installed "
+        "package ships); may contain {month} (YYYY-MM) for one file per month. .zip and .gz files are unpacked. Empty: the `bundled` copy.",
     )
     bundled: str | None = Field(default=None, description="A file under ml_assets/datasets/, read when `path` is empty.")
     format: Literal["csv", "parquet"] | None = Field(
@@ -74,7 +74,8 @@ class TableSpec(SourceSpecBase):
 
     def build(self) -> DataSource:
         location = self.path or str(DATASETS_DIR / (self.bundled or ""))
-        fmt = self.format or ("parquet" if location.lower().split("?")[0].endswith((".parquet", ".pq")) else "csv")
+        plain = location.lower().split("?")[0].removesuffix(".gz").removesuffix(".zip")
+        fmt = self.format or ("parquet" if plain.endswith((".parquet", ".pq")) else "csv")
         return TableSource(
             location, fmt, self.sha256, tuple(self.columns) if self.columns else None, self.separator, tuple(self.na_values),
             tuple(self.parse_dates), self.time_column, self.timeout_s,
@@ -87,6 +88,37 @@ def sha256_of(data: bytes) -> str:
 
 def _cache_folder(cache_dir: str, url: str) -> UPath:
     return UPath(cache_dir) / "tables" / hashlib.sha1(url.encode()).hexdigest()[:12]
+
+
+def package_file(location: str) -> str:
+    """package://<package>/<path>: the file as an installed package ships it (found without importing the package)."""
+    import importlib.util
+
+    package, _, inside = location.removeprefix("package://").partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceDataError("-", location, f"the package {package!r} is not installed (pip install {package})")
+    return str(Path(next(iter(spec.submodule_search_locations))) / inside)
+
+
+def unpacked(data: bytes, location: str, month: str | None) -> bytes:
+    """A .zip (one member) or .gz file's content; anything else as it is."""
+    import gzip
+    import zipfile
+
+    name = location.lower().split("?")[0]
+    try:
+        if name.endswith(".gz"):
+            return gzip.decompress(data)
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = [m for m in archive.namelist() if not m.endswith("/")]
+                if len(members) != 1:
+                    raise SourceDataError(month or "-", location, f"the archive holds {len(members)} files {members[:5]}, not one table")
+                return archive.read(members[0])
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise SourceDataError(month or "-", location, f"not a readable archive ({exc})") from None
+    return data
 
 
 def read_bytes(location: str, cache_dir: str, month: str | None, timeout_s: float) -> bytes:
@@ -208,7 +240,8 @@ class TableSource(DataSource):
         return "{month}" in self.path
 
     def location(self, partition: str | None) -> str:
-        return self.path.format(month=partition) if self.per_month_files and partition else self.path
+        location = self.path.format(month=partition) if self.per_month_files and partition else self.path
+        return package_file(location) if location.startswith("package://") else location
 
     def fingerprint(self, partition: str | None) -> str | None:
         location = self.location(partition)
@@ -232,6 +265,7 @@ class TableSource(DataSource):
         digest = sha256_of(data)
         if self.sha256 and digest != self.sha256:
             raise SourceDataError(partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}")
+        data = unpacked(data, location, partition)
         frame = _parsed(digest, data, location, self.format, self.columns, self.separator, self.na_values).copy()
         for column in {*self.parse_dates, *([self.time_column] if self.time_column else [])}:
             if column not in frame.columns:

@@ -181,7 +181,18 @@ class Task:
         return categorical, numeric
 
     def derived(self) -> tuple[tuple, ...]:
-        return tuple(d.as_tuple() for d in self.feature_spec.derived)
+        """The derived model inputs (a derived target is computed in `clean`, never an input)."""
+        return tuple(d.as_tuple() for d in self.feature_spec.derived if d.name != self.target_column)
+
+    def derived_target(self) -> tuple | None:
+        """The target's derivation, when target.column names a derived column (e.g. minutes between two timestamps)."""
+        return next((d.as_tuple() for d in self.feature_spec.derived if d.name == self.target_column), None)
+
+    def with_derived_target(self, raw: pd.DataFrame) -> pd.DataFrame:
+        from ml_assets.learning.inputs import derive
+
+        found = self.derived_target()
+        return raw if found is None else raw.assign(**{self.target_column: derive(raw, *found)})
 
     def source_columns(self, frame: pd.DataFrame) -> list[str]:
         """The delivered columns the inputs are computed from."""
@@ -198,7 +209,13 @@ class Task:
         if raw.empty:
             return ["the source delivered no rows"]
         columns = list(map(str, raw.columns))
-        if self.target_column not in raw.columns:
+        derived_target = self.derived_target()
+        if derived_target is not None:
+            missing = [c for c in derived_target[2] if c not in raw.columns]
+            if missing:
+                return [f"target.column {self.target_column!r} is derived from {missing}, which are not among the delivered columns {columns}"]
+            raw = self.with_derived_target(raw)
+        elif self.target_column not in raw.columns:
             return [f"target.column {self.target_column!r} is not among the delivered columns {columns}"]
         missing = [c for c in self.source_columns(raw) if c not in raw.columns]
         if missing:
@@ -240,7 +257,7 @@ class Task:
                     rows_outside_month=int(outside.sum()), share_outside_month=share, max_share=float(self.quality.max_outside_month_share),
                 )
             )
-        extra, more = self.raw_extras(raw, partition)
+        extra, more = self.raw_extras(self.with_derived_target(raw), partition)
         return StepResult(raw, {**metadata, **more}, results + extra)
 
     def raw_extras(self, raw: pd.DataFrame, partition: str | None) -> tuple[list[dg.AssetCheckResult], dict]:
@@ -261,6 +278,7 @@ class Task:
     def clean(self, raw: pd.DataFrame, partition: str | None) -> tuple[pd.DataFrame, dict[str, int]]:
         """Rows kept for training and evaluation, and how many each rule dropped (in the order applied)."""
         spec = self.feature_spec
+        raw = self.with_derived_target(raw)
         keep = [c for c in raw.columns if c in set(self.source_columns(raw)) | {self.target_column, self.time_column}]
         frame = raw[keep]
         rules: dict[str, Callable[[pd.DataFrame], Any]] = {"missing_target": lambda f: f[self.target_column].notna().to_numpy()}

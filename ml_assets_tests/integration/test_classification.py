@@ -64,7 +64,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     # MLflow: one finished run with the CV and held-out metrics; the champion reproduces the held-out accuracy
     client = MlflowClient(iris.tracking_uri, registry_uri=iris.tracking_uri)
     experiment = client.get_experiment_by_name("ml_assets/iris")
-    (run,) = client.search_runs([experiment.experiment_id])
+    (run,) = client.search_runs([experiment.experiment_id], filter_string="tags.`ml_assets.asset` = 'model'")
     assert run.info.status == "FINISHED" and run.data.params["estimator"] == "logistic_regression"
     assert run.data.metrics["cv_accuracy_mean"] == pytest.approx(summary["model"]["accuracy"]["mean"])
     assert run.data.metrics["holdout_accuracy"] == pytest.approx(holdout["metrics"]["model"]["accuracy"])

@@ -116,5 +116,11 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     experiment = client.get_experiment_by_name("ml_assets/nyc_taxi_green")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`ml_assets.asset` = 'model'")
     assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
-    assert {r.info.status for r in runs} == {"FINISHED"}  # nothing left RUNNING
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    # one parent run per Dagster run (dagster-mlflow's), each model run nested under its own; nothing left RUNNING
+    everything = client.search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in everything}
+    parents = {r.info.run_id: r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} <= set(parents) and len(parents) == 2
+    assert all(p.data.tags["dagster_run_id"] for p in parents.values())
     assert str(client.get_model_version_by_alias("nyc_taxi_green_trip_duration", "champion").version) == "1"

