@@ -271,7 +271,9 @@ class TableSource(DataSource):
             if column not in frame.columns:
                 raise SourceDataError(partition or "-", location, f"no column {column!r} to read as timestamps; it has {list(frame.columns)}")
             try:
-                frame[column] = pd.to_datetime(frame[column])
+                stamps = pd.to_datetime(frame[column])
+                # with a time zone: kept as UTC without one (MLflow signatures and month bounds take naive timestamps)
+                frame[column] = stamps.dt.tz_convert(None) if getattr(stamps.dt, "tz", None) is not None else stamps
             except (ValueError, TypeError) as exc:
                 raise SourceDataError(partition or "-", location, f"column {column!r} does not hold timestamps ({exc})") from None
         if partition and self.time_column and not self.per_month_files:
@@ -279,8 +281,6 @@ class TableSource(DataSource):
 
             start, end = month_bounds(partition)
             stamps = frame[self.time_column]
-            if getattr(stamps.dt, "tz", None) is not None:
-                stamps = stamps.dt.tz_localize(None)
             frame = frame[(stamps >= start) & (stamps < end)].reset_index(drop=True)
             if frame.empty:
                 raise MonthNotAvailableError(partition, location, f"no row's {self.time_column} falls in {partition}")

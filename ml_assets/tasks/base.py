@@ -545,7 +545,7 @@ class Task:
             f"**{valid_month}** ({len(valid):,} rows): train on one month, score on the next. Every baseline is fitted on "
             f"{train_month} too.\n\n{table}\n\n{comparison}\n"
             + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
-            + self.extra_markdown(y_valid, outputs[MODEL], classes)
+            + self.extra_markdown(y_valid, outputs[MODEL], classes, f"{valid_month}'s rows")
         )
         png = self.plot_png(y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}")
         model_metrics = metrics[MODEL]
@@ -627,7 +627,7 @@ class Task:
             f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
             f"{header}\n{cv_rows}\n\n{verdict}\n\n"
             f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
-            + self.extra_markdown(y[test], test_output, classes)
+            + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
         )
         png = self.plot_png(y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows")
         model_cv = summary[MODEL]
@@ -685,7 +685,7 @@ class Task:
     def holdout_extras(self, y_true, output, classes) -> dict:
         return {}
 
-    def extra_markdown(self, y_true, output, classes) -> str:
+    def extra_markdown(self, y_true, output, classes, rows: str) -> str:
         return ""
 
     def plot_png(self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str) -> bytes:

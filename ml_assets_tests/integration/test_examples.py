@@ -60,7 +60,7 @@ def test_a_monthly_table_split_by_its_time_column(data_dir, instance):
     everything = pd.read_csv(delays.plan.source.location("2013-02"), usecols=["time_hour"])
     stamps = pd.to_datetime(everything["time_hour"])
     assert len(raw) == int(((stamps >= "2013-02-01") & (stamps < "2013-03-01")).sum()) > 24_000
-    assert raw["time_hour"].dt.month.eq(2).all()
+    assert raw["time_hour"].dt.month.eq(2).all() and raw["time_hour"].dt.tz is None  # UTC, kept without a zone
     report = json.loads(delays.report("2013-02").read_text())
     assert report["train_month"] == "2013-01" and report["valid_month"] == "2013-02"
     assert report["score"] > report["baselines"]["majority_class"]

@@ -185,12 +185,12 @@ class ClassificationTask(Task):
     def holdout_extras(self, y_true, output, classes) -> dict:
         return {"confusion_matrix": self.confusion(y_true, output, classes), "classes": self.labels(classes)}
 
-    def extra_markdown(self, y_true, output, classes) -> str:
+    def extra_markdown(self, y_true, output, classes, rows: str) -> str:
         labels = self.labels(classes)
         matrix = self.confusion(y_true, output, classes)
         table = "| actual \\ predicted | " + " | ".join(labels) + " |\n|---|" + "---:|" * len(labels) + "\n"
         table += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix, strict=True))
-        return f"\nConfusion matrix of the model on these rows:\n\n{table}\n"
+        return f"\nConfusion matrix of the model on {rows}:\n\n{table}\n"
 
     def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
         from ml_assets.plots import classification_plot_png
