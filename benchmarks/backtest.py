@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 
 from benchmarks.runner import SHARED_TLC
-from ml_assets_tests.pipelines import Pipeline, failure_messages, load_pipeline
+from ml_assets.local import Pipeline, failure_messages, load_pipeline
 
 TRAINING = ["raw_data", "features", "model"]
 GATE = ["evaluation_report", "champion_model"]

@@ -27,17 +27,17 @@ def main(argv: list[str] | None = None) -> None:
     from mlflow.models import infer_signature
 
     import ml_assets
-    from ml_assets.assets.model import _pip_requirements, skops_types_of
-    from ml_assets.estimators import ModelParams
-    from ml_assets.features import DurationBounds, build_trip_features
+    from ml_assets.local import load_pipeline
     from ml_assets.sources.flights import normalize_flights, read_flights
-    from ml_assets.training import model_inputs, train_duration_model
+    from ml_assets.tasks.base import ModelConfig
+    from ml_assets.tracking import _pip_requirements, skops_types_of
 
-    features, _ = build_trip_features(normalize_flights(read_flights(), "2013-01"), "2013-01", DurationBounds(1, 720), False)
+    task = load_pipeline("nyc_flights", tempfile.mkdtemp(prefix="bench-")).plan.task
+    features = task.features(normalize_flights(read_flights(), "2013-01"), "2013-01").value
     started = time.perf_counter()
-    model = train_duration_model(features, ModelParams())
+    model = task.fit(features, ModelConfig())
     fit_s = time.perf_counter() - started
-    example = model_inputs(features).head(5)
+    example = task.xy(features)[0].head(5)
     trusted = skops_types_of(model)
     signature = infer_signature(example, model.predict(example))
     steps = [

@@ -48,20 +48,18 @@ class Stages:
 
 
 def ours(train: list[str], valid: str, color: str) -> dict:
+    """The nyc_taxi_green pipeline's own steps, through its task (what the features, model and evaluation_report
+    assets call), on local files: read, clean, train, evaluate beside the declared course baseline."""
+    import tempfile
+
     import pandas as pd
     from upath import UPath
 
-    from ml_assets.features import TARGET, DurationBounds, build_trip_features
+    from ml_assets.local import load_pipeline
     from ml_assets.sources.taxi import read_taxi_month
-    from ml_assets.training import (
-        ModelParams,
-        evaluate_duration_model,
-        model_inputs,
-        regression_metrics,
-        train_duration_model,
-    )
+    from ml_assets.tasks.base import ModelConfig
 
-    bounds = DurationBounds(1, 60)  # NycTaxiSource's defaults, the course rule
+    task = load_pipeline("nyc_taxi_green", tempfile.mkdtemp(prefix="bench-")).plan.task
     after_imports = rss_mb()
     stage = Stages()
     with stage("read"):
@@ -69,26 +67,20 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         raw_valid = read_taxi_month(UPath(valid), color, month_of(valid))
     with stage("features"):
         train_features = pd.concat(
-            [build_trip_features(raw, month_of(path), bounds)[0] for raw, path in zip(raw_train, train, strict=True)],
-            ignore_index=True,
+            [task.features(raw, month_of(path)).value for raw, path in zip(raw_train, train, strict=True)], ignore_index=True
         )
-        valid_features = build_trip_features(raw_valid, month_of(valid), bounds)[0]
+        valid_features = task.features(raw_valid, month_of(valid)).value
         del raw_train, raw_valid
     with stage("train"):  # as the model asset does: fit, then the training RMSE it logs to MLflow
-        # the nyc_taxi_green defs.yaml's model: boosted trees on target-encoded routes, no linear route model
-        model = train_duration_model(train_features, ModelParams(route_baseline=False))
-        train_rmse = regression_metrics(
-            train_features[TARGET].to_numpy(), model.predict(model_inputs(train_features))
-        )["rmse"]
-    with stage("evaluate"):  # as evaluation_report does: the validation month, the course baseline beside it
-        evaluation, _ = evaluate_duration_model(
-            model, train_features, valid_features, month_of(train[0]), month_of(valid), train_rmse=train_rmse
-        )
+        trained = task.train(train_features, ModelConfig())
+    with stage("evaluate"):  # as evaluation_report does: the validation month, the baselines beside it
+        pair = {month_of(train[0]): train_features, month_of(valid): valid_features}
+        evaluated = task.evaluate(trained.model, pair, month_of(valid), trained.train_metrics["rmse"], None, (None, None))
     return {
         "seconds": stage.seconds,
-        "rmse": evaluation.rmse,
-        "train_rows": evaluation.train_rows,
-        "valid_rows": evaluation.valid_rows,
+        "rmse": evaluated.score,
+        "train_rows": len(train_features),
+        "valid_rows": len(valid_features),
         "after_imports_mb": after_imports,
     }
 

@@ -18,7 +18,7 @@ import dagster as dg
 from upath import UPath
 
 from ml_assets.components import TrainingPipeline
-from ml_assets.plan import BACKTEST, REPORT, PipelinePlan
+from ml_assets.orchestration.plan import BACKTEST, REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
@@ -77,7 +77,7 @@ def months_of_argument(chosen: list[str] | None) -> list[str] | None:
 
 def check_figures(evaluation) -> str:
     """A failed check's figures, e.g. `accuracy 0.979 < min_accuracy 0.999`."""
-    from ml_assets.checks import figures
+    from ml_assets.orchestration.checks import figures
 
     metadata = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
     return figures(dg.AssetCheckResult(check_name=evaluation.check_name, passed=False, metadata=metadata))

@@ -9,9 +9,11 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ml_assets.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
-from ml_assets.resources import AlertWebhook, MlflowTracking, ProjectStorage
-from ml_assets.sensors import run_failure_alert
+from ml_assets.orchestration.alerts import AlertWebhook
+from ml_assets.orchestration.sensors import run_failure_alert
+from ml_assets.storage import ProjectStorage
+from ml_assets.storage.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
+from ml_assets.tracking import MlflowTracking
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

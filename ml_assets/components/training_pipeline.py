@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import dagster as dg
 from pydantic import Field, model_validator
 
-from ml_assets.assets import build_pipeline_assets
 from ml_assets.config import (
     AutomationSpec,
     BaselineSpec,
@@ -29,9 +28,10 @@ from ml_assets.config import (
     check_pipeline,
     described_for_dagster,
 )
-from ml_assets.partitions import monthly_partitions
-from ml_assets.plan import RAW, PipelinePlan
-from ml_assets.sensors import build_ingest_schedule, build_source_sensor
+from ml_assets.orchestration.assets import build_pipeline_assets
+from ml_assets.orchestration.partitions import monthly_partitions
+from ml_assets.orchestration.plan import RAW, PipelinePlan
+from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_sensor
 from ml_assets.sources import SOURCE_KINDS, SourceConfigError, SourceSpecBase, parse_source
 
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import dagster as dg
 from pydantic import Field
 
-from ml_assets import checks
 from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
+from ml_assets.orchestration import checks
 from ml_assets.report import shown
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them

@@ -16,10 +16,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
-from ml_assets.resources import fluent_mlflow_at
+from ml_assets.tracking import fluent_mlflow_at
 from ml_assets_tests.conftest import SHARED_HEART
 from ml_assets_tests.pipelines import REPO_ROOT, check_results, failure_messages, load_pipeline, materialized
-
 
 
 def all_checks(pipeline) -> set[str]:

@@ -75,7 +75,7 @@ def test_two_versions_and_champion_on_the_evaluated_one(flights, two_months):
 
 
 def test_champion_loads_from_registry_and_predicts(flights, two_months):
-    from ml_assets.resources import fluent_mlflow_at
+    from ml_assets.tracking import fluent_mlflow_at
 
     with fluent_mlflow_at(flights.tracking_uri):
         model = mlflow.pyfunc.load_model(f"models:/{flights.plan.registered_model}@champion")

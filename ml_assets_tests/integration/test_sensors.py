@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ml_assets.components.project_resources import build_resources
-from ml_assets.sensors import SOURCE_FINGERPRINT_TAG, failure_payload, run_failure_alert
+from ml_assets.orchestration.sensors import SOURCE_FINGERPRINT_TAG, failure_payload, run_failure_alert
 from ml_assets_tests.pipelines import load_pipeline
 from ml_assets_tests.pipelines import requested as _requested
 

@@ -3,7 +3,7 @@
 import pandas as pd
 from upath import UPath
 
-from ml_assets import checks
+from ml_assets.orchestration import checks
 from ml_assets.sources.taxi import read_taxi_month
 from ml_assets_tests.pipelines import load_pipeline
 

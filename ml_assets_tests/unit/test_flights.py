@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from ml_assets.sources.flights import flights_csv_path, normalize_flights, read_flights
 from ml_assets.sources.base import MonthNotAvailableError
+from ml_assets.sources.flights import flights_csv_path, normalize_flights, read_flights
 
 TRIP_COLUMNS = {"pickup_datetime", "origin", "destination", "distance", "duration_min"}
 

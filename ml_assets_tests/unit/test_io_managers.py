@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from ml_assets.io_managers import ParquetFrameStore, write_atomically
+from ml_assets.storage.io_managers import ParquetFrameStore, write_atomically
 
 
 def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
@@ -50,7 +50,7 @@ def _input_context(months, partitions: list[str], metadata=None):
 
 
 def test_a_range_is_stored_one_file_per_month_and_read_back_by_month(tmp_path):
-    from ml_assets.io_managers import ByMonth
+    from ml_assets.storage.io_managers import ByMonth
 
     store = ParquetFrameStore(base_path=UPath(tmp_path))
     frames = ByMonth({m: pd.DataFrame({"rows": [i] * (i + 1)}) for i, m in enumerate(["2013-02", "2013-03", "2013-04"])})
@@ -64,7 +64,7 @@ def test_a_range_is_stored_one_file_per_month_and_read_back_by_month(tmp_path):
 
 
 def test_a_value_that_does_not_cover_the_range_is_refused(tmp_path):
-    from ml_assets.io_managers import ByMonth
+    from ml_assets.storage.io_managers import ByMonth
 
     store = ParquetFrameStore(base_path=UPath(tmp_path))
     context, _ = _output_context(tmp_path, ["2013-02", "2013-03"])
@@ -74,7 +74,7 @@ def test_a_value_that_does_not_cover_the_range_is_refused(tmp_path):
 
 
 def test_a_missing_month_names_itself_and_how_to_fill_it(tmp_path):
-    from ml_assets.io_managers import ByMonth
+    from ml_assets.storage.io_managers import ByMonth
 
     store = ParquetFrameStore(base_path=UPath(tmp_path))
     context, months = _output_context(tmp_path, ["2013-03"])

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from ml_assets.assets.ranges import combined_checks, combined_metadata, span
 from ml_assets.cli import month_ranges
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, span
 
 
 def _check(name, month, passed, **figures):

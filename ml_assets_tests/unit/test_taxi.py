@@ -2,8 +2,8 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from ml_assets.sources.http import download as download_month
 from ml_assets.sources.base import MonthNotAvailableError, SourceDataError, SourceUnavailableError
+from ml_assets.sources.http import download as download_month
 from ml_assets.sources.taxi import read_taxi_month
 from ml_assets_tests.conftest import write_empty, write_truncated, write_without_column
 

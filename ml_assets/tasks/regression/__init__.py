@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ml_assets import checks
+from ml_assets.orchestration import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, Task
 
 if TYPE_CHECKING:

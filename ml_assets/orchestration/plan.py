@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from ml_assets.config import AutomationSpec, MonitoringSpec
-from ml_assets.resources import MlflowTracking, ModelRegistry
 from ml_assets.sources.base import DataSource
 from ml_assets.tasks.base import Task
+from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
 PREDICTIONS, BACKTEST, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"

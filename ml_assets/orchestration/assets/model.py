@@ -3,46 +3,17 @@
 # No `from __future__ import annotations` here: the asset's `config` parameter is annotated with
 # the task's Config class at definition time, and Dagster reads that annotation.
 
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 
-import ml_assets
 from ml_assets import monitoring, tracking
-from ml_assets.assets.data import frame_fingerprint
-from ml_assets.assets.ranges import combined_metadata, months_of, value_of
-from ml_assets.automation import on_drift_alarm, on_upstream_data_change
-from ml_assets.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
-from ml_assets.resources import DagsterRunInfo, MlflowTracking, ModelRegistry
+from ml_assets.orchestration.assets.data import frame_fingerprint
+from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
+from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
+from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.tasks.base import reference_sample
+from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
-
-
-def skops_types_of(model) -> list[str]:
-    """The types skops must be told to trust to load `model`: those of its own classes, found
-    by dumping it once per model structure and process (a range trains one structure many times)."""
-    structure = tuple(sorted({f"{type(v).__module__}.{type(v).__qualname__}" for v in model.get_params(deep=True).values()}))
-    return list(_untrusted_types(type(model), structure, model))
-
-
-def _untrusted_types(model_type: type, structure: tuple[str, ...], model) -> tuple[str, ...]:
-    import skops.io
-
-    key = (model_type, structure)
-    if key not in _SKOPS_TYPES:
-        _SKOPS_TYPES[key] = tuple(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
-    return _SKOPS_TYPES[key]
-
-
-_SKOPS_TYPES: dict[tuple, tuple[str, ...]] = {}
-
-
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy")]
 
 
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
@@ -74,23 +45,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
 
-    def log_drift_reference(model, features) -> None:
-        """A sample of the training rows, scored by the model: what `predictions` compares each month with."""
-        import mlflow
-
-        # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
-        sample = plan.task.scored(model, reference_sample(features, plan.monitoring.drift.reference_rows))
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder, Path(ModelRegistry.REFERENCE_ARTIFACT).name)
-            sample.to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), str(Path(ModelRegistry.REFERENCE_ARTIFACT).parent))
-
-    def train_and_register(context, config, features, partition: str | None, registry):
-        import mlflow
-        import mlflow.sklearn
-        import pandas as pd
-        from mlflow.models import infer_signature
-
+    def train_and_register(context, config, features, partition: str | None, registry: ModelRegistry):
         tags = {
             tracking.TAG_ASSET: MODEL,
             tracking.TAG_PARTITION: partition or "all",
@@ -101,31 +56,16 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             "dagster.code_version": MODEL_CODE_VERSION,
             "dagster.input.features.data_version": frame_fingerprint(features),
         }
-
         try:
             dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
             with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags, dagster_run) as run:
                 trained = plan.task.train(features, config)
-                mlflow.log_params(
-                    {**trained.params, "pipeline": plan.name, "partition": partition or "all", "training_rows": len(trained.inputs)}
+                # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
+                reference = plan.task.scored(trained.model, reference_sample(features, plan.monitoring.drift.reference_rows))
+                info = registry.log_trained_model(
+                    trained.model, trained.inputs, {**trained.params, "pipeline": plan.name, "partition": partition or "all"},
+                    trained.train_metrics, reference,
                 )
-                mlflow.log_metrics({f"train_{k}": v for k, v in trained.train_metrics.items()})
-                # whole numbers logged as floats: a served row with a gap in such a column still fits the signature
-                example = trained.inputs.head(5)
-                example = example.astype({c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])})
-                info = mlflow.sklearn.log_model(
-                    trained.model,
-                    name="model",
-                    signature=infer_signature(example, trained.model.predict(example)),
-                    input_example=example,
-                    registered_model_name=registry.name,
-                    code_paths=[str(Path(ml_assets.__file__).parent)],
-                    pip_requirements=_pip_requirements(),
-                    # skops refuses types outside its default allow-list; these are the ones this
-                    # very pipeline (which we just built) consists of.
-                    skops_trusted_types=skops_types_of(trained.model),
-                )
-                log_drift_reference(trained.model, features)
         except tracking.RegistryNameClashError as exc:
             raise dg.Failure(str(exc), allow_retries=False) from exc
         version = info.registered_model_version

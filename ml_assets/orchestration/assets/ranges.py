@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.io_managers import ByMonth
-from ml_assets.plan import PipelinePlan
+from ml_assets.orchestration.plan import PipelinePlan
+from ml_assets.storage.io_managers import ByMonth
 
 
 def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str | None]:
@@ -47,7 +47,7 @@ def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.As
 def log_failed_checks(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> None:
     """A failed check's figures in the step's log (the CLI and `dagster dev` show it), e.g.
     `blocking check accuracy_within_threshold failed: accuracy 0.979 < min_accuracy 0.999`."""
-    from ml_assets.checks import figures
+    from ml_assets.orchestration.checks import figures
 
     for result in results:
         if not result.passed:

@@ -5,12 +5,12 @@ import hashlib
 
 import dagster as dg
 
-from ml_assets import checks
-from ml_assets.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
-from ml_assets.automation import on_upstream_data_change
-from ml_assets.plan import FEATURES, RAW, PipelinePlan
-from ml_assets.resources import ProjectStorage
+from ml_assets.orchestration import checks
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
+from ml_assets.orchestration.automation import on_upstream_data_change
+from ml_assets.orchestration.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
+from ml_assets.storage import ProjectStorage
 
 
 def frame_fingerprint(frame) -> str:

@@ -6,19 +6,17 @@ never retrained (how a frozen model decays). Logged to MLflow as a run of the pi
 """
 
 import re
-import tempfile
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from ml_assets import monitoring, tracking
-from ml_assets.automation import after_each_gate
-from ml_assets.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
+from ml_assets import monitoring
+from ml_assets.orchestration.automation import after_each_gate
+from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
-from ml_assets.resources import MlflowTracking, ModelRegistry
-from ml_assets.tasks.base import MODEL, embedded_png
+from ml_assets.tasks.base import embedded_png
+from ml_assets.tracking import MlflowTracking
 
 
 def slug(policy: str) -> str:
@@ -103,7 +101,10 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             from ml_assets.plots import decay_plot_png
 
             png = decay_plot_png(table_months, policies, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
-        run_url = log_backtest(registry, rows, found, markdown, png)
+        run_url = registry.log_backtest(
+            plan.name, [(r.month, slug(r.policy), r.score) for r in rows], {slug(p): m for p, m in found.means.items()},
+            found.winner, metric, markdown, png,
+        )
         report = {
             "pipeline": plan.name,
             "metric": metric,
@@ -125,32 +126,5 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         if run_url:
             metadata["mlflow_run"] = dg.MetadataValue.url(run_url)
         return dg.MaterializeResult(value=report, metadata=metadata)
-
-    def log_backtest(registry: ModelRegistry, rows, found, markdown: str, png: bytes | None) -> str | None:
-        """One MLflow run per backtest: each policy's score per month (step = month index), the table and the plot."""
-        if not rows:
-            return None
-        client = registry.client()
-        run = client.create_run(
-            registry.experiment_id(), run_name=f"{plan.name} backtest", tags={tracking.TAG_ASSET: BACKTEST, tracking.TAG_DATASET: plan.name}
-        )
-        try:
-            months = sorted({r.month for r in rows})
-            for r in rows:
-                client.log_metric(run.info.run_id, f"backtest_{slug(r.policy)}_{metric}", r.score, step=months.index(r.month))
-            for policy, mean in found.means.items():
-                client.log_metric(run.info.run_id, f"mean_{slug(policy)}_{metric}", mean)
-            client.set_tag(run.info.run_id, "ml_assets.backtest_winner", found.winner or "none")
-            client.log_text(run.info.run_id, markdown, "backtest/report.md")
-            if png:
-                with tempfile.TemporaryDirectory() as folder:
-                    plot = Path(folder, "decay.png")
-                    plot.write_bytes(png)
-                    client.log_artifact(run.info.run_id, str(plot), "backtest")
-        except Exception:
-            client.set_terminated(run.info.run_id, "FAILED")
-            raise
-        client.set_terminated(run.info.run_id, "FINISHED")
-        return registry.run_url(client.get_run(run.info.run_id))
 
     return backtest_report

@@ -6,8 +6,8 @@ import json
 
 import dagster as dg
 
-from ml_assets.plan import RAW, PipelinePlan
-from ml_assets.resources import AlertWebhook
+from ml_assets.orchestration.alerts import AlertWebhook
+from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.sources.base import SourceUnavailableError
 
 SOURCE_FINGERPRINT_TAG = "ml_assets/source_fingerprint"

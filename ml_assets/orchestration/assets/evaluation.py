@@ -7,20 +7,18 @@ registered model on its held-out split.
 """
 
 
-import tempfile
 import warnings
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from ml_assets import checks
-from ml_assets.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
-from ml_assets.automation import on_upstream_data_change, with_its_asset
-from ml_assets.io_managers import missing_partition_message
-from ml_assets.plan import FEATURES, MODEL, REPORT, PipelinePlan
-from ml_assets.resources import MlflowTracking, ModelRegistry
+from ml_assets.orchestration import checks
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
+from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
+from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
+from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Evaluated, embedded_png
+from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 
 def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
@@ -40,18 +38,6 @@ def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tupl
     if champion is None:
         return None, None
     return str(champion.version), plan.task.score(registry.load_version(champion.version), rows)
-
-
-def log_to_model_run(registry: ModelRegistry, run_id: str, evaluated: Evaluated, where: str) -> None:
-    client = registry.client()
-    for key, value in evaluated.logged_metrics.items():
-        client.log_metric(run_id, key, value)
-    client.set_tag(run_id, "ml_assets.evaluated_on", where)
-    client.log_text(run_id, evaluated.markdown, f"evaluation/{where}/report.md")
-    with tempfile.TemporaryDirectory() as folder:
-        plot = Path(folder, "evaluation.png")
-        plot.write_bytes(evaluated.png)
-        client.log_artifact(run_id, str(plot), f"evaluation/{where}")
 
 
 def card_evaluation(plan: PipelinePlan, evaluated: Evaluated, month: str | None) -> str:
@@ -175,7 +161,7 @@ def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features,
     rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
     champion = champion_score_on(plan, registry, rows)
     evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion)
-    log_to_model_run(registry, run.info.run_id, evaluated, month or "holdout")
+    registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month or "holdout")
     if version_label:
         registry.add_to_model_card(version_label, "Evaluation", card_evaluation(plan, evaluated, month))
     report = {**evaluated.report, "status": "evaluated", "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown}

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_assets.assets.backtest import build_backtest_report
-from ml_assets.assets.champion import build_champion_model, champion_alias_spec
-from ml_assets.assets.data import build_features, build_raw_data
-from ml_assets.assets.evaluation import build_evaluation_report
-from ml_assets.assets.model import build_model
-from ml_assets.assets.predictions import build_predictions, drift_alarm_spec
-from ml_assets.plan import PipelinePlan
+from ml_assets.orchestration.assets.backtest import build_backtest_report
+from ml_assets.orchestration.assets.champion import build_champion_model, champion_alias_spec
+from ml_assets.orchestration.assets.data import build_features, build_raw_data
+from ml_assets.orchestration.assets.evaluation import build_evaluation_report
+from ml_assets.orchestration.assets.model import build_model
+from ml_assets.orchestration.assets.predictions import build_predictions, drift_alarm_spec
+from ml_assets.orchestration.plan import PipelinePlan
 
 
 def build_pipeline_assets(plan: PipelinePlan) -> list[dg.AssetsDefinition | dg.AssetSpec]:

@@ -5,14 +5,16 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets import checks, monitoring, tracking
-from ml_assets.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
-from ml_assets.automation import follows_champion, with_its_asset
+from ml_assets import monitoring, tracking
 from ml_assets.months import is_month
-from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
+from ml_assets.orchestration import checks
+from ml_assets.orchestration.alerts import AlertWebhook
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
+from ml_assets.orchestration.automation import follows_champion, with_its_asset
+from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
-from ml_assets.resources import AlertWebhook, MlflowTracking
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
+from ml_assets.tracking import MlflowTracking
 
 
 def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:

@@ -4,12 +4,12 @@
 import dagster as dg
 
 from ml_assets import tracking
-from ml_assets.assets.evaluation import champion_score_on
-from ml_assets.assets.ranges import combined_metadata, months_of, value_of
-from ml_assets.automation import on_upstream_data_change
-from ml_assets.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
+from ml_assets.orchestration.assets.evaluation import champion_score_on
+from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
+from ml_assets.orchestration.automation import on_upstream_data_change
+from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
-from ml_assets.resources import MlflowTracking
+from ml_assets.tracking import MlflowTracking
 
 
 def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
