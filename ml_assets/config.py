@@ -331,7 +331,7 @@ def check_pipeline(spec) -> None:
     kind.check_spec(spec)
     for where, estimator in [("estimator", spec.estimator)] + [(f"baselines[{b.key}].estimator", b.estimator) for b in spec.baselines]:
         try:
-            path = import_path(estimator.kind, task)
+            path = import_path(estimator.kind, kind.estimator_task())
             accepted = parameters_of(path)
         except EstimatorNameError as exc:
             raise PipelineConfigError(f"{where}.kind={estimator.kind!r} is not allowed: {exc}") from None

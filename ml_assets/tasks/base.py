@@ -98,8 +98,13 @@ class Task:
     lower_is_better: ClassVar[frozenset[str]]
     trivial_key: ClassVar[str]  # the always-present baseline (mean predictor, majority class)
     trivial_name: ClassVar[str]
-    threshold_setting: ClassVar[str]  # quality.<setting>
+    threshold_setting: ClassVar[str]  # quality.<setting>; a kind without one has no threshold check
+    catalog: ClassVar[str] = ""  # which column of learning/catalog.py names its estimators (default: its kind)
     config_cls = ModelConfig
+
+    @classmethod
+    def estimator_task(cls) -> str:
+        return cls.catalog or cls.kind
 
     def __init__(
         self, name: str, target: TargetSpec, features: FeatureSpec, estimator: EstimatorSpec, baselines: list[BaselineSpec],
@@ -118,7 +123,7 @@ class Task:
     # ---- checks -----------------------------------------------------------------------------------------------
     @property
     def threshold(self) -> float | None:
-        return getattr(self.quality, self.threshold_setting)
+        return getattr(self.quality, self.threshold_setting, None)
 
     @property
     def threshold_check(self) -> str:
@@ -358,7 +363,7 @@ class Task:
         categorical, numeric = self.inputs(frame)
         spec = self.estimator
         return build_model(
-            self.kind, spec.kind, dict(spec.params), spec.random_state if random_state is None else random_state,
+            self.estimator_task(), spec.kind, dict(spec.params), spec.random_state if random_state is None else random_state,
             categorical, numeric, self.derived(), self.feature_spec.encoding, self.feature_spec.scale_numeric,
         )
 
@@ -376,7 +381,7 @@ class Task:
             base_categorical = [c for c in columns if c in categorical]
             base_numeric = [c for c in columns if c in numeric]
         return build_model(
-            self.kind, baseline.estimator.kind, dict(baseline.estimator.params), baseline.estimator.random_state,
+            self.estimator_task(), baseline.estimator.kind, dict(baseline.estimator.params), baseline.estimator.random_state,
             base_categorical, base_numeric, derived, baseline.encoding, baseline.scale_numeric,
         )
 
