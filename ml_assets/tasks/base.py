@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import dagster as dg
@@ -23,45 +22,19 @@ from pydantic import Field
 from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
 from ml_assets.orchestration import checks
 from ml_assets.report import shown
+from ml_assets.tasks.protocols import MODEL, EvaluationProtocols, _pm  # noqa: F401 (MODEL re-exported)
+from ml_assets.tasks.results import Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import numpy as np
     import pandas as pd
 
 ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
-MODEL = "model"
 
 
 def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
-
-
-@dataclass
-class StepResult:
-    value: Any
-    metadata: dict[str, Any]
-    check_results: list[dg.AssetCheckResult] = field(default_factory=list)
-
-
-@dataclass
-class Trained:
-    model: Any
-    inputs: pd.DataFrame  # the rows as delivered that it was fitted on (signature and input example come from them)
-    params: dict[str, Any]
-    train_metrics: dict[str, float]
-    metadata: dict[str, Any]
-
-
-@dataclass
-class Evaluated:
-    report: dict[str, Any]  # stored as JSON (full precision) with its Markdown
-    markdown: str
-    png: bytes
-    score: float  # the primary metric of the candidate on the evaluation rows
-    logged_metrics: dict[str, float]
-    ui_metadata: dict[str, Any]
-    check_results: list[dg.AssetCheckResult]
 
 
 class ModelConfig(dg.Config):
@@ -84,12 +57,9 @@ def embedded_png(markdown: str, png: bytes, caption: str) -> str:
     return markdown + f"\n![{caption}](data:image/png;base64,{base64.b64encode(png).decode()})\n"
 
 
-def _pm(stats: dict[str, float]) -> str:
-    return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
-
-
-class Task:
-    """The interface the assets call, and the behaviour both task kinds share."""
+class Task(EvaluationProtocols):
+    """The interface the assets call, and the behaviour every task kind shares (the evaluation protocols come
+    from tasks/protocols.py)."""
 
     kind: ClassVar[str]
     primary_metric: ClassVar[str]
@@ -489,178 +459,6 @@ class Task:
             "The cross-validated standard deviation in the evaluation report is the honest error bar.",
         ]
 
-    # ---- evaluation ----------------------------------------------------------------------------------------------
-    def evaluate(
-        self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
-        champion: tuple[str | None, float | None],
-    ) -> Evaluated:
-        if self.monthly:
-            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion)
-        return self.evaluate_cross_validated(model, data, model_version, champion)
-
-    def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
-        """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
-        metric, model = self.primary_metric, scores[MODEL]
-
-        def better(a, b, strictly=True):
-            if self.higher_is_better:
-                return a > b if strictly else a >= b
-            return a < b if strictly else a <= b
-
-        results = []
-        if self.threshold is not None:
-            ok = model >= self.threshold if self.higher_is_better else model <= self.threshold
-            results.append(checks.result(self.threshold_check, where, ok, **{metric: float(model), self.threshold_setting: float(self.threshold)}))
-        trivial = scores[self.trivial_key]
-        results.append(checks.result(f"beats_{self.trivial_key}", where, better(model, trivial), **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)}))
-        for b in self.baselines:
-            if b.check_name:
-                ok = better(model, scores[b.key], strictly=b.check == "beats")
-                results.append(checks.result(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
-        return results
-
-    def evaluate_next_month(self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion) -> Evaluated:
-        import numpy as np
-
-        train_month, valid_month = sorted(pair)
-        train, valid = pair[train_month], pair[valid_month]
-        if valid.empty:
-            raise ValueError(f"month {valid_month} has no rows to evaluate on")
-        X_train, y_train = self.xy(train)
-        X_valid, y_valid = self.xy(valid)
-        classes = self.classes_of(np.concatenate([y_train, y_valid]))
-        outputs = {MODEL: self.predict_output(model, X_valid, classes)}
-        for key, predictor in self.predictors(train).items():
-            if key != MODEL:
-                outputs[key] = self.predict_output(predictor.fit(X_train, y_train), X_valid, classes)
-        metrics = {key: self.metrics(y_valid, output, classes) for key, output in outputs.items()}
-        champion_version, champion_score = champion
-        scores = {k: m[self.primary_metric] for k, m in metrics.items()}
-        check_results = self._judge(valid_month, scores)
-        names = self.predictor_names()
-        if model_version:
-            names[MODEL] = f"model version {model_version} ({self.estimator.kind})"
-        rows = [(names[k], m) for k, m in metrics.items()]
-        if champion_score is not None:
-            rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
-        table = self.metrics_table(rows)
-        comparison = self.comparison_sentence(scores)
-        markdown = (
-            f"# {self.name}: evaluation for {valid_month}\n\nTrained on **{train_month}** ({len(train):,} rows), scored on "
-            f"**{valid_month}** ({len(valid):,} rows): train on one month, score on the next. Every baseline is fitted on "
-            f"{train_month} too.\n\n{table}\n\n{comparison}\n"
-            + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
-            + self.extra_markdown(y_valid, outputs[MODEL], classes, f"{valid_month}'s rows")
-        )
-        png = self.plot_png(y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}")
-        model_metrics = metrics[MODEL]
-        report = {
-            "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
-            "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
-            "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
-            "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
-            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
-            "checks": {r.check_name: r.passed for r in check_results},
-            **{m: v for m, v in model_metrics.items()},
-        }
-        ui = {
-            **{m: shown(v) for m, v in model_metrics.items() if v == v},
-            **{f"{k}_{self.primary_metric}": shown(v) for k, v in scores.items() if k != MODEL},
-            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
-            "train_month": train_month,
-            "valid_rows": len(valid),
-        }
-        logged = {f"val_{m}": v for m, v in model_metrics.items() if v == v}
-        logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != MODEL}
-        return Evaluated(report, markdown, png, scores[MODEL], logged, ui, check_results)
-
-    def cv_splitter(self):
-        raise NotImplementedError
-
-    def evaluate_cross_validated(self, model, features: pd.DataFrame, model_version, champion) -> Evaluated:
-        import numpy as np
-        from joblib import Parallel, delayed
-
-        X, y = self.xy(features)
-        classes = self.classes_of(y)
-        predictors = self.predictors(features)
-        spec = self.evaluation
-        splits = list(self.cv_splitter().split(X, y))
-        per_fold = Parallel(n_jobs=spec.cv_jobs)(
-            delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
-        )
-        scores: dict[str, dict[str, list[float]]] = {k: {m: [] for m in self.metric_names} for k in predictors}
-        for fold in per_fold:
-            for key, values in fold.items():
-                for metric, value in values.items():
-                    scores[key][metric].append(value)
-        summary = {
-            k: {m: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0} for m, v in ms.items()}
-            for k, ms in scores.items()
-        }
-        reference = next((b.key for b in self.baselines if b.check_name), self.baselines[0].key if self.baselines else self.trivial_key)
-        paired = _paired(scores[MODEL][self.primary_metric], scores[reference][self.primary_metric], self.higher_is_better)
-        cv_scores = {k: s[self.primary_metric]["mean"] for k, s in summary.items()}
-        check_results = self._judge(None, cv_scores)
-        # the registered model (fitted on the training split) and the baselines on the held-out rows
-        train, test = self.split(y)
-        holdout = {MODEL: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)}
-        for key, predictor in predictors.items():
-            if key != MODEL:
-                fitted = predictor.fit(X.iloc[train], y[train])
-                holdout[key] = self.metrics(y[test], self.predict_output(fitted, X.iloc[test], classes), classes)
-        champion_version, champion_score = champion
-        names = self.predictor_names()
-        if model_version:
-            names[MODEL] = f"model ({self.estimator.kind}, version {model_version})"
-        header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
-        cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(_pm(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
-        holdout_rows = [(names[k], m) for k, m in holdout.items()]
-        if champion_score is not None:
-            holdout_rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
-        folds = spec.cv_folds * spec.cv_repeats
-        gain = paired["mean"]
-        better_word = "better" if (gain >= 0) else "WORSE"
-        verdict = (
-            f"On the same {folds} folds the model's {self.primary_metric} is **{abs(gain):.3f} {better_word}** than the "
-            f"{names[reference]}'s (paired difference {gain:+.3f} ± {paired['sd']:.3f}; {paired['wins']} folds won, "
-            f"{paired['ties']} tied, {paired['losses']} lost)."
-        )
-        test_output = self.predict_output(model, X.iloc[test], classes)
-        markdown = (
-            f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}.\n\n"
-            f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
-            f"{header}\n{cv_rows}\n\n{verdict}\n\n"
-            f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
-            + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
-        )
-        png = self.plot_png(y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows")
-        model_cv = summary[MODEL]
-        report = {
-            "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
-            "classes": self.labels(classes) if classes is not None else None,
-            "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "summary": summary, "paired": {"against": reference, **paired}},
-            "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
-            "primary_metric": self.primary_metric, "score": holdout[MODEL][self.primary_metric],
-            "baseline_names": {k: n for k, n in names.items() if k != MODEL},
-            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
-            "checks": {r.check_name: r.passed for r in check_results},
-        }
-        ui = {
-            **{f"cv_{m}_mean": shown(v["mean"]) for m, v in model_cv.items() if v["mean"] == v["mean"]},
-            f"cv_{self.primary_metric}_sd": shown(model_cv[self.primary_metric]["sd"]),
-            **{f"{k}_cv_{self.primary_metric}": shown(s[self.primary_metric]["mean"]) for k, s in summary.items() if k != MODEL},
-            f"{self.primary_metric}_gain_over_{reference}": shown(gain),
-            f"holdout_{self.primary_metric}": shown(holdout[MODEL][self.primary_metric]),
-            "holdout_rows": len(test),
-            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
-        }
-        logged = {f"cv_{m}_mean": v["mean"] for m, v in model_cv.items() if v["mean"] == v["mean"]}
-        logged |= {f"cv_{m}_sd": v["sd"] for m, v in model_cv.items() if v["sd"] == v["sd"]}
-        logged |= {f"holdout_{m}": v for m, v in holdout[MODEL].items() if v == v}
-        logged |= {f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"] for k, s in summary.items() if k != MODEL}
-        return Evaluated(report, markdown, png, holdout[MODEL][self.primary_metric], logged, ui, check_results)
-
     # ---- the report's task-specific parts --------------------------------------------------------------------
     def metrics_table(self, rows: list[tuple[str, dict[str, float]]]) -> str:
         header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
@@ -695,29 +493,3 @@ class Task:
 
     def plot_png(self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str) -> bytes:
         raise NotImplementedError
-
-
-def _fold_metrics(task: Task, predictors: dict, X, y, train, test, classes) -> dict[str, dict[str, float]]:
-    from sklearn.base import clone
-
-    out = {}
-    for key, predictor in predictors.items():
-        fitted = clone(predictor).fit(X.iloc[train], y[train])
-        out[key] = task.metrics(y[test], task.predict_output(fitted, X.iloc[test], classes), classes)
-    return out
-
-
-def _paired(model: list[float], other: list[float], higher_is_better: bool) -> dict[str, float]:
-    """Fold-by-fold difference, signed so that positive means the model is better."""
-    import numpy as np
-
-    diff = np.asarray(model) - np.asarray(other)
-    if not higher_is_better:
-        diff = -diff
-    return {
-        "mean": float(diff.mean()),
-        "sd": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
-        "wins": int((diff > 0).sum()),
-        "ties": int((diff == 0).sum()),
-        "losses": int((diff < 0).sum()),
-    }

@@ -47,7 +47,8 @@ def test_a_third_task_kind_is_one_folder_and_one_registry_line(tmp_path, monkeyp
             "name": "diabetes_median", "task": "median_regression", "source": {"kind": "sklearn", "dataset": "diabetes"},
             "target": {"column": "target"},
             "estimator": {"kind": "sklearn.ensemble.HistGradientBoostingRegressor", "params": {"loss": "absolute_error", "max_iter": 50}},
-            "evaluation": {"cv_folds": 3, "cv_repeats": 1},
+            # folds in this process: the worker processes would not see the temporary package (ml_assets/tasks/ they would)
+            "evaluation": {"cv_folds": 3, "cv_repeats": 1, "cv_jobs": 1},
         }
     )
     pipeline = Pipeline(component, tmp_path / "data")

@@ -1,0 +1,38 @@
+"""What a task's steps hand back to the assets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class StepResult:
+    value: Any
+    metadata: dict[str, Any]
+    check_results: list[dg.AssetCheckResult] = field(default_factory=list)
+
+
+@dataclass
+class Trained:
+    model: Any
+    inputs: pd.DataFrame  # the rows as delivered that it was fitted on (signature and input example come from them)
+    params: dict[str, Any]
+    train_metrics: dict[str, float]
+    metadata: dict[str, Any]
+
+
+@dataclass
+class Evaluated:
+    report: dict[str, Any]  # stored as JSON (full precision) with its Markdown
+    markdown: str
+    png: bytes
+    score: float  # the primary metric of the candidate on the evaluation rows
+    logged_metrics: dict[str, float]
+    ui_metadata: dict[str, Any]
+    check_results: list[dg.AssetCheckResult]
