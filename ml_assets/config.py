@@ -180,12 +180,21 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
 class QualitySpec(dg.Model, dg.Resolvable):
     """Thresholds of the blocking asset checks (each check exists only when its threshold is set)."""
 
-    max_rmse: float | None = Field(default=None, gt=0, description="Regression: largest RMSE on the evaluation rows.")
-    min_accuracy: float | None = Field(default=None, ge=0, le=1, description="Classification: smallest accuracy on the evaluation rows.")
+    # bounds checked below: pydantic's field constraints reject an explicit `null`
+    max_rmse: float | None = Field(default=None, description="Regression: largest RMSE on the evaluation rows (> 0).")
+    min_accuracy: float | None = Field(default=None, description="Classification: smallest accuracy on the evaluation rows (0 to 1).")
     max_outside_month_share: float = Field(
         default=0.01, ge=0, le=1, description="Monthly with a time column: largest share of rows stamped outside their month."
     )
     min_retention_ratio: float = Field(default=0.8, ge=0, le=1, description="Share of raw rows that must survive cleaning.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> QualitySpec:
+        if self.max_rmse is not None and self.max_rmse <= 0:
+            _refuse("quality.max_rmse", self.max_rmse, "a positive number")
+        if self.min_accuracy is not None and not 0 <= self.min_accuracy <= 1:
+            _refuse("quality.min_accuracy", self.min_accuracy, "a share between 0 and 1")
+        return self
 
 
 class MonthlyPartitioning(dg.Model, dg.Resolvable):

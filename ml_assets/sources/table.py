@@ -179,13 +179,12 @@ def parse_csv(data: bytes, location: str, month: str | None, columns: tuple[str,
                 io.StringIO(text), sep=separator, header=None if columns else "infer", names=list(columns) if columns else None,
                 index_col=False, na_values=list(na_values) or None,
             )
-    except pd.errors.ParserWarning:
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
         found = _line_with_wrong_field_count(text, expected, separator)
-        line, count = found if found else ("?", "?")
+        if found is None:
+            raise SourceDataError(where, location, f"not a readable CSV file ({str(exc).strip()})") from None
         what = "source.columns names" if columns else "the header has"
-        raise SourceDataError(where, location, f"line {line} has {count} fields where {what} {expected}") from None
-    except pd.errors.ParserError as exc:
-        raise SourceDataError(where, location, f"not a readable CSV file ({str(exc).strip()})") from exc
+        raise SourceDataError(where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}") from None
     if frame.empty:
         raise SourceDataError(where, location, "the file holds no rows")
     # pandas fills a row with a field too few with missing values, silently: every row is counted here

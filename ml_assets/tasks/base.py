@@ -13,6 +13,7 @@ pandas/scikit-learn, imported lazily so the code location loads fast.
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -41,6 +42,11 @@ class ModelConfig(dg.Config):
     """Launch-time overrides of the YAML (unset = the pipeline's defs.yaml)."""
 
     random_state: int | None = Field(default=None, description="Seed of the estimator and nothing else.")
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, for messages (3750.0, not np.float64(3750.0))."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def cleaning_metadata(raw_rows: int, kept_rows: int, dropped: dict[str, int]) -> dict[str, Any]:
@@ -204,15 +210,17 @@ class Task(EvaluationProtocols):
                 bad = values[parsed.isna() & values.notna()]
                 if len(bad):
                     problems.append(
-                        f"features.numeric column {column!r} holds text (e.g. {bad.iloc[0]!r} in {len(bad)} rows): "
+                        f"features.numeric column {column!r} holds text (e.g. {plain(bad.iloc[0])!r} in {len(bad)} rows): "
                         "list it under features.categorical, or add the value to source.na_values"
                     )
         for d in self.feature_spec.derived:
             for column in [d.part_of] if d.part_of else (d.minutes_between or []):
                 try:
-                    pd.to_datetime(raw[column].head(1000))
+                    with warnings.catch_warnings():  # text that is no timestamp makes pandas warn before it fails
+                        warnings.simplefilter("ignore", UserWarning)
+                        pd.to_datetime(raw[column].head(1000))
                 except (ValueError, TypeError):
-                    problems.append(f"features.derived[{d.name}] needs timestamps in {column!r}, which holds e.g. {raw[column].iloc[0]!r}")
+                    problems.append(f"features.derived[{d.name}] needs timestamps in {column!r}, which holds e.g. {plain(raw[column].iloc[0])!r}")
         return problems + self.target_problems(raw[self.target_column])
 
     def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.orchestration import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, Task
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Task, plain
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
 MAX_CLASSES = 100  # more distinct labels than this is a number, not a class
+MAX_NUMERIC_CODES = 20  # numbers as labels: more than this without target.class_names looks like a measurement
 
 
 class ClassificationTask(Task):
@@ -57,13 +58,14 @@ class ClassificationTask(Task):
 
         present = values.dropna()
         if self.target.positive_above is not None and not pd.api.types.is_numeric_dtype(values):
-            return [f"target.positive_above needs a numeric target; {self.target_column!r} holds {values.dtype} (e.g. {present.iloc[0]!r})"]
+            return [f"target.positive_above needs a numeric target; {self.target_column!r} holds {values.dtype} (e.g. {plain(present.iloc[0])!r})"]
         labels = self.prepare_target(present)
         classes = sorted(labels.unique().tolist(), key=str)
-        if pd.api.types.is_float_dtype(labels) or len(classes) > MAX_CLASSES:
+        numeric_codes = pd.api.types.is_numeric_dtype(labels) and self.target.class_names is None
+        if pd.api.types.is_float_dtype(labels) or len(classes) > MAX_CLASSES or (numeric_codes and len(classes) > MAX_NUMERIC_CODES):
             return [
-                f"target.column {self.target_column!r} looks like a measurement ({len(classes)} distinct values, e.g. {present.iloc[0]!r}): "
-                "declare task: regression, or target.positive_above to make two classes"
+                f"target.column {self.target_column!r} looks like a measurement ({len(classes)} distinct values, e.g. {plain(present.iloc[0])!r}): "
+                "declare task: regression, target.positive_above to make two classes, or target.class_names if they are codes"
             ]
         problems = []
         if len(classes) < 2:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.orchestration import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, Task
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Task, plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +38,7 @@ class RegressionTask(Task):
             return []
         example = values.dropna().iloc[0] if values.notna().any() else None
         return [
-            f"target.column {self.target_column!r} holds {values.dtype} values (e.g. {example!r}): regression needs numbers; "
+            f"target.column {self.target_column!r} holds {values.dtype} values (e.g. {plain(example)!r}): regression needs numbers; "
             "declare task: classification for labels"
         ]
 
