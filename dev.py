@@ -16,7 +16,7 @@ constraints.txt pins every resolved version: the same set on every machine, and 
 (without it pip gave up with ResolutionImpossible on s3fs/aiobotocore/botocore after a minute of backtracking).
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
 Extra arguments go to the tool: `python3 dev.py test -k taxi`,
-`python3 dev.py run --pipelines nyc_flights --months 2013-01 2013-02`,
+`python3 dev.py run --pipelines nyc_flights --months 2013-01 2013-03` (a range, as `dev.py backfill` takes it; or 2013-01..2013-03),
 `python3 dev.py backfill 2021-01 2021-03 --pipeline nyc_taxi_green`.
 """
 
@@ -150,8 +150,13 @@ def backfill(args: list[str]) -> int:
         at = args.index("--pipeline")
         pipeline = args[at + 1] if at + 1 < len(args) else ""
         args = args[:at] + args[at + 2 :]
+    # months as `dev.py run --months` takes them: FIRST LAST, FIRST..LAST, or one month
+    if len(args) == 1 and ".." in args[0]:
+        args = args[0].split("..", 1)
+    elif len(args) == 1:
+        args = [args[0], args[0]]
     if len(args) != 2 or not pipeline:
-        sys.exit("usage: python3 dev.py backfill FIRST_MONTH LAST_MONTH [--pipeline NAME]   (e.g. 2013-01 2013-12)")
+        sys.exit("usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]   (e.g. 2013-01 2013-12, or 2013-01..2013-12)")
     env = dagster_env()
     all_months = partition_keys(env, pipeline)
     months = [m for m in all_months if args[0] <= m <= args[1]]

@@ -258,3 +258,29 @@ def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_
     assert latest["champion_version"].value == str(retrained.version)
     assert latest["champion_trained_on"].value == "2022-01"
     assert latest["feature_drift_largest"].value < 0.2
+
+
+def test_a_range_run_shows_each_months_own_report_and_figures(ranged):
+    """Each month of a range gets its own metadata: its report and plot render in the UI, its figures plot across
+    partitions, as if it had been run alone."""
+    flights, instance, flights_range = ranged
+    for month in FLIGHT_MONTHS[1:]:
+        record = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=flights.key("evaluation_report"), asset_partitions=[month]), limit=1
+        ).records[0]
+        metadata = record.event_log_entry.asset_materialization.metadata
+        evaluation = _stored(flights, "evaluation_report", month)
+        assert f"evaluation for {month}" in metadata["report"].value and "data:image/png;base64," in metadata["report"].value
+        assert metadata["rmse"].value == round(evaluation["rmse"], 4)
+        assert metadata["train_month"].value == evaluation["train_month"]
+
+
+def test_a_failed_blocking_check_logs_its_figures(data_dir, instance):
+    iris = load_pipeline("iris", data_dir, quality={"min_accuracy": 0.999}, evaluation={"cv_repeats": 1})
+    result = iris.materialize(instance)
+    assert not result.success and check_results(result)["accuracy_within_threshold"] is False
+    messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any(
+        "iris/evaluation_report: check accuracy_within_threshold failed: accuracy 0.9" in m and "< min_accuracy 0.999" in m
+        for m in messages
+    ), messages

@@ -46,3 +46,18 @@ def test_chosen_months_become_contiguous_runs_within_the_size_limit():
     assert month_ranges(keys, keys, None) == [keys]
     assert month_ranges(keys, ["2013-01", "2013-02", "2013-04"], None) == [["2013-01", "2013-02"], ["2013-04"]]
     assert month_ranges(keys, keys, 2) == [["2013-01", "2013-02"], ["2013-03", "2013-04"], ["2013-05"]]
+
+
+def test_months_are_taken_the_same_way_as_dev_py_backfill():
+    from ml_assets.cli import months_of_argument, parse_months_argument
+
+    assert parse_months_argument("2013-03") == ["2013-03"]
+    assert parse_months_argument("2013-01..2013-03") == ["2013-01", "2013-02", "2013-03"]
+    assert months_of_argument(["2013-01", "2013-03"]) == ["2013-01", "2013-02", "2013-03"]  # FIRST LAST is a range
+    assert months_of_argument(["2013-03"]) == ["2013-03"]
+    import argparse
+
+    import pytest
+
+    with pytest.raises(argparse.ArgumentTypeError, match="'2013-13' is not a month written YYYY-MM"):
+        parse_months_argument("2013-01..2013-13")
