@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -155,8 +156,8 @@ def backfill(args: list[str]) -> int:
         args = args[0].split("..", 1)
     elif len(args) == 1:
         args = [args[0], args[0]]
-    if len(args) != 2 or not pipeline:
-        sys.exit("usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]   (e.g. 2013-01 2013-12, or 2013-01..2013-12)")
+    if len(args) != 2 or not pipeline or not all(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", m) for m in args):
+        sys.exit("usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]   (months YYYY-MM: 2013-01 2013-12, or 2013-01..2013-12)")
     env = dagster_env()
     all_months = partition_keys(env, pipeline)
     months = [m for m in all_months if args[0] <= m <= args[1]]

@@ -94,7 +94,9 @@ def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
         assert ranges == {f"nyc_flights/{asset}": [("2013-01", "2013-12")] for asset in PIPELINE_ASSETS}
 
 
-@pytest.mark.parametrize("bad", [["2013-01"], ["2014-01", "2014-12"], ["2013-01", "2013-02", "--pipeline", "nope"]])
+@pytest.mark.parametrize(
+    "bad", [["2013-13"], ["2013-01", "2013-02", "2013-03"], ["2014-01", "2014-12"], ["2013-01", "2013-02", "--pipeline", "nope"]]
+)
 def test_cli_backfill_refuses_bad_ranges(tmp_path, bad):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
