@@ -70,9 +70,13 @@ def months_of_argument(chosen: list[str] | None) -> list[str] | None:
     """`--months A B` is the range A..B, as `dev.py backfill A B`; one month, or A..B, as written."""
     from ml_assets.months import months_between
 
-    if chosen and len(chosen) == 2 and chosen[0] < chosen[1]:
-        return months_between(chosen[0], chosen[1])
-    return chosen
+    if not chosen:
+        return chosen
+    if len(chosen) == 2 and ".." not in "".join(chosen):
+        for month in chosen:
+            parse_months_argument(month)
+        return months_between(chosen[0], chosen[1]) if chosen[0] <= chosen[1] else chosen
+    return [month for value in chosen for month in parse_months_argument(value)]
 
 
 def check_figures(evaluation) -> str:
@@ -113,12 +117,16 @@ def run(args: argparse.Namespace) -> int:
         job = defs.resolve_job_def(plan.job_name("training"))
         if plan.monthly:
             keys = plan.partitions_def.get_partition_keys()
-            args.months = months_of_argument(args.months)
-            unknown_months = sorted(set(args.months or []) - set(keys))
+            try:
+                months_asked = months_of_argument(args.months)
+            except argparse.ArgumentTypeError as exc:
+                print(f"--months: {exc}", file=sys.stderr)
+                return 2
+            unknown_months = sorted(set(months_asked or []) - set(keys))
             if unknown_months:
                 print(f"{plan.name} has no partitions {unknown_months}; it has {keys[0]}..{keys[-1]}", file=sys.stderr)
                 return 2
-            runs = month_ranges(keys, args.months or keys, plan.months_per_run)
+            runs = month_ranges(keys, months_asked or keys, plan.months_per_run)
         else:
             runs = [[None]]
         for months in runs:
@@ -171,8 +179,7 @@ def main(argv: list[str]) -> int:
     run_parser = commands.add_parser("run", help="materialize pipelines and print a summary")
     run_parser.add_argument("--pipelines", nargs="+", help="pipeline names (default: every offline pipeline)")
     run_parser.add_argument(
-        "--months", nargs="+", type=parse_months_argument, action="extend",
-        help="FIRST [LAST] (a range, as dev.py backfill takes it) or FIRST..LAST; default: every month",
+        "--months", nargs="+", help="FIRST [LAST] (a range, as dev.py backfill takes it) or FIRST..LAST; default: every month"
     )
     part_parser = commands.add_parser("partitions", help="print a pipeline's partition keys")
     part_parser.add_argument("pipeline")

@@ -61,3 +61,12 @@ def test_months_are_taken_the_same_way_as_dev_py_backfill():
 
     with pytest.raises(argparse.ArgumentTypeError, match="'2013-13' is not a month written YYYY-MM"):
         parse_months_argument("2013-01..2013-13")
+
+
+def test_months_arguments_as_the_command_line_gives_them():
+    from ml_assets.cli import months_of_argument
+
+    assert months_of_argument(["2013-01", "2013-02"]) == ["2013-01", "2013-02"]
+    assert months_of_argument(["2013-01..2013-02", "2013-05"]) == ["2013-01", "2013-02", "2013-05"]
+    assert months_of_argument(["2013-01", "2013-02", "2013-05"]) == ["2013-01", "2013-02", "2013-05"]
+    assert months_of_argument(None) is None
