@@ -117,8 +117,15 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
         host="127.0.0.1", user=stack.settings.pg_user, password=stack.settings.pg_password, dbname=f"{stack.settings.prefix}_mlflow"
     )
     with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM runs WHERE status = 'FINISHED'")
-        assert cursor.fetchone()[0] == 5  # three flight months, iris and the flights' backtest, in the server's PostgreSQL store
+        cursor.execute(
+            "SELECT t.value, count(*) FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'ml_assets.asset' "
+            "WHERE r.status = 'FINISHED' GROUP BY t.value"
+        )
+        # in the server's PostgreSQL store: three flight months and iris, the flights' backtest, and dagster-mlflow's
+        # parent run of each Dagster run that trained (the flights range and iris)
+        assert dict(cursor.fetchall()) == {"model": 4, "backtest_report": 1, "dagster_run": 2}
+        cursor.execute("SELECT count(*) FROM runs WHERE status = 'RUNNING'")
+        assert cursor.fetchone()[0] == 0
         cursor.execute("SELECT count(*) FROM model_versions")
         assert cursor.fetchone()[0] == 4
     connection.close()
