@@ -217,3 +217,23 @@ def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, in
     # the search can fail: a password planted in the MLflow store's file is found
     (data_dir / "mlflow" / "planted.txt").write_text(f"leaked {password}")
     assert password in _everything_said(instance, data_dir)
+
+
+def test_table_regression_unpartitioned_from_a_package_file(data_dir, instance):
+    """Body mass from the penguins CSV as the package ships it: a regression on a table, text inputs one-hot."""
+    mass = pipeline(
+        data_dir, name="penguin_mass", task="regression",
+        source={"kind": "table", "path": "package://palmerpenguins/data/penguins.csv"},
+        target={"column": "body_mass_g"},
+        features={"numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"], "categorical": ["species", "island", "sex"]},
+        estimator={"kind": "ridge"}, baselines=[{"key": "flipper_only", "name": "flipper length alone",
+                                                 "estimator": {"kind": "linear_regression"}, "columns": ["flipper_length_mm"],
+                                                 "check": "beats"}],
+        evaluation=FAST_CV,
+    )
+    result = mass.materialize(instance)
+    assert result.success, failure_messages(result)
+    assert check_results(result) == {name: True for name in check_results(result)} and "beats_flipper_only" in check_results(result)
+    summary = evaluated(mass)["cv"]["summary"]
+    assert summary["model"]["rmse"]["mean"] < summary["flipper_only"]["rmse"]["mean"] < summary["mean_predictor"]["rmse"]["mean"]
+    assert evaluated(mass)["rows"] == 342  # the two birds without a body mass are dropped, counted
