@@ -49,6 +49,28 @@ def redact_uri(uri: str) -> str:
     return urllib.parse.urlunsplit((parsed.scheme, netloc, parsed.path, query, ""))
 
 
+def without_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """(the URI without user:password@, user, password) for an http(s) tracking server; other URIs as they are
+    (a database URL's password stays with SQLAlchemy, which masks it)."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme not in ("http", "https") or "@" not in parsed.netloc:
+        return uri, None, None
+    credentials, host = parsed.netloc.rsplit("@", 1)
+    user, _, password = credentials.partition(":")
+    clean = urllib.parse.urlunsplit((parsed.scheme, host, parsed.path, parsed.query, parsed.fragment))
+    return clean, urllib.parse.unquote(user) or None, urllib.parse.unquote(password) or None
+
+
+# MLflow prints `View run <name> at: <tracking URI>/...` when a run ends and, on an error, puts the URI in its
+# message; and it sends telemetry unless told not to (Dagster's is off in dagster.yaml). Both off for the process.
+QUIET_MLFLOW = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
+
+
+def quiet_mlflow() -> None:
+    for name, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(name, value)
+
+
 def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
     """Fail fast, naming the (redacted) URI, instead of letting MLflow retry for minutes or log nowhere."""
     scheme = urllib.parse.urlparse(uri).scheme.split("+")[0]
@@ -63,8 +85,10 @@ def check_tracking_uri(uri: str, timeout_s: float = 5.0) -> None:
         import requests
 
         shown = redact_uri(uri)
+        clean, user, password = without_credentials(uri)
         try:
-            requests.get(uri.rstrip("/") + "/health", timeout=timeout_s).raise_for_status()
+            auth = (user, password or "") if user else None
+            requests.get(clean.rstrip("/") + "/health", timeout=timeout_s, auth=auth).raise_for_status()
         except requests.RequestException as exc:
             raise TrackingUnavailableError(
                 f"MLflow tracking server {shown} does not answer at {shown.rstrip('/')}/health ({type(exc).__name__})"
@@ -192,7 +216,19 @@ class MlflowTracking(dg.ConfigurableResource):
         if self.tracking_uri not in _CHECKED_URIS:  # once per process: a step asks for clients several times
             check_tracking_uri(self.tracking_uri)
             _CHECKED_URIS.add(self.tracking_uri)
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    @property
+    def uri(self) -> str:
+        """The URI MLflow is given: without user:password@, which reach the server through MLflow's
+        MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD instead, so no URI MLflow prints, logs or puts in an
+        error carries them. (A process talks to one tracking server: the variables are process-wide.)"""
+        quiet_mlflow()
+        clean, user, password = without_credentials(self.tracking_uri)
+        if user is not None:
+            os.environ["MLFLOW_TRACKING_USERNAME"] = user
+            os.environ["MLFLOW_TRACKING_PASSWORD"] = password or ""
+        return clean
 
     def registry(self, experiment: str, registered_model: str, dataset: str) -> ModelRegistry:
         return ModelRegistry(self, experiment, registered_model, dataset)
@@ -264,7 +300,7 @@ class ModelRegistry:
         if not self._registered_model_checked:
             self.ensure_registered_model()
             self._registered_model_checked = True
-        with fluent_mlflow_at(self.mlflow.tracking_uri):
+        with fluent_mlflow_at(self.mlflow.uri):
             parent = self._dagster_parent_run(dagster_run) if dagster_run else None
             status = "FAILED"
             try:
@@ -431,7 +467,7 @@ class ModelRegistry:
         import mlflow.sklearn
 
         if str(version) not in self._loaded:
-            with fluent_mlflow_at(self.mlflow.tracking_uri):
+            with fluent_mlflow_at(self.mlflow.uri):
                 self._loaded[str(version)] = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
         return self._loaded[str(version)]
 

@@ -49,8 +49,32 @@ def missing_partition_message(asset: dg.AssetKey, partition: str, needed_by: str
     )
 
 
+def damaged_file_message(asset: dg.AssetKey, path: UPath, partition: str | None, error: Exception) -> str:
+    """A stored file that cannot be read: which, why, and the command that rebuilds it."""
+    where = f" --partition {partition}" if partition else ""
+    return (
+        f"{path}, the stored {asset.to_user_string()}{f' of {partition}' if partition else ''}, cannot be read "
+        f"({type(error).__name__}: {str(error)[:200]}): the file is damaged. Rebuild it with "
+        f"`dagster asset materialize -m ml_assets.definitions --select '{asset.to_user_string()}'{where}` "
+        f"(or Materialize in the UI); nothing else reads it until then."
+    )
+
+
 class MonthlyStore(dg.UPathIOManager):
     """One file per partition; ranges of partitions in and out (see the module docstring)."""
+
+    def read(self, context: dg.InputContext, path: UPath) -> Any:
+        raise NotImplementedError
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        try:
+            return self.read(context, path)
+        except (FileNotFoundError, dg.Failure):
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the format's reader raises on a damaged file
+            asset = context.asset_key if context.has_asset_key else dg.AssetKey(path.stem)
+            partition = path.stem if context.has_asset_partitions else None
+            raise dg.Failure(damaged_file_message(asset, path, partition, exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> Any:
         if not (context.has_asset_key and context.has_asset_partitions):
@@ -89,7 +113,7 @@ class ParquetFrameStore(MonthlyStore):
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         write_atomically(path, lambda handle: obj.to_parquet(handle, index=False))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+    def read(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         import pandas as pd
 
         with path.open("rb") as handle:
@@ -108,7 +132,7 @@ class ModelStore(MonthlyStore):
 
         write_atomically(path, lambda handle: joblib.dump(obj, handle))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+    def read(self, context: dg.InputContext, path: UPath) -> Any:
         import joblib
 
         with path.open("rb") as handle:
@@ -124,7 +148,7 @@ class ReportStore(MonthlyStore):
         write_atomically(path.with_suffix(".md"), lambda handle: handle.write(obj["markdown"].encode()))
         write_atomically(path, lambda handle: handle.write(json.dumps(obj, indent=2, default=str).encode()))
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> dict:
+    def read(self, context: dg.InputContext, path: UPath) -> dict:
         with path.open("rb") as handle:
             return json.loads(handle.read())
 

@@ -176,3 +176,81 @@ def test_registry_name_taken_by_another_pipeline_fails_clearly(flights, instance
     assert "pipeline 'nyc_taxi_green'" in message and "mlflow.registered_model" in message
     assert client.search_model_versions(f"name = '{flights.plan.registered_model}'") == []
     assert {r.info.status for r in _client(flights).search_runs([r.experiment_id for r in client.search_experiments()])} <= {"FAILED"}
+
+
+class _HealthyThenDropping:
+    """An 'MLflow server' on 127.0.0.1 that passes the health check, then drops every API call without an answer
+    (a server restarting mid-run); it records the Authorization headers it was sent."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        seen = self.authorizations = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                seen.append(self.headers.get("Authorization"))
+                if self.path.rstrip("/").endswith("/health"):
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                else:
+                    self.close_connection = True
+                    self.connection.close()
+
+            do_GET = do_POST = _any  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_port
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _run_against_a_dropping_server(flights, instance, monkeypatch, capfd, sentinel):
+    import base64
+    import json
+
+    import dagster as dg
+
+    server = _HealthyThenDropping()
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://ml:{sentinel}@127.0.0.1:{server.port}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        result = flights.materialize(instance, "2013-01")
+    finally:
+        server.close()
+    assert not result.success
+    expected = "Basic " + base64.b64encode(f"ml:{sentinel}".encode()).decode()
+    assert expected in server.authorizations  # the credentials did reach the server...
+    captured = capfd.readouterr()
+    said = "\n".join(
+        [failure_messages(result), captured.out, captured.err]
+        + [json.dumps(dg.serialize_value(e)) for e in instance.all_logs(result.run_id)]
+    )
+    return said
+
+
+def test_mlflow_credentials_reach_the_server_but_never_a_message(flights, instance, monkeypatch, capfd):
+    sentinel = "s3ntinel-pw-4821"
+    said = _run_against_a_dropping_server(flights, instance, monkeypatch, capfd, sentinel)
+    assert "127.0.0.1" in said and "API request" in said  # the failure after the health check is told...
+    assert sentinel not in said  # ...without the password: not in the error, the event log or the output
+
+
+def test_the_credential_search_finds_a_planted_leak(flights, instance, monkeypatch, capfd):
+    """The same search fails when the URI goes to MLflow with its credentials (as before this release)."""
+    import ml_assets.tracking as tracking
+
+    monkeypatch.setattr(tracking, "without_credentials", lambda uri: (uri, None, None))
+    sentinel = "s3ntinel-pw-4821"
+    said = _run_against_a_dropping_server(flights, instance, monkeypatch, capfd, sentinel)
+    assert sentinel in said

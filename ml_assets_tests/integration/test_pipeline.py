@@ -162,3 +162,17 @@ def test_corrupt_source_never_replaces_a_good_partition(taxi, instance, served_d
     assert "cached copy was moved" in failure_messages(result)
     assert (taxi.warehouse("raw_data") / "2021-03.parquet").read_bytes() == good
     assert cached.with_name(cached.name + ".corrupt").exists()
+
+
+def test_a_damaged_stored_model_names_its_file_and_the_command_that_rebuilds_it(flights, instance):
+    assert flights.materialize(instance, "2013-01").success
+    model_file = flights.warehouse("model") / "2013-01.joblib"
+    model_file.write_bytes(model_file.read_bytes()[:200])  # cut short on disk
+    result = flights.materialize(instance, "2013-02", assets=["raw_data", "features", "evaluation_report"])
+    assert not result.success
+    message = failure_messages(result)
+    assert f"{model_file}, the stored nyc_flights/model of 2013-01, cannot be read" in message, message
+    assert "dagster asset materialize -m ml_assets.definitions --select 'nyc_flights/model' --partition 2013-01" in message
+    # the command it names rebuilds it, and the evaluation then runs
+    assert flights.materialize(instance, "2013-01", assets=["model"]).success
+    assert flights.materialize(instance, "2013-02", assets=["evaluation_report"]).success

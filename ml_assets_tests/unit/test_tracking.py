@@ -89,3 +89,12 @@ def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
         ]
         errors = [w.communicate(timeout=120)[1] for w in workers]
         assert [w.returncode for w in workers] == [0, 0], "\n".join(e[-1500:] for e in errors)
+
+
+def test_credentials_are_split_from_a_tracking_server_uri():
+    from ml_assets.tracking import without_credentials
+
+    assert without_credentials("https://ml:p%40ss@mlflow.example:5000/base") == ("https://mlflow.example:5000/base", "ml", "p@ss")
+    assert without_credentials("http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None, None)
+    # a database URL keeps its password: SQLAlchemy masks it, and MLflow prints no URL for it
+    assert without_credentials("postgresql://u:pw@db/mlflow") == ("postgresql://u:pw@db/mlflow", None, None)
