@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,6 +172,7 @@ def decide_champion(
     )
 
 
+TAG_HOST, TAG_PID = "ml_assets.host", "ml_assets.pid"  # where a run's process lives: a dead one leaves it RUNNING
 TAG_ASSET = "ml_assets.asset"
 TAG_PARTITION = "ml_assets.partition"
 TAG_DATASET = "ml_assets.dataset"
@@ -300,6 +301,7 @@ class ModelRegistry:
         if not self._registered_model_checked:
             self.ensure_registered_model()
             self._registered_model_checked = True
+        tags = {**tags, **process_tags()}
         with fluent_mlflow_at(self.mlflow.uri):
             parent = self._dagster_parent_run(dagster_run) if dagster_run else None
             status = "FAILED"
@@ -329,10 +331,33 @@ class ModelRegistry:
                     "experiment_name": self.experiment,
                     "mlflow_tracking_uri": None,  # already set (and restored after) by fluent_mlflow_at
                     "extra_tags": {TAG_DATASET: self.dataset, TAG_ASSET: "dagster_run",
-                                   "dagster.job_name": dagster_run.job_name},
+                                   "dagster.job_name": dagster_run.job_name, **process_tags()},
                 },
             )
             return MlFlow(init)
+
+    def end_orphaned_runs(self, dagster_run_ended: Callable[[str], bool]) -> list[str]:
+        """End (KILLED) this experiment's runs left RUNNING by a process that died: one on this host whose process
+        is gone, or one whose Dagster run has ended. A run of a live process, or of a Dagster run this instance does
+        not know, is left alone. Returns the run ids ended."""
+        import socket
+
+        client = self.client()
+        ended = []
+        for run in client.search_runs([self.experiment_id()], filter_string="attributes.status = 'RUNNING'", max_results=200):
+            tags = run.data.tags
+            pid, host = tags.get(TAG_PID), tags.get(TAG_HOST)
+            dagster_run_id = tags.get("dagster.run_id") or tags.get("dagster_run_id")
+            if host == socket.gethostname() and pid and pid.isdigit() and not process_alive(int(pid)):
+                reason = f"its process {pid} on {host} is gone"
+            elif dagster_run_id and dagster_run_ended(dagster_run_id):
+                reason = f"its Dagster run {dagster_run_id} has ended"
+            else:
+                continue
+            client.set_tag(run.info.run_id, "ml_assets.ended_because", reason)
+            client.set_terminated(run.info.run_id, "KILLED")
+            ended.append(run.info.run_id)
+        return ended
 
     def log_trained_model(self, model, inputs: pd.DataFrame, params: dict, train_metrics: dict[str, float], reference: pd.DataFrame):
         """Inside `training_run`: the parameters, training metrics, the model (registered as a new version, with its
@@ -543,3 +568,19 @@ def _pip_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy")]
+
+
+def process_tags() -> dict[str, str]:
+    import socket
+
+    return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

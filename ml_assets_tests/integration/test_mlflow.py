@@ -254,3 +254,54 @@ def test_the_credential_search_finds_a_planted_leak(flights, instance, monkeypat
     sentinel = "s3ntinel-pw-4821"
     said = _run_against_a_dropping_server(flights, instance, monkeypatch, capfd, sentinel)
     assert sentinel in said
+
+
+def test_a_process_killed_mid_training_leaves_no_mlflow_run_running_after_the_next_run(flights, data_dir, instance):
+    """SIGKILL of the process while its model trains: MLflow keeps the run RUNNING (nothing in the dead process can
+    end it); the pipeline's next model step finds it and ends it KILLED, saying why."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import dagster as dg\n"
+        "from ml_assets.local import load_pipeline\n"
+        f"p = load_pipeline('nyc_flights', {str(data_dir)!r})\n"
+        "with dg.DagsterInstance.ephemeral() as instance:\n"
+        "    p.materialize(instance, '2013-01', assets=['raw_data', 'features', 'model'])\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = None
+    try:
+        deadline = time.monotonic() + 300  # the child imports, reads the month and starts its MLflow run
+        running = []
+        while time.monotonic() < deadline and child.poll() is None:
+            if (flights.data_dir / "mlflow" / "mlflow.db").exists():
+                if client is None:
+                    from ml_assets.tracking import check_tracking_uri
+
+                    check_tracking_uri(flights.tracking_uri)  # waits on the child's store creation (a file lock)
+                    client = _client(flights)
+                experiment = client.get_experiment_by_name(flights.plan.experiment)
+                if experiment is not None:
+                    running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+                    if any(r.data.tags.get("ml_assets.asset") == "model" for r in running):
+                        break
+            time.sleep(0.2)
+        assert running, "the child never had a model run RUNNING"
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    orphans = {r.info.run_id for r in running}
+    assert {client.get_run(r).info.status for r in orphans} == {"RUNNING"}  # what a killed process leaves
+
+    result = flights.materialize(instance, "2013-01", assets=["raw_data", "features", "model"])
+    assert result.success, failure_messages(result)
+    for run_id in orphans:
+        run = client.get_run(run_id)
+        assert run.info.status == "KILLED" and "is gone" in run.data.tags["ml_assets.ended_because"]
+    experiment = client.get_experiment_by_name(flights.plan.experiment)
+    assert "RUNNING" not in {r.info.status for r in client.search_runs([experiment.experiment_id])}

@@ -16,6 +16,12 @@ from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 MODEL_CODE_VERSION = "ml-assets-model-v3"
 
 
+def dagster_run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether this instance knows the Dagster run and it is over (a run it does not know is not judged)."""
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.is_finished
+
+
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     config_cls = plan.task.config_cls
     retrain_on_drift = plan.monthly and plan.monitoring.retrain == "on_drift"
@@ -39,6 +45,9 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     def model(context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)
+        ended = registry.end_orphaned_runs(lambda run_id: dagster_run_ended(context.instance, run_id))
+        if ended:
+            context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
         models, metadata = {}, {}
         for partition in months_of(plan, context):
             month_features = features[partition] if plan.monthly else features
