@@ -117,7 +117,8 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = (self.settings.folder / f"{name}.log").open("w")
+        # appended, not truncated: a restarted worker keeps what the one before it logged (the secrets test reads it all)
+        log = (self.settings.folder / f"{name}.log").open("a")
         process = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = process
         (self.settings.folder / f"{name}.pid").write_text(str(process.pid))
@@ -195,9 +196,9 @@ class Stack:
         self._spawn(
             "mlflow",
             [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(s.mlflow_port), "--workers", "1",
-             "--backend-store-uri", s.pg_url(f"{s.prefix}_mlflow"),
              "--artifacts-destination", f"s3://{s.artifact_bucket}/", "--serve-artifacts"],
-            env,
+            # the store's URL holds the PostgreSQL password: in the environment, never in argv (`ps` shows argv to all)
+            {**env, "MLFLOW_BACKEND_STORE_URI": s.pg_url(f"{s.prefix}_mlflow")},
         )
         self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
         for number in range(1, s.workers + 1):
