@@ -12,6 +12,7 @@ left out of the dict and the asset decides).
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from collections.abc import Callable
@@ -25,6 +26,17 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
 
 
 def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
+    """`path` holds either its previous content or the whole new one, never a torn file.
+
+    On a local disk: a temporary file beside it, renamed into place. On an object store a rename is a copy and a
+    delete (fsspec), so a kill between them leaves a stray temporary object: there the value is serialized in
+    memory and sent in one PUT (s3fs switches to a multipart upload above 50 MB, which is not visible until
+    completed), and a failed serialization sends nothing."""
+    if getattr(path, "protocol", "") not in ("", "file", "local"):
+        buffer = io.BytesIO()
+        write(buffer)
+        path.write_bytes(buffer.getvalue())
+        return
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with tmp.open("wb") as handle:

@@ -87,3 +87,45 @@ def test_a_missing_month_names_itself_and_how_to_fill_it(tmp_path):
     # declared optional: the missing month is left out and the asset decides
     loaded = store.load_input(_input_context(months, ["2013-02", "2013-03"], {"allow_missing_partitions": True}))
     assert list(loaded) == ["2013-03"]
+
+
+def test_an_object_store_gets_one_put_and_never_a_temporary_object(monkeypatch):
+    """On S3 (moto's server on 127.0.0.1): a successful write is one object; a write that fails while serializing
+    leaves the previous object as it was and no other; no copy+delete rename is ever involved (the old
+    temp-then-rename write fails this test: it renames)."""
+    import boto3
+    import pytest
+    import s3fs
+    from moto.server import ThreadedMotoServer
+    from upath import UPath
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("a copy + delete 'rename' on the object store")
+
+    for method in ("mv", "copy", "cp_file", "_cp_file", "_mv"):
+        monkeypatch.setattr(s3fs.S3FileSystem, method, no_copy, raising=False)
+
+    from ml_assets.storage.io_managers import write_atomically
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        options = {"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+        s3.create_bucket(Bucket="outputs")
+        target = UPath("s3://outputs/warehouse/model/2013-01.joblib", **options)
+        write_atomically(target, lambda handle: handle.write(b"good model"))
+
+        def torn(handle):
+            handle.write(b"half a mod")
+            raise OSError("killed while serializing (injected)")
+
+        with pytest.raises(OSError, match="injected"):
+            write_atomically(target, torn)
+        objects = s3.list_objects_v2(Bucket="outputs")["Contents"]
+        assert [o["Key"] for o in objects] == ["warehouse/model/2013-01.joblib"]
+        assert s3.get_object(Bucket="outputs", Key="warehouse/model/2013-01.joblib")["Body"].read() == b"good model"
+    finally:
+        server.stop()
