@@ -201,6 +201,25 @@ def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, in
     assert len(pd.read_parquet(air_time.warehouse("raw_data") / "2013-02.parquet")) == 24_951
     assert evaluated(air_time, "2013-02")["score"] < 0.2 * evaluated(air_time, "2013-02")["baselines"]["mean_predictor"]
 
+    # the other two combinations on the same database: a regression on a table, a classification by month
+    mass = pipeline(
+        data_dir, name="mass_sql", task="regression",
+        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "query": "SELECT * FROM penguins WHERE body_mass_g IS NOT NULL"},
+        target={"column": "body_mass_g"}, features={"numeric": ["flipper_length_mm"], "categorical": ["species", "sex"]},
+        estimator={"kind": "ridge"}, evaluation=FAST_CV,
+    )
+    result = mass.materialize(instance)
+    assert result.success, failure_messages(result)
+    assert evaluated(mass)["rows"] == 342
+    long_haul = pipeline(
+        data_dir, name="long_sql", task="classification",
+        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "flights", "time_column": "scheduled"},
+        target={"column": "air_time", "positive_above": 180}, features={"categorical": ["origin", "carrier"], "numeric": ["distance"]},
+        estimator={"kind": "logistic_regression"}, partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
+    )
+    run_months(long_haul, instance, ["2013-01", "2013-02"])
+    assert evaluated(long_haul, "2013-02")["score"] > 0.95
+
     # a table that does not exist, and a server that is not there: clear messages, still no password
     missing = pipeline(data_dir, name="missing_sql", task="classification",
                        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "no_such_table"},
