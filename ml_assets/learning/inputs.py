@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "minute_of_day", "is_weekend")
-
 
 def join_labels(left: pd.Series, right: pd.Series, separator: str = "_") -> pd.Series:
     """`<left>_<right>` per row, formatted once per distinct pair rather than per row."""
@@ -30,6 +28,7 @@ def join_labels(left: pd.Series, right: pd.Series, separator: str = "_") -> pd.S
 
 
 def date_part(values: pd.Series, part: str) -> pd.Series:
+    """A part of a timestamp (the parts config.DATE_PARTS allows): pandas' own, plus minute_of_day and is_weekend."""
     stamps = pd.to_datetime(values)
     if part == "minute_of_day":
         return stamps.dt.hour * 60 + stamps.dt.minute

@@ -15,12 +15,25 @@ from upath import UPath
 
 from ml_assets.sources import http
 from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase, SourceUnavailableError
-from ml_assets.sources.schema import as_id_strings
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
 
 TIMESTAMP_PREFIX = {"green": "lpep", "yellow": "tpep"}
+
+
+def as_id_strings(values: pd.Series) -> pd.Series:
+    """Location ids arrive as int32, int64 or float64 (nulls) depending on year; make them strings."""
+    import numpy as np
+    import pandas as pd
+
+    numeric = pd.to_numeric(values, errors="raise")
+    if (numeric.dropna() % 1 != 0).any():
+        raise ValueError(f"location ids must be whole numbers, got e.g. {numeric[numeric % 1 != 0].iloc[0]}")
+    # format the few hundred distinct ids, not every row; a missing id maps to the trailing None
+    codes, uniques = pd.factorize(numeric)
+    labels = np.array([str(int(u)) for u in uniques] + [None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, dtype="string")
 
 
 def month_url(url_template: str, color: str, month: str) -> str:
