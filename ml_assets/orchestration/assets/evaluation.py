@@ -68,6 +68,9 @@ def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
 
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(REPORT)
+    names = plan.task.predictor_names()
+    against = ", ".join(name for k, name in names.items() if k != "model")
+    metrics = ", ".join(plan.task.metric_names)
     # A month's inputs may be absent: the source's first month has no earlier one, and a
     # backfill picked by partition names also evaluates the month after its range (Dagster adds
     # every child of the range's last model). The asset says which, rather than failing on a read.
@@ -78,15 +81,14 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing),
         }
         description = (
-            "Last month's model scored on this month: RMSE, MAE and R² beside the course baseline, the mean "
-            "predictor and the current champion, with a plot; logged to the model's MLflow run. The source's "
-            "first month says it has nothing to evaluate."
+            f"Last month's model scored on this month ({metrics}) beside {against} and the current champion, with a "
+            "plot; logged to the model's MLflow run. The source's first month says it has nothing to evaluate."
         )
     else:
         ins = {"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))}
         description = (
-            "Repeated stratified cross-validation of the model against the majority class and the seed script "
-            "(mean ± sd on the same folds), the registered model on its held-out split, a confusion matrix and a plot."
+            f"Repeated cross-validation of the model ({metrics}, mean ± sd) against {against} on the same folds, and "
+            "the registered model on its held-out split, with a plot; logged to the model's MLflow run."
         )
     partition_keys = plan.partitions_def.get_partition_keys() if plan.monthly else []
 
