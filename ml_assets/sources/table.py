@@ -243,16 +243,13 @@ class TableSource(DataSource):
         return package_file(location) if location.startswith("package://") else location
 
     def fingerprint(self, partition: str | None) -> str | None:
+        from ml_assets.sources.taxi import source_fingerprint
+
         location = self.location(partition)
-        if http.is_http(location):
-            return http.head_fingerprint(location, min(self.timeout_s, 10.0))
-        path = UPath(location)
-        if not path.exists():
-            return None
-        size = path.stat().st_size
-        if size > HASHED_UP_TO_BYTES:
-            info = path.stat()
-            return f"file:{size}|{getattr(info, 'st_mtime_ns', None) or info.st_mtime}"
+        path = None if http.is_http(location) else UPath(location)
+        if path is None or not path.exists() or path.stat().st_size > HASHED_UP_TO_BYTES:
+            # HEAD headers for a URL, size and modification time for a large file, None for no file
+            return source_fingerprint(location, min(self.timeout_s, 10.0))
         digest = "sha256:" + sha256_of(path.read_bytes())
         return digest if not (partition and self.time_column and not self.per_month_files) else f"{digest}|{partition}"
 
