@@ -5,8 +5,9 @@
     python3 dev.py test   # set up .venv (with dev extras), then run the test suite (fast tier: test -m "not slow")
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
-    python3 dev.py stack [--workers N]   # the production profile locally: PostgreSQL instance, S3 server, MLflow
-                                          # server, N Celery workers and `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
+    python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, Redis, S3 and MLflow
+                                          # servers (passwords checked, fresh each start), N Celery workers and
+                                          # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base
     python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
     python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
@@ -181,28 +182,10 @@ def backfill(args: list[str]) -> int:
 
 
 def stack(args: list[str]) -> int:
-    """The production profile on this machine's PostgreSQL and Redis, until Ctrl-C."""
-    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 2
-    code = (
-        "import signal, subprocess, sys\n"
-        "from pathlib import Path\n"
-        "from deploy.stack import Stack, StackSettings, services_reachable\n"
-        "missing = services_reachable()\n"
-        "if missing: sys.exit(f'the production profile needs {missing}')\n"
-        f"stack = Stack(StackSettings(folder=Path('.stack').resolve(), workers={workers}, s3_port=9100, mlflow_port=5001)).start()\n"
-        "env = stack.settings.env()\n"
-        "print(f'[dev.py] stack up: MLflow {stack.settings.mlflow_uri}, S3 {stack.settings.s3_endpoint}, "
-        f"{workers} Celery worker(s), logs in .stack/; Dagster UI on http://127.0.0.1:3000', flush=True)\n"
-        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped like Ctrl-C: the stack goes too\n"
-        "try:\n"
-        "    subprocess.run([str(Path(sys.executable).with_name('dagster')), 'dev', '-h', '127.0.0.1'], env=env)\n"
-        "except KeyboardInterrupt:\n"
-        "    pass\n"
-        "finally:\n"
-        "    stack.stop()\n"
-    )
+    """The production profile with its own PostgreSQL, Redis, S3 and MLflow servers (fresh each start), until Ctrl-C."""
     os.chdir(ROOT)
-    os.execv(str(BIN / "python"), [str(BIN / "python"), "-c", code])  # signals reach the stack's owner directly
+    # the stack's owner replaces this process: Ctrl-C and SIGTERM reach it directly
+    os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "deploy.stack", *args])
     return 1
 
 

@@ -44,13 +44,12 @@ def embedded(first: str, last: str) -> float:
 
 def production(first: str, last: str, workers: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(StackSettings(folder=Path(tmp), prefix=f"mlab_{uuid.uuid4().hex[:8]}", workers=workers, redis_db=8))
+        stack = Stack(StackSettings(folder=Path(tmp), prefix=f"mlab_{uuid.uuid4().hex[:8]}", workers=workers))
         try:
             stack.start()
             return timed_run(stack.settings.env(), first, last)
         finally:
             stack.stop()
-            stack.drop_databases()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,21 +1,25 @@
-"""A local production stack on this machine's services, for `python3 dev.py stack` and the tests.
+"""A local production stack, for `python3 dev.py stack` and the tests, every service checking its credential:
 
-- Dagster instance on PostgreSQL (deploy/production/dagster.yaml, database `<prefix>_dagster`);
+- its own PostgreSQL cluster (scram-sha-256) holding the Dagster instance (deploy/production/dagster.yaml,
+  database `<prefix>_dagster`) and the MLflow store (`<prefix>_mlflow`);
+- its own Redis (`requirepass`), the Celery broker (db 0) and result backend (db 1);
 - an S3-protocol server (moto) holding the outputs bucket and the MLflow artifact bucket;
-- an MLflow tracking server on PostgreSQL (`<prefix>_mlflow`) whose artifacts go to S3;
-- N Celery workers over Redis running the steps.
+- an MLflow tracking server behind its basic-auth app, whose artifacts go to S3;
+- N Celery workers running the steps.
 
-Every server binds 127.0.0.1. Credentials are passed to processes through their environment only.
+Every server binds 127.0.0.1. Credentials reach processes through their environment (or stdin) only.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -32,15 +36,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def services_reachable() -> list[str]:
-    """The services the production profile needs that do not answer (empty: all up)."""
+def postgres_bin() -> Path | None:
+    """The folder of PostgreSQL's server binaries (initdb, postgres): Debian's newest, or on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name), reverse=True)
+    if found:
+        return found[0].parent
+    on_path = shutil.which("initdb")
+    return Path(on_path).parent if on_path else None
+
+
+def services_missing() -> list[str]:
+    """What the stack needs to start its own password-checking services (empty: all there)."""
     missing = []
-    for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError:
-            missing.append(f"{name} on 127.0.0.1:{port}")
+    if postgres_bin() is None:
+        missing.append("PostgreSQL's server binaries (initdb, postgres)")
+    if shutil.which("redis-server") is None:
+        missing.append("redis-server")
     return missing
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(18)
 
 
 @dataclass
@@ -48,15 +64,21 @@ class StackSettings:
     folder: Path  # DAGSTER_HOME, logs and pid files
     prefix: str = "ml_assets"  # database and bucket names
     workers: int = 2
-    pg_user: str = "postgres"
-    pg_password: str = ""
+    # every credential is checked by its service; each start makes fresh ones unless given
+    pg_user: str = "ml_assets"
+    pg_password: str = field(default_factory=_token)
+    redis_password: str = field(default_factory=_token)
     s3_key: str = "ml-assets-local"
-    s3_secret: str = "ml-assets-local-secret"
-    redis_db: int = 0
-    mlflow_client_password: str = ""  # sent by clients as http://ml_assets:<password>@host (a proxy in front would check it)
+    s3_secret: str = field(default_factory=_token)
+    mlflow_user: str = "admin"
+    mlflow_password: str = field(default_factory=_token)
     alert_webhook_url: str = ""
+    pg_port: int = field(default_factory=free_port)
+    redis_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
+    # Celery limits (deploy/production defaults are hours; the tests shorten them to see a lost worker's step rerun)
+    celery_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def bucket(self) -> str:
@@ -75,8 +97,10 @@ class StackSettings:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
     def pg_url(self, database: str) -> str:
-        auth = f"{self.pg_user}:{self.pg_password}" if self.pg_password else self.pg_user
-        return f"postgresql+psycopg2://{auth}@127.0.0.1:5432/{database}"
+        return f"postgresql+psycopg2://{self.pg_user}:{self.pg_password}@127.0.0.1:{self.pg_port}/{database}"
+
+    def redis_url(self, db: int) -> str:
+        return f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/{db}"
 
     def env(self) -> dict[str, str]:
         """What the webserver, daemon, run and step processes of the production profile read."""
@@ -84,25 +108,25 @@ class StackSettings:
         env.update(
             DAGSTER_HOME=str(self.folder / "dagster_home"),
             DAGSTER_PG_HOST="127.0.0.1",
-            DAGSTER_PG_PORT="5432",
+            DAGSTER_PG_PORT=str(self.pg_port),
             DAGSTER_PG_USER=self.pg_user,
             DAGSTER_PG_PASSWORD=self.pg_password,
             DAGSTER_PG_DB=f"{self.prefix}_dagster",
             ML_ASSETS_DEPLOYMENT="production",
             ML_ASSETS_DATA_DIR=f"s3://{self.bucket}/data",
-            ML_ASSETS_CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{self.redis_db}",
-            ML_ASSETS_CELERY_BACKEND_URL=f"redis://127.0.0.1:6379/{self.redis_db + 1}",
+            ML_ASSETS_CELERY_BROKER_URL=self.redis_url(0),
+            ML_ASSETS_CELERY_BACKEND_URL=self.redis_url(1),
             ML_ASSETS_MLFLOW_UI_URL=self.mlflow_uri,
-            MLFLOW_TRACKING_URI=(
-                self.mlflow_uri.replace("http://", f"http://ml_assets:{self.mlflow_client_password}@")
-                if self.mlflow_client_password else self.mlflow_uri
-            ),
+            MLFLOW_TRACKING_URI=self.mlflow_uri,
+            MLFLOW_TRACKING_USERNAME=self.mlflow_user,  # the server's basic-auth app checks them
+            MLFLOW_TRACKING_PASSWORD=self.mlflow_password,
             AWS_ACCESS_KEY_ID=self.s3_key,
             AWS_SECRET_ACCESS_KEY=self.s3_secret,
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ENDPOINT_URL=self.s3_endpoint,  # boto3 and s3fs
             MLFLOW_S3_ENDPOINT_URL=self.s3_endpoint,  # the MLflow server's artifact store
             PYTHONPATH=str(REPO_ROOT),
+            **self.celery_env,
         )
         if self.alert_webhook_url:
             env["ML_ASSETS_ALERT_WEBHOOK_URL"] = self.alert_webhook_url
@@ -110,28 +134,109 @@ class StackSettings:
 
 
 class Stack:
-    """Start with `start()`, stop with `stop()`; every process is in its own group and is killed on stop."""
+    """Start with `start()`, stop with `stop()`; every process is in its own group and is killed on stop.
+
+    The stack starts its own PostgreSQL cluster (scram-sha-256) and Redis (`requirepass`) on free ports, so the
+    tests prove that every component sends the right credential, and the machine's own services are never touched.
+    Both, like the S3 server, are fresh on every start: Dagster's records, MLflow's and the objects stay in step.
+    """
 
     def __init__(self, settings: StackSettings):
         self.settings = settings
         self.processes: dict[str, subprocess.Popen] = {}
+        self.scratch: Path | None = None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], **popen) -> subprocess.Popen:
         # appended, not truncated: a restarted worker keeps what the one before it logged (the secrets test reads it all)
         log = (self.settings.folder / f"{name}.log").open("a")
-        process = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
         self.processes[name] = process
         (self.settings.folder / f"{name}.pid").write_text(str(process.pid))
         return process
 
-    def _admin(self):
-        """An autocommit connection to the server's `postgres` database (CREATE/DROP DATABASE)."""
+    def _scratch(self) -> Path:
+        """A private folder under the system temp dir: PostgreSQL refuses to run as root, so as root the cluster
+        belongs to the `postgres` user, who cannot reach pytest's per-user (0700) temp folders."""
+        if self.scratch is None:
+            self.scratch = Path(tempfile.mkdtemp(prefix="ml_assets-stack-"))
+        return self.scratch
+
+    def _as_postgres(self) -> dict:
+        return {"user": "postgres", "group": "postgres"} if os.geteuid() == 0 else {}
+
+    def _start_postgres(self) -> None:
+        s, pg_bin = self.settings, postgres_bin()
+        scratch = self._scratch()
+        data, sockets, pwfile = scratch / "pgdata", scratch / "pgsocket", scratch / "pgpass"
+        sockets.mkdir()
+        pwfile.write_text(s.pg_password + "\n")  # initdb reads it from a file: never in argv
+        pwfile.chmod(0o600)
+        if os.geteuid() == 0:
+            for path in (scratch, sockets, pwfile):
+                shutil.chown(path, "postgres", "postgres")
+        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+        subprocess.run(
+            [str(pg_bin / "initdb"), "-D", str(data), "-U", s.pg_user, "--pwfile", str(pwfile), "--auth", "scram-sha-256",
+             "--encoding", "UTF8", "--no-sync"],
+            env=env, check=True, capture_output=True, **self._as_postgres(),
+        )
+        pwfile.unlink()
+        self._spawn(
+            "postgres",
+            [str(pg_bin / "postgres"), "-D", str(data), "-p", str(s.pg_port), "-k", str(sockets),
+             "-c", "listen_addresses=127.0.0.1",
+             # a disposable cluster: durability off (commits ~10x faster on this machine's disk)
+             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+            env, **self._as_postgres(),
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._admin().close()
+                return
+            except Exception as error:  # psycopg2.OperationalError while it starts
+                if self.processes["postgres"].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start: see {s.folder / 'postgres.log'}") from error
+                time.sleep(0.2)
+
+    def _start_redis(self) -> None:
+        s = self.settings
+        process = self._spawn("redis", ["redis-server", "-"], {"PATH": os.environ.get("PATH", "")}, stdin=subprocess.PIPE, text=True)
+        # its configuration on stdin: the password is in neither argv nor a file
+        process.stdin.write(
+            f"bind 127.0.0.1\nport {s.redis_port}\nrequirepass {s.redis_password}\nsave \"\"\nappendonly no\n"
+            f"dir {self._scratch()}\n"
+        )
+        process.stdin.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._redis(0).ping()
+                return
+            except Exception as error:  # redis.ConnectionError while it starts
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Redis did not start: see {s.folder / 'redis.log'}") from error
+                time.sleep(0.2)
+
+    def _redis(self, db: int):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, db=db, password=self.settings.redis_password)
+
+    def _admin(self, database: str = "postgres"):
+        """An autocommit connection to the stack's cluster (CREATE DATABASE, and the tests' reads)."""
         import psycopg2
 
         s = self.settings
-        connection = psycopg2.connect(host="127.0.0.1", port=5432, user=s.pg_user, password=s.pg_password or None, dbname="postgres")
+        connection = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, password=s.pg_password, dbname=database)
         connection.autocommit = True
         return connection
+
+    def connect(self, database: str):
+        """A connection to one of the stack's databases (`databases`)."""
+        return self._admin(database)
 
     @property
     def databases(self) -> tuple[str, str]:
@@ -141,16 +246,7 @@ class Stack:
         connection = self._admin()
         with connection.cursor() as cursor:
             for database in self.databases:
-                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-                if cursor.fetchone() is None:
-                    cursor.execute(f'CREATE DATABASE "{database}"')
-        connection.close()
-
-    def drop_databases(self) -> None:
-        connection = self._admin()
-        with connection.cursor() as cursor:
-            for database in self.databases:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+                cursor.execute(f'CREATE DATABASE "{database}"')
         connection.close()
 
     def s3(self):
@@ -174,35 +270,52 @@ class Stack:
         raise RuntimeError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
 
     def flush_broker(self) -> None:
-        """Empty the stack's two Redis databases (queued tasks, results)."""
-        import redis
+        """Empty the stack's own Redis (queued tasks, results): nothing else lives there."""
+        self._redis(0).flushall()
 
-        for db in (self.settings.redis_db, self.settings.redis_db + 1):
-            redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+    def _mlflow_auth_config(self) -> Path:
+        """The basic-auth app's settings: users in a SQLite file of the stack; the admin's password comes from
+        MLFLOW_AUTH_ADMIN_PASSWORD in the server's environment, and nobody else may read or write."""
+        config = self.settings.folder / "mlflow_auth.ini"
+        config.write_text(
+            "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+            f"database_uri = sqlite:///{self.settings.folder / 'mlflow_auth.db'}\n"
+            f"admin_username = {self.settings.mlflow_user}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        return config
 
     def start(self) -> Stack:
         s = self.settings
-        self.flush_broker()
         s.folder.mkdir(parents=True, exist_ok=True)
         home = s.folder / "dagster_home"
         home.mkdir(exist_ok=True)
         shutil.copy(PRODUCTION_CONFIG, home / "dagster.yaml")
-        self._create_databases()
-        env = s.env()
-        self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s.s3_port)], env)
-        self._wait_http(s.s3_endpoint, "s3")
-        for bucket in (s.bucket, s.artifact_bucket):
-            self.s3().create_bucket(Bucket=bucket)
-        self._spawn(
-            "mlflow",
-            [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(s.mlflow_port), "--workers", "1",
-             "--artifacts-destination", f"s3://{s.artifact_bucket}/", "--serve-artifacts"],
-            # the store's URL holds the PostgreSQL password: in the environment, never in argv (`ps` shows argv to all)
-            {**env, "MLFLOW_BACKEND_STORE_URI": s.pg_url(f"{s.prefix}_mlflow")},
-        )
-        self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
-        for number in range(1, s.workers + 1):
-            self.start_worker(number)
+        try:
+            self._start_postgres()
+            self._start_redis()
+            self._create_databases()
+            env = s.env()
+            self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s.s3_port)], env)
+            self._wait_http(s.s3_endpoint, "s3")
+            for bucket in (s.bucket, s.artifact_bucket):
+                self.s3().create_bucket(Bucket=bucket)
+            server_env = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_")}
+            self._spawn(
+                "mlflow",
+                [str(BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(s.mlflow_port),
+                 "--workers", "1", "--artifacts-destination", f"s3://{s.artifact_bucket}/", "--serve-artifacts"],
+                # URLs and passwords in the environment, never in argv (`ps` shows argv to every local user)
+                {**server_env, "MLFLOW_BACKEND_STORE_URI": s.pg_url(f"{s.prefix}_mlflow"),
+                 "MLFLOW_AUTH_CONFIG_PATH": str(self._mlflow_auth_config()), "MLFLOW_AUTH_ADMIN_PASSWORD": s.mlflow_password,
+                 "MLFLOW_FLASK_SERVER_SECRET_KEY": _token()},
+            )
+            self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
+            for number in range(1, s.workers + 1):
+                self.start_worker(number)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def start_worker(self, number: int, **env_overrides: str) -> subprocess.Popen:
@@ -213,28 +326,92 @@ class Stack:
             {**self.settings.env(), **env_overrides},
         )
 
+    def kill_worker(self, number: int) -> None:
+        """SIGKILL of the worker's whole process group, master and pool child: what the OOM killer or an eviction does."""
+        self._stop(f"worker{number}", signal.SIGKILL, 30)
+
     def stop_workers(self, timeout_s: float = 30) -> None:
         """Warm shutdown (a worker finishes its step), then SIGKILL for one that does not within `timeout_s`."""
         for name in [n for n in self.processes if n.startswith("worker")]:
-            process = self.processes.pop(name)
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            self._stop(name, signal.SIGTERM, timeout_s)
+
+    def _stop(self, name: str, how: signal.Signals, timeout_s: float) -> None:
+        process = self.processes.pop(name)
+        try:
+            os.killpg(process.pid, how)
+            process.wait(timeout=timeout_s)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        (self.settings.folder / f"{name}.pid").unlink(missing_ok=True)
 
     def stop(self) -> None:
-        for process in self.processes.values():
+        """Workers and servers first, then Redis and PostgreSQL (fast shutdown: SIGINT), then their scratch folder."""
+        for name in [n for n in self.processes if n not in ("postgres", "redis")]:
+            self._stop(name, signal.SIGTERM, 20)
+        if "redis" in self.processes:
+            self._stop("redis", signal.SIGTERM, 20)
+        if "postgres" in self.processes:
+            self._stop("postgres", signal.SIGINT, 30)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 dev.py stack`: the stack and `dagster dev` on it until Ctrl-C or SIGTERM, then all of it stops."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="dev.py stack")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
+    args = parser.parse_args(argv)
+    missing = services_missing()
+    if missing:
+        print(f"[dev.py] the local production stack needs {', '.join(missing)}", file=sys.stderr)
+        return 1
+    folder = (REPO_ROOT / ".stack").resolve()
+    folder.mkdir(exist_ok=True)
+    stack = Stack(StackSettings(folder=folder, workers=args.workers, s3_port=9100, mlflow_port=5001))
+    credentials = folder / "credentials.json"  # this start's passwords, for psql, redis-cli and the MLflow login
+    credentials.touch(mode=0o600)
+    credentials.chmod(0o600)
+    s = stack.settings
+    credentials.write_text(json.dumps({
+        "postgres": {"port": s.pg_port, "user": s.pg_user, "password": s.pg_password},
+        "redis": {"port": s.redis_port, "password": s.redis_password},
+        "s3": {"endpoint": s.s3_endpoint, "key": s.s3_key, "secret": s.s3_secret},
+        "mlflow": {"url": s.mlflow_uri, "user": s.mlflow_user, "password": s.mlflow_password},
+    }, indent=2))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped like Ctrl-C: the stack goes too
+    dev = None
+    try:
+        stack.start()
+        print(
+            f"[dev.py] stack up: MLflow {s.mlflow_uri} (user {s.mlflow_user}, password in {credentials}), S3 {s.s3_endpoint}, "
+            f"{args.workers} Celery worker(s), logs in {folder}; Dagster UI on http://127.0.0.1:{args.port}",
+            flush=True,
+        )
+        # its own process group, stopped as a terminal's Ctrl-C would: webserver, daemon and code servers with it
+        dev = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port)], cwd=REPO_ROOT,
+                               env=s.env(), start_new_session=True)
+        dev.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        if dev is not None and dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGINT)
             try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for name, process in self.processes.items():
-            try:
-                process.wait(timeout=20)
+                dev.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-            (self.settings.folder / f"{name}.pid").unlink(missing_ok=True)
-        self.processes.clear()
-        self.flush_broker()
+                os.killpg(dev.pid, signal.SIGKILL)
+        stack.stop()
+        credentials.unlink(missing_ok=True)  # the next start makes new ones
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

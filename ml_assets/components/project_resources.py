@@ -55,17 +55,6 @@ def build_resources(
     }
 
 
-def celery_executor() -> dg.ExecutorDefinition:
-    """Steps as Celery tasks; broker and backend URLs are read from the environment by name, so
-    no password reaches run config."""
-    from dagster_celery import celery_executor as executor
-
-    from ml_assets.deployment import CELERY_BACKEND_ENV as BACKEND_ENV
-    from ml_assets.deployment import CELERY_BROKER_ENV as BROKER_ENV
-
-    return executor.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}}, name="celery")
-
-
 class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     """Storage, MLflow, alerts and the executor shared by every pipeline in the code location."""
 
@@ -100,6 +89,8 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         )
 
     def _production(self) -> dg.Definitions:
+        from ml_assets.orchestration.celery import watched_celery_executor
+
         if not (self.data_dir or "").startswith("s3://"):
             raise ValueError(
                 f"deployment production keeps outputs where every worker sees them: ML_ASSETS_DATA_DIR must be an "
@@ -109,4 +100,4 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError("deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to")
         # the server stores artifacts where its --artifacts-destination says (S3); clients never need that bucket
         resources = build_resources(self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets")
-        return dg.Definitions(resources=resources, executor=celery_executor(), sensors=[run_failure_alert])
+        return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert])

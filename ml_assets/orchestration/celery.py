@@ -1,0 +1,158 @@
+"""Steps on Celery workers that can be lost: the settings the workers and the run share, and an executor that
+never waits forever.
+
+dagster-celery's own loop polls `AsyncResult.ready()` with no deadline, and Celery acknowledges a task
+when a worker takes it. A worker that dies mid-step (OOM, eviction: master and child) has then consumed
+the message, and the run waits forever. Here:
+
+- tasks are acknowledged late and rejected (requeued) when their pool process dies, so another worker
+  reruns the step; a hard time limit ends a step that hangs (it fails, it is not requeued);
+- a message whose worker vanished altogether is handed out again by Redis after `redeliver_after_s`
+  (its visibility timeout, which must exceed the time limit or a step still running would run twice);
+  RabbitMQ does it as soon as the connection drops;
+- the run fails, naming the step and the limit, when no worker takes a step within `worker_wait_s`, or a
+  started step neither finishes nor is taken again within `redeliver_after_s + worker_wait_s`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+
+BROKER_ENV = "ML_ASSETS_CELERY_BROKER_URL"
+BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND_URL"
+TIME_LIMIT_ENV = "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S"
+REDELIVER_ENV = "ML_ASSETS_CELERY_REDELIVER_AFTER_S"
+WORKER_WAIT_ENV = "ML_ASSETS_CELERY_WORKER_WAIT_S"
+
+
+class StepWorkerError(Exception):
+    """No worker ran a step to its end within the configured limits (not retried: the limits were the wait)."""
+
+
+@dataclass(frozen=True)
+class CeleryLimits:
+    step_time_limit_s: int = 3600  # a month's longest step takes seconds to minutes; one hour is a hang
+    redeliver_after_s: int = 3900  # must exceed the time limit: Redis redelivers a message still unacked by then
+    worker_wait_s: int = 900  # a queued step nobody takes for 15 minutes fails its run
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict[str, str] = os.environ) -> CeleryLimits:
+        values = {}
+        for field_name, env in (("step_time_limit_s", TIME_LIMIT_ENV), ("redeliver_after_s", REDELIVER_ENV), ("worker_wait_s", WORKER_WAIT_ENV)):
+            raw = environ.get(env)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit() or int(raw) <= 0:
+                raise ValueError(f"{env} must be a whole number of seconds above 0, not {raw!r}")
+            values[field_name] = int(raw)
+        if "step_time_limit_s" in values and "redeliver_after_s" not in values:
+            values["redeliver_after_s"] = values["step_time_limit_s"] + 300
+        limits = cls(**values)
+        if limits.redeliver_after_s <= limits.step_time_limit_s:
+            raise ValueError(
+                f"{REDELIVER_ENV} ({limits.redeliver_after_s}) must exceed {TIME_LIMIT_ENV} ({limits.step_time_limit_s}): "
+                "Redis would hand a step that is still running to a second worker"
+            )
+        return limits
+
+    def celery_settings(self) -> dict:
+        """The Celery settings the workers (ml_assets.celery_app) and the runs' executor share."""
+        return {
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "task_track_started": True,  # STARTED with the worker's name: a step waiting for a worker is told apart
+            "task_time_limit": self.step_time_limit_s,
+            "worker_prefetch_multiplier": 1,  # a worker holds no second step while it runs one
+            "worker_max_tasks_per_child": 1,  # no step inherits the previous one's MLflow run or module state
+            "broker_connection_retry_on_startup": True,
+            "broker_transport_options": {
+                "visibility_timeout": self.redeliver_after_s,
+                # sweep for abandoned messages every few seconds, not every 100 (kombu's 10 x 10 default)
+                "unacked_restore_interval": 5,
+                "unacked_restore_throttle": 1,
+            },
+            "result_backend_transport_options": {"visibility_timeout": self.redeliver_after_s},
+        }
+
+
+class _WatchedResult:
+    """An AsyncResult that turns ready, with an error, once its step outlived the limits."""
+
+    def __init__(self, result, step_key: str, queue: str, limits: CeleryLimits):
+        self.result, self.step_key, self.queue, self.limits = result, step_key, queue, limits
+        self.seen, self.since, self.failure = ("PENDING", None), time.monotonic(), None
+
+    def ready(self) -> bool:
+        if self.result.ready():
+            return True
+        seen = (self.result.state, repr(self.result.info))  # STARTED's info names the worker: a rerun is a change
+        if seen != self.seen:
+            self.seen, self.since = seen, time.monotonic()
+        waited = time.monotonic() - self.since
+        if seen[0] == "PENDING" and waited > self.limits.worker_wait_s:
+            self.failure = (
+                f"no Celery worker took step {self.step_key} from queue {self.queue!r} within {self.limits.worker_wait_s} s "
+                f"({WORKER_WAIT_ENV}): start one with `celery -A ml_assets.celery_app worker -Q {self.queue}`"
+            )
+        elif seen[0] == "STARTED" and waited > self.limits.redeliver_after_s + self.limits.worker_wait_s:
+            worker = (self.result.info or {}).get("hostname", "a worker") if isinstance(self.result.info, dict) else "a worker"
+            self.failure = (
+                f"step {self.step_key} started on {worker} {waited:.0f} s ago and neither finished nor was taken by "
+                f"another worker: its worker was lost ({REDELIVER_ENV}={self.limits.redeliver_after_s}, "
+                f"{WORKER_WAIT_ENV}={self.limits.worker_wait_s})"
+            )
+        if self.failure:
+            self.result.revoke()  # a worker that starts later does not run it, orphaned
+            return True
+        return False
+
+    def get(self):
+        if self.failure:
+            raise StepWorkerError(self.failure)
+        return self.result.get()
+
+    def revoke(self) -> None:
+        self.result.revoke()
+
+
+def _submit_watched(app, plan_context, step, queue, priority, known_state):
+    from dagster_celery.executor import _submit_task
+
+    limits = plan_context.executor.limits
+    return _WatchedResult(_submit_task(app, plan_context, step, queue, priority, known_state), step.key, queue, limits)
+
+
+def watched_celery_executor() -> dg.ExecutorDefinition:
+    """dagster-celery's executor with the shared settings and a deadline on every step. Broker and backend URLs
+    are read from the environment by name, so no password reaches run config."""
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
+
+    class WatchedCeleryExecutor(CeleryExecutor):
+        def __init__(self, limits: CeleryLimits, **kwargs):
+            super().__init__(**kwargs)
+            self.limits = limits
+
+        def execute(self, plan_context, execution_plan):
+            return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=_submit_watched)
+
+    @dg.executor(name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements())
+    def celery(init_context):
+        from dagster._core.execution.retries import RetryMode
+
+        config = init_context.executor_config
+        limits = CeleryLimits.from_env()
+        return WatchedCeleryExecutor(
+            limits=limits,
+            broker=config.get("broker"),
+            backend=config.get("backend"),
+            include=config.get("include"),
+            config_source={**limits.celery_settings(), **(config.get("config_source") or {})},
+            retries=RetryMode.from_config(config["retries"]),
+        )
+
+    return celery.configured({"broker": {"env": BROKER_ENV}, "backend": {"env": BACKEND_ENV}}, name="celery")
