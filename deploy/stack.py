@@ -279,7 +279,9 @@ class Stack:
         config = self.settings.folder / "mlflow_auth.ini"
         config.write_text(
             "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
-            f"database_uri = sqlite:///{self.settings.folder / 'mlflow_auth.db'}\n"
+            # with the cluster's scratch folder: the admin's password is set when the store is created, so the store
+            # is as fresh as the password (a kept one answered every new password with 401)
+            f"database_uri = sqlite:///{self._scratch() / 'mlflow_auth.db'}\n"
             f"admin_username = {self.settings.mlflow_user}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         )
@@ -368,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dev.py stack")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
+    parser.add_argument("--automation", choices=("running", "stopped"), default="running",
+                        help="the pipelines' sensors and schedules at start (stopped: nothing runs until turned on in the UI)")
     args = parser.parse_args(argv)
     missing = services_missing()
     if missing:
@@ -397,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         # its own process group, stopped as a terminal's Ctrl-C would: webserver, daemon and code servers with it
         dev = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port)], cwd=REPO_ROOT,
-                               env=s.env(), start_new_session=True)
+                               env={**s.env(), "ML_ASSETS_AUTOMATION": args.automation}, start_new_session=True)
         dev.wait()
     except (KeyboardInterrupt, SystemExit):
         pass

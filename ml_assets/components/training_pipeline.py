@@ -29,6 +29,7 @@ from ml_assets.config import (
     described_for_dagster,
 )
 from ml_assets.orchestration.assets import build_pipeline_assets
+from ml_assets.orchestration.automation import default_sensor_status
 from ml_assets.orchestration.partitions import monthly_partitions
 from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_sensor
@@ -124,7 +125,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
                 dg.AutomationConditionSensorDefinition(
                     plan.job_name("automation"),
                     target=group,
-                    default_status=dg.DefaultSensorStatus.RUNNING,
+                    default_status=default_sensor_status(),
                     minimum_interval_seconds=plan.automation.automation_interval_s,
                     description=f"Materializes {plan.name}'s features, model, report and champion when their inputs' data changed.",
                 ),

@@ -1,5 +1,7 @@
 """Declarative automation: downstream assets follow when their inputs' data really changed."""
 
+import os
+
 import dagster as dg
 
 
@@ -82,3 +84,24 @@ def after_each_gate(champion: dg.AssetKey) -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("after_each_gate")
+
+
+AUTOMATION_ENV = "ML_ASSETS_AUTOMATION"
+
+
+def sensors_start_running() -> bool:
+    """Whether the pipelines' sensors and schedules start RUNNING (the default) or STOPPED, from
+    ML_ASSETS_AUTOMATION=running|stopped: stopped, a fresh instance launches nothing until they are turned on
+    in the UI (`dev.py stack --automation stopped`, and the stack's smoke test, whose backfill runs alone)."""
+    value = os.environ.get(AUTOMATION_ENV, "running")
+    if value not in ("running", "stopped"):
+        raise ValueError(f"{AUTOMATION_ENV} must be 'running' or 'stopped', not {value!r}")
+    return value == "running"
+
+
+def default_sensor_status() -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if sensors_start_running() else dg.DefaultSensorStatus.STOPPED
+
+
+def default_schedule_status() -> dg.DefaultScheduleStatus:
+    return dg.DefaultScheduleStatus.RUNNING if sensors_start_running() else dg.DefaultScheduleStatus.STOPPED

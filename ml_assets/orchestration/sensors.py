@@ -7,6 +7,7 @@ import json
 import dagster as dg
 
 from ml_assets.orchestration.alerts import AlertWebhook
+from ml_assets.orchestration.automation import default_schedule_status, default_sensor_status
 from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.sources.base import SourceUnavailableError
 
@@ -52,7 +53,7 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
         name=plan.job_name("source_sensor"),
         job=ingest_job,
         minimum_interval_seconds=plan.automation.sensor_interval_s,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=default_sensor_status(),
         description=f"Requests {raw_key.to_user_string()} whenever the source's data appears or changes (fingerprints).",
     )
     def source_sensor(context: dg.SensorEvaluationContext):
@@ -103,7 +104,7 @@ def build_ingest_schedule(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobD
         job=ingest_job,
         cron_schedule="0 6 3 * *",
         execution_timezone="UTC",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
+        default_status=default_schedule_status(),
         description="On the 3rd of each month, ingest the newest published month; automation does the rest.",
     )
     def ingest_schedule(context: dg.ScheduleEvaluationContext):

@@ -176,3 +176,19 @@ def test_a_damaged_stored_model_names_its_file_and_the_command_that_rebuilds_it(
     # the command it names rebuilds it, and the evaluation then runs
     assert flights.materialize(instance, "2013-01", assets=["model"]).success
     assert flights.materialize(instance, "2013-02", assets=["evaluation_report"]).success
+
+
+def test_a_refused_month_breaks_neither_the_next_month_nor_the_backtest(taxi, instance, served_dir, tlc_dir):
+    training = ["raw_data", "features", "model", "evaluation_report", "champion_model"]
+    assert taxi.materialize(instance, "2021-01", assets=training).success
+    write_truncated(tlc_dir / "green_tripdata_2021-02.parquet", served_dir / "green_tripdata_2021-02.parquet")
+    refused = taxi.materialize(instance, "2021-02", assets=training)
+    assert not refused.success and "2021-02" in failure_messages(refused)
+    later = taxi.materialize(instance, "2021-03", assets=training)
+    assert later.success, failure_messages(later)
+    evaluation = json.loads(taxi.report("2021-03").read_text())
+    assert evaluation["status"] == "previous month refused" and "2021-02's data was refused" in evaluation["markdown"]
+    backtest = taxi.materialize(instance, assets=["backtest_report"])
+    assert backtest.success, failure_messages(backtest)
+    report = json.loads(taxi.report(None, "backtest_report").read_text())
+    assert report["months"] == ["2021-01", "2021-03"]

@@ -12,6 +12,19 @@ from ml_assets.orchestration.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
 
+REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
+
+
+def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str | None:
+    """Why raw_data last refused `month`, if its latest record of that month is a refusal."""
+    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    if not observed or REFUSED not in observed[0].asset_observation.metadata:
+        return None
+    stored = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    if stored and stored[0].timestamp > observed[0].timestamp:
+        return None  # a later good copy replaced the refusal
+    return str(observed[0].asset_observation.metadata[REFUSED].value)
+
 
 def frame_fingerprint(frame) -> str:
     """A content hash of a frame: equal data gives an equal data version, so nothing cascades."""
@@ -59,6 +72,10 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
                 if problems:
                     raise SourceDataError(partition or "-", location, "; ".join(problems))
             except SourceDataError as exc:
+                if partition:  # recorded on the month, so the next month's evaluation can say why this one has no model
+                    context.log_event(dg.AssetObservation(
+                        asset_key=plan.key(RAW), partition=partition, metadata={REFUSED: exc.problem, "location": exc.location}
+                    ))
                 # Bad data does not get better by retrying; network faults (other errors) do.
                 raise dg.Failure(
                     description=str(exc),

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets.orchestration import checks
+from ml_assets.orchestration.assets.data import refusal
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
@@ -63,6 +64,15 @@ def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
         f"Automation evaluates it as soon as {month} is materialized."
     )
     return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "awaiting data",
+            "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
+
+
+def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) -> dict:
+    markdown = (
+        f"**{month}** has nothing to evaluate: {trained_on}'s data was refused ({why}), so no model was trained on it. "
+        f"The model trained on {month} is evaluated in the next month; {trained_on} is retried when its source changes."
+    )
+    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "previous month refused",
             "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
 
 
@@ -121,6 +131,11 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 metadata[month] = {"status": "first month: nothing to evaluate"}
                 continue
             if plan.monthly and (trained_on not in model or trained_on not in features):
+                refused = refusal(context.instance, plan, trained_on)
+                if refused is not None:  # a refused month stops nothing after it: this month says why it has no score
+                    reports[month] = refused_report(plan, month, trained_on, refused)
+                    metadata[month] = {"status": f"{trained_on} was refused: nothing to evaluate", "train_month": trained_on}
+                    continue
                 missing = MODEL if trained_on not in model else FEATURES
                 raise dg.Failure(
                     missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"), allow_retries=False

@@ -1,0 +1,39 @@
+"""The production profile's settings read from the environment: Celery's limits and the automation switch."""
+
+import pytest
+
+from ml_assets.orchestration.automation import AUTOMATION_ENV, sensors_start_running
+from ml_assets.orchestration.celery import CeleryLimits
+
+
+def test_celery_limits_default_to_a_redelivery_after_the_time_limit():
+    limits = CeleryLimits.from_env({})
+    settings = limits.celery_settings()
+    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"] and settings["task_track_started"]
+    assert settings["broker_transport_options"]["visibility_timeout"] > settings["task_time_limit"]
+    # a time limit alone moves the redelivery with it
+    assert CeleryLimits.from_env({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "60"}).redeliver_after_s == 360
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "ten"}, "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S must be a whole number of seconds above 0, not 'ten'"),
+        ({"ML_ASSETS_CELERY_WORKER_WAIT_S": "0"}, "ML_ASSETS_CELERY_WORKER_WAIT_S must be a whole number"),
+        ({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "600", "ML_ASSETS_CELERY_REDELIVER_AFTER_S": "300"},
+         "ML_ASSETS_CELERY_REDELIVER_AFTER_S (300) must exceed ML_ASSETS_CELERY_STEP_TIME_LIMIT_S (600)"),
+    ],
+)
+def test_celery_limits_refuse_what_would_hang_or_run_a_step_twice(environ, expected):
+    with pytest.raises(ValueError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        CeleryLimits.from_env(environ)
+
+
+def test_automation_switch(monkeypatch):
+    monkeypatch.delenv(AUTOMATION_ENV, raising=False)
+    assert sensors_start_running()
+    monkeypatch.setenv(AUTOMATION_ENV, "stopped")
+    assert not sensors_start_running()
+    monkeypatch.setenv(AUTOMATION_ENV, "off")
+    with pytest.raises(ValueError, match="ML_ASSETS_AUTOMATION must be 'running' or 'stopped', not 'off'"):
+        sensors_start_running()
