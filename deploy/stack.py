@@ -284,6 +284,8 @@ class Stack:
             f"database_uri = sqlite:///{self._scratch() / 'mlflow_auth.db'}\n"
             f"admin_username = {self.settings.mlflow_user}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # the password check (PBKDF2) runs once a minute per user rather than on every request of every step
+            "auth_cache_ttl_seconds = 60\n"
         )
         return config
 
