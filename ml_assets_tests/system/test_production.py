@@ -260,7 +260,8 @@ def _leaks(places: list[tuple[str, str]]) -> dict[str, str]:
 
 def test_no_credential_is_shown_anywhere(stack):
     """Every credential of the stack holds SENTINEL; after the runs above (a wrong password each), a failing run
-    whose error names an unreachable tracking server with credentials in its URL, none may be readable anywhere."""
+    whose error names an unreachable tracking server with credentials in its URL, and that run's failure alert posted
+    to an unreachable webhook, none may be readable anywhere."""
     settings = stack.settings
     # steps read the tracking URI where they run: a worker whose MLflow server does not answer
     stack.stop_workers()
@@ -273,6 +274,23 @@ def test_no_credential_is_shown_anywhere(stack):
         for number in (1, 2):
             stack.start_worker(number)
     assert failing.returncode != 0
+    # the failure alert fires for that run, as the daemon's sensor would, at the webhook URL (which holds SENTINEL)
+    from ml_assets.orchestration.alerts import AlertWebhook
+    from ml_assets.orchestration.sensors import run_failure_alert
+
+    with _instance(stack) as instance:
+        (run,) = instance.get_runs(limit=1)
+        (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure.dagster_event, dagster_instance=instance, dagster_run=run,
+            resources={"alert_webhook": AlertWebhook(webhook_url=settings.alert_webhook_url)},
+        ).for_run_failure()
+        with pytest.raises(RuntimeError) as refused:  # nothing listens on port 9
+            run_failure_alert(context)
+    import traceback
+
+    CLI_OUTPUT.append("".join(traceback.format_exception(refused.value)))
+    assert "the alert webhook did not accept the alert" in CLI_OUTPUT[-1]
     places = _readable_places(stack)
     assert "ml_assets:***@127.0.0.1:9" in "\n".join(text for _, text in places)  # the error names the server, redacted
     wheres = {where.split(" ")[0] for where, _ in places}
