@@ -194,7 +194,7 @@ class Stack:
         deadline = time.monotonic() + 60
         while True:
             try:
-                self._admin().close()
+                self.connect().close()
                 return
             except Exception as error:  # psycopg2.OperationalError while it starts
                 if self.processes["postgres"].poll() is not None or time.monotonic() > deadline:
@@ -213,20 +213,21 @@ class Stack:
         deadline = time.monotonic() + 60
         while True:
             try:
-                self._redis(0).ping()
+                self.redis(0).ping()
                 return
             except Exception as error:  # redis.ConnectionError while it starts
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"Redis did not start: see {s.folder / 'redis.log'}") from error
                 time.sleep(0.2)
 
-    def _redis(self, db: int):
+    def redis(self, db: int):
+        """A client of the stack's own Redis (db 0: the broker, 1: the result backend)."""
         import redis
 
         return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, db=db, password=self.settings.redis_password)
 
-    def _admin(self, database: str = "postgres"):
-        """An autocommit connection to the stack's cluster (CREATE DATABASE, and the tests' reads)."""
+    def connect(self, database: str = "postgres"):
+        """An autocommit connection to a database of the stack's cluster (CREATE DATABASE, and the tests' reads)."""
         import psycopg2
 
         s = self.settings
@@ -234,16 +235,12 @@ class Stack:
         connection.autocommit = True
         return connection
 
-    def connect(self, database: str):
-        """A connection to one of the stack's databases (`databases`)."""
-        return self._admin(database)
-
     @property
     def databases(self) -> tuple[str, str]:
         return f"{self.settings.prefix}_dagster", f"{self.settings.prefix}_mlflow"
 
     def _create_databases(self) -> None:
-        connection = self._admin()
+        connection = self.connect()
         with connection.cursor() as cursor:
             for database in self.databases:
                 cursor.execute(f'CREATE DATABASE "{database}"')
@@ -271,7 +268,7 @@ class Stack:
 
     def flush_broker(self) -> None:
         """Empty the stack's own Redis (queued tasks, results): nothing else lives there."""
-        self._redis(0).flushall()
+        self.redis(0).flushall()
 
     def _mlflow_auth_config(self) -> Path:
         """The basic-auth app's settings: users in a SQLite file of the stack; the admin's password comes from

@@ -230,7 +230,7 @@ def _readable_places(stack: Stack) -> list[tuple[str, str]]:
                         places.append((f"postgres {database}.{table}", str(value)))
         connection.close()
     for db in (0, 1):  # the broker's queues and the result backend
-        client = stack._redis(db)
+        client = stack.redis(db)
         for key in client.scan_iter():
             kind = client.type(key).decode()
             readers = {"string": client.get, "list": lambda k, c=client: c.lrange(k, 0, -1), "hash": client.hgetall,
@@ -307,7 +307,7 @@ def test_no_credential_is_shown_anywhere(stack):
             cursor.execute("CREATE TABLE planted (body bytea)")
             cursor.execute("INSERT INTO planted VALUES (%s)", (zlib.compress(f"planted {SENTINEL}".encode()),))
         connection.close()
-    stack._redis(1).set("planted", SENTINEL)
+    stack.redis(1).set("planted", SENTINEL)
     stack.s3().put_object(Bucket=settings.artifact_bucket, Key="planted.txt", Body=SENTINEL.encode())
     (settings.folder / "planted.log").write_text(SENTINEL)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", SENTINEL])
@@ -320,7 +320,7 @@ def test_no_credential_is_shown_anywhere(stack):
             with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE planted")
             connection.close()
-        stack._redis(1).delete("planted")
+        stack.redis(1).delete("planted")
         stack.s3().delete_object(Bucket=settings.artifact_bucket, Key="planted.txt")
         (settings.folder / "planted.log").unlink()
     assert found == {*(f"postgres {d}.planted" for d in stack.databases), "redis db1", f"s3 {settings.artifact_bucket}",
