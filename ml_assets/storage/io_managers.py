@@ -1,7 +1,9 @@
 """IO managers on `dg.UPathIOManager`: local folders by default, any fsspec URL by config.
 
-Every write goes to a temporary name beside the target and is renamed into place, so a
-failed or killed run leaves either the previous good file or the new one, never a torn one.
+Every file is written whole or not at all (`journal.put_bytes`), and a step's files are kept in
+step with its materialization: a step that dies while writing a range of months leaves every month
+either stored and materialized or as it was before (`journal.py`). A value is serialized, every month
+of it, before the first file is touched, so a failure to serialize stores nothing.
 
 A monthly asset runs over a range of months (a single-run backfill, or one month): it returns
 `ByMonth({month: value})` and the store writes one file per month; a partitioned input arrives
@@ -14,37 +16,32 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
 import dagster as dg
 from upath import UPath
 
+from ml_assets.storage.journal import WHOLE_ASSET, journal_for, put_bytes
+
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
+
+
+def serialized(write: Callable[[IO[bytes]], None]) -> bytes:
+    buffer = io.BytesIO()
+    write(buffer)
+    return buffer.getvalue()
 
 
 def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
     """`path` holds either its previous content or the whole new one, never a torn file.
 
-    On a local disk: a temporary file beside it, renamed into place. On an object store a rename is a copy and a
-    delete (fsspec), so a kill between them leaves a stray temporary object: there the value is serialized in
-    memory and sent in one PUT (s3fs switches to a multipart upload above 50 MB, which is not visible until
-    completed), and a failed serialization sends nothing."""
-    if getattr(path, "protocol", "") not in ("", "file", "local"):
-        buffer = io.BytesIO()
-        write(buffer)
-        path.write_bytes(buffer.getvalue())
-        return
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as handle:
-            write(handle)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    The value is serialized in memory first (a failed serialization writes nothing), then stored by `put_bytes`:
+    on a local disk a temporary file renamed into place; on an object store one PUT, because fsspec's rename there
+    is a copy and a delete that a kill can split (s3fs switches to a multipart upload above 50 MB, which is not
+    visible until completed)."""
+    put_bytes(path, serialized(write))
 
 
 class ByMonth(dict):
@@ -78,6 +75,32 @@ class MonthlyStore(dg.UPathIOManager):
     def read(self, context: dg.InputContext, path: UPath) -> Any:
         raise NotImplementedError
 
+    def encode(self, obj: Any, path: UPath) -> dict[UPath, bytes]:
+        """Every file `obj` is stored in at `path`, serialized."""
+        raise NotImplementedError
+
+    def write_file(self, path: UPath, data: bytes) -> None:
+        put_bytes(path, data)
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        self._store(context, {WHOLE_ASSET: self.encode(obj, path)})
+
+    def _store(self, context: dg.OutputContext, files: dict[str, dict[UPath, bytes]]) -> None:
+        """Write every month's files under a journal: all kept with the materialization, or all undone."""
+        journal = journal_for(self._base_path, context)
+        if journal is not None:
+            journal.settle()
+            journal.begin({key: list(month) for key, month in files.items()})
+        try:
+            for month in files.values():
+                for path, data in month.items():
+                    self.make_directory(path.parent)
+                    self.write_file(path, data)
+        except BaseException:
+            if journal is not None:
+                journal.roll_back_own()
+            raise
+
     def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
         try:
             return self.read(context, path)
@@ -89,6 +112,9 @@ class MonthlyStore(dg.UPathIOManager):
             raise dg.Failure(damaged_file_message(asset, path, partition, exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> Any:
+        journal = journal_for(self._base_path, context)
+        if journal is not None:
+            journal.settle()  # a dead run's unrecorded files are undone before anyone reads them
         if not (context.has_asset_key and context.has_asset_partitions):
             return super().load_input(context)
         allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions"))
@@ -110,9 +136,7 @@ class MonthlyStore(dg.UPathIOManager):
                 f"{context.asset_key.to_user_string()} must return ByMonth with one value per partition "
                 f"{sorted(paths)}; got {type(obj).__name__} {sorted(obj) if isinstance(obj, dict) else ''}"
             )
-        for partition, path in sorted(paths.items()):
-            self.make_directory(path.parent)
-            self.dump_to_path(context, obj[partition], path)
+        self._store(context, {partition: self.encode(obj[partition], path) for partition, path in sorted(paths.items())})
         first = next(iter(sorted(paths.values())))
         context.add_output_metadata(
             {"path": dg.MetadataValue.path(str(first if len(paths) == 1 else first.parent)), **self.get_metadata(context, obj)}
@@ -122,8 +146,8 @@ class MonthlyStore(dg.UPathIOManager):
 class ParquetFrameStore(MonthlyStore):
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        write_atomically(path, lambda handle: obj.to_parquet(handle, index=False))
+    def encode(self, obj: pd.DataFrame, path: UPath) -> dict[UPath, bytes]:
+        return {path: serialized(lambda handle: obj.to_parquet(handle, index=False))}
 
     def read(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         import pandas as pd
@@ -139,10 +163,10 @@ class ParquetFrameStore(MonthlyStore):
 class ModelStore(MonthlyStore):
     extension = ".joblib"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+    def encode(self, obj: Any, path: UPath) -> dict[UPath, bytes]:
         import joblib
 
-        write_atomically(path, lambda handle: joblib.dump(obj, handle))
+        return {path: serialized(lambda handle: joblib.dump(obj, handle))}
 
     def read(self, context: dg.InputContext, path: UPath) -> Any:
         import joblib
@@ -156,9 +180,8 @@ class ReportStore(MonthlyStore):
 
     extension = ".json"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: dict, path: UPath) -> None:
-        write_atomically(path.with_suffix(".md"), lambda handle: handle.write(obj["markdown"].encode()))
-        write_atomically(path, lambda handle: handle.write(json.dumps(obj, indent=2, default=str).encode()))
+    def encode(self, obj: dict, path: UPath) -> dict[UPath, bytes]:
+        return {path.with_suffix(".md"): obj["markdown"].encode(), path: json.dumps(obj, indent=2, default=str).encode()}
 
     def read(self, context: dg.InputContext, path: UPath) -> dict:
         with path.open("rb") as handle:

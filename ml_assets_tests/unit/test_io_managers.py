@@ -129,3 +129,109 @@ def test_an_object_store_gets_one_put_and_never_a_temporary_object(monkeypatch):
         assert s3.get_object(Bucket="outputs", Key="warehouse/model/2013-01.joblib")["Body"].read() == b"good model"
     finally:
         server.stop()
+
+
+# -- a range written under a journal (ml_assets/storage/journal.py): real Dagster runs of a three-month asset --
+
+RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
+
+
+def _three_months(value: int):
+    from ml_assets.storage.io_managers import ByMonth
+
+    months = dg.MonthlyPartitionsDefinition(start_date="2013-01", end_date="2013-04", fmt="%Y-%m")
+
+    @dg.asset(key=["demo", "table"], partitions_def=months, backfill_policy=dg.BackfillPolicy.single_run())
+    def table(context: dg.AssetExecutionContext):
+        return ByMonth({m: pd.DataFrame({"value": [value]}) for m in context.partition_keys})
+
+    return table
+
+
+def _failing_on_the_second_month(base_path: str):
+    from ml_assets.storage.io_managers import FrameIOManager
+
+    class FailsOnTheSecondMonth(ParquetFrameStore):
+        def write_file(self, path, data):
+            if path.name == "2013-02.parquet":
+                raise OSError("disk full (injected)")
+            super().write_file(path, data)
+
+    class Frames(FrameIOManager):
+        def _store(self):
+            return FailsOnTheSecondMonth
+
+    return Frames(base_path=base_path)
+
+
+def _stored_values(base: UPath) -> dict[str, int]:
+    import io
+
+    folder = base / "demo" / "table"
+    return {p.stem: int(pd.read_parquet(io.BytesIO(p.read_bytes()))["value"][0]) for p in sorted(folder.iterdir())}
+
+
+def _range_rolls_back(base_path: str) -> UPath:
+    from ml_assets.storage.io_managers import FrameIOManager
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        good = dg.materialize([_three_months(1)], resources={"io_manager": FrameIOManager(base_path=base_path)}, instance=instance, tags=RANGE)
+        assert good.success
+        failed = dg.materialize(
+            [_three_months(2)], resources={"io_manager": _failing_on_the_second_month(base_path)}, instance=instance, tags=RANGE, raise_on_error=False
+        )
+        assert not failed.success
+        assert "disk full (injected)" in str(failed.get_step_failure_events()[0].step_failure_data.error)
+    base = UPath(base_path)
+    assert _stored_values(base) == {"2013-01": 1, "2013-02": 1, "2013-03": 1}  # 2013-01 was written with 2, then put back
+    return base
+
+
+def test_a_range_whose_write_fails_midway_puts_every_month_back(tmp_path):
+    base = _range_rolls_back(str(tmp_path))
+    assert not [p for p in (base / ".journal").rglob("*") if p.is_file()]
+    assert not [p for p in (base / "demo").rglob(".*")], "a temporary file was left"
+
+
+def test_a_later_run_keeps_a_month_that_a_dead_runs_journal_also_names(tmp_path):
+    """The journal of a run that died after writing 2013-01 is settled by a run that has since stored 2013-01
+    itself: that run's file stays (the dead run's copy of the older file is not put back over it)."""
+    from ml_assets.storage.io_managers import FrameIOManager
+    from ml_assets.storage.journal import Journal
+
+    base = UPath(tmp_path)
+    io_manager = FrameIOManager(base_path=str(tmp_path))
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert dg.materialize([_three_months(1)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE).success
+        dead = Journal(base, dg.AssetKey(["demo", "table"]), True, "a-run-that-died", instance)
+        dead.begin({"2013-01": [base / "demo" / "table" / "2013-01.parquet"]})  # copies value 1 aside, then dies
+        assert dg.materialize([_three_months(3)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE).success
+        assert dg.materialize([_three_months(4)], resources={"io_manager": io_manager}, instance=instance, tags={
+            "dagster/asset_partition_range_start": "2013-03", "dagster/asset_partition_range_end": "2013-03"}).success
+    assert _stored_values(base) == {"2013-01": 3, "2013-02": 3, "2013-03": 4}
+    assert not (base / ".journal" / "demo__table" / "a-run-that-died.json").exists()
+
+
+def test_on_an_object_store_a_failed_range_is_put_back_by_server_side_copies(monkeypatch):
+    """The same on S3 (moto's server on 127.0.0.1): the copies are CopyObject calls, never a rename of new
+    data, and the bucket ends with the three months' objects only."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="ranges")
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        _range_rolls_back("s3://ranges/warehouse")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="ranges")["Contents"])
+        assert keys == [f"warehouse/demo/table/2013-0{m}.parquet" for m in (1, 2, 3)]
+    finally:
+        server.stop()
