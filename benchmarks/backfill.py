@@ -24,9 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.runner import PIPELINE_SENSORS, REPO_ROOT, stop_sensors
+from benchmarks.runner import REPO_ROOT
 from dev import PIPELINE_ASSETS, backfill_params  # the launch parameters `python3 dev.py backfill` sends
 from ml_assets.months import months_between
+from ml_assets.orchestration.backfills import backfill_outcome
 
 FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs/nyc_flights/defs.yaml
 # The backfill daemon evaluates backfills every 30 s (DEFAULT_DAEMON_INTERVAL_SECONDS, not
@@ -52,22 +53,6 @@ def ui_params(pipeline: str, months: list[str]) -> dict:
         "partitionNames": months,
         "fromFailure": False,
     }
-
-
-def _failure_detail(instance, run_id: str) -> str:
-    """The first error a failed run recorded: a step's, else the run's own (e.g. resource set-up)."""
-    import dagster as dg
-
-    for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE):
-        for record in instance.all_logs(run_id, of_type=event_type):
-            error = getattr(record.dagster_event.event_specific_data, "error", None)
-            if error is not None:
-                while error.cause is not None:  # Dagster wraps the user's exception
-                    error = error.cause
-                return error.message
-            if event_type == dg.DagsterEventType.RUN_FAILURE:
-                return record.message or ""
-    return ""
 
 
 class RunMemoryWatch:
@@ -135,9 +120,8 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
             f"load_from:\n  - python_module:\n      module_name: ml_assets.definitions\n      working_directory: {REPO_ROOT}\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
-        env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"))
-        # the backfill alone is timed: sensors would queue their own runs (every pipeline's)
-        stop_sensors(workspace, env, PIPELINE_SENSORS)
+        # the backfill alone is timed: every pipeline's sensors start stopped, or they would queue their own runs
+        env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"), ML_ASSETS_AUTOMATION="stopped")
         log = (Path(tmp) / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
@@ -169,17 +153,15 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
             runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": launched["backfillId"]}))
             records = [instance.get_run_record_by_id(run.run_id) for run in runs]
             run_seconds = [r.end_time - r.start_time for r in records if r.start_time and r.end_time]
-            failures = [
-                f"run {run.run_id[:8]}: {_failure_detail(instance, run.run_id).strip()[:300]}"
-                for run in runs if run.status == dg.DagsterRunStatus.FAILURE
-            ]
+            outcome = backfill_outcome(instance, launched["backfillId"])
             checks_failed = sum(
                 1 for run in runs for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
                 if not record.dagster_event.event_specific_data.passed
             )
             result = {
                 "launch": launch, "seconds": seconds, "recorded_seconds": recorded, "status": status, "runs": len(runs), "run_seconds": sorted(run_seconds),
-                "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")), "failures": failures,
+                "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")), "failures": [f[:600] for f in outcome["failures"]],
+                "failed_partitions": outcome["failed_partitions"],
                 "checks_failed": checks_failed, "backfill_id": launched["backfillId"],
             }
             if inspect is not None:

@@ -61,12 +61,16 @@ class DerivedColumn(dg.Model, dg.Resolvable):
         description="year, month, day, hour, minute, dayofweek, dayofyear, minute_of_day or is_weekend.",
     )
     minutes_between: list[str] | None = Field(default=None, description="[start, end] timestamp columns: end - start in minutes.")
+    bin_of: str | None = Field(default=None, description="A numeric column cut into bins of `width` (a category, e.g. compass sectors).")
+    width: float | None = Field(default=None, description="The bin width for `bin_of` (e.g. 30 for 30-degree sectors).")
 
     @model_validator(mode="after")
     def _one_kind(self) -> DerivedColumn:
-        given = [k for k in ("join", "part_of", "minutes_between") if getattr(self, k)]
+        given = [k for k in ("join", "part_of", "minutes_between", "bin_of") if getattr(self, k)]
         if len(given) != 1:
-            _refuse(f"features.derived[{self.name}]", given or None, "exactly one of join, part_of (with part) or minutes_between")
+            _refuse(f"features.derived[{self.name}]", given or None, "exactly one of join, part_of (with part), minutes_between or bin_of (with width)")
+        if self.bin_of is not None and not (self.width and self.width > 0):
+            _refuse(f"features.derived[{self.name}].width", self.width, "a bin width above 0")
         if self.join is not None and len(self.join) < 2:
             _refuse(f"features.derived[{self.name}].join", self.join, "two or more columns")
         if self.part_of is not None and self.part not in DATE_PARTS:
@@ -80,7 +84,85 @@ class DerivedColumn(dg.Model, dg.Resolvable):
             return (self.name, "join", tuple(self.join), None)
         if self.part_of:
             return (self.name, "date_part", (self.part_of,), self.part)
+        if self.bin_of:
+            return (self.name, "bin", (self.bin_of,), self.width)
         return (self.name, "minutes_between", tuple(self.minutes_between or ()), None)
+
+
+WINDOW_UNITS = {"min": 60, "h": 3600, "d": 86400}
+AS_OF_STATS = ("mean", "median", "count", "rate", "ratio")
+
+
+def window_seconds(window: str) -> int | None:
+    """'90min', '6h', '7d' -> seconds; None when it is not such a window."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+)\s*(min|h|d)\s*", str(window))
+    return int(match.group(1)) * WINDOW_UNITS[match.group(2)] if match and int(match.group(1)) > 0 else None
+
+
+class AsOfAggregate(dg.Model, dg.Resolvable):
+    """One point-in-time input: a statistic of `of` over the rows of the same `by` group that became available
+    within `window` before this row's as-of time (never at or after it)."""
+
+    name: str = Field(description="The new input's name; list it under features.numeric.")
+    of: str = Field(description="The column aggregated, e.g. the target of rows already finished (air time of landed flights).")
+    by: list[str] = Field(default_factory=list, description="Group columns (delivered or derived, e.g. [route]); empty: all rows.")
+    window: str = Field(description="How far back: minutes, hours or days, e.g. 90min, 6h, 7d.")
+    stat: Literal["mean", "median", "count", "rate", "ratio"] = Field(
+        default="mean",
+        description="mean, median or count of `of` in the window; rate: the window's mean of `of / to` (e.g. recent minutes "
+        "per mile on this sector); ratio: that rate times this row's `to` (times this flight's miles).",
+    )
+    to: str | None = Field(default=None, description="The reference column of stat: rate or ratio (e.g. distance).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> AsOfAggregate:
+        where = f"features.as_of.aggregates[{self.name}]"
+        if window_seconds(self.window) is None:
+            _refuse(f"{where}.window", self.window, "a positive whole number of min, h or d, e.g. 90min, 6h, 7d")
+        if (self.stat in ("rate", "ratio")) != (self.to is not None):
+            _refuse(f"{where}.to", self.to, "a reference column with stat: rate or ratio, and only then")
+        return self
+
+    def as_tuple(self) -> tuple:
+        return (self.name, self.of, tuple(self.by), window_seconds(self.window), self.stat, self.to)
+
+
+class AsOfSpec(dg.Model, dg.Resolvable):
+    """Point-in-time inputs: what was already known when each row's prediction is made (see the README)."""
+
+    time: str = Field(description="Each row's as-of timestamp: when its prediction is made (e.g. the scheduled departure).")
+    available_at: str = Field(
+        description="When a row's values became known to later rows (e.g. the gate arrival): a row counts for another only if "
+        "this is strictly before the other's `time`. Never a model input."
+    )
+    aggregates: list[AsOfAggregate] = Field(description="The inputs, each a statistic over a window of earlier rows.")
+    history_days: float | None = Field(
+        default=None,
+        description="Monthly pipelines: how many days before the month the raw step also keeps (from the previous month's "
+        "delivery) so the month's first rows have history; unset: the longest window.",
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> AsOfSpec:
+        names = [a.name for a in self.aggregates]
+        if not names or len(set(names)) != len(names):
+            _refuse("features.as_of.aggregates[].name", names, "one or more distinct names")
+        if self.history_days is not None and self.history_days < 0:
+            _refuse("features.as_of.history_days", self.history_days, "0 or more days")
+        return self
+
+    def names(self) -> list[str]:
+        return [a.name for a in self.aggregates]
+
+    def history_seconds(self) -> int:
+        if self.history_days is not None:
+            return int(self.history_days * 86400)
+        return max(window_seconds(a.window) or 0 for a in self.aggregates)
+
+    def as_tuple(self) -> tuple:
+        return (self.time, self.available_at, tuple(a.as_tuple() for a in self.aggregates))
 
 
 class RangeSpec(dg.Model, dg.Resolvable):
@@ -96,6 +178,11 @@ class FeatureSpec(dg.Model, dg.Resolvable):
     )
     categorical: list[str] = Field(default_factory=list, description="Categorical inputs (text or codes), encoded by `encoding`.")
     derived: list[DerivedColumn] = Field(default_factory=list, description="Inputs computed from other columns (route, date parts).")
+    as_of: AsOfSpec | None = Field(
+        default=None,
+        description="Point-in-time inputs computed from earlier rows (recent air times of landed flights); list their names "
+        "under numeric. Computed in the features step, the same code for training, evaluation and predictions.",
+    )
     encoding: Literal["onehot", "ordinal", "target", "none"] = Field(
         default="onehot",
         description="How categories become numbers: onehot (unseen ones ignored), ordinal, target (cross-fitted target "
@@ -112,6 +199,9 @@ class FeatureSpec(dg.Model, dg.Resolvable):
 
     def derived_names(self) -> set[str]:
         return {d.name for d in self.derived}
+
+    def as_of_names(self) -> list[str]:
+        return self.as_of.names() if self.as_of else []
 
 
 class EstimatorSpec(dg.Model, dg.Resolvable):
@@ -208,6 +298,12 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
         ge=1,
         description="A backfill runs this many months per run (bounds its memory); unset = the whole range in one run.",
     )
+    training_window: int = Field(
+        default=1,
+        ge=1,
+        description="The model of month M is trained on the rows of the N months up to M (fewer where the pipeline starts "
+        "later); 1 = the month alone, the course's protocol.",
+    )
 
     @model_validator(mode="after")
     def _months(self) -> MonthlyPartitioning:
@@ -248,7 +344,11 @@ class DriftSpec(dg.Model, dg.Resolvable):
     max_feature_drift: float = Field(default=0.2, gt=0, le=1, description="Largest drift of any model input.")
     max_prediction_drift: float = Field(default=0.1, gt=0, le=1, description="Largest drift of the champion's predictions.")
     max_target_drift: float = Field(default=0.1, gt=0, le=1, description="Largest drift of the target (once it is known).")
-    ignore_features: list[str] = Field(default_factory=list, description="Model inputs left out of the feature drift check.")
+    ignore_features: list[str] = Field(
+        default_factory=list,
+        description="Model inputs left out of the feature drift check (as-of inputs always are: they follow the target, which "
+        "the target drift check judges).",
+    )
     reference_rows: int = Field(default=20_000, ge=100, description="Training rows logged with each model as its drift reference.")
 
 
@@ -293,7 +393,7 @@ class AutomationSpec(dg.Model, dg.Resolvable):
         return self
 
 
-for _spec in (TargetSpec, DerivedColumn, RangeSpec, FeatureSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
+for _spec in (TargetSpec, DerivedColumn, AsOfAggregate, AsOfSpec, RangeSpec, FeatureSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
               MonthlyPartitioning, PartitioningSpec, MlflowSpec, ChampionSpec, DriftSpec, MonitoringSpec, AutomationSpec):
     described_for_dagster(_spec)
 
@@ -325,10 +425,24 @@ def check_pipeline(spec) -> None:
             if derived.join:
                 _refuse(f"features.derived[{derived.name}]", derived.name, "a target derived by part_of or minutes_between")
             continue
-        if derived.name not in declared:
-            _refuse(f"features.derived[{derived.name}]", derived.name, "a derived column is used only when listed under features.numeric or features.categorical, or named by target.column")
-        if derived.join and derived.name not in features.categorical:
-            _refuse(f"features.derived[{derived.name}]", derived.name, "a joined column is a category: list it under features.categorical")
+        as_of_groups = {c for a in features.as_of.aggregates for c in a.by} if features.as_of else set()
+        if derived.name not in declared and derived.name not in as_of_groups:
+            _refuse(
+                f"features.derived[{derived.name}]", derived.name,
+                "a derived column is used only when listed under features.numeric or features.categorical, named by target.column, "
+                "or grouping an as-of input (features.as_of.aggregates[].by)",
+            )
+        if (derived.join or derived.bin_of) and derived.name in features.numeric:
+            _refuse(f"features.derived[{derived.name}]", derived.name, "a joined or binned column is a category: list it under features.categorical")
+    if features.as_of is not None:
+        as_of = features.as_of
+        for name in as_of.names():
+            if name not in features.numeric:
+                _refuse(f"features.as_of.aggregates[{name}]", name, "an as-of input is used only when listed under features.numeric")
+            if name in features.derived_names():
+                _refuse(f"features.as_of.aggregates[{name}]", name, "a name not also given to a derived column")
+        if as_of.available_at in declared or as_of.available_at == spec.target.column:
+            _refuse("features.as_of.available_at", as_of.available_at, "a column that is not a model input (it is known only afterwards)")
     if features.encoding == "target" and not features.categorical:
         _refuse("features.encoding", "target", "target encoding needs features.categorical")
     from ml_assets.tasks import task_class

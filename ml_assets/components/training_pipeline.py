@@ -100,6 +100,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
             champion_min_improvement=self.champion.min_improvement,
             automation=self.automation,
             months_per_run=monthly.months_per_run if monthly else None,
+            training_window=monthly.training_window if monthly else 1,
             monitoring=self.monitoring,
         )
 

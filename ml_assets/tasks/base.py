@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
 ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
 
 
+# raw_data's column marking the rows before the month kept only as as-of history (features.as_of)
+HISTORY_MARK = "as_of_history"
+
+
 def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
@@ -176,11 +180,42 @@ class Task(EvaluationProtocols):
         return raw if found is None else raw.assign(**{self.target_column: derive(raw, *found)})
 
     def source_columns(self, frame: pd.DataFrame) -> list[str]:
-        """The delivered columns the inputs are computed from."""
+        """The delivered columns the inputs are computed from (as-of inputs are computed in the features step)."""
         from ml_assets.learning.inputs import DeclaredInputs
 
         categorical, numeric = self.inputs(frame)
-        return DeclaredInputs(categorical, numeric, self.derived()).source_columns()
+        as_of = set(self.feature_spec.as_of_names())
+        return DeclaredInputs(categorical, [c for c in numeric if c not in as_of], self.derived()).source_columns()
+
+    def as_of_source_columns(self) -> list[str]:
+        """The delivered columns the as-of inputs are computed from."""
+        as_of = self.feature_spec.as_of
+        if as_of is None:
+            return []
+        derived = {d.name: d.as_tuple() for d in self.feature_spec.derived}
+        needed = [as_of.time, as_of.available_at]
+        for aggregate in as_of.aggregates:
+            groups = [c for g in aggregate.by for c in (derived[g][2] if g in derived else [g])]
+            needed += [aggregate.of, *([aggregate.to] if aggregate.to else []), *groups]
+        return list(dict.fromkeys(needed))
+
+    @staticmethod
+    def own_rows(raw: pd.DataFrame) -> pd.DataFrame:
+        """The month's own rows, without those kept only as as-of history."""
+        if HISTORY_MARK not in raw.columns:
+            return raw
+        return raw[~raw[HISTORY_MARK].to_numpy(dtype=bool)].drop(columns=[HISTORY_MARK]).reset_index(drop=True)
+
+    def with_as_of(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """The rows with their as-of inputs, each from the rows (history included) available before its time."""
+        from ml_assets.learning.as_of import as_of_aggregates
+
+        as_of = self.feature_spec.as_of
+        if as_of is None:
+            return raw
+        time, available_at, aggregates = as_of.as_tuple()
+        derived = tuple(d.as_tuple() for d in self.feature_spec.derived)
+        return raw.assign(**as_of_aggregates(raw, time, available_at, aggregates, derived))
 
     # ---- the raw table ---------------------------------------------------------------------------------------
     def refusals(self, raw: pd.DataFrame) -> list[str]:
@@ -201,6 +236,9 @@ class Task(EvaluationProtocols):
         missing = [c for c in self.source_columns(raw) if c not in raw.columns]
         if missing:
             return [f"the declared feature column(s) {missing} are not among the delivered columns {columns}"]
+        missing = [c for c in self.as_of_source_columns() if c not in raw.columns]
+        if missing:
+            return [f"features.as_of needs the column(s) {missing}, which are not among the delivered columns {columns}"]
         problems = []
         derived = {d.name: d for d in self.feature_spec.derived}
         for column in self.inputs(raw)[1]:
@@ -213,14 +251,16 @@ class Task(EvaluationProtocols):
                         f"features.numeric column {column!r} holds text (e.g. {plain(bad.iloc[0])!r} in {len(bad)} rows): "
                         "list it under features.categorical, or add the value to source.na_values"
                     )
-        for d in self.feature_spec.derived:
-            for column in [d.part_of] if d.part_of else (d.minutes_between or []):
-                try:
-                    with warnings.catch_warnings():  # text that is no timestamp makes pandas warn before it fails
-                        warnings.simplefilter("ignore", UserWarning)
-                        pd.to_datetime(raw[column].head(1000))
-                except (ValueError, TypeError):
-                    problems.append(f"features.derived[{d.name}] needs timestamps in {column!r}, which holds e.g. {plain(raw[column].iloc[0])!r}")
+        as_of = self.feature_spec.as_of
+        timestamps = [(f"features.derived[{d.name}]", c) for d in self.feature_spec.derived for c in ([d.part_of] if d.part_of else (d.minutes_between or []))]
+        timestamps += [("features.as_of", c) for c in ((as_of.time, as_of.available_at) if as_of else ())]
+        for setting, column in timestamps:
+            try:
+                with warnings.catch_warnings():  # text that is no timestamp makes pandas warn before it fails
+                    warnings.simplefilter("ignore", UserWarning)
+                    pd.to_datetime(raw[column].head(1000))
+            except (ValueError, TypeError):
+                problems.append(f"{setting} needs timestamps in {column!r}, which holds e.g. {plain(raw[column].iloc[0])!r}")
         return problems + self.target_problems(raw[self.target_column])
 
     def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
@@ -261,8 +301,9 @@ class Task(EvaluationProtocols):
     def clean(self, raw: pd.DataFrame, partition: str | None) -> tuple[pd.DataFrame, dict[str, int]]:
         """Rows kept for training and evaluation, and how many each rule dropped (in the order applied)."""
         spec = self.feature_spec
-        raw = self.with_derived_target(raw)
-        keep = [c for c in raw.columns if c in set(self.source_columns(raw)) | {self.target_column, self.time_column}]
+        raw = self.with_as_of(self.with_derived_target(raw))  # before any row is dropped: every delivered row is history
+        raw = self.own_rows(raw)
+        keep = [c for c in raw.columns if c in {*self.source_columns(raw), *spec.as_of_names(), self.target_column, self.time_column}]
         frame = raw[keep]
         rules: dict[str, Callable[[pd.DataFrame], Any]] = {"missing_target": lambda f: f[self.target_column].notna().to_numpy()}
         if self.monthly and self.time_column and self.time_column in frame.columns:
@@ -306,6 +347,7 @@ class Task(EvaluationProtocols):
             if self.feature_spec.drop_missing else []
         )
         nulls = {c: int(n) for c, n in frame[must_be_whole].isna().sum().items() if n}
+        raw = self.own_rows(raw)
         retention = len(frame) / len(raw) if len(raw) else 0.0
         results = [
             checks.result(checks.FEATURES_NO_NULLS, partition, not nulls, null_counts=str(nulls or "none")),
@@ -457,7 +499,8 @@ class Task(EvaluationProtocols):
     def limitations(self, trained_on: str | None) -> list[str]:
         if self.monthly:
             return [
-                f"Learned from one month ({trained_on}); the drift checks of `predictions` compare every later month with it, "
+                f"Learned from {trained_on if ' ' in str(trained_on) else f'one month ({trained_on})'}; the drift checks of "
+                "`predictions` compare every later month with it, "
                 "and `backtest_report` shows how fast such a model decays.",
                 "Categories it never saw (new routes, zones, labels) are encoded as unknown: their predictions fall back on the other inputs.",
             ]

@@ -74,6 +74,10 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     X, y = features.drop(columns=["target"]), features["target"].to_numpy()
     _, test = iris.plan.task.split(y)
     assert (champion.predict(X.iloc[test]) == y[test]).mean() == pytest.approx(holdout["metrics"]["model"]["accuracy"])
+    # `predictions` stores every row, and reports figures only on the 30 rows the champion never saw
+    scoring = result.asset_materializations_for_node("iris__predictions")[0].metadata
+    assert scoring["rows"].value == 150 and "the 30 held-out rows the champion never saw" in scoring["scored_on"].value
+    assert scoring["accuracy"].value == pytest.approx(holdout["metrics"]["model"]["accuracy"], abs=1e-3)
 
     # the same data again: a new version, identical scores, and the tie does not move the alias
     again = iris.materialize(instance)

@@ -42,14 +42,18 @@ def test_training_runs_carry_params_metrics_tags_and_model(flights, two_months):
         params, tags = run.data.params, run.data.tags
         assert params["pipeline"] == "nyc_flights" and params["partition"] == tags["dagster.partition_key"]
         assert int(params["training_rows"]) > 20_000
-        assert params["features"] == "origin,destination,route,carrier,distance,pickup_hour,pickup_minute_of_day"
-        assert {"estimator", "learning_rate", "max_iter", "linear_categorical", "linear_numeric", "random_state"} <= params.keys()
+        spec = flights.plan.task.feature_spec
+        assert params["features"] == ",".join([*spec.categorical, *spec.numeric])  # as-of inputs included
+        assert {"estimator", "learning_rate", "max_iter", "random_state"} <= params.keys()
+        # the training window: the month and the two before it, where the pipeline has them
+        month = params["partition"]
+        assert params.get("training_months", month).split(", ")[-1] == month
         assert tags["dagster.asset_key"] == "nyc_flights/model" and tags["dagster.code_version"]
         assert len(tags["dagster.input.features.data_version"]) == 16 and tags["dagster.run_id"]
         assert {"train_rmse", "train_mae", "train_r2"} <= run.data.metrics.keys()
     # the YAML's hyperparameters reach the model
-    assert runs[1].data.params["learning_rate"] == "0.2" and runs[1].data.params["linear_categorical"] == "['route']"
-    assert runs[1].data.params["estimator"] == "linear_then_boosted_trees"
+    assert runs[1].data.params["learning_rate"] == "0.2" and runs[1].data.params["max_iter"] == "120"
+    assert runs[1].data.params["estimator"] == "hist_gradient_boosting"
     # the model trained on January was validated on February, in its own run
     january = runs[0].data.metrics
     assert january["val_rmse"] < january["val_course_baseline_rmse"] < january["val_mean_predictor_rmse"]

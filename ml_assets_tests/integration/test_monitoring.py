@@ -61,7 +61,7 @@ def test_predictions_are_the_champions_on_every_month(ranged):
         assert scored["prediction"].tolist() == pytest.approx(model.predict(features.drop(columns=["duration_min"])).tolist())
         assert scored["actual"].tolist() == features["duration_min"].tolist()
         assert by_month[month]["champion_version"] == str(champion.version)
-        assert 9 < by_month[month]["rmse"] < 15  # numeric: the UI plots it across months
+        assert 5 < by_month[month]["rmse"] < 10  # numeric: the UI plots it across months
     # real consecutive months of 2013 do not drift beyond the YAML's thresholds
     checks = check_results(flights_range)
     assert checks["feature_drift"] and checks["prediction_drift"] and checks["target_drift"]
@@ -78,8 +78,10 @@ def test_drift_check_metadata_names_the_reference_and_every_column(ranged):
     champion = flights.registry.champion()
     assert metadata["reference"].startswith(f"version {champion.version}'s training data")
     assert metadata["drifted"] == "none" and 0 < metadata["largest_drift"] < 0.2 and metadata["threshold"] == 0.2
-    for column in ("origin_tvd", "destination_tvd", "route_tvd", "carrier_tvd", "distance_ks", "pickup_hour_ks"):
+    for column in ("origin_tvd", "route_tvd", "carrier_tvd", "distance_ks", "destination_bearing_ks", "pickup_hour_ks"):
         assert 0 <= metadata[column] < 0.2
+    # as-of inputs follow the target: the target drift check judges them, the feature drift check leaves them out
+    assert not [c for c in metadata if c.startswith(("route_air", "sector_", "all_"))]
     assert "data:image/png;base64," in metadata["plot"]
     assert feature_drift.severity == dg.AssetCheckSeverity.WARN  # drift is not bad data: nothing is blocked
 

@@ -17,7 +17,6 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.runner import PIPELINE_SENSORS, stop_sensors
 from ml_assets_tests.pipelines import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -63,11 +62,15 @@ def daemon(tmp_path):
         "ML_ASSETS_DATA_DIR": str(data),
         "ML_ASSETS_SENSOR_INTERVAL_S": "3",
         "ML_ASSETS_AUTOMATION_INTERVAL_S": "3",
+        "ML_ASSETS_AUTOMATION": "stopped",  # every pipeline's sensors start stopped; the taxi's two are started below
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("ML_ASSETS_ALERT_WEBHOOK_URL", None)
     # only the taxi pipeline's sensors: the others would queue their own runs beside it
-    stop_sensors(workspace, env, [s for s in PIPELINE_SENSORS if not s.startswith("nyc_taxi_green")])
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for sensor in ("nyc_taxi_green_source_sensor", "nyc_taxi_green_automation"):
+        subprocess.run([dagster, "sensor", "start", "-w", str(workspace), sensor], cwd=REPO_ROOT, env=env, check=True,
+                       capture_output=True, timeout=300)
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         process = subprocess.Popen(

@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
+from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
@@ -57,8 +58,8 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         fitted: dict[tuple[str, ...], Any] = {}
 
         def model_on(window: list[str]):
-            if len(window) == 1 and window[0] in model:
-                return model[window[0]]  # the pipeline's own model of that month
+            if window[-1] in model and training_months(plan, window[-1], features) == list(window):
+                return model[window[-1]]  # the pipeline's own model of that month, trained on this very window
             if tuple(window) not in fitted:
                 frame = pd.concat([features[m] for m in window], ignore_index=True)
                 fitted[tuple(window)] = plan.task.fit(frame, plan.task.config_cls())

@@ -11,6 +11,7 @@ from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
+from ml_assets.tasks.base import HISTORY_MARK
 
 REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
 
@@ -43,13 +44,38 @@ def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None, cache_dir
         return "unknown"
 
 
+def history_before(plan: PipelinePlan, month: str, loaded: dict, cache_dir: str, log):
+    """The rows of the previous month's delivery inside the as-of history (features.as_of), so the month's first
+    rows have earlier rows to look back on; none if that month cannot be had (the first month, a refused one)."""
+    import pandas as pd
+
+    from ml_assets.months import month_bounds
+
+    as_of = plan.task.feature_spec.as_of
+    start, _ = month_bounds(month)
+    previous = (start - pd.DateOffset(months=1)).strftime("%Y-%m")
+    if not plan.partitions_def.has_partition_key(previous):
+        return None
+    frame = loaded.get(previous)
+    if frame is None:
+        try:
+            frame, _ = plan.source.load(previous, cache_dir)
+        except (SourceDataError, SourceUnavailableError) as exc:
+            log.warning(f"{month}: no as-of history from {previous} ({exc}); its first rows see only the month's own")
+            return None
+    times = pd.to_datetime(frame[plan.source.time_column])
+    keep = (times >= start - pd.Timedelta(seconds=as_of.history_seconds())) & (times < start)
+    return frame[keep.to_numpy()]
+
+
 def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(RAW)
     spec = plan.automation
 
     @dg.asset(
         key=key,
-        description=f"{plan.source.label} data as the source delivers it{' (one month)' if plan.monthly else ''}, in one schema.",
+        description=f"{plan.source.label} data as the source delivers it{' (one month)' if plan.monthly else ''}, in one schema"
+        + (", with the rows just before the month that its as-of inputs look back on." if plan.monthly and plan.task.feature_spec.as_of else "."),
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"pandas", "parquet"},
@@ -64,7 +90,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
     )
     def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
-        frames, metadata, check_results, versions = {}, {}, {}, {}
+        frames, metadata, check_results, versions, delivered = {}, {}, {}, {}, {}
         for partition in months_of(plan, context):
             try:
                 frame, location = plan.source.load(partition, storage.cache_dir)
@@ -82,7 +108,15 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
                     metadata={"partition": partition or "-", "location": exc.location, "problem": exc.problem},
                     allow_retries=False,
                 ) from exc
-            step = plan.task.raw(frame, partition)
+            step = plan.task.raw(frame, partition)  # judged on the month's own rows
+            delivered[partition], extra = frame, {}
+            if partition and plan.task.feature_spec.as_of is not None:
+                import pandas as pd
+
+                history = history_before(plan, partition, delivered, storage.cache_dir, context.log)
+                if history is not None and len(history):
+                    frame = pd.concat([history.assign(**{HISTORY_MARK: True}), frame.assign(**{HISTORY_MARK: False})], ignore_index=True)
+                extra = {"history_rows": 0 if history is None else len(history)}
             frames[partition], check_results[partition] = frame, step.check_results
             versions[partition] = frame_fingerprint(frame)
             metadata[partition] = {
@@ -90,6 +124,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
                 "location": location,
                 "source_fingerprint": _fingerprint_or_unknown(plan, partition, storage.cache_dir),
                 "rows": len(frame),
+                **extra,
                 "columns": ", ".join(map(str, frame.columns)),
                 **step.metadata,
             }

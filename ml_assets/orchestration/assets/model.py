@@ -7,9 +7,10 @@ import dagster as dg
 
 from ml_assets import monitoring, tracking
 from ml_assets.orchestration.assets.data import frame_fingerprint
-from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
+from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
+from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import reference_sample
 from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 
@@ -22,6 +23,24 @@ def dagster_run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
     return run is not None and run.is_finished
 
 
+def training_window_input(plan: PipelinePlan) -> dg.AssetIn:
+    """The features the model of month M trains on: M's, or with `training_window: N` the N months up to M (months
+    before the pipeline's first do not exist; a month not materialized is left out and the model says so)."""
+    if not plan.monthly or plan.training_window == 1:
+        return dg.AssetIn(key=plan.key(FEATURES))
+    return dg.AssetIn(
+        key=plan.key(FEATURES),
+        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=1 - plan.training_window, allow_nonexistent_upstream_partitions=True),
+        metadata={"allow_missing_partitions": True},
+    )
+
+
+def concat_months(features: dict, months: list[str]):
+    import pandas as pd
+
+    return features[months[0]] if len(months) == 1 else pd.concat([features[m] for m in months], ignore_index=True)
+
+
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     config_cls = plan.task.config_cls
     retrain_on_drift = plan.monthly and plan.monitoring.retrain == "on_drift"
@@ -32,7 +51,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             f"A scikit-learn Pipeline ({plan.task.kind}) trained on "
             f"{'this month' if plan.monthly else 'the training split'}; an MLflow run and a new registered version."
         ),
-        ins={"features": dg.AssetIn(key=plan.key(FEATURES))},
+        ins={"features": training_window_input(plan)},
         deps=[plan.key(DRIFT_ALARM)] if retrain_on_drift else None,
         partitions_def=plan.partitions_def,
         group_name=plan.name,
@@ -50,11 +69,19 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
         models, metadata = {}, {}
         for partition in months_of(plan, context):
-            month_features = features[partition] if plan.monthly else features
-            models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry)
+            window = training_months(plan, partition, features) if plan.monthly else []
+            if plan.monthly and partition not in window:
+                if plan.training_window == 1 or not window:
+                    raise dg.Failure(missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}"), allow_retries=False)
+                # a backfill by partition names also targets the months whose window reaches past its range
+                context.log.warning(f"{partition}'s own features are not materialized: its model is trained on {', '.join(window)}")
+            month_features = concat_months(features, window) if plan.monthly else features
+            models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry, window)
+            if plan.monthly and plan.training_window > 1:
+                metadata[partition]["training_months"] = ", ".join(window)
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
 
-    def train_and_register(context, config, features, partition: str | None, registry: ModelRegistry):
+    def train_and_register(context, config, features, partition: str | None, registry: ModelRegistry, window: list[str]):
         tags = {
             tracking.TAG_ASSET: MODEL,
             tracking.TAG_PARTITION: partition or "all",
@@ -72,7 +99,8 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
                 reference = plan.task.scored(trained.model, reference_sample(features, plan.monitoring.drift.reference_rows))
                 info = registry.log_trained_model(
-                    trained.model, trained.inputs, {**trained.params, "pipeline": plan.name, "partition": partition or "all"},
+                    trained.model, trained.inputs, {**trained.params, "pipeline": plan.name, "partition": partition or "all",
+                     **({"training_months": ", ".join(window)} if len(window) > 1 else {})},
                     trained.train_metrics, reference,
                 )
         except tracking.RegistryNameClashError as exc:
@@ -83,7 +111,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             monitoring.model_card(
                 registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
                 len(trained.inputs), list(trained.inputs.columns), trained.train_metrics,
-                limitations=plan.task.limitations(partition),
+                limitations=plan.task.limitations(f"the months {span(window)}" if len(window) > 1 else partition),
             ),
         )
         return trained.model, {

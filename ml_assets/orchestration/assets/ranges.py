@@ -22,6 +22,17 @@ def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str
     return sorted(context.partition_keys) if plan.monthly else [None]
 
 
+def training_months(plan: PipelinePlan, month: str, available) -> list[str]:
+    """The months of `month`'s training window that are stored, oldest first."""
+    from ml_assets.months import month_bounds
+
+    start, _ = month_bounds(month)
+    import pandas as pd
+
+    window = [(start - pd.DateOffset(months=k)).strftime("%Y-%m") for k in range(plan.training_window - 1, -1, -1)]
+    return [m for m in window if m in available]
+
+
 def span(months: Sequence[str]) -> str:
     return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)} months)"
 

@@ -1,0 +1,51 @@
+"""What a finished asset backfill did, and why it failed if it did: every failed run with its step and error,
+the backfill's own error (a launch the daemon gave up on), canceled runs, and the asset partitions Dagster
+marked failed (with those downstream of them). A backfill that failed with none of these says so plainly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+
+def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The first error a failed run recorded, with its step: a step's, else the run's own (e.g. resource set-up)."""
+    for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE):
+        for record in instance.all_logs(run_id, of_type=event_type):
+            event = record.dagster_event
+            error = getattr(event.event_specific_data, "error", None)
+            step = f"step {event.step_key}: " if event.step_key else ""
+            if error is not None:
+                while error.cause is not None:  # Dagster wraps the user's exception
+                    error = error.cause
+                return f"{step}{error.cls_name}: {error.message.strip()}"
+            if event_type == dg.DagsterEventType.RUN_FAILURE:
+                return f"{step}{record.message or 'the run failed without an error'}"
+    return "no failure event recorded"
+
+
+def backfill_outcome(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, Any]:
+    backfill = instance.get_backfill(backfill_id)
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    failures = [f"run {run.run_id[:8]} {run_failure(instance, run.run_id)}" for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
+    canceled = [f"run {run.run_id[:8]} was canceled" for run in runs if run.status == dg.DagsterRunStatus.CANCELED]
+    failed_partitions: dict[str, list[str]] = {}
+    data = getattr(backfill, "asset_backfill_data", None)
+    if data is not None:
+        subset = data.failed_and_downstream_subset
+        for key in sorted(subset.asset_keys, key=lambda k: k.to_user_string()):
+            partitions = subset.get_partitions_subset(key).get_partition_keys() if key in subset.partitions_subsets_by_asset_key else []
+            failed_partitions[key.to_user_string()] = sorted(partitions)
+    reasons = failures + canceled
+    if backfill.error is not None:
+        reasons.append(f"the backfill itself: {backfill.error.cls_name}: {backfill.error.message.strip()}")
+    status = backfill.status.value
+    if status != "COMPLETED_SUCCESS" and not reasons:
+        reasons.append(f"Dagster recorded no failed run and no error for this {status} backfill")
+    return {
+        "status": status,
+        "runs": len(runs),
+        "failures": reasons,
+        "failed_partitions": failed_partitions,
+    }
