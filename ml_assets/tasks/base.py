@@ -542,5 +542,9 @@ class Task(EvaluationProtocols):
     def extra_markdown(self, y_true, output, classes, rows: str) -> str:
         return ""
 
+    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
+        """What a data scientist looks at after the headline figure (the kind adds its own)."""
+        return ""
+
     def plot_png(self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str) -> bytes:
         raise NotImplementedError

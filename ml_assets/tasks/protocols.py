@@ -31,10 +31,10 @@ class EvaluationProtocols:
 
     def evaluate(
         self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
-        champion: tuple[str | None, float | None],
+        champion: tuple[str | None, float | None], model_months: str | None = None,
     ) -> Evaluated:
         if self.monthly:
-            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion)
+            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months)
         return self.evaluate_cross_validated(model, data, model_version, champion)
 
     def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
@@ -58,7 +58,10 @@ class EvaluationProtocols:
                 results.append(checks.result(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
         return results
 
-    def evaluate_next_month(self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion) -> Evaluated:
+    def evaluate_next_month(
+        self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion, model_months: str | None = None
+    ) -> Evaluated:
+        """`model_months`: the months the model learned from when its training window holds more than one."""
         import numpy as np
 
         train_month, valid_month = sorted(pair)
@@ -84,18 +87,25 @@ class EvaluationProtocols:
             rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
         table = self.metrics_table(rows)
         comparison = self.comparison_sentence(scores)
+        trained = (
+            f"The model learned from **{model_months}** (its training window); every baseline is fitted on **{train_month}** "
+            f"({len(train):,} rows) alone. Scored on **{valid_month}** ({len(valid):,} rows)."
+            if model_months and model_months != train_month else
+            f"Trained on **{train_month}** ({len(train):,} rows), scored on **{valid_month}** ({len(valid):,} rows): train on "
+            f"one month, score on the next. Every baseline is fitted on {train_month} too."
+        )
         markdown = (
-            f"# {self.name}: evaluation for {valid_month}\n\nTrained on **{train_month}** ({len(train):,} rows), scored on "
-            f"**{valid_month}** ({len(valid):,} rows): train on one month, score on the next. Every baseline is fitted on "
-            f"{train_month} too.\n\n{table}\n\n{comparison}\n"
+            f"# {self.name}: evaluation for {valid_month}\n\n{trained}\n\n{table}\n\n{comparison}\n"
             + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
             + self.extra_markdown(y_valid, outputs[MODEL], classes, f"{valid_month}'s rows")
+            + self.diagnostics_markdown(model, X_valid, y_valid, outputs[MODEL], valid_month)
         )
         png = self.plot_png(y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}")
         model_metrics = metrics[MODEL]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
             "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
+            "model_training_months": model_months or train_month,
             "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
             "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
             "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,

@@ -177,7 +177,10 @@ def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features,
     version_label = str(version.version) if version else None
     rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
     champion = champion_score_on(plan, registry, rows)
-    evaluated = plan.task.evaluate(model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion)
+    evaluated = plan.task.evaluate(
+        model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion,
+        model_months=run.data.params.get("training_months"),
+    )
     registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month or "holdout")
     if version_label:
         registry.add_to_model_card(version_label, "Evaluation", card_evaluation(plan, evaluated, month))

@@ -89,6 +89,26 @@ class RegressionTask(Task):
             out.update(self.metrics(known[ACTUAL].to_numpy(), known[PREDICTION].to_numpy(), None))
         return out
 
+    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
+        """Residuals by the largest groups of the first categorical input, and permutation importance on the
+        evaluation rows (a sample of 2,000 rows, 2 repeats)."""
+        from ml_assets.learning.diagnostics import permutation_importances, residuals_by_group
+
+        parts = []
+        declared = model.steps[0][1].transform(X) if hasattr(model, "steps") else X  # derived categories (a route) included
+        categorical = [c for c in self.feature_spec.categorical if c in declared.columns]
+        if categorical:
+            finest = max(categorical, key=lambda c: declared[c].nunique())  # routes rather than airports, zone pairs rather than zones
+            table = residuals_by_group(declared[finest], y, output, top=8)
+            parts.append(f"\nResiduals on {month} by its largest `{finest}` groups (actual - predicted):\n\n{table}\n")
+        importances = permutation_importances(model, X, y, rows=2000, repeats=2, random_state=self.estimator.random_state)
+        lines = "\n".join(f"| {name} | {mean:.3f} | {sd:.3f} |" for name, mean, sd in importances[:10])
+        parts.append(
+            f"\nPermutation importance on {month} (RMSE increase when the input is shuffled; the ten largest):\n\n"
+            f"| input | RMSE increase | sd |\n|---|---:|---:|\n{lines}\n"
+        )
+        return "".join(parts)
+
     def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
         from ml_assets.plots import prediction_plot_png
 

@@ -1,0 +1,22 @@
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+
+from ml_assets.learning.diagnostics import permutation_importances, residuals_by_group
+
+
+def test_residuals_are_summed_by_the_largest_groups_first():
+    groups = pd.Series(["a"] * 5 + ["b"] * 3 + ["c"])
+    actual = np.array([10, 10, 10, 10, 10, 4, 4, 4, 0], dtype=float)
+    predicted = np.array([8, 8, 8, 8, 8, 5, 5, 5, 0], dtype=float)
+    table = residuals_by_group(groups, actual, predicted, top=2).splitlines()
+    assert table[2] == "| a | 5 | +2.00 | 2.00 |" and table[3] == "| b | 3 | -1.00 | 1.00 |" and len(table) == 4
+
+
+def test_permutation_importance_ranks_the_input_the_model_uses_first():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=500), "noise": rng.normal(size=500)})
+    y = 3 * X["signal"].to_numpy() + rng.normal(scale=0.1, size=500)
+    found = permutation_importances(LinearRegression().fit(X, y), X, y, rows=300, repeats=3, random_state=0)
+    assert [name for name, _, _ in found] == ["signal", "noise"]
+    assert found[0][1] > 1.0 and abs(found[1][1]) < 0.05
