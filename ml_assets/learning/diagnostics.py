@@ -30,3 +30,24 @@ def permutation_importances(model, X: pd.DataFrame, y, rows: int, repeats: int, 
     )
     found = [(str(c), float(m), float(s)) for c, m, s in zip(X.columns, result.importances_mean, result.importances_std, strict=True)]
     return sorted(found, key=lambda item: item[1], reverse=True)
+
+
+def calibration_table(y_true, probabilities: np.ndarray, classes: list, bins: int = 5) -> str:
+    """Reliability by equal-width bins: for two classes the predicted probability of the second class against its
+    observed frequency; for more, the top class's probability (the confidence) against the accuracy."""
+    y_true = np.asarray(y_true)
+    if len(classes) == 2:
+        stated, observed = probabilities[:, 1], (y_true == classes[1]).astype(float)
+        what = f"P({classes[1]})", f"share {classes[1]}"
+    else:
+        stated = probabilities.max(axis=1)
+        observed = (np.asarray(classes)[probabilities.argmax(axis=1)] == y_true).astype(float)
+        what = "confidence", "accuracy"
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(stated, edges[1:-1]), 0, bins - 1)
+    lines = []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            lines.append(f"| {edges[b]:.1f}-{edges[b + 1]:.1f} | {int(inside.sum())} | {stated[inside].mean():.3f} | {observed[inside].mean():.3f} |")
+    return f"| bin | rows | mean {what[0]} | {what[1]} |\n|---|---:|---:|---:|\n" + "\n".join(lines)

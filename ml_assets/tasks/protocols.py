@@ -182,6 +182,7 @@ class EvaluationProtocols:
             f"{header}\n{cv_rows}\n\n{verdict}\n\n"
             f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
             + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
+            + self.diagnostics_markdown(model, X.iloc[test], y[test], test_output, "the held-out rows")
         )
         png = self.plot_png(y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows")
         model_cv = summary[MODEL]

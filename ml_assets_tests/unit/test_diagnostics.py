@@ -20,3 +20,17 @@ def test_permutation_importance_ranks_the_input_the_model_uses_first():
     found = permutation_importances(LinearRegression().fit(X, y), X, y, rows=300, repeats=3, random_state=0)
     assert [name for name, _, _ in found] == ["signal", "noise"]
     assert found[0][1] > 1.0 and abs(found[1][1]) < 0.05
+
+
+def test_calibration_compares_stated_probability_with_what_happened():
+    from ml_assets.learning.diagnostics import calibration_table
+
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    proba_1 = np.array([0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.5, 0.5])
+    table = calibration_table(y, np.column_stack([1 - proba_1, proba_1]), [0, 1], bins=5).splitlines()
+    assert table[0] == "| bin | rows | mean P(1) | share 1 |"
+    assert table[2:] == ["| 0.0-0.2 | 2 | 0.100 | 0.000 |", "| 0.4-0.6 | 2 | 0.500 | 1.000 |", "| 0.8-1.0 | 4 | 0.900 | 0.750 |"]
+    # three classes: the top class's probability against how often it is right
+    three = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    rows = calibration_table(np.array(["a", "b", "c"]), three, ["a", "b", "c"], bins=5).splitlines()
+    assert rows[0] == "| bin | rows | mean confidence | accuracy |" and rows[2] == "| 0.8-1.0 | 3 | 0.800 | 0.667 |"

@@ -194,6 +194,17 @@ class ClassificationTask(Task):
         table += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix, strict=True))
         return f"\nConfusion matrix of the model on {rows}:\n\n{table}\n"
 
+    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
+        """Calibration: do the model's probabilities mean what they say? (its stated confidence against how often it is
+        right, by bins of confidence; for two classes, the probability of the second class against its frequency)."""
+        from ml_assets.learning.diagnostics import calibration_table
+
+        classes = list(getattr(model, "classes_", []))
+        if not classes or output.shape[1] != len(classes):
+            return ""
+        table = calibration_table(y, output, classes, bins=5)
+        return f"\nCalibration on {month} (a well-calibrated model's stated and observed columns agree):\n\n{table}\n"
+
     def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
         from ml_assets.plots import classification_plot_png
 
