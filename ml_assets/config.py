@@ -204,6 +204,47 @@ class FeatureSpec(dg.Model, dg.Resolvable):
         return self.as_of.names() if self.as_of else []
 
 
+class SearchRange(dg.Model, dg.Resolvable):
+    """A numeric hyperparameter drawn from [low, high], evenly or on a log scale (for C, alpha, learning rates)."""
+
+    low: float = Field(description="Smallest value.")
+    high: float = Field(description="Largest value.")
+    log: bool = Field(default=False, description="Draw on a log scale (low must be above 0).")
+    integer: bool = Field(default=False, description="Whole numbers (max_depth, n_estimators).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> SearchRange:
+        if not self.low < self.high or (self.log and self.low <= 0):
+            _refuse("estimator.search.space[...]", {"low": self.low, "high": self.high, "log": self.log}, "low < high, and low > 0 with log: true")
+        return self
+
+
+class SearchSpec(dg.Model, dg.Resolvable):
+    """Hyperparameters chosen by a random search inside each training set: in an evaluation's cross-validation every
+    outer fold searches on its own training part (nested CV), so the reported figure never saw the folds that chose."""
+
+    space: dict[str, Any] = Field(
+        description="Each hyperparameter: a range {low, high, log, integer} or a list of values to pick from."
+    )
+    iterations: int = Field(default=10, description="Candidates drawn (scikit-learn's RandomizedSearchCV).")
+    folds: int = Field(default=3, description="Inner cross-validation folds that score each candidate.")
+
+    @model_validator(mode="after")
+    def _valid(self) -> SearchSpec:
+        if not self.space:
+            _refuse("estimator.search.space", self.space, "one or more hyperparameters")
+        for name, value in self.space.items():
+            if isinstance(value, dict):
+                self.space[name] = SearchRange.model_validate(value)
+            elif not (isinstance(value, (list, SearchRange)) and value):
+                _refuse(f"estimator.search.space.{name}", value, "a range {low, high, log, integer} or a non-empty list of values")
+        if self.iterations < 1:
+            _refuse("estimator.search.iterations", self.iterations, "1 or more candidates")
+        if self.folds < 2:
+            _refuse("estimator.search.folds", self.folds, "2 or more inner folds")
+        return self
+
+
 class EstimatorSpec(dg.Model, dg.Resolvable):
     """An estimator by catalog name (see ml_assets/learning/catalog.py) or import path, with hyperparameters."""
 
@@ -214,6 +255,9 @@ class EstimatorSpec(dg.Model, dg.Resolvable):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments, checked against the estimator's signature at load.")
     random_state: int = Field(default=42, description="Seed passed to estimators that take one.")
+    search: SearchSpec | None = Field(
+        default=None, description="Hyperparameters to choose by a random search on the training rows (nested CV in the evaluation)."
+    )
 
 
 class BaselineSpec(dg.Model, dg.Resolvable):
@@ -393,7 +437,7 @@ class AutomationSpec(dg.Model, dg.Resolvable):
         return self
 
 
-for _spec in (TargetSpec, DerivedColumn, AsOfAggregate, AsOfSpec, RangeSpec, FeatureSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
+for _spec in (TargetSpec, DerivedColumn, AsOfAggregate, AsOfSpec, RangeSpec, FeatureSpec, SearchRange, SearchSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
               MonthlyPartitioning, PartitioningSpec, MlflowSpec, ChampionSpec, DriftSpec, MonitoringSpec, AutomationSpec):
     described_for_dagster(_spec)
 
@@ -458,6 +502,13 @@ def check_pipeline(spec) -> None:
             accepted = parameters_of(path)
         except EstimatorNameError as exc:
             raise PipelineConfigError(f"{where}.kind={estimator.kind!r} is not allowed: {exc}") from None
+        searched = set(estimator.search.space) if getattr(estimator, "search", None) else set()
+        unknown_searched = sorted(searched - set(accepted) | ({"random_state"} & searched))
+        if unknown_searched:
+            raise PipelineConfigError(
+                f"{where}.search.space {unknown_searched} are not hyperparameters of {estimator.kind}; "
+                f"allowed: {sorted(set(accepted) - {'random_state', 'encoder'})}"
+            )
         unknown = sorted(set(estimator.params) - set(accepted) | ({"random_state"} & set(estimator.params)))
         if unknown:
             raise PipelineConfigError(

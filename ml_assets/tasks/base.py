@@ -382,10 +382,16 @@ class Task(EvaluationProtocols):
 
         categorical, numeric = self.inputs(frame)
         spec = self.estimator
-        return build_model(
-            self.estimator_task(), spec.kind, dict(spec.params), spec.random_state if random_state is None else random_state,
+        seed = spec.random_state if random_state is None else random_state
+        model = build_model(
+            self.estimator_task(), spec.kind, dict(spec.params), seed,
             categorical, numeric, self.derived(), self.feature_spec.encoding, self.feature_spec.scale_numeric,
         )
+        if spec.search is None:
+            return model
+        from ml_assets.learning.search import searched
+
+        return searched(model, spec.search, self.estimator_task(), self.primary_metric, seed)
 
     def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):
         from ml_assets.learning.estimators import build_model
@@ -443,25 +449,33 @@ class Task(EvaluationProtocols):
         rows = self.training_rows(features)
         X, y = self.xy(rows)
         categorical, numeric = self.inputs(rows)
-        model = self.build_model(rows, config.random_state).fit(X, y)
+        from ml_assets.learning.search import chosen
+
+        model, picked = chosen(self.build_model(rows, config.random_state).fit(X, y))
         fitted = self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))
-        params = {"estimator": self.estimator.kind, **self.estimator.params,
+        params = {"estimator": self.estimator.kind, **self.estimator.params, **picked,
                   "random_state": config.random_state if config.random_state is not None else self.estimator.random_state,
                   "features": ",".join([*categorical, *numeric])}
+        if picked:
+            params["search"] = f"{self.estimator.search.iterations} random candidates x {self.estimator.search.folds} folds"
         metadata = {
             "train_rows": len(rows),
             **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
             f"train_{self.primary_metric}": shown(fitted[self.primary_metric]),
             "categorical_features": ", ".join(categorical) or "none",
             "numeric_features": ", ".join(numeric) or "none",
+            **({"searched_hyperparameters": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items())}
+               if picked else {}),
         }
         return Trained(model, X, params, fitted, metadata)
 
     def fit(self, features: pd.DataFrame, config: ModelConfig):
         """The fitted model alone (no training metrics), on the rows `train` uses: what a backtest retrains."""
+        from ml_assets.learning.search import chosen
+
         rows = self.training_rows(features)
         X, y = self.xy(rows)
-        return self.build_model(rows, config.random_state).fit(X, y)
+        return chosen(self.build_model(rows, config.random_state).fit(X, y))[0]
 
     def classes_of(self, y) -> Any:
         return None

@@ -126,6 +126,16 @@ class EvaluationProtocols:
     def cv_splitter(self):
         raise NotImplementedError
 
+    def search_note(self) -> str:
+        search = self.estimator.search
+        if search is None:
+            return ""
+        return (
+            f"Nested: inside each outer fold, the model's {', '.join(search.space)} were chosen by a random search "
+            f"({search.iterations} candidates x {search.folds} inner folds) on that fold's training rows alone, so no "
+            "figure below was scored on rows that chose them.\n\n"
+        )
+
     def evaluate_cross_validated(self, model, features: pd.DataFrame, model_version, champion) -> Evaluated:
         import numpy as np
         from joblib import Parallel, delayed
@@ -179,7 +189,8 @@ class EvaluationProtocols:
         markdown = (
             f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}.\n\n"
             f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
-            f"{header}\n{cv_rows}\n\n{verdict}\n\n"
+            + self.search_note()
+            + f"{header}\n{cv_rows}\n\n{verdict}\n\n"
             f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
             + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
             + self.diagnostics_markdown(model, X.iloc[test], y[test], test_output, "the held-out rows")

@@ -1,0 +1,52 @@
+"""Hyperparameter search declared in YAML (ml_assets/learning/search.py)."""
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+
+from ml_assets.local import load_pipeline
+from ml_assets.tasks.base import ModelConfig
+
+
+def test_a_searched_model_registers_the_refitted_best_pipeline_and_logs_what_it_chose(tmp_path):
+    iris = load_pipeline("iris", tmp_path)
+    frame = load_iris(as_frame=True).frame
+    trained = iris.plan.task.train(frame, ModelConfig())
+    assert type(trained.model).__name__ == "Pipeline"  # the search's best estimator, refitted on the training rows
+    assert 0.01 <= trained.params["C"] <= 100 and trained.params["search"] == "6 random candidates x 3 folds"
+    assert trained.model.named_steps["model"].named_steps["estimator"].C == trained.params["C"]
+    assert trained.metadata["searched_hyperparameters"].startswith("C=")
+
+
+def test_the_searched_model_is_a_fresh_search_in_every_fit_the_evaluation_makes(tmp_path):
+    """Nested: the unfitted model the evaluation clones per outer fold is the search itself, not a fixed C."""
+    from sklearn.base import clone
+
+    iris = load_pipeline("iris", tmp_path)
+    frame = load_iris(as_frame=True).frame
+    model = iris.plan.task.predictors(frame)["model"]
+    assert type(model).__name__ == "RandomizedSearchCV" and not hasattr(clone(model), "best_params_")
+    X, y = iris.plan.task.xy(frame)
+    half = clone(model).fit(X.iloc[::2], y[::2])
+    assert half.cv_results_["split0_test_score"].shape == (6,) and len(half.best_estimator_.named_steps["inputs"].transform(X.iloc[::2])) == 75
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"space": {"n_trees": [1, 2]}}, "estimator.search.space ['n_trees'] are not hyperparameters of logistic_regression"),
+        ({"space": {"C": {"low": 0, "high": 10, "log": True}}}, "low < high, and low > 0 with log: true"),
+        ({"space": {"C": [1.0]}, "folds": 1}, "estimator.search.folds=1 is not allowed: 2 or more inner folds"),
+    ],
+)
+def test_a_bad_search_names_the_setting_and_what_is_allowed(tmp_path, search, message):
+    with pytest.raises(Exception) as caught:  # Dagster's resolver wraps the config error
+        load_pipeline("iris", tmp_path, estimator={"kind": "logistic_regression", "search": search})
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_a_pipeline_without_a_search_trains_its_fixed_hyperparameters(tmp_path):
+    iris = load_pipeline("iris", tmp_path, estimator={"kind": "logistic_regression", "params": {"C": 3.0}, "search": None})
+    trained = iris.plan.task.train(load_iris(as_frame=True).frame, ModelConfig())
+    assert trained.params["C"] == 3.0 and "search" not in trained.params
+    assert isinstance(trained.inputs, pd.DataFrame)
