@@ -68,9 +68,9 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
     """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 4 busy loops
     per CPU keep the load average at four times the cores.
 
-    Dagster adds the months whose models' training window reaches back into the range (2013-03 and 04, trained on
-    what is there and saying so) and the evaluations after them: those months report they await their data
-    instead of failing, so the backfill ends successful. A failure names its run, step and error."""
+    Dagster adds the evaluation of the month after the range (a child of the range's last model): that month reports
+    it awaits its data instead of failing, so the backfill ends successful. A failure names its run, step and error.
+    Measured: 190 s on a quiet machine."""
     import json
 
     import dagster as dg
@@ -94,10 +94,7 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
     assert busiest >= 2 * (os.cpu_count() or 1), f"the hog did not load the machine: load average {busiest:.1f}"
     assert result["status"] == "COMPLETED_SUCCESS", result["failures"] or result
     assert result["checks_failed"] == 0 and not result["failures"], result
-    assert seen["reports"] == {
-        "2013-01": "first month", "2013-02": "evaluated",
-        "2013-03": "awaiting data", "2013-04": "awaiting data", "2013-05": "awaiting data",
-    }
+    assert seen["reports"] == {"2013-01": "first month", "2013-02": "evaluated", "2013-03": "awaiting data"}
     assert seen["warnings"] == []
 
 
