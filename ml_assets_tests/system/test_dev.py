@@ -70,7 +70,7 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
 
     Dagster adds the evaluation of the month after the range (a child of the range's last model): that month reports
     it awaits its data instead of failing, so the backfill ends successful. A failure names its run, step and error.
-    Measured: 190 s on a quiet machine."""
+    Measured: 190 s without the hog while another test suite ran beside it."""
     import json
 
     import dagster as dg
