@@ -130,6 +130,12 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 reports[month] = first_month_report(plan, month)
                 metadata[month] = {"status": "first month: nothing to evaluate"}
                 continue
+            # nothing to score yet: a backfill by partition names adds the months after its range (children of its
+            # last models, some trained on the part of their window that exists), and they wait for their data
+            if plan.monthly and month not in features:
+                reports[month] = awaiting_report(plan, month, trained_on)
+                metadata[month] = {"status": f"awaiting {month}'s features", "train_month": trained_on}
+                continue
             if plan.monthly and (trained_on not in model or trained_on not in features):
                 refused = refusal(context.instance, plan, trained_on)
                 if refused is not None:  # a refused month stops nothing after it: this month says why it has no score
@@ -140,10 +146,6 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 raise dg.Failure(
                     missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"), allow_retries=False
                 )
-            if plan.monthly and month not in features:
-                reports[month] = awaiting_report(plan, month, trained_on)
-                metadata[month] = {"status": f"awaiting {month}'s features", "train_month": trained_on}
-                continue
             pair = {trained_on: features[trained_on], month: features[month]} if plan.monthly else features
             reports[month], metadata[month], check_results[month] = evaluate_month(
                 plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on
