@@ -64,18 +64,15 @@ def test_backfill_runs_to_success_through_the_daemon_as_one_run():
 
 
 @pytest.mark.slow
-def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
-    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 4 busy loops
-    per CPU keep the load average at four times the cores.
+def test_a_ui_backfill_by_partition_names_completes():
+    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names.
 
-    Dagster adds the evaluation of the month after the range (a child of the range's last model): that month reports
-    it awaits its data instead of failing, so the backfill ends successful. A failure names its run, step and error.
-    Measured: 190 s without the hog while another test suite ran beside it."""
+    Dagster adds months after the range (children of the range's last models, whose 3-month training window
+    reaches back into it): those months report they await their data instead of failing, so the backfill ends
+    successful. A failure names its runs, steps and errors, or says Dagster recorded none (backfill_outcome)."""
     import json
 
     import dagster as dg
-
-    from ml_assets_tests.system.conftest import cpu_hog
 
     seen = {}
 
@@ -87,14 +84,12 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
             for record in instance.all_logs(run.run_id) if "emitted no result" in (record.message or "")
         ]
 
-    with cpu_hog(per_cpu=4, limit_s=1800) as load:
-        result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1500, inspect=inspect)
-        busiest = load()
-    print(f"\n[busy] names backfill of 2 months: {result['seconds']:.0f} s at a 1-minute load average up to {busiest:.1f}")
-    assert busiest >= 2 * (os.cpu_count() or 1), f"the hog did not load the machine: load average {busiest:.1f}"
-    assert result["status"] == "COMPLETED_SUCCESS", result["failures"] or result
+    result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1200, inspect=inspect)
+    assert result["status"] == "COMPLETED_SUCCESS", (result["failures"], result["failed_partitions"])
     assert result["checks_failed"] == 0 and not result["failures"], result
-    assert seen["reports"] == {"2013-01": "first month", "2013-02": "evaluated", "2013-03": "awaiting data"}
+    assert {m: s for m, s in seen["reports"].items() if m <= "2013-02"} == {"2013-01": "first month", "2013-02": "evaluated"}
+    later = {m: s for m, s in seen["reports"].items() if m > "2013-02"}
+    assert "2013-03" in later and set(later.values()) == {"awaiting data"}, later
     assert seen["warnings"] == []
 
 
