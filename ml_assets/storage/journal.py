@@ -43,7 +43,7 @@ STALE_AFTER_S = 7 * 24 * 3600  # a journal of a run this instance never knew, fr
 def put_bytes(path: UPath, data: bytes) -> None:
     """`path` holds either its previous content or all of `data`, never a torn file: a temporary file renamed
     into place on a local disk; one PUT on an object store, where a rename would be a copy and a delete."""
-    if getattr(path, "protocol", "") not in ("", "file", "local"):
+    if not _is_local(path):
         path.write_bytes(data)
         return
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

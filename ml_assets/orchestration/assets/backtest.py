@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
-from ml_assets.orchestration.assets.ranges import training_months
+from ml_assets.orchestration.assets.ranges import concat_months, training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
@@ -51,7 +51,6 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     def backtest_report(
         context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking
     ):
-        import pandas as pd
 
         registry = plan.registry(mlflow_tracking)
         months = sorted(features)
@@ -61,8 +60,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             if window[-1] in model and training_months(plan, window[-1], features) == list(window):
                 return model[window[-1]]  # the pipeline's own model of that month, trained on this very window
             if tuple(window) not in fitted:
-                frame = pd.concat([features[m] for m in window], ignore_index=True)
-                fitted[tuple(window)] = plan.task.fit(frame, plan.task.config_cls())
+                fitted[tuple(window)] = plan.task.fit(concat_months(features, list(window)), plan.task.config_cls())
             return fitted[tuple(window)]
 
         def score_window(window: list[str], month: str) -> float:

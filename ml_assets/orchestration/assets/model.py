@@ -7,7 +7,7 @@ import dagster as dg
 
 from ml_assets import monitoring, tracking
 from ml_assets.orchestration.assets.data import frame_fingerprint
-from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
+from ml_assets.orchestration.assets.ranges import combined_metadata, concat_months, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage.io_managers import missing_partition_message
@@ -33,12 +33,6 @@ def training_window_input(plan: PipelinePlan) -> dg.AssetIn:
         partition_mapping=dg.TimeWindowPartitionMapping(start_offset=1 - plan.training_window, allow_nonexistent_upstream_partitions=True),
         metadata={"allow_missing_partitions": True},
     )
-
-
-def concat_months(features: dict, months: list[str]):
-    import pandas as pd
-
-    return features[months[0]] if len(months) == 1 else pd.concat([features[m] for m in months], ignore_index=True)
 
 
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:

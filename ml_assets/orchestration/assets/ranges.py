@@ -33,6 +33,13 @@ def training_months(plan: PipelinePlan, month: str, available) -> list[str]:
     return [m for m in window if m in available]
 
 
+def concat_months(features: dict, months: list[str]):
+    """The rows of `months`, oldest first, as one frame."""
+    import pandas as pd
+
+    return features[months[0]] if len(months) == 1 else pd.concat([features[m] for m in months], ignore_index=True)
+
+
 def span(months: Sequence[str]) -> str:
     return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)} months)"
 
