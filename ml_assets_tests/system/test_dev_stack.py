@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.stack import free_port, services_missing
+from deploy.stack import free_port
 from dev import BACKFILL_MUTATION, backfill_params
 from ml_assets_tests.pipelines import REPO_ROOT
+from ml_assets_tests.system.services import require_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 BACKFILL_STATUS = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status runs { runId } } } }"
@@ -64,11 +65,7 @@ def _machine_redis():
 
 
 def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
-    missing = services_missing()
-    if missing:
-        if os.environ.get("ML_ASSETS_REQUIRE_SERVICES"):
-            pytest.fail(f"ML_ASSETS_REQUIRE_SERVICES is set but these are missing: {missing}")
-        pytest.skip(f"missing: {missing}")
+    require_services()
     machine_redis, marker = _machine_redis(), f"ml_assets_test_untouched_{uuid.uuid4().hex[:8]}"
     if machine_redis is not None:
         machine_redis.set(marker, "1", ex=3600)

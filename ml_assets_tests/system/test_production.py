@@ -16,7 +16,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from deploy.stack import REPO_ROOT, Stack, StackSettings, services_missing
+from deploy.stack import REPO_ROOT, Stack, StackSettings
+from ml_assets_tests.system.services import require_services
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
@@ -27,11 +28,7 @@ CLI_OUTPUT: list[str] = []
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    missing = services_missing()
-    if missing:
-        if os.environ.get("ML_ASSETS_REQUIRE_SERVICES"):
-            pytest.fail(f"ML_ASSETS_REQUIRE_SERVICES is set but these do not answer: {missing}")
-        pytest.skip(f"services absent: {missing}")
+    require_services()
     settings = StackSettings(
         folder=tmp_path_factory.mktemp("stack"), prefix=f"mlat_{uuid.uuid4().hex[:8]}",
         pg_password=f"pg-{SENTINEL}", redis_password=f"redis-{SENTINEL}", s3_secret=f"s3-{SENTINEL}",
