@@ -342,11 +342,17 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
         ge=1,
         description="A backfill runs this many months per run (bounds its memory); unset = the whole range in one run.",
     )
-    training_window: int = Field(
+    training_window: int | Literal["backtest"] = Field(
         default=1,
-        ge=1,
         description="The model of month M is trained on the rows of the N months up to M (fewer where the pipeline starts "
-        "later); 1 = the month alone, the course's protocol.",
+        "later); 1 = the month alone, the course's protocol. `backtest`: on the window of monitoring.backtest_windows that "
+        "the walk-forward backtest scored best on the months before M (never on M).",
+    )
+    window_evidence_months: int = Field(
+        default=3,
+        ge=1,
+        description="With training_window: backtest, how many of the latest months before M the candidate windows are "
+        "compared on (fewer where fewer exist).",
     )
 
     @model_validator(mode="after")
@@ -357,6 +363,8 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
                 _refuse(f"partitioning.monthly.{name}", value, "a month written YYYY-MM")
         if self.last_month and self.last_month < self.first_month:
             _refuse("partitioning.monthly.last_month", self.last_month, f"not before first_month {self.first_month}")
+        if self.training_window != "backtest" and self.training_window < 1:
+            _refuse("partitioning.monthly.training_window", self.training_window, "a number of months (1, 2, ...) or backtest")
         return self
 
 

@@ -159,6 +159,54 @@ def verdict(rows: list[BacktestRow], metric: str, higher_is_better: bool) -> Ver
     return Verdict(common, means, winner, sentence)
 
 
+@dataclass(frozen=True)
+class WindowChoice:
+    """`training_window: backtest`: the window the model of a month trains on, and why."""
+
+    window: int  # months
+    judged_on: list[str]  # the months the candidate windows were compared on (all before the model's month)
+    means: dict[int, float]  # each candidate's mean score on those months
+    reason: str
+
+
+def choose_window(
+    months_before: Sequence[str],
+    windows: Sequence[int],
+    evidence_months: int,
+    score_window: Callable[[list[str], str], float],
+    higher_is_better: bool,
+    metric: str,
+) -> WindowChoice:
+    """The retraining window the walk-forward backtest scores best on the latest `evidence_months` months of
+    `months_before` (the months with data before the model's month, which never enters).
+
+    A window is a candidate once some month before has that many months with data before it; the candidates are
+    compared on the latest months where every one of them can be scored (the same months for all, as the backtest
+    compares), and a tie goes to the shorter window. With no month to judge by, the shortest window is used.
+    """
+    months = sorted(months_before)
+    shortest = min(windows)
+    candidates = sorted(k for k in set(windows) if k < len(months))  # month months[k] has k months before it
+    if not candidates:
+        return WindowChoice(shortest, [], {}, f"no month before this one can be scored yet: the shortest window, {_months(shortest)}")
+    longest = candidates[-1]
+    judged = list(range(longest, len(months)))[-evidence_months:]
+    means = {k: sum(score_window(months[at - k : at], months[at]) for at in judged) / len(judged) for k in candidates}
+    best = sorted(candidates, key=lambda k: (-means[k] if higher_is_better else means[k], k))[0]
+    label = metric.upper() if metric == "rmse" else metric
+    where = span_of([months[at] for at in judged])
+    if len(candidates) == 1:
+        reason = f"the only window the months before can judge yet ({label} {means[best]:.3f} on {where})"
+    else:
+        others = ", ".join(f"{_months(k)} {means[k]:.3f}" for k in candidates if k != best)
+        reason = f"the backtest's best on {where}: mean {label} {means[best]:.3f}, vs {others}"
+    return WindowChoice(best, [months[at] for at in judged], means, reason)
+
+
+def _months(k: int) -> str:
+    return "1 month" if k == 1 else f"{k} months"
+
+
 def after_a_gap(months: Sequence[str]) -> set[str]:
     """The months whose previous month with data is not the calendar month before them."""
     from ml_assets.months import next_month

@@ -101,6 +101,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
             automation=self.automation,
             months_per_run=monthly.months_per_run if monthly else None,
             training_window=monthly.training_window if monthly else 1,
+            window_evidence_months=monthly.window_evidence_months if monthly else 3,
             monitoring=self.monitoring,
         )
 

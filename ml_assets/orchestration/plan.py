@@ -29,8 +29,26 @@ class PipelinePlan:
     champion_min_improvement: float
     automation: AutomationSpec
     months_per_run: int | None = None
-    training_window: int = 1
+    training_window: int | str = 1  # months, or "backtest"
+    window_evidence_months: int = 3
     monitoring: MonitoringSpec = field(default_factory=MonitoringSpec)
+
+    @property
+    def chooses_window(self) -> bool:
+        """`training_window: backtest`: each month's window is the one the walk-forward backtest scored best before it."""
+        return self.training_window == "backtest"
+
+    @property
+    def fixed_window(self) -> int:
+        return 1 if self.chooses_window else int(self.training_window)
+
+    @property
+    def months_read_by_model(self) -> int:
+        """How many months up to M the model of M reads: its window, or with a chosen window the evidence months
+        before M and, before each of them, the longest candidate window."""
+        if self.chooses_window:
+            return self.window_evidence_months + max(self.monitoring.backtest_windows) + 1
+        return self.fixed_window
 
     def key(self, asset: str) -> dg.AssetKey:
         return dg.AssetKey([self.name, asset])

@@ -17,3 +17,9 @@ class ProjectStorage(dg.ConfigurableResource):
     @property
     def cache_dir(self) -> str:
         return self.path("source_cache")
+
+    def scores(self, pipeline: str):
+        """The pipeline's cached scores (cross-validation folds, walk-forward scores): see score_cache.py."""
+        from ml_assets.storage.score_cache import ScoreCache
+
+        return ScoreCache(self.path("score_cache", pipeline))

@@ -24,7 +24,7 @@ from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, Featur
 from ml_assets.orchestration import checks
 from ml_assets.report import shown
 from ml_assets.tasks.protocols import MODEL, EvaluationProtocols, _pm  # noqa: F401 (MODEL re-exported)
-from ml_assets.tasks.results import Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
+from ml_assets.tasks.results import Diagnostics, Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import numpy as np
@@ -94,6 +94,18 @@ class Task(EvaluationProtocols):
         self.baselines, self.quality, self.evaluation = list(baselines), quality, evaluation
         self.monthly, self.time_column = monthly, time_column
         self.target_column = target.column
+
+    def declared(self) -> dict[str, Any]:
+        """Everything declared that a score depends on (a cached score's key): not the quality thresholds."""
+        return {
+            "kind": self.kind,
+            "target": self.target.model_dump(mode="json"),
+            "features": self.feature_spec.model_dump(mode="json"),
+            "estimator": self.estimator.model_dump(mode="json"),
+            "baselines": [b.model_dump(mode="json") for b in self.baselines],
+            "evaluation": self.evaluation.model_dump(mode="json"),
+            "monthly": self.monthly,
+        }
 
     # ---- load-time rules of the kind (called by config.check_pipeline) ------------------------------------------
     @classmethod
@@ -556,9 +568,11 @@ class Task(EvaluationProtocols):
     def extra_markdown(self, y_true, output, classes, rows: str) -> str:
         return ""
 
-    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
+    def diagnostics(self, model, X, y, output, month: str) -> Diagnostics:
         """What a data scientist looks at after the headline figure (the kind adds its own)."""
-        return ""
+        return Diagnostics()
 
-    def plot_png(self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str) -> bytes:
+    def plot_png(
+        self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str, bars: list | None = None
+    ) -> bytes:
         raise NotImplementedError

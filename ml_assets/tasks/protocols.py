@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import dagster as dg
     import pandas as pd
 
+    from ml_assets.storage.score_cache import ScoreCache
+
 MODEL = "model"
 
 
@@ -31,11 +33,12 @@ class EvaluationProtocols:
 
     def evaluate(
         self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
-        champion: tuple[str | None, float | None], model_months: str | None = None,
+        champion: tuple[str | None, float | None], model_months: str | None = None, scores: ScoreCache | None = None,
+        window_reason: str | None = None,
     ) -> Evaluated:
         if self.monthly:
-            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months)
-        return self.evaluate_cross_validated(model, data, model_version, champion)
+            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months, window_reason)
+        return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores)
 
     def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
         """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
@@ -59,9 +62,11 @@ class EvaluationProtocols:
         return results
 
     def evaluate_next_month(
-        self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion, model_months: str | None = None
+        self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion, model_months: str | None = None,
+        window_reason: str | None = None,
     ) -> Evaluated:
-        """`model_months`: the months the model learned from when its training window holds more than one."""
+        """`model_months`: the months the model learned from when its training window holds more than one;
+        `window_reason`: why that window, when the backtest chose it (`training_window: backtest`)."""
         import numpy as np
 
         train_month, valid_month = sorted(pair)
@@ -93,19 +98,22 @@ class EvaluationProtocols:
             if model_months and model_months != train_month else
             f"Trained on **{train_month}** ({len(train):,} rows), scored on **{valid_month}** ({len(valid):,} rows): train on "
             f"one month, score on the next. Every baseline is fitted on {train_month} too."
-        )
+        ) + (f" Its window was chosen by the walk-forward backtest on the months before {train_month}: {window_reason}." if window_reason else "")
+        diagnostics = self.diagnostics(model, X_valid, y_valid, outputs[MODEL], valid_month)
         markdown = (
             f"# {self.name}: evaluation for {valid_month}\n\n{trained}\n\n{table}\n\n{comparison}\n"
             + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
             + self.extra_markdown(y_valid, outputs[MODEL], classes, f"{valid_month}'s rows")
-            + self.diagnostics_markdown(model, X_valid, y_valid, outputs[MODEL], valid_month)
+            + diagnostics.markdown
         )
-        png = self.plot_png(y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}")
+        png = self.plot_png(
+            y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}", diagnostics.bars
+        )
         model_metrics = metrics[MODEL]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
             "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
-            "model_training_months": model_months or train_month,
+            "model_training_months": model_months or train_month, "model_training_window_reason": window_reason,
             "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
             "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
             "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
@@ -118,6 +126,7 @@ class EvaluationProtocols:
             f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
             "train_month": train_month,
             "valid_rows": len(valid),
+            **{name: shown(value) for name, value in diagnostics.figures.items()},
         }
         logged = {f"val_{m}": v for m, v in model_metrics.items() if v == v}
         logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != MODEL}
@@ -136,18 +145,30 @@ class EvaluationProtocols:
             "figure below was scored on rows that chose them.\n\n"
         )
 
-    def evaluate_cross_validated(self, model, features: pd.DataFrame, model_version, champion) -> Evaluated:
+    def evaluate_cross_validated(
+        self, model, features: pd.DataFrame, model_version, champion, cache: ScoreCache | None = None
+    ) -> Evaluated:
         import numpy as np
         from joblib import Parallel, delayed
+
+        from ml_assets.storage.score_cache import ScoreCache, cache_key, frame_fingerprint
 
         X, y = self.xy(features)
         classes = self.classes_of(y)
         predictors = self.predictors(features)
         spec = self.evaluation
-        splits = list(self.cv_splitter().split(X, y))
-        per_fold = Parallel(n_jobs=spec.cv_jobs)(
-            delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
-        )
+
+        def cross_validate() -> list[dict[str, dict[str, float]]]:
+            splits = list(self.cv_splitter().split(X, y))
+            return Parallel(n_jobs=spec.cv_jobs)(
+                delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
+            )
+
+        # the folds' scores depend only on the rows and what is declared (the search space included): computed once
+        cache = cache or ScoreCache(None)
+        hits = cache.hits
+        per_fold = cache.remember("cross_validation", cache_key("cross_validation", self.declared(), frame_fingerprint(features)), cross_validate)
+        reused = cache.hits > hits
         scores: dict[str, dict[str, list[float]]] = {k: {m: [] for m in self.metric_names} for k in predictors}
         for fold in per_fold:
             for key, values in fold.items():
@@ -186,21 +207,27 @@ class EvaluationProtocols:
             f"{paired['ties']} tied, {paired['losses']} lost)."
         )
         test_output = self.predict_output(model, X.iloc[test], classes)
+        diagnostics = self.diagnostics(model, X.iloc[test], y[test], test_output, "the held-out rows")
         markdown = (
             f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}.\n\n"
             f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
             + self.search_note()
+            + ("The fold scores are reused: these rows were cross-validated before with the same declared model, search "
+               "space and library versions.\n\n" if reused else "")
             + f"{header}\n{cv_rows}\n\n{verdict}\n\n"
             f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
             + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
-            + self.diagnostics_markdown(model, X.iloc[test], y[test], test_output, "the held-out rows")
+            + diagnostics.markdown
         )
-        png = self.plot_png(y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows")
+        png = self.plot_png(
+            y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows",
+            diagnostics.bars,
+        )
         model_cv = summary[MODEL]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
             "classes": self.labels(classes) if classes is not None else None,
-            "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "summary": summary, "paired": {"against": reference, **paired}},
+            "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "reused": reused, "summary": summary, "paired": {"against": reference, **paired}},
             "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
             "primary_metric": self.primary_metric, "score": holdout[MODEL][self.primary_metric],
             "baseline_names": {k: n for k, n in names.items() if k != MODEL},
@@ -214,6 +241,8 @@ class EvaluationProtocols:
             f"{self.primary_metric}_gain_over_{reference}": shown(gain),
             f"holdout_{self.primary_metric}": shown(holdout[MODEL][self.primary_metric]),
             "holdout_rows": len(test),
+            "cv_scores": "reused (same rows, same declared model)" if reused else "computed",
+            **{name: shown(value) for name, value in diagnostics.figures.items()},
             f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
         }
         logged = {f"cv_{m}_mean": v["mean"] for m, v in model_cv.items() if v["mean"] == v["mean"]}

@@ -36,3 +36,13 @@ class Evaluated:
     logged_metrics: dict[str, float]
     ui_metadata: dict[str, Any]
     check_results: list[dg.AssetCheckResult]
+
+
+@dataclass
+class Diagnostics:
+    """A report's diagnostics: Markdown tables, numbers Dagster plots across partitions (fixed names), and bars for
+    the report's plot ((label, value) pairs, e.g. permutation importances)."""
+
+    markdown: str = ""
+    figures: dict[str, float] = field(default_factory=dict)
+    bars: list[tuple[str, float]] = field(default_factory=list)

@@ -59,6 +59,7 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     metadata = result.asset_materializations_for_node("iris__evaluation_report")[0].metadata
     assert metadata["cv_accuracy_mean"].value == round(summary["model"]["accuracy"]["mean"], 4)
     assert "data:image/png;base64," in metadata["report"].value
+    assert 0 <= metadata["calibration_error"].value < 0.3 and "Calibration on the held-out rows" in markdown
 
     # MLflow: one finished run with the CV and held-out metrics; the champion reproduces the held-out accuracy
     client = MlflowClient(iris.tracking_uri, registry_uri=iris.tracking_uri)
@@ -82,6 +83,13 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     # the same data again: a new version, identical scores, and the tie does not move the alias
     again = iris.materialize(instance)
     assert again.success
+    # the 50 nested folds (about 1,000 fits) are not run again for the same rows and declared model: the figures are
+    # the first run's, and the report says they were reused
+    assert report["cv"]["reused"] is False
+    reused = json.loads(iris.report().read_text())
+    assert reused["cv"]["reused"] is True and reused["cv"]["summary"] == summary
+    assert "The fold scores are reused" in iris.report().with_suffix(".md").read_text()
+    assert again.asset_materializations_for_node("iris__evaluation_report")[0].metadata["cv_scores"].value.startswith("reused")
     decision = again.asset_materializations_for_node("iris__champion_model")[0].metadata
     assert decision["decision"].value == "kept" and "does not beat" in decision["reason"].value
     assert str(client.get_model_version_by_alias("iris_species", "champion").version) == "1"

@@ -68,6 +68,15 @@ def test_flights_two_months_end_to_end(flights, instance):
     assert all(check_results(first).values())
     report = _assert_month_beats_baseline(flights, instance, "2013-01", "2013-02")
     assert report["pipeline"] == "nyc_flights"
+    # diagnostics: permutation importance of each declared input (a derived route, not origin and destination) as
+    # numbers Dagster plots across months, and residuals by the largest routes
+    evaluation = flights.materialize(instance, "2013-02", assets=["evaluation_report"])
+    metadata = {k: v.value for k, v in evaluation.asset_materializations_for_node("nyc_flights__evaluation_report")[0].metadata.items()}
+    declared = [*flights.plan.task.feature_spec.categorical, *flights.plan.task.feature_spec.numeric]
+    assert {k.removeprefix("importance_") for k in metadata if k.startswith("importance_")} == set(declared)
+    assert max(declared, key=lambda c: metadata[f"importance_{c}"]) in ("distance", "route_air_24h", "route_air_7d", "route_air_3h")
+    assert metadata["worst_large_route_rmse"] > 0 and abs(metadata["mean_residual"]) < 2
+    assert "Permutation importance on 2013-02" in report["markdown"] and "largest `route` groups" in report["markdown"]
     for asset, ext in [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]:
         for month in ("2013-01", "2013-02"):
             assert (flights.warehouse(asset) / f"{month}.{ext}").exists()

@@ -46,7 +46,10 @@ def test_a_ui_backfill_targets_the_months_picked_and_at_most_the_next():
             asset_graph=graph, partition_names=FLIGHT_MONTHS[:4], asset_selection=[dg.AssetKey(["nyc_flights", a]) for a in PIPELINE_ASSETS],
             dynamic_partitions_store=instance, backfill_start_timestamp=time.time(), all_partitions=False,
         ).target_subset
-    window = 3  # partitioning.monthly.training_window of nyc_flights: a month's features train the next two months' models
+    from ml_assets.cli import load_pipelines
+
+    # training_window: backtest: a month's features are read by the models of the next months_read_by_model - 1 months
+    window = load_pipelines()[1]["nyc_flights"].months_read_by_model
     for asset in PIPELINE_ASSETS:
         months = set(target.get_partitions_subset(dg.AssetKey(["nyc_flights", asset])).get_partition_keys())
         if asset in ("raw_data", "features"):
@@ -67,9 +70,9 @@ def test_backfill_runs_to_success_through_the_daemon_as_one_run():
 def test_a_ui_backfill_by_partition_names_completes():
     """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names.
 
-    Dagster adds months after the range (children of the range's last models, whose 3-month training window
-    reaches back into it): those months report they await their data instead of failing, so the backfill ends
-    successful. A failure names its runs, steps and errors, or says Dagster recorded none (backfill_outcome)."""
+    Dagster adds months after the range (children of the range's last months through the models, whose
+    window choice reads months back into it): those months report they await their data instead of failing, and
+    their models train nothing, so the backfill ends successful. A failure names its runs, steps and errors, or says Dagster recorded none (backfill_outcome)."""
     import json
 
     import dagster as dg
@@ -79,6 +82,10 @@ def test_a_ui_backfill_by_partition_names_completes():
     def inspect(instance, data_dir, result):
         reports = data_dir / "reports" / "nyc_flights" / "evaluation_report"
         seen["reports"] = {p.stem: json.loads(p.read_text())["status"] for p in reports.glob("*.json")}
+        seen["models"] = {
+            r.partition_key: r.asset_materialization.metadata.get("status", dg.MetadataValue.text("trained")).value
+            for r in instance.fetch_materializations(dg.AssetKey(["nyc_flights", "model"]), limit=100).records
+        }
         seen["warnings"] = [
             record.message for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": result["backfill_id"]}))
             for record in instance.all_logs(run.run_id) if "emitted no result" in (record.message or "")
@@ -90,6 +97,9 @@ def test_a_ui_backfill_by_partition_names_completes():
     assert {m: s for m, s in seen["reports"].items() if m <= "2013-02"} == {"2013-01": "first month", "2013-02": "evaluated"}
     later = {m: s for m, s in seen["reports"].items() if m > "2013-02"}
     assert "2013-03" in later and set(later.values()) == {"awaiting data"}, later
+    # the models of those months trained nothing: no MLflow run, no registered version
+    assert {m: s for m, s in seen["models"].items() if m <= "2013-02"} == {"2013-01": "trained", "2013-02": "trained"}
+    assert all(s.startswith("awaiting") for m, s in seen["models"].items() if m > "2013-02"), seen["models"]
     assert seen["warnings"] == []
 
 

@@ -1,15 +1,16 @@
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LinearRegression
 
-from ml_assets.learning.diagnostics import permutation_importances, residuals_by_group
+from ml_assets.learning.diagnostics import group_residuals, permutation_importances, residuals_table
 
 
 def test_residuals_are_summed_by_the_largest_groups_first():
     groups = pd.Series(["a"] * 5 + ["b"] * 3 + ["c"])
     actual = np.array([10, 10, 10, 10, 10, 4, 4, 4, 0], dtype=float)
     predicted = np.array([8, 8, 8, 8, 8, 5, 5, 5, 0], dtype=float)
-    table = residuals_by_group(groups, actual, predicted, top=2).splitlines()
+    table = residuals_table(group_residuals(groups, actual, predicted, top=2)).splitlines()
     assert table[2] == "| a | 5 | +2.00 | 2.00 |" and table[3] == "| b | 3 | -1.00 | 1.00 |" and len(table) == 4
 
 
@@ -34,3 +35,15 @@ def test_calibration_compares_stated_probability_with_what_happened():
     three = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
     rows = calibration_table(np.array(["a", "b", "c"]), three, ["a", "b", "c"], bins=5).splitlines()
     assert rows[0] == "| bin | rows | mean confidence | accuracy |" and rows[2] == "| 0.8-1.0 | 3 | 0.800 | 0.667 |"
+
+
+def test_calibration_error_weighs_each_bins_gap_by_its_rows():
+    from ml_assets.learning.diagnostics import calibration_error
+
+    y = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    proba_1 = np.array([0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.5, 0.5])
+    # bins: 2 rows stated 0.1 seen 0.0, 2 rows stated 0.5 seen 1.0, 4 rows stated 0.9 seen 0.75
+    expected = (2 * 0.1 + 2 * 0.5 + 4 * 0.15) / 8
+    assert calibration_error(y, np.column_stack([1 - proba_1, proba_1]), [0, 1]) == pytest.approx(expected)
+    perfect = np.array([0.0, 0.0, 1.0, 1.0])
+    assert calibration_error(np.array([0, 0, 1, 1]), np.column_stack([1 - perfect, perfect]), [0, 1]) == 0.0

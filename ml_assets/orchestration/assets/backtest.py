@@ -12,10 +12,12 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
-from ml_assets.orchestration.assets.ranges import concat_months, training_months
+from ml_assets.learning.walk_forward import WalkForwardScores
+from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
+from ml_assets.storage import ProjectStorage
 from ml_assets.tasks.base import embedded_png
 from ml_assets.tracking import MlflowTracking
 
@@ -49,22 +51,19 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def backtest_report(
-        context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking
+        context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking,
+        storage: ProjectStorage,
     ):
 
         registry = plan.registry(mlflow_tracking)
         months = sorted(features)
-        fitted: dict[tuple[str, ...], Any] = {}
-
-        def model_on(window: list[str]):
-            if window[-1] in model and training_months(plan, window[-1], features) == list(window):
-                return model[window[-1]]  # the pipeline's own model of that month, trained on this very window
-            if tuple(window) not in fitted:
-                fitted[tuple(window)] = plan.task.fit(concat_months(features, list(window)), plan.task.config_cls())
-            return fitted[tuple(window)]
-
-        def score_window(window: list[str], month: str) -> float:
-            return plan.task.score(model_on(window), features[month])
+        # scores the model step computed for its window choice are reused, not refitted
+        walk = WalkForwardScores(plan.task, features, plan.task.config_cls(), storage.scores(plan.name))
+        if not plan.chooses_window:
+            for month in model:
+                if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
+                    walk.remember(training_months(plan, month, features), model[month])
+        score_window = walk.score
 
         def score_baseline(train_month: str, month: str) -> float | None:
             """The first declared baseline, fitted on the month before, scored on the month."""
@@ -94,6 +93,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         markdown = monitoring.backtest_markdown(rows, found, metric)
         table_months, policies, scores = monitoring.policy_table(rows)
         context.log.info(found.sentence)
+        context.log.info(f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted")
 
         png = None
         if table_months:

@@ -11,6 +11,7 @@ from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.plan import FEATURES, RAW, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
+from ml_assets.storage.score_cache import frame_fingerprint
 from ml_assets.tasks.base import HISTORY_MARK
 
 REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
@@ -25,15 +26,6 @@ def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str
     if stored and stored[0].timestamp > observed[0].timestamp:
         return None  # a later good copy replaced the refusal
     return str(observed[0].asset_observation.metadata[REFUSED].value)
-
-
-def frame_fingerprint(frame) -> str:
-    """A content hash of a frame: equal data gives an equal data version, so nothing cascades."""
-    import pandas as pd
-
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    digest.update(",".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items()).encode())
-    return digest.hexdigest()[:16]
 
 
 def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None, cache_dir: str) -> str:

@@ -17,7 +17,9 @@ from ml_assets.orchestration.assets.data import refusal
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
+from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
+from ml_assets.storage.score_cache import ScoreCache
 from ml_assets.tasks.base import Evaluated, embedded_png
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
@@ -121,7 +123,9 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
         backfill_policy=plan.backfill_policy,
     )
-    def evaluation_report(context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking):
+    def evaluation_report(
+        context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking, storage: ProjectStorage
+    ):
         registry = plan.registry(mlflow_tracking)
         reports, metadata, check_results = {}, {}, {}
         for month in months_of(plan, context):
@@ -146,9 +150,15 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 raise dg.Failure(
                     missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"), allow_retries=False
                 )
+            if plan.monthly and model[trained_on] is None:  # stored while its month awaited its features
+                raise dg.Failure(
+                    f"{plan.key(MODEL).to_user_string()}[{trained_on}] was stored before {trained_on}'s features existed and "
+                    f"holds no model: materialize {plan.key(MODEL).to_user_string()} for {trained_on} (automation does once "
+                    "its features are materialized)", allow_retries=False,
+                )
             pair = {trained_on: features[trained_on], month: features[month]} if plan.monthly else features
             reports[month], metadata[month], check_results[month] = evaluate_month(
-                plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on
+                plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on, storage.scores(plan.name)
             )
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:
@@ -166,7 +176,9 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features, month: str | None, trained_on: str):
+def evaluate_month(
+    plan: PipelinePlan, registry: ModelRegistry, model, features, month: str | None, trained_on: str, scores: ScoreCache | None = None
+):
     """The model trained on `trained_on` scored on `month`: the stored report, UI metadata and check results."""
     run = registry.training_run_for(trained_on)
     if run is None:
@@ -181,7 +193,8 @@ def evaluate_month(plan: PipelinePlan, registry: ModelRegistry, model, features,
     champion = champion_score_on(plan, registry, rows)
     evaluated = plan.task.evaluate(
         model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion,
-        model_months=run.data.params.get("training_months"),
+        model_months=run.data.params.get("training_months"), scores=scores,
+        window_reason=run.data.params.get("training_window_reason"),
     )
     registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month or "holdout")
     if version_label:

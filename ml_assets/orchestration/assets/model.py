@@ -6,11 +6,14 @@
 import dagster as dg
 
 from ml_assets import monitoring, tracking
-from ml_assets.orchestration.assets.data import frame_fingerprint
-from ml_assets.orchestration.assets.ranges import combined_metadata, concat_months, months_of, span, training_months, value_of
+from ml_assets.learning.walk_forward import WalkForwardScores, concat_months
+from ml_assets.monitoring import WindowChoice
+from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
+from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
+from ml_assets.storage.score_cache import frame_fingerprint
 from ml_assets.tasks.base import reference_sample
 from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 
@@ -24,13 +27,16 @@ def dagster_run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 
 def training_window_input(plan: PipelinePlan) -> dg.AssetIn:
-    """The features the model of month M trains on: M's, or with `training_window: N` the N months up to M (months
-    before the pipeline's first do not exist; a month not materialized is left out and the model says so)."""
-    if not plan.monthly or plan.training_window == 1:
+    """The features the model of month M reads: M's; with `training_window: N` the N months up to M; with
+    `training_window: backtest` also the months before M its candidate windows are compared on (months before the
+    pipeline's first do not exist; a month not materialized is left out and the model says so)."""
+    if not plan.monthly or plan.months_read_by_model == 1:
         return dg.AssetIn(key=plan.key(FEATURES))
     return dg.AssetIn(
         key=plan.key(FEATURES),
-        partition_mapping=dg.TimeWindowPartitionMapping(start_offset=1 - plan.training_window, allow_nonexistent_upstream_partitions=True),
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=1 - plan.months_read_by_model, allow_nonexistent_upstream_partitions=True
+        ),
         metadata={"allow_missing_partitions": True},
     )
 
@@ -55,27 +61,42 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         automation_condition=on_drift_alarm(plan.key(DRIFT_ALARM)) if retrain_on_drift else on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
-    def model(context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking):
+    def model(
+        context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage
+    ):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)
         ended = registry.end_orphaned_runs(lambda run_id: dagster_run_ended(context.instance, run_id))
         if ended:
             context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
+        scores = WalkForwardScores(plan.task, features, config, storage.scores(plan.name)) if plan.chooses_window else None
         models, metadata = {}, {}
         for partition in months_of(plan, context):
-            window = training_months(plan, partition, features) if plan.monthly else []
-            if plan.monthly and partition not in window:
-                if plan.training_window == 1 or not window:
+            if plan.monthly and partition not in features:
+                if plan.months_read_by_model == 1:
                     raise dg.Failure(missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}"), allow_retries=False)
-                # a backfill by partition names also targets the months whose window reaches past its range
-                context.log.warning(f"{partition}'s own features are not materialized: its model is trained on {', '.join(window)}")
+                # a backfill by partition names also targets the months after its range whose window reaches back into
+                # it: with no rows of their own they train nothing (no MLflow run, no version) until their month arrives
+                context.log.info(f"{partition}'s own features are not materialized: its model awaits them")
+                models[partition], metadata[partition] = None, {"status": f"awaiting {partition}'s features: not trained"}
+                continue
+            choice = choose_window(plan, partition, features, scores) if scores else None
+            window = training_months(plan, partition, features, choice and choice.window) if plan.monthly else []
+            if choice:
+                context.log.info(f"{partition}: training window {choice.window} month(s): {choice.reason}")
             month_features = concat_months(features, window) if plan.monthly else features
-            models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry, window)
-            if plan.monthly and plan.training_window > 1:
+            models[partition], metadata[partition] = train_and_register(context, config, month_features, partition, registry, window, choice)
+            if scores:
+                scores.remember(window, models[partition])  # the next month's comparison scores it
+            if plan.monthly and plan.months_read_by_model > 1:
                 metadata[partition]["training_months"] = ", ".join(window)
+        if scores:
+            context.log.info(f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them")
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
 
-    def train_and_register(context, config, features, partition: str | None, registry: ModelRegistry, window: list[str]):
+    def train_and_register(
+        context, config, features, partition: str | None, registry: ModelRegistry, window: list[str], choice: WindowChoice | None
+    ):
         tags = {
             tracking.TAG_ASSET: MODEL,
             tracking.TAG_PARTITION: partition or "all",
@@ -94,7 +115,8 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 reference = plan.task.scored(trained.model, reference_sample(features, plan.monitoring.drift.reference_rows))
                 info = registry.log_trained_model(
                     trained.model, trained.inputs, {**trained.params, "pipeline": plan.name, "partition": partition or "all",
-                     **({"training_months": ", ".join(window)} if len(window) > 1 else {})},
+                     **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
+                     **({"training_window": choice.window, "training_window_reason": choice.reason} if choice else {})},
                     trained.train_metrics, reference,
                 )
         except tracking.RegistryNameClashError as exc:
@@ -110,6 +132,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         )
         return trained.model, {
             **({"train_month": partition} if partition else {}),
+            **({"training_window_months": choice.window, "training_window_reason": dg.MetadataValue.md(choice.reason)} if choice else {}),
             **trained.metadata,
             "hyperparameters": dg.MetadataValue.json(trained.params),
             "mlflow_run_id": run.info.run_id,
@@ -121,3 +144,12 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         }
 
     return model
+
+
+def choose_window(plan: PipelinePlan, month: str, features: dict, scores: WalkForwardScores) -> WindowChoice:
+    """`training_window: backtest`: the candidate window scored best on the months with data before `month`."""
+    before = [m for m in sorted(features) if m < month]
+    return monitoring.choose_window(
+        before, plan.monitoring.backtest_windows, plan.window_evidence_months, scores.score,
+        plan.task.higher_is_better, plan.task.primary_metric,
+    )

@@ -22,22 +22,16 @@ def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str
     return sorted(context.partition_keys) if plan.monthly else [None]
 
 
-def training_months(plan: PipelinePlan, month: str, available) -> list[str]:
-    """The months of `month`'s training window that are stored, oldest first."""
+def training_months(plan: PipelinePlan, month: str, available, window: int | None = None) -> list[str]:
+    """The months of `month`'s training window (the declared one, or `window` months) that are stored, oldest first."""
     from ml_assets.months import month_bounds
 
     start, _ = month_bounds(month)
     import pandas as pd
 
-    window = [(start - pd.DateOffset(months=k)).strftime("%Y-%m") for k in range(plan.training_window - 1, -1, -1)]
-    return [m for m in window if m in available]
-
-
-def concat_months(features: dict, months: list[str]):
-    """The rows of `months`, oldest first, as one frame."""
-    import pandas as pd
-
-    return features[months[0]] if len(months) == 1 else pd.concat([features[m] for m in months], ignore_index=True)
+    size = window or plan.fixed_window
+    months = [(start - pd.DateOffset(months=k)).strftime("%Y-%m") for k in range(size - 1, -1, -1)]
+    return [m for m in months if m in available]
 
 
 def span(months: Sequence[str]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.orchestration import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, Task, plain
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Diagnostics, Task, plain
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,18 +194,22 @@ class ClassificationTask(Task):
         table += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix, strict=True))
         return f"\nConfusion matrix of the model on {rows}:\n\n{table}\n"
 
-    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
+    def diagnostics(self, model, X, y, output, month: str) -> Diagnostics:
         """Calibration: do the model's probabilities mean what they say? (its stated confidence against how often it is
-        right, by bins of confidence; for two classes, the probability of the second class against its frequency)."""
-        from ml_assets.learning.diagnostics import calibration_table
+        right, by bins of confidence; for two classes, the probability of the second class against its frequency),
+        and the expected calibration error as a number."""
+        from ml_assets.learning.diagnostics import calibration_error, calibration_table
 
         classes = list(getattr(model, "classes_", []))
         if not classes or output.shape[1] != len(classes):
-            return ""
+            return Diagnostics()
         table = calibration_table(y, output, classes, bins=5)
-        return f"\nCalibration on {month} (a well-calibrated model's stated and observed columns agree):\n\n{table}\n"
+        return Diagnostics(
+            f"\nCalibration on {month} (a well-calibrated model's stated and observed columns agree):\n\n{table}\n",
+            {"calibration_error": calibration_error(y, output, classes, bins=5)},
+        )
 
-    def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
+    def plot_png(self, y_true, output, classes, per_fold, title: str, bars: list | None = None) -> bytes:
         from ml_assets.plots import classification_plot_png
 
         return classification_plot_png(self.confusion(y_true, output, classes), self.labels(classes), per_fold, title)

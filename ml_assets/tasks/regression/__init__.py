@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.orchestration import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, Task, plain
+from ml_assets.tasks.base import ACTUAL, PREDICTION, Diagnostics, Task, plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,27 +89,36 @@ class RegressionTask(Task):
             out.update(self.metrics(known[ACTUAL].to_numpy(), known[PREDICTION].to_numpy(), None))
         return out
 
-    def diagnostics_markdown(self, model, X, y, output, month: str) -> str:
-        """Residuals by the largest groups of the first categorical input, and permutation importance on the
-        evaluation rows (a sample of 2,000 rows, 2 repeats)."""
-        from ml_assets.learning.diagnostics import permutation_importances, residuals_by_group
+    def diagnostics(self, model, X, y, output, month: str) -> Diagnostics:
+        """Residuals by the largest groups of the finest categorical input, and permutation importance of each declared
+        input on the evaluation rows (a sample of 2,000 rows, 2 repeats); the importances, the mean residual and the
+        worst large group's RMSE also as numbers Dagster plots month by month."""
+        import numpy as np
 
-        parts = []
-        declared = model.steps[0][1].transform(X) if hasattr(model, "steps") else X  # derived categories (a route) included
+        from ml_assets.learning.diagnostics import group_residuals, permutation_importances, residuals_table
+
+        parts, figures = [], {}
+        residual = np.asarray(y, dtype=float) - np.asarray(output, dtype=float)
+        figures["mean_residual"] = float(residual.mean())
+        # the declared inputs (a derived route included), permuted as the model's later steps see them: no column is
+        # derived again for each of the ~70 predictions
+        declared, rest = (model[0].transform(X), model[1:]) if hasattr(model, "steps") and len(model.steps) > 1 else (X, model)
         categorical = [c for c in self.feature_spec.categorical if c in declared.columns]
         if categorical:
             finest = max(categorical, key=lambda c: declared[c].nunique())  # routes rather than airports, zone pairs rather than zones
-            table = residuals_by_group(declared[finest], y, output, top=8)
-            parts.append(f"\nResiduals on {month} by its largest `{finest}` groups (actual - predicted):\n\n{table}\n")
-        importances = permutation_importances(model, X, y, rows=2000, repeats=2, random_state=self.estimator.random_state)
+            groups = group_residuals(declared[finest], y, output, top=8)
+            figures[f"worst_large_{finest}_rmse"] = float(groups["rmse"].max())
+            parts.append(f"\nResiduals on {month} by its largest `{finest}` groups (actual - predicted):\n\n{residuals_table(groups)}\n")
+        importances = permutation_importances(rest, declared, y, rows=2000, repeats=2, random_state=self.estimator.random_state)
+        figures.update({f"importance_{name}": mean for name, mean, _ in importances})
         lines = "\n".join(f"| {name} | {mean:.3f} | {sd:.3f} |" for name, mean, sd in importances[:10])
         parts.append(
             f"\nPermutation importance on {month} (RMSE increase when the input is shuffled; the ten largest):\n\n"
             f"| input | RMSE increase | sd |\n|---|---:|---:|\n{lines}\n"
         )
-        return "".join(parts)
+        return Diagnostics("".join(parts), figures, [(name, mean) for name, mean, _ in importances[:10]])
 
-    def plot_png(self, y_true, output, classes, per_fold, title: str) -> bytes:
+    def plot_png(self, y_true, output, classes, per_fold, title: str, bars: list | None = None) -> bytes:
         from ml_assets.plots import prediction_plot_png
 
-        return prediction_plot_png(y_true, output, title, self.target_column)
+        return prediction_plot_png(y_true, output, title, self.target_column, importances=bars)
