@@ -1,9 +1,13 @@
 """Hyperparameters chosen by a random search on the training rows (pure scikit-learn).
 
-The searched model is a `RandomizedSearchCV` around the served Pipeline. Wherever the evaluation fits the model
-(each outer fold of its cross-validation, or a month's training window) the search runs on those rows alone, so
-the reported figures are nested: the folds that score the model never chose its hyperparameters. Training then
-registers the refitted best Pipeline, and the chosen values go to MLflow and the report.
+The search is a `RandomizedSearchCV` around the served Pipeline's final estimator, inside the Pipeline: wherever
+the evaluation fits the model (each outer fold of its cross-validation, or a month's training window) the inputs
+are encoded on those rows and the search picks the estimator's hyperparameters on them alone, so the reported
+figures are nested: the folds that score the model never chose its hyperparameters. The search's inner folds
+share that one encoding: the hyperparameters searched are the estimator's, and refitting the encoder for each of
+the 6 candidates x 3 folds was 70% of the cost (iris: 0.86 s an outer fold; heart disease 1.1 s). Training then
+registers the Pipeline with the refitted best estimator in the search's place, and the chosen values go to MLflow
+and the report.
 """
 
 from __future__ import annotations
@@ -32,21 +36,29 @@ def distributions(space: dict[str, Any], prefix: str) -> dict[str, Any]:
     return out
 
 
-def searched(model: Pipeline, search, task: str, primary_metric: str, random_state: int):
+def searched(model: Pipeline, search, task: str, primary_metric: str, random_state: int) -> Pipeline:
+    """`model` with its final estimator wrapped in the declared search."""
     from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
 
-    inner = model.named_steps["model"]
-    prefix = "model__estimator__" if isinstance(inner, Pipeline) else "model__"
     folds = (StratifiedKFold if task == "classification" else KFold)(search.folds, shuffle=True, random_state=random_state)
-    return RandomizedSearchCV(
-        model, distributions(search.space, prefix), n_iter=search.iterations, cv=folds, scoring=SCORING[primary_metric],
+    inner = model.named_steps["model"]
+    step = "model__estimator" if isinstance(inner, Pipeline) else "model"
+    estimator = inner.named_steps["estimator"] if isinstance(inner, Pipeline) else inner
+    tuned = RandomizedSearchCV(
+        estimator, distributions(search.space, ""), n_iter=search.iterations, cv=folds, scoring=SCORING[primary_metric],
         random_state=random_state, refit=True, n_jobs=1,
     )
+    return model.set_params(**{step: tuned})
 
 
-def chosen(model) -> tuple[Any, dict[str, Any]]:
-    """(the Pipeline to register, the values the search chose); a model without a search is returned as it is."""
-    if not hasattr(model, "best_estimator_"):
+def chosen(model: Pipeline) -> tuple[Pipeline, dict[str, Any]]:
+    """(the Pipeline to register: the search replaced by its refitted best estimator, the values the search chose);
+    a model without a search is returned as it is."""
+    inner = model.named_steps["model"]
+    step = "model__estimator" if isinstance(inner, Pipeline) else "model"
+    search = inner.named_steps["estimator"] if isinstance(inner, Pipeline) else inner
+    if not hasattr(search, "best_estimator_"):
         return model, {}
-    values = {name.rsplit("__", 1)[-1]: value for name, value in model.best_params_.items()}
-    return model.best_estimator_, {k: (float(v) if isinstance(v, float) else v) for k, v in values.items()}
+    values = dict(search.best_params_)
+    model.set_params(**{step: search.best_estimator_})
+    return model, {k: (float(v) if isinstance(v, float) else v) for k, v in values.items()}

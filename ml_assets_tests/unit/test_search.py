@@ -25,10 +25,15 @@ def test_the_searched_model_is_a_fresh_search_in_every_fit_the_evaluation_makes(
     iris = load_pipeline("iris", tmp_path)
     frame = load_iris(as_frame=True).frame
     model = iris.plan.task.predictors(frame)["model"]
-    assert type(model).__name__ == "RandomizedSearchCV" and not hasattr(clone(model), "best_params_")
+    search = model.named_steps["model"].named_steps["estimator"]
+    assert type(search).__name__ == "RandomizedSearchCV" and not hasattr(clone(model).named_steps["model"].named_steps["estimator"], "best_params_")
     X, y = iris.plan.task.xy(frame)
     half = clone(model).fit(X.iloc[::2], y[::2])
-    assert half.cv_results_["split0_test_score"].shape == (6,) and len(half.best_estimator_.named_steps["inputs"].transform(X.iloc[::2])) == 75
+    fitted = half.named_steps["model"].named_steps["estimator"]
+    # the search saw only the 75 rows this fit was given: its inner folds split them, 6 candidates each
+    assert fitted.cv_results_["split0_test_score"].shape == (6,) and fitted.n_splits_ == 3
+    assert sum(len(test) for _, test in fitted.cv.split(half[:-1].transform(X.iloc[::2]), y[::2])) == 75
+    assert half.named_steps["model"].named_steps["encode"].n_features_in_ == 4
 
 
 @pytest.mark.parametrize(
