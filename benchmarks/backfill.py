@@ -164,6 +164,12 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
                 "failed_partitions": outcome["failed_partitions"],
                 "checks_failed": checks_failed, "backfill_id": launched["backfillId"],
             }
+            log.flush()
+            # the daemon's own account of a failure (a stalled backfill, a launch that raised) is only in its log
+            result["daemon_log"] = [
+                line.rstrip()[:400] for line in (Path(tmp) / "daemon.log").read_text(errors="replace").splitlines()
+                if any(word in line for word in ("Marking them as failed", "Error", "error", "Traceback", "Exception"))
+            ][:40]
             if inspect is not None:
                 inspect(instance, Path(tmp) / "data", result)
             return result

@@ -41,6 +41,21 @@ def backfill_outcome(instance: dg.DagsterInstance, backfill_id: str) -> dict[str
     if backfill.error is not None:
         reasons.append(f"the backfill itself: {backfill.error.cls_name}: {backfill.error.message.strip()}")
     status = backfill.status.value
+    if status != "COMPLETED_SUCCESS" and not reasons and failed_partitions:
+        # Dagster's daemon marks a backfill "stalled" when every run has finished and targeted partitions still have
+        # no materialization: it fails them without a failed run. Which runs, if any, were to materialize them?
+        requested = data.requested_subset if data is not None else None
+        for asset, partitions in failed_partitions.items():
+            key = dg.AssetKey.from_user_string(asset)
+            for partition in partitions or [None]:
+                planned = [run.run_id[:8] for run in runs if _planned(run, key, partition)]
+                was_requested = requested is not None and _in_subset(requested, key, partition)
+                reasons.append(
+                    f"{asset}{f'[{partition}]' if partition else ''} marked failed with every run finished: "
+                    + (f"planned by run(s) {', '.join(planned)}, which did not materialize it" if planned else
+                       "requested, but no run of the backfill planned it" if was_requested else
+                       "never requested (the daemon did not see its parents materialized)")
+                )
     if status != "COMPLETED_SUCCESS" and not reasons:
         reasons.append(f"Dagster recorded no failed run and no error for this {status} backfill")
     return {
@@ -49,3 +64,21 @@ def backfill_outcome(instance: dg.DagsterInstance, backfill_id: str) -> dict[str
         "failures": reasons,
         "failed_partitions": failed_partitions,
     }
+
+
+def _planned(run: dg.DagsterRun, key: dg.AssetKey, partition: str | None) -> bool:
+    if run.asset_selection is not None and key not in run.asset_selection:
+        return False
+    if partition is None:
+        return True
+    tags = run.tags
+    if tags.get("dagster/partition") is not None:
+        return tags["dagster/partition"] == partition
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    return start is not None and end is not None and start <= partition <= end
+
+
+def _in_subset(subset, key: dg.AssetKey, partition: str | None) -> bool:
+    if partition is None:
+        return key in subset.non_partitioned_asset_keys
+    return key in subset.partitions_subsets_by_asset_key and partition in subset.get_partitions_subset(key).get_partition_keys()

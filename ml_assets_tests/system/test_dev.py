@@ -92,7 +92,7 @@ def test_a_ui_backfill_by_partition_names_completes():
         ]
 
     result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1200, inspect=inspect)
-    assert result["status"] == "COMPLETED_SUCCESS", (result["failures"], result["failed_partitions"])
+    assert result["status"] == "COMPLETED_SUCCESS", (result["failures"], result["failed_partitions"], result["daemon_log"])
     assert result["checks_failed"] == 0 and not result["failures"], result
     assert {m: s for m, s in seen["reports"].items() if m <= "2013-02"} == {"2013-01": "first month", "2013-02": "evaluated"}
     later = {m: s for m, s in seen["reports"].items() if m > "2013-02"}
