@@ -27,8 +27,9 @@ GROUPS = [
     ("+ recent air times on the route (3 h, 24 h, 7 d, flights in 24 h)", ["route_air_3h", "route_air_24h", "route_air_7d", "route_flights_24h"]),
     ("+ recent air times into the destination (6 h)", ["destination_air_6h"]),
     ("+ minutes per mile from the same direction (3 h, 12 h)", ["sector_pace_3h", "sector_pace_12h", "sector_rate_3h"]),
-    ("+ minutes per mile of all arrivals and from the origin (3 h)", ["all_pace_3h", "origin_rate_3h", "all_rate_3h"]),
 ]
+# Measured with a fourth group, since dropped from the YAML: "+ minutes per mile of all arrivals and from the origin
+# (3 h)" (all_pace_3h, origin_rate_3h, all_rate_3h) gave 7.835 against 7.821 without it.
 
 
 def built_features(data_dir: Path) -> dict[str, pd.DataFrame]:
