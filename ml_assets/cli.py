@@ -100,7 +100,13 @@ def summary_rows(report: dict) -> list[str]:
         return [f"CV {label}", _pm(summary["model"][metric])] + [
             f"{key.replace('_', ' ')} {_pm(stats[metric])}" for key, stats in summary.items() if key != "model"
         ]
-    return [label, f"{report['score']:.3f}"] + [f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()]
+    cells = [label, f"{report['score']:.3f}"] + [f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()]
+    months = [m.strip() for m in str(report.get("model_training_months") or report.get("train_month") or "").split(",") if m.strip()]
+    if months:  # which months the model learned from, and whether the backtest chose that window
+        span = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
+        how = ", chosen by the backtest" if report.get("model_training_window_reason") else ""
+        cells.append(f"model trained on {span} ({len(months)} month{'s' if len(months) > 1 else ''}{how})")
+    return cells
 
 
 def run(args: argparse.Namespace) -> int:

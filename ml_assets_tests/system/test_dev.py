@@ -118,6 +118,8 @@ def test_dev_run_materializes_pipelines_and_prints_one_summary(tmp_path):
     assert "CV accuracy" in iris_line and "seed script" in iris_line and "majority class" in iris_line
     flights_line = next(line for line in out.splitlines() if line.strip().startswith("nyc_flights"))
     assert "2013-02" in flights_line and "course baseline" in flights_line
+    # the window the backtest chose for the model of 2013-01 (nothing to judge by yet: 1 month)
+    assert "model trained on 2013-01 (1 month, chosen by the backtest)" in flights_line
     assert "dev.py run finished in" in out
     # the runs are in the persistent instance, so `dagster dev` shows them
     import dagster as dg
