@@ -29,6 +29,8 @@ class WalkForwardScores:
     def __init__(self, task: Task, features: dict[str, pd.DataFrame], config: Any, cache: ScoreCache | None = None):
         self.task, self.features, self.config = task, features, config
         self.cache = cache or ScoreCache(None)
+        # what every key shares, dumped once per step rather than once per score
+        self._declared = (task.declared(), config.model_dump(mode="json"))
         self._fitted: dict[tuple[str, ...], Any] = {}
         self._fingerprints: dict[str, str] = {}
         self.fits = 0
@@ -51,7 +53,6 @@ class WalkForwardScores:
 
     def score(self, window: list[str], month: str) -> float:
         key = cache_key(
-            "walk_forward", self.task.declared(), self.config.model_dump(mode="json"),
-            [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
+            "walk_forward", *self._declared, [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
         )
         return float(self.cache.remember("walk_forward", key, lambda: self.task.score(self.model(window), self.features[month])))
