@@ -10,6 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.orchestration.alerts import AlertWebhook
+from ml_assets.orchestration.compute import NativeThreads
 from ml_assets.orchestration.sensors import run_failure_alert
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
@@ -28,6 +29,7 @@ def build_resources(
     mlflow_ui_url: str = "http://127.0.0.1:5000",
     dagster_ui_url: str = "http://127.0.0.1:3000",
     mlflow_artifact_root: str | None = None,
+    native_threads: int = 1,
 ) -> dict[str, object]:
     """Every shared resource under one data folder (a local folder, or s3://... through s3fs).
 
@@ -49,6 +51,7 @@ def build_resources(
             ui_url=mlflow_ui_url,
         ),
         "alert_webhook": AlertWebhook(webhook_url=webhook, dagster_ui_url=dagster_ui_url),
+        "native_threads": NativeThreads(threads=native_threads),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),
         "model_io_manager": ModelIOManager(base_path=f"{data_dir}/warehouse"),
         "report_io_manager": ReportIOManager(base_path=f"{data_dir}/reports"),
@@ -77,13 +80,24 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     )
     mlflow_ui_url: str = Field(default="http://127.0.0.1:5000", description="Base of the MLflow links in metadata.")
     dagster_ui_url: str = Field(default="http://127.0.0.1:3000", description="Base of the run links in alerts.")
+    native_threads: int = Field(
+        default=1,
+        description=(
+            "OpenMP/BLAS threads per step. Dagster runs steps side by side, and more threads than free CPUs make "
+            "boosted trees spin (14x slower on a busy 2-CPU machine): see orchestration/compute.py."
+        ),
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        if self.native_threads < 1:
+            raise ValueError(
+                f"native_threads (ML_ASSETS_NATIVE_THREADS) must be a whole number of threads, 1 or more: not {self.native_threads}"
+            )
         if self.deployment == "production":
             return self._production()
         data_dir = self.data_dir or str(Path(context.project_root) / "data")
         return dg.Definitions(
-            resources=build_resources(data_dir, self.mlflow_ui_url, self.dagster_ui_url),
+            resources=build_resources(data_dir, self.mlflow_ui_url, self.dagster_ui_url, native_threads=self.native_threads),
             executor=dg.in_process_executor if self.executor == "in_process" else dg.multiprocess_executor,
             sensors=[run_failure_alert],
         )
@@ -99,5 +113,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             raise ValueError("deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to")
         # the server stores artifacts where its --artifacts-destination says (S3); clients never need that bucket
-        resources = build_resources(self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets")
+        resources = build_resources(
+            self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets", self.native_threads
+        )
         return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert])

@@ -39,9 +39,9 @@ def test_backfilling_twice_leaves_identical_outputs(flights):
         for month in MONTHS:
             assert flights.materialize(instance, month).success
     # predictions follow whichever model is champion when they run (the second pass finds the
-    # first pass's): only the two months that had a champion were scored, and they are left out below
+    # first pass's), so they are left out below; the first month, with no champion yet, is stored empty
     scored = sorted(path for path in first if "/predictions/" in path)
-    assert [path.rsplit("/", 1)[1] for path in scored] == ["2013-02.parquet", "2013-03.parquet"]
+    assert [path.rsplit("/", 1)[1] for path in scored] == ["2013-01.parquet", "2013-02.parquet", "2013-03.parquet"]
     first = {path: digest for path, digest in first.items() if path not in scored}
     assert len(first) == 9  # raw, features and model for each of three months
     assert {p: d for p, d in _digests(flights).items() if "/predictions/" not in p} == first  # byte for byte

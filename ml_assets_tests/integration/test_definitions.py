@@ -124,3 +124,15 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} <= set(parents) and len(parents) == 2
     assert all(p.data.tags["dagster_run_id"] for p in parents.values())
     assert str(client.get_model_version_by_alias("nyc_taxi_green_trip_duration", "champion").version) == "1"
+
+
+def test_every_step_that_fits_or_scores_limits_its_native_threads(defs):
+    """The per-step OpenMP limit (orchestration/compute.py) applies only where the step asks for the resource."""
+    fitting = {"model", "evaluation_report", "champion_model", "backtest_report", "predictions"}
+    seen = set()
+    for assets_def in (a for a in defs.assets if isinstance(a, dg.AssetsDefinition)):
+        for key in assets_def.keys:
+            if key.path[-1] in fitting:
+                assert "native_threads" in assets_def.required_resource_keys, key.to_user_string()
+                seen.add(key.path[0])
+    assert seen == {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}

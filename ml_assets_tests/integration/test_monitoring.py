@@ -14,6 +14,7 @@ from ml_assets_tests.pipelines import (
     check_results,
     failure_messages,
     load_pipeline,
+    materialization_metadata,
     materialized,
     requested,
     run_requested,
@@ -143,12 +144,21 @@ def test_every_registered_version_has_a_model_card(ranged):
     assert "val_course_baseline_rmse" in versions[0].description
 
 
-def test_no_champion_scores_nothing_and_the_run_succeeds(flights, instance):
+def test_no_champion_stores_the_month_empty_and_the_run_succeeds(flights, instance):
+    """Every month a run targets is materialized: a backfill whose first month has no champion yet completes (a
+    targeted month left unmaterialized is one Dagster's backfill daemon marks failed)."""
     result = flights.materialize(instance, "2013-01")
     assert result.success, failure_messages(result)
-    assert "predictions" not in materialized(result)  # the first month has no champion yet
-    assert not (UPath(flights.warehouse("predictions")) / "2013-01.parquet").exists()
+    assert "predictions" in materialized(result)
+    metadata = materialization_metadata(result, "nyc_flights", "predictions")
+    assert metadata["status"].value == "no champion yet: nyc_flights_air_time has none" and metadata["rows"].value == 0
+    assert len(_stored(flights, "predictions", "2013-01")) == 0
     assert [a["reason"] for a in _alarms(instance, flights, "2013-01")] == ["no champion to score this month"]
+    assert all(check_results(result).values())  # the drift checks judged nothing, and said why
+    # the gate names a champion: the month is scored
+    assert flights.materialize(instance, "2013-02").success
+    assert flights.materialize(instance, "2013-01", assets=["predictions"]).success
+    assert len(_stored(flights, "predictions", "2013-01")) > 20_000
 
 
 def _alias_reports(instance, pipeline) -> list[str]:
@@ -169,7 +179,8 @@ def test_a_month_awaiting_its_data_is_scored_empty_or_not_at_all(flights, instan
     by_month = in_range.asset_materializations_for_node("nyc_flights__predictions")[0].metadata["by_month"].value
     assert by_month["2013-03"] == {"status": "awaiting data", "rows": 0}
     alone = flights.materialize(instance, "2013-05", assets=["predictions"])
-    assert alone.success and materialized(alone) == []
+    assert alone.success and materialized(alone) == ["predictions"] and len(_stored(flights, "predictions", "2013-05")) == 0
+    assert materialization_metadata(alone, "nyc_flights", "predictions")["status"].value == "awaiting data"
     assert all(check_results(alone).values())  # judged nothing, and said why
     assert _alarms(instance, flights, "2013-03") == [] and _alarms(instance, flights, "2013-05") == []
 

@@ -59,9 +59,9 @@ def test_flights_two_months_end_to_end(flights, instance):
     first = flights.materialize(instance, "2013-01")
     assert first.success
     # the first month has nothing earlier to train on: its report and gate say so (never Missing);
-    # with no champion yet, nothing is scored and the month's drift alarm says so
+    # with no champion yet, the month's predictions are stored empty and its drift alarm says so
     assert materialized(first) == [
-        "backtest_report", "champion_model", "drift_alarm", "evaluation_report", "features", "model", "raw_data"
+        "backtest_report", "champion_model", "drift_alarm", "evaluation_report", "features", "model", "predictions", "raw_data"
     ]
     first_report = json.loads(flights.report("2013-01").read_text())
     assert first_report["status"] == "first month" and "nothing to evaluate" in first_report["markdown"]

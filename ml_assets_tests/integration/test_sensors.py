@@ -263,7 +263,7 @@ def test_automation_follows_changed_data_but_not_identical_reingestion(local_tax
 
     assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    # predictions come along: without a champion they score nothing, and say so (under
+    # predictions come along: without a champion they are stored empty, and say so (under
     # retrain: on_drift that is what trains the first model)
     assert _requested(tick) == {("nyc_taxi_green/features", "2021-01"), ("nyc_taxi_green/predictions", "2021-01")}
     assert taxi.materialize(instance, "2021-01", assets=["features"]).success

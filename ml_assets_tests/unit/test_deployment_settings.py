@@ -37,3 +37,29 @@ def test_automation_switch(monkeypatch):
     monkeypatch.setenv(AUTOMATION_ENV, "off")
     with pytest.raises(ValueError, match="ML_ASSETS_AUTOMATION must be 'running' or 'stopped', not 'off'"):
         sensors_start_running()
+
+
+def test_native_threads_limit_openmp_for_the_step_and_restore_it():
+    """Boosted trees spin on a busy machine with one OpenMP thread per CPU (orchestration/compute.py): each step that
+    fits or scores runs with the configured number, and the process gets its own limit back afterwards."""
+    import dagster as dg
+    import sklearn.utils._openmp_helpers  # noqa: F401  (loads the OpenMP runtime the limit must reach)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from ml_assets.orchestration.compute import NativeThreads
+
+    def openmp_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"}
+
+    with threadpool_limits(limits=3):
+        assert openmp_threads() == {3}
+        with dg.build_resources({"native_threads": NativeThreads(threads=1)}):
+            assert openmp_threads() == {1}
+        assert openmp_threads() == {3}
+
+
+def test_native_threads_setting_is_checked(monkeypatch):
+    from ml_assets.components import ProjectResources
+
+    with pytest.raises(ValueError, match="native_threads \\(ML_ASSETS_NATIVE_THREADS\\) must be a whole number of threads, 1 or more: not 0"):
+        ProjectResources.resolve_from_dict({"native_threads": 0}).build_defs(None)

@@ -15,6 +15,7 @@ from ml_assets import monitoring
 from ml_assets.learning.walk_forward import WalkForwardScores
 from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
+from ml_assets.orchestration.compute import NativeThreads
 from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.storage import ProjectStorage
@@ -52,9 +53,8 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def backtest_report(
         context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking,
-        storage: ProjectStorage,
+        storage: ProjectStorage, native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
     ):
-
         registry = plan.registry(mlflow_tracking)
         months = sorted(features)
         # scores the model step computed for its window choice are reused, not refitted

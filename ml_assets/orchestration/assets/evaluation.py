@@ -16,6 +16,7 @@ from ml_assets.orchestration import checks
 from ml_assets.orchestration.assets.data import refusal
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
+from ml_assets.orchestration.compute import NativeThreads
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
@@ -124,7 +125,8 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def evaluation_report(
-        context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking, storage: ProjectStorage
+        context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
+        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         reports, metadata, check_results = {}, {}, {}

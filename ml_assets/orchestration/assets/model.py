@@ -10,6 +10,7 @@ from ml_assets.learning.walk_forward import WalkForwardScores, concat_months
 from ml_assets.monitoring import WindowChoice
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
+from ml_assets.orchestration.compute import NativeThreads
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
@@ -62,7 +63,8 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def model(
-        context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage
+        context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
+        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
     ):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)

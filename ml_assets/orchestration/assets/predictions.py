@@ -11,6 +11,7 @@ from ml_assets.orchestration import checks
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
+from ml_assets.orchestration.compute import NativeThreads
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
@@ -55,7 +56,7 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             f"{'Each month' if plan.monthly else 'The table'} scored by the registered champion (models:/<name>@champion; "
             "the version is in the metadata), re-scored by automation when the alias moves. "
             + ("Drift checks compare the month with the champion's training data. " if plan.monthly else "")
-            + "No champion yet: nothing is scored, and the run still succeeds."
+            + "No champion yet, or no features yet: the month is stored empty with its status, and the run still succeeds."
         ),
         # a month awaiting its data (a backfill can add the month after its range) has no features
         ins={"features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None)},
@@ -64,7 +65,6 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         group_name=plan.name,
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
-        output_required=False,
         automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
         check_specs=(
             checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
@@ -74,22 +74,27 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def predictions(
-        context: dg.AssetExecutionContext, features: Any, mlflow_tracking: MlflowTracking, alert_webhook: AlertWebhook
+        context: dg.AssetExecutionContext, features: Any, mlflow_tracking: MlflowTracking, alert_webhook: AlertWebhook,
+        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         months = months_of(plan, context)
         awaiting = [m for m in months if plan.monthly and m not in features]
         with_data = [m for m in months if m not in awaiting]
+        # Every targeted month is stored, scored or empty with its status. A month left unmaterialized by a run that
+        # targeted it is what Dagster's backfill daemon calls stalled: it marks the month failed and the backfill
+        # COMPLETED_FAILED (reproduced under a CPU hog, when the daemon ran a first month's predictions before any
+        # gate had named a champion). The alias moving re-scores them (`follows_champion`).
         if not with_data:
-            context.log.info(f"{span(months)} has no features yet: nothing to score until it is materialized.")
-            yield from judged_nothing(f"{span(months)} has no features yet")
+            context.log.info(f"{span(months)} has no features yet: stored empty until they are materialized.")
+            yield from stored_empty(context, months, "awaiting data")
             return
         champion = registry.champion()
         if champion is None:
             context.log.info(f"{registry.name} has no champion yet: nothing to score. The champion gate names one.")
             for month in with_data if plan.monthly else []:
                 raise_alarm(context, month, "no champion to score this month", {})
-            yield from judged_nothing(f"{registry.name} has no champion yet")
+            yield from stored_empty(context, months, f"no champion yet: {registry.name} has none")
             return
         model = registry.load_version(champion.version)
         reference = registry.reference_sample(champion) if plan.monthly else None
@@ -120,8 +125,17 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
         yield from combined_checks(check_results) if check_results else []
 
+    def stored_empty(context, months: list[str], status: str):
+        """Each month stored with no rows and its status; the checks say why they judged nothing."""
+        import pandas as pd
+
+        frames = {month: pd.DataFrame({ACTUAL: [], PREDICTION: []}) for month in months}
+        metadata = {month: {"status": status, "rows": 0} for month in months}
+        yield dg.Output(value_of(plan, frames), metadata=combined_metadata(metadata, context))
+        yield from judged_nothing(status)
+
     def judged_nothing(why: str):
-        # nothing materializes; the checks, which Dagster requires, say why they judged nothing
+        # the checks, which Dagster requires, say why they judged nothing
         for name in checks.DRIFT_CHECKS if plan.monthly else []:
             yield dg.AssetCheckResult(
                 check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"months_judged": "none", "why": why}
