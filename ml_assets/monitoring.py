@@ -83,6 +83,15 @@ class BacktestRow:
     trained_on: str  # the months the model learned from, or the champion version
 
 
+def stored_window(stored, last: str, k: int) -> list[str]:
+    """The model of month `last` with a k-month window trains on the k calendar months ending with `last` that are
+    stored (fewer on a source with gaps). One definition for the pipeline's models, the window choice and the
+    backtest, so a window the backtest scored is the window a model trains on."""
+    from ml_assets.months import window_ending
+
+    return [m for m in window_ending(last, k) if m in stored]
+
+
 def walk_forward(
     months: Sequence[str],
     windows: Sequence[int],
@@ -96,7 +105,7 @@ def walk_forward(
     champion as it stood when t arrived (`score_champion(t)` is None before there was one).
 
     `months` are the months that have data, in order; "t-1" is the previous one of them (a
-    source with gaps trains on the newest month it has).
+    source with gaps trains on the newest month it has), and a k-month window is that month's `stored_window`.
     """
     months = sorted(months)
     rows: list[BacktestRow] = []
@@ -105,7 +114,7 @@ def walk_forward(
             continue
         for k in windows:
             if at >= k:
-                window = months[at - k : at]
+                window = stored_window(months, months[at - 1], k)
                 rows.append(BacktestRow(month, window_policy(k), score_window(window, month), span_of(window)))
         baseline = score_baseline(months[at - 1], month)
         if baseline is not None:  # the pipeline's first declared baseline, if it declares one
@@ -191,7 +200,7 @@ def choose_window(
         return WindowChoice(shortest, [], {}, f"no month before this one can be scored yet: the shortest window, {_months(shortest)}")
     longest = candidates[-1]
     judged = list(range(longest, len(months)))[-evidence_months:]
-    means = {k: sum(score_window(months[at - k : at], months[at]) for at in judged) / len(judged) for k in candidates}
+    means = {k: sum(score_window(stored_window(months, months[at - 1], k), months[at]) for at in judged) / len(judged) for k in candidates}
     best = sorted(candidates, key=lambda k: (-means[k] if higher_is_better else means[k], k))[0]
     label = metric.upper() if metric == "rmse" else metric
     where = span_of([months[at] for at in judged])

@@ -30,6 +30,11 @@ def next_month(month: str) -> str:
     return _key(_index(month) + 1)
 
 
+def window_ending(last: str, size: int) -> list[str]:
+    """The `size` calendar months ending with `last`, oldest first: a training window of `size` months."""
+    return [_key(i) for i in range(_index(last) - size + 1, _index(last) + 1)]
+
+
 def months_between(first: str, last: str) -> list[str]:
     """Every YYYY-MM key from `first` to `last`, both included."""
     return [_key(i) for i in range(_index(first), _index(last) + 1)]

@@ -76,6 +76,22 @@ def test_a_source_with_gaps_trains_on_its_newest_earlier_months():
     assert [(w, m) for w, m in calls] == [(("2021-01",), "2021-03"), (("2021-03",), "2022-01")]
 
 
+def test_a_window_with_a_gap_is_the_one_the_pipeline_would_train_on(tmp_path):
+    """A k-month window is the k calendar months ending with the newest month before t that are stored, in the
+    backtest, in the window choice and in the model's own training window alike."""
+    from ml_assets.orchestration.assets.ranges import training_months
+    from ml_assets_tests.pipelines import load_pipeline
+
+    months = ["2021-01", "2021-02", "2021-04", "2021-05"]  # March missing
+    _, calls = _backtest(months, windows=(3,))
+    assert calls == [(("2021-02", "2021-04"), "2021-05")]  # not 2021-01, which is 4 calendar months back
+    plan = load_pipeline("nyc_flights", tmp_path).plan
+    assert training_months(plan, "2021-04", set(months), 3) == ["2021-02", "2021-04"]
+    chosen = []
+    monitoring.choose_window(months, [1, 3], 1, lambda w, m: chosen.append((tuple(w), m)) or 1.0, False, "rmse")
+    assert (("2021-02", "2021-04"), "2021-05") in chosen
+
+
 def test_verdict_compares_policies_on_the_months_they_all_cover():
     rows = [
         monitoring.BacktestRow("2013-02", "retrain monthly on the last month", 10.0, "2013-01"),

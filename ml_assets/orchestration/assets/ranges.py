@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from ml_assets import monitoring
 from ml_assets.orchestration.plan import PipelinePlan
 from ml_assets.storage.io_managers import ByMonth
 
@@ -23,15 +24,9 @@ def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str
 
 
 def training_months(plan: PipelinePlan, month: str, available, window: int | None = None) -> list[str]:
-    """The months of `month`'s training window (the declared one, or `window` months) that are stored, oldest first."""
-    from ml_assets.months import month_bounds
-
-    start, _ = month_bounds(month)
-    import pandas as pd
-
-    size = window or plan.fixed_window
-    months = [(start - pd.DateOffset(months=k)).strftime("%Y-%m") for k in range(size - 1, -1, -1)]
-    return [m for m in months if m in available]
+    """The months of `month`'s training window (the declared one, or `window` months) that are stored, oldest first:
+    `monitoring.stored_window`, the definition the backtest and the window choice score."""
+    return monitoring.stored_window(available, month, window or plan.fixed_window)
 
 
 def span(months: Sequence[str]) -> str:
