@@ -89,28 +89,33 @@ def daemon(tmp_path):
         instance.dispose()
 
 
-def test_source_change_flows_through_the_graph_on_a_busy_machine(daemon, tlc_dir):
-    """The whole flow while 4 busy loops per CPU keep the load average at four times the cores."""
+def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, tlc_dir):
+    """January arrives while 4 busy loops per CPU keep the load average at four times the cores: the sensor,
+    automation and the daemon's runs still carry it to a trained model. Each step runs about ten times slower there
+    (the whole flow took 24 min), so February, its evaluation and champion, the correction and the re-ingestion
+    follow on a quiet machine."""
     from ml_assets.local import busy_cpus
 
-    with busy_cpus(per_cpu=4, limit_s=1800) as load:
-        _source_change_flows_through_the_graph(daemon, tlc_dir)
+    instance, source, log = daemon
+    with busy_cpus(per_cpu=4, limit_s=DEADLINE_S) as load:
+        shutil.copy(tlc_dir / "green_tripdata_2021-01.parquet", source)
+        busy = _wait_for(lambda: _materializations(instance, "model", "2021-01") >= 1, DEADLINE_S, "the model of 2021-01", log)
         busiest = load()
-    print(f"[busy] the flow ran at a 1-minute load average up to {busiest:.1f}")
+    print(f"\n[busy] a new month to its model in {busy:.0f} s at a 1-minute load average up to {busiest:.1f}")
     assert busiest >= 2 * (os.cpu_count() or 1), f"the busy loops did not load the machine: load average {busiest:.1f}"
 
-
-def _source_change_flows_through_the_graph(daemon, tlc_dir):
-    instance, source, log = daemon
-    deadline = DEADLINE_S / 2
-
-    for month in ("2021-01", "2021-02"):
-        shutil.copy(tlc_dir / f"green_tripdata_{month}.parquet", source)
+    shutil.copy(tlc_dir / "green_tripdata_2021-02.parquet", source)
     first = _wait_for(
         lambda: _materializations(instance, "champion_model", "2021-02") >= 1,
-        deadline, "the first evaluation and champion of 2021-02", log,
+        DEADLINE_S / 2, "the first evaluation and champion of 2021-02", log,
     )
     assert _materializations(instance, "evaluation_report", "2021-02") == 1
+    _source_change_flows_through_the_graph(daemon, tlc_dir, first)
+
+
+def _source_change_flows_through_the_graph(daemon, tlc_dir, first: float):
+    instance, source, log = daemon
+    deadline = DEADLINE_S / 2
 
     # the source corrects February: new content -> raw, features, model and evaluation again
     time.sleep(1)
