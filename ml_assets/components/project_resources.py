@@ -84,7 +84,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         default=1,
         description=(
             "OpenMP/BLAS threads per step. Dagster runs steps side by side, and more threads than free CPUs make "
-            "boosted trees spin (14x slower on a busy 2-CPU machine): see orchestration/compute.py."
+            "boosted trees spin (up to 16x slower on a busy 2-CPU machine): see orchestration/compute.py."
         ),
     )
 
