@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     task = load_pipeline("nyc_flights", tempfile.mkdtemp(prefix="bench-")).plan.task
     features = task.features(normalize_flights(read_flights(), "2013-01"), "2013-01").value
     started = time.perf_counter()
-    model = task.fit(features, ModelConfig())
+    model = task.fit(features, ModelConfig()).model
     fit_s = time.perf_counter() - started
     example = task.xy(features)[0].head(5)
     trusted = skops_types_of(model)

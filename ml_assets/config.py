@@ -294,11 +294,12 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
 
     cv_folds: int = Field(default=5, ge=2, description="Folds per repetition.")
     cv_repeats: int = Field(default=10, ge=1, description="Repetitions with reshuffled folds (mean ± sd over folds x repeats).")
-    cv_jobs: int = Field(
-        default=-1,
+    cv_jobs: int | None = Field(
+        default=None,
         description=(
-            "Processes that fit the folds (joblib; -1: one per CPU). The scores do not depend on it. Measured on 2 CPUs: "
-            "the 5x10 folds with the seed script's forests take 6.2 s instead of 11.0 s."
+            "Processes that fit the folds (joblib; -1: one per CPU; unset: the step's parallel_fits, "
+            "ML_ASSETS_PARALLEL_FITS). The scores do not depend on it. Measured on 2 CPUs: the 5x10 folds with the seed "
+            "script's forests take 6.2 s in two processes instead of 11.0 s in one."
         ),
     )
     holdout_share: float = Field(default=0.2, gt=0, lt=1, description="Share of rows held out from the registered model's training.")

@@ -7,19 +7,17 @@ import io
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def _subplots(*grid: int, figsize: tuple[float, float], dpi: int, **kwargs):
+    """A figure and its axes without pyplot: no global figure registry, so steps may draw from several threads."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize, dpi=dpi)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    _pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -27,15 +25,14 @@ def prediction_plot_png(
     actual: np.ndarray, predicted: np.ndarray, title: str, target: str = "target", importances: list[tuple[str, float]] | None = None
 ) -> bytes:
     """Predicted vs actual (hexbin), the residual histogram and, given, the permutation importances."""
-    plt = _pyplot()
     if importances:
-        fig, (left, right, third) = plt.subplots(1, 3, figsize=(12, 3.2), dpi=80, gridspec_kw={"width_ratios": [1, 1, 1.2]})
+        fig, (left, right, third) = _subplots(1, 3, figsize=(12, 3.2), dpi=80, gridspec_kw={"width_ratios": [1, 1, 1.2]})
         names, values = [n for n, _ in importances][::-1], [v for _, v in importances][::-1]
         third.barh(range(len(names)), values, color="darkorange")
         third.set_yticks(range(len(names)), names, fontsize=7)
         third.set_xlabel(f"{target} RMSE increase when shuffled")
     else:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=80)
+        fig, (left, right) = _subplots(1, 2, figsize=(8, 3.2), dpi=80)
     low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
     left.hexbin(actual, predicted, gridsize=40, bins="log", cmap="viridis", extent=(low, high, low, high))
     left.plot([low, high], [low, high], color="red", linewidth=1)
@@ -54,8 +51,7 @@ def classification_plot_png(
     confusion: list[list[int]], labels: list[str], cv_accuracy: dict[str, list[float]] | None, title: str
 ) -> bytes:
     """Held-out confusion matrix and the cross-validated accuracy of each predictor per fold."""
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.4), dpi=80)
+    fig, (left, right) = _subplots(1, 2, figsize=(8, 3.4), dpi=80)
     matrix = np.asarray(confusion)
     left.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
@@ -86,8 +82,7 @@ def classification_plot_png(
 
 def drift_plot_png(columns: list[str], values: list[float], threshold: float, title: str) -> bytes:
     """Each column's drift as a bar, the threshold as a line; drifted bars in red."""
-    plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(5, 0.35 * len(columns) + 1.0), dpi=80)
+    fig, axis = _subplots(figsize=(5, 0.35 * len(columns) + 1.0), dpi=80)
     colors = ["firebrick" if v > threshold else "steelblue" for v in values]
     axis.barh(columns[::-1], values[::-1], color=colors[::-1])
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
@@ -100,8 +95,7 @@ def drift_plot_png(columns: list[str], values: list[float], threshold: float, ti
 
 def decay_plot_png(months: list[str], policies: list[str], scores: dict[str, dict[str, float]], metric: str, title: str) -> bytes:
     """One line per retraining policy (in `policies` order): its score on each month (the walk-forward backtest)."""
-    plt = _pyplot()
-    fig, axis = plt.subplots(figsize=(9, 3.6), dpi=80)
+    fig, axis = _subplots(figsize=(9, 3.6), dpi=80)
     positions = {m: i for i, m in enumerate(months)}
     for policy in policies:
         by_month = scores[policy]

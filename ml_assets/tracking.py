@@ -359,9 +359,12 @@ class ModelRegistry:
             ended.append(run.info.run_id)
         return ended
 
-    def log_trained_model(self, model, inputs: pd.DataFrame, params: dict, train_metrics: dict[str, float], reference: pd.DataFrame):
+    def log_trained_model(
+        self, model, example: pd.DataFrame, rows: int, params: dict, train_metrics: dict[str, float], reference: pd.DataFrame
+    ):
         """Inside `training_run`: the parameters, training metrics, the model (registered as a new version, with its
-        signature, an input example, the ml_assets code it needs and its pip requirements) and the drift reference."""
+        signature from `example`, a few of the `rows` it was fitted on, the input example, the ml_assets code it needs
+        and its pip requirements) and the drift reference."""
         import tempfile
 
         import mlflow
@@ -371,10 +374,10 @@ class ModelRegistry:
 
         import ml_assets
 
-        mlflow.log_params({**params, "training_rows": len(inputs)})
+        mlflow.log_params({**params, "training_rows": rows})
         mlflow.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
         # whole numbers logged as floats: a served row with a gap in such a column still fits the signature
-        example = inputs.head(5)
+        example = example.head(5)
         example = example.astype({c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])})
         info = mlflow.sklearn.log_model(
             model,

@@ -10,7 +10,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.orchestration.alerts import AlertWebhook
-from ml_assets.orchestration.compute import NativeThreads
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.sensors import run_failure_alert
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
@@ -30,6 +30,7 @@ def build_resources(
     dagster_ui_url: str = "http://127.0.0.1:3000",
     mlflow_artifact_root: str | None = None,
     native_threads: int = 1,
+    parallel_fits: int = 2,
 ) -> dict[str, object]:
     """Every shared resource under one data folder (a local folder, or s3://... through s3fs).
 
@@ -51,7 +52,7 @@ def build_resources(
             ui_url=mlflow_ui_url,
         ),
         "alert_webhook": AlertWebhook(webhook_url=webhook, dagster_ui_url=dagster_ui_url),
-        "native_threads": NativeThreads(threads=native_threads),
+        "compute": StepCompute(native_threads=native_threads, parallel_fits=parallel_fits),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),
         "model_io_manager": ModelIOManager(base_path=f"{data_dir}/warehouse"),
         "report_io_manager": ReportIOManager(base_path=f"{data_dir}/reports"),
@@ -87,17 +88,30 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
             "boosted trees spin (up to 16x slower on a busy 2-CPU machine): see orchestration/compute.py."
         ),
     )
+    parallel_fits: int = Field(
+        default=2,
+        description=(
+            "Models a step fits at once, a thread each with native_threads (a monthly range's models, the walk-forward "
+            "fits): see orchestration/compute.py."
+        ),
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         if self.native_threads < 1:
             raise ValueError(
                 f"native_threads (ML_ASSETS_NATIVE_THREADS) must be a whole number of threads, 1 or more: not {self.native_threads}"
             )
+        if self.parallel_fits < 1:
+            raise ValueError(
+                f"parallel_fits (ML_ASSETS_PARALLEL_FITS) must be a whole number of fits at once, 1 or more: not {self.parallel_fits}"
+            )
         if self.deployment == "production":
             return self._production()
         data_dir = self.data_dir or str(Path(context.project_root) / "data")
         return dg.Definitions(
-            resources=build_resources(data_dir, self.mlflow_ui_url, self.dagster_ui_url, native_threads=self.native_threads),
+            resources=build_resources(
+                data_dir, self.mlflow_ui_url, self.dagster_ui_url, native_threads=self.native_threads, parallel_fits=self.parallel_fits
+            ),
             executor=dg.in_process_executor if self.executor == "in_process" else dg.multiprocess_executor,
             sensors=[run_failure_alert],
         )
@@ -114,6 +128,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError("deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to")
         # the server stores artifacts where its --artifacts-destination says (S3); clients never need that bucket
         resources = build_resources(
-            self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets", self.native_threads
+            self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets", self.native_threads,
+            self.parallel_fits,
         )
         return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert])

@@ -3,13 +3,16 @@
 The model asset (`training_window: backtest` compares windows on the months before each month) and the backtest
 report (every window on every month) ask for the same scores. Each is computed once: fitted models are kept for
 the step, scores in the pipeline's ScoreCache under the rows' fingerprints, the declared model and the run's
-model config, so a single-month run or the backtest after a backfill reuses what the backfill scored.
+model config, so a single-month run or the backtest after a backfill reuses what the backfill scored. A step first
+`prefetch`es every score it will ask for, so the fits it needs run side by side.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ml_assets.learning import Fitted
 from ml_assets.storage.score_cache import ScoreCache, cache_key, frame_fingerprint
 
 if TYPE_CHECKING:
@@ -26,12 +29,20 @@ def concat_months(features: dict[str, pd.DataFrame], months: list[str]) -> pd.Da
 
 
 class WalkForwardScores:
-    def __init__(self, task: Task, features: dict[str, pd.DataFrame], config: Any, cache: ScoreCache | None = None):
+    """Scores of models fitted on windows of months. `map` runs independent fits (a step's `StepCompute.map`, which
+    fits side by side; one after the other by default)."""
+
+    def __init__(
+        self, task: Task, features: dict[str, pd.DataFrame], config: Any, cache: ScoreCache | None = None,
+        map: Callable[[Callable, list], list] | None = None,  # noqa: A002  (what it is)
+    ):
         self.task, self.features, self.config = task, features, config
         self.cache = cache or ScoreCache(None)
+        self.map = map or (lambda work, items: [work(item) for item in items])
         # what every key shares, dumped once per step rather than once per score
         self._declared = (task.declared(), config.model_dump(mode="json"))
-        self._fitted: dict[tuple[str, ...], Any] = {}
+        self._fitted: dict[tuple[str, ...], Fitted] = {}
+        self._scores: dict[tuple[tuple[str, ...], str], float] = {}  # looked up in the cache once per step
         self._fingerprints: dict[str, str] = {}
         self.fits = 0
 
@@ -40,19 +51,61 @@ class WalkForwardScores:
             self._fingerprints[month] = frame_fingerprint(self.features[month])
         return self._fingerprints[month]
 
+    def _key(self, window: tuple[str, ...], month: str) -> str:
+        return cache_key(
+            "walk_forward", *self._declared, [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
+        )
+
+    def _fit(self, window: tuple[str, ...]) -> Fitted:
+        return self.task.fit(concat_months(self.features, list(window)), self.config)
+
+    def fitted(self, window: list[str]) -> Fitted | None:
+        """What this step fitted on `window` (model and chosen hyperparameters), if it did."""
+        return self._fitted.get(tuple(window))
+
     def model(self, window: list[str]):
         """The model fitted on `window`'s rows (fitted once per step)."""
         if tuple(window) not in self._fitted:
-            self._fitted[tuple(window)] = self.task.fit(concat_months(self.features, window), self.config)
+            self._fitted[tuple(window)] = self._fit(tuple(window))
             self.fits += 1
-        return self._fitted[tuple(window)]
+        return self._fitted[tuple(window)].model
 
     def remember(self, window: list[str], model) -> None:
         """A model the step fitted on `window` anyway (the pipeline's own): later scores reuse it."""
-        self._fitted.setdefault(tuple(window), model)
+        self._fitted.setdefault(tuple(window), Fitted(model, {}))
 
     def score(self, window: list[str], month: str) -> float:
-        key = cache_key(
-            "walk_forward", *self._declared, [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
-        )
-        return float(self.cache.remember("walk_forward", key, lambda: self.task.score(self.model(window), self.features[month])))
+        pair = (tuple(window), month)
+        if pair not in self._scores:
+            self._scores[pair] = float(
+                self.cache.remember("walk_forward", self._key(*pair), lambda: self.task.score(self.model(window), self.features[month]))
+            )
+        return self._scores[pair]
+
+    def prefetch(self, ask: Callable[[Callable[[list[str], str], float]], Any]) -> None:
+        """Compute every score `ask(score)` asks for, the fits side by side (`map`), so that asking for real finds them.
+
+        `ask` is called once with a stand-in `score` that records (window, month) and answers 0.0: which scores a window
+        choice or a backtest asks for depends on the months with data, never on the scores."""
+        asked: list[tuple[tuple[str, ...], str]] = []
+        ask(lambda window, month: asked.append((tuple(window), month)) or 0.0)
+        missing: dict[tuple[str, ...], list[str]] = {}
+        for window, month in dict.fromkeys(asked):
+            if (window, month) in self._scores:
+                continue
+            cached = self.cache.get("walk_forward", self._key(window, month))
+            if cached is not None:
+                self._scores[(window, month)] = float(cached)
+            else:
+                missing.setdefault(window, []).append(month)
+
+        def fit_and_score(window: tuple[str, ...]) -> tuple[Fitted, bool, list[float]]:
+            fitted, new = (self._fitted[window], False) if window in self._fitted else (self._fit(window), True)
+            return fitted, new, [self.task.score(fitted.model, self.features[month]) for month in missing[window]]
+
+        for window, (fitted, new, values) in zip(missing, self.map(fit_and_score, list(missing)), strict=True):
+            self._fitted.setdefault(window, fitted)
+            self.fits += new
+            for month, value in zip(missing[window], values, strict=True):
+                self.cache.put("walk_forward", self._key(window, month), value)
+                self._scores[(window, month)] = float(value)

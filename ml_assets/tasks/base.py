@@ -21,6 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
+from ml_assets.learning import Fitted
 from ml_assets.orchestration import checks
 from ml_assets.report import shown
 from ml_assets.tasks.protocols import MODEL, EvaluationProtocols, _pm  # noqa: F401 (MODEL re-exported)
@@ -103,7 +104,7 @@ class Task(EvaluationProtocols):
             "features": self.feature_spec.model_dump(mode="json"),
             "estimator": self.estimator.model_dump(mode="json"),
             "baselines": [b.model_dump(mode="json") for b in self.baselines],
-            "evaluation": self.evaluation.model_dump(mode="json"),
+            "evaluation": self.evaluation.model_dump(mode="json", exclude={"cv_jobs"}),  # how many processes: not a score
             "monthly": self.monthly,
         }
 
@@ -455,16 +456,23 @@ class Task(EvaluationProtocols):
         train, _ = self.split(y)
         return features.iloc[train]
 
-    def train(self, features: pd.DataFrame, config: ModelConfig, on_trial: Callable | None = None) -> Trained:
+    def train(
+        self, features: pd.DataFrame, config: ModelConfig, on_trial: Callable | None = None, prefit: Fitted | None = None,
+        metric_rows: int | None = None,
+    ) -> Trained:
+        """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
+        returned for the same rows and config (the walk-forward fit of the same window is the same model). The training
+        metrics are measured on at most `metric_rows` of the training rows, the seeded sample `reference_sample`
+        draws (the drift reference): predicting six months of flights again only to measure them cost 0.7 s a model."""
         if features.empty:
             raise ValueError("cannot train on no rows of features")
         rows = self.training_rows(features)
         X, y = self.xy(rows)
         categorical, numeric = self.inputs(rows)
-        from ml_assets.learning.search import chosen
-
-        model, picked = chosen(self.build_model(rows, config.random_state).fit(X, y))
-        fitted = self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))
+        model, picked = prefit or self.fit(features, config)
+        measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
+        X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
+        fitted = self.metrics(y_measured, self.predict_output(model, X_measured, self.classes_of(y)), self.classes_of(y))
         params = {"estimator": self.estimator.kind, **self.estimator.params, **picked,
                   "random_state": config.random_state if config.random_state is not None else self.estimator.random_state,
                   "features": ",".join([*categorical, *numeric])}
@@ -474,20 +482,22 @@ class Task(EvaluationProtocols):
             "train_rows": len(rows),
             **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
             f"train_{self.primary_metric}": shown(fitted[self.primary_metric]),
+            **({"train_metric_rows": len(measured)} if measured is not rows else {}),
             "categorical_features": ", ".join(categorical) or "none",
             "numeric_features": ", ".join(numeric) or "none",
             **({"searched_hyperparameters": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items())}
                if picked else {}),
         }
-        return Trained(model, X, params, fitted, metadata)
+        return Trained(model, X.head(5), len(X), params, fitted, metadata)
 
-    def fit(self, features: pd.DataFrame, config: ModelConfig):
-        """The fitted model alone (no training metrics), on the rows `train` uses: what a backtest retrains."""
+    def fit(self, features: pd.DataFrame, config: ModelConfig) -> Fitted:
+        """The fitted model and the hyperparameters its search chose (none without a search), on the rows `train`
+        uses, without training metrics: what a backtest retrains."""
         from ml_assets.learning.search import chosen
 
         rows = self.training_rows(features)
         X, y = self.xy(rows)
-        return chosen(self.build_model(rows, config.random_state).fit(X, y))[0]
+        return Fitted(*chosen(self.build_model(rows, config.random_state).fit(X, y)))
 
     def classes_of(self, y) -> Any:
         return None

@@ -34,11 +34,11 @@ class EvaluationProtocols:
     def evaluate(
         self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
         champion: tuple[str | None, float | None], model_months: str | None = None, scores: ScoreCache | None = None,
-        window_reason: str | None = None,
+        window_reason: str | None = None, jobs: int = 1,
     ) -> Evaluated:
         if self.monthly:
             return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months, window_reason)
-        return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores)
+        return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores, jobs=jobs)
 
     def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
         """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
@@ -146,8 +146,9 @@ class EvaluationProtocols:
         )
 
     def evaluate_cross_validated(
-        self, model, features: pd.DataFrame, model_version, champion, cache: ScoreCache | None = None
+        self, model, features: pd.DataFrame, model_version, champion, cache: ScoreCache | None = None, jobs: int = 1
     ) -> Evaluated:
+        """`jobs`: processes that fit the folds when `evaluation.cv_jobs` is unset."""
         import numpy as np
         from joblib import Parallel, delayed
 
@@ -160,7 +161,7 @@ class EvaluationProtocols:
 
         def cross_validate() -> list[dict[str, dict[str, float]]]:
             splits = list(self.cv_splitter().split(X, y))
-            return Parallel(n_jobs=spec.cv_jobs)(
+            return Parallel(n_jobs=spec.cv_jobs or jobs)(
                 delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
             )
 

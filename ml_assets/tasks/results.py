@@ -21,7 +21,8 @@ class StepResult:
 @dataclass
 class Trained:
     model: Any
-    inputs: pd.DataFrame  # the rows as delivered that it was fitted on (signature and input example come from them)
+    example: pd.DataFrame  # five of the rows as delivered that it was fitted on: its signature and input example
+    rows: int  # how many rows it was fitted on
     params: dict[str, Any]
     train_metrics: dict[str, float]
     metadata: dict[str, Any]

@@ -133,6 +133,6 @@ def test_every_step_that_fits_or_scores_limits_its_native_threads(defs):
     for assets_def in (a for a in defs.assets if isinstance(a, dg.AssetsDefinition)):
         for key in assets_def.keys:
             if key.path[-1] in fitting:
-                assert "native_threads" in assets_def.required_resource_keys, key.to_user_string()
+                assert "compute" in assets_def.required_resource_keys, key.to_user_string()
                 seen.add(key.path[0])
     assert seen == {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}

@@ -70,3 +70,16 @@ def test_months_arguments_as_the_command_line_gives_them():
     assert months_of_argument(["2013-01..2013-02", "2013-05"]) == ["2013-01", "2013-02", "2013-05"]
     assert months_of_argument(["2013-01", "2013-02", "2013-05"]) == ["2013-01", "2013-02", "2013-05"]
     assert months_of_argument(None) is None
+
+
+def test_the_run_command_refuses_a_bad_jobs_count_or_month_before_running_anything(capsys, tmp_path, monkeypatch):
+    from ml_assets.cli import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert main(["run", "--jobs", "0"]) == 2
+    assert "--jobs is how many pipelines run at once, 1 or more: not 0" in capsys.readouterr().err
+    assert main(["run", "--pipelines", "nyc_flights", "--months", "2014-01"]) == 2
+    assert "nyc_flights has no partitions ['2014-01']; it has 2013-01..2013-12" in capsys.readouterr().err
+    assert main(["run", "--months", "2013-13"]) == 2
+    assert "--months: '2013-13' is not a month written YYYY-MM" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before the instance was touched

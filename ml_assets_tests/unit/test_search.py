@@ -54,4 +54,4 @@ def test_a_pipeline_without_a_search_trains_its_fixed_hyperparameters(tmp_path):
     iris = load_pipeline("iris", tmp_path, estimator={"kind": "logistic_regression", "params": {"C": 3.0}, "search": None})
     trained = iris.plan.task.train(load_iris(as_frame=True).frame, ModelConfig())
     assert trained.params["C"] == 3.0 and "search" not in trained.params
-    assert isinstance(trained.inputs, pd.DataFrame)
+    assert isinstance(trained.example, pd.DataFrame) and len(trained.example) == 5 and trained.rows == 120  # 80% of 150

@@ -69,7 +69,7 @@ def test_the_model_step_never_scores_on_its_own_month_or_later():
     features = {m: None for m in MONTHS}
     for month in MONTHS:
         recorder = Recorder()
-        asset_choice(plan, month, features, recorder)
+        asset_choice(plan, month, features, recorder.score)
         assert recorder.months and max(recorder.months) < month if month >= "2013-03" else recorder.months == []
 
 
@@ -108,6 +108,45 @@ def test_walk_forward_scores_fit_once_and_are_reused_across_steps(tmp_path):
     changed = dict(features, **{MONTHS[0]: features[MONTHS[0]].assign(target=lambda f: f["target"] + 1)})
     fresh = WalkForwardScores(task, changed, config, ScoreCache(str(tmp_path / "scores")))
     assert fresh.score(MONTHS[:2], MONTHS[2]) != a and fresh.fits == 1
+
+
+def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(tmp_path):
+    """A step first computes every score its window choices will ask for, the fits in threads (StepCompute.map); the
+    answers are the same as asking one by one, each window is fitted once, and the chosen window's fit is the
+    model itself (`train(prefit=...)` predicts exactly as a fresh fit)."""
+    from ml_assets.orchestration.assets.model import choose_window as asset_choice
+    from ml_assets.orchestration.compute import StepCompute
+
+    plan = load_pipeline(
+        "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
+        target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}},
+        baselines=[], partitioning={"monthly": {"first_month": MONTHS[0], "last_month": MONTHS[3], "training_window": "backtest",
+                                               "window_evidence_months": 1}}, monitoring={"backtest_windows": [1, 2]},
+    ).plan
+    task, config = plan.task, plan.task.config_cls()
+    features = _months_of_rows(1)
+
+    def choices(score):
+        return [asset_choice(plan, month, features, score) for month in MONTHS[:4]]
+
+    one_by_one = WalkForwardScores(task, features, config)
+    expected = choices(one_by_one.score)
+    threads = StepCompute(parallel_fits=2)
+    side_by_side = WalkForwardScores(task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map)
+    side_by_side.prefetch(choices)
+    assert side_by_side.fits == one_by_one.fits > 1 and side_by_side.cache.summary() == f"0 cached, {len(side_by_side._scores)} computed"
+    fits = side_by_side.fits
+    assert choices(side_by_side.score) == expected and side_by_side.fits == fits  # every answer was ready
+    chosen = MONTHS[:2][-expected[2].window :]  # the window month 3's model would train on
+    prefit = side_by_side.fitted(chosen)
+    assert prefit is not None
+    X, _ = task.xy(features[MONTHS[3]])
+    rows = pd.concat([features[m] for m in chosen], ignore_index=True)
+    assert np.array_equal(task.train(rows, config, prefit=prefit).model.predict(X), task.train(rows, config).model.predict(X))
+    # a later step finds them all in the cache and fits nothing
+    later = WalkForwardScores(task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map)
+    later.prefetch(choices)
+    assert later.fits == 0 and choices(later.score) == expected
 
 
 def test_score_cache_misses_on_a_damaged_entry_and_on_any_declared_change(tmp_path):

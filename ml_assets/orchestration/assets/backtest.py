@@ -15,7 +15,7 @@ from ml_assets import monitoring
 from ml_assets.learning.walk_forward import WalkForwardScores
 from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
-from ml_assets.orchestration.compute import NativeThreads
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.storage import ProjectStorage
@@ -53,17 +53,26 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def backtest_report(
         context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking,
-        storage: ProjectStorage, native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
+        storage: ProjectStorage, compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         months = sorted(features)
         # scores the model step computed for its window choice are reused, not refitted
-        walk = WalkForwardScores(plan.task, features, plan.task.config_cls(), storage.scores(plan.name))
+        walk = WalkForwardScores(plan.task, features, plan.task.config_cls(), storage.scores(plan.name), compute.map)
         if not plan.chooses_window:
             for month in model:
                 if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
                     walk.remember(training_months(plan, month, features), model[month])
-        score_window = walk.score
+
+        def window_rows(score_window) -> list[monitoring.BacktestRow]:
+            """The retraining windows' rows, and the first month's model never retrained (months[1] is the same model
+            as "the last month")."""
+            rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, score_window, lambda *_: None, lambda _: None)
+            return rows + [
+                monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]
+            ]
+
+        walk.prefetch(window_rows)  # the fits no earlier step made, side by side
 
         def score_baseline(train_month: str, month: str) -> float | None:
             """The first declared baseline, fitted on the month before, scored on the month."""
@@ -75,20 +84,20 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             baseline = task.build_baseline(task.baselines[0], train).fit(X, y)
             return task.score(baseline, features[month])
 
+        champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
+
         def score_champion(month: str) -> tuple[str, float] | None:
             gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
             if not gated:
                 return None
             version = str(champion_model[gated[-1]]["champion_version"])
-            return version, plan.task.score(registry.load_version(version), features[month])
+            if version not in champions:
+                champions[version] = registry.load_version(version)
+            return version, plan.task.score(champions[version], features[month])
 
         baseline_label = plan.task.baselines[0].key.replace("_", " ") if plan.task.baselines else monitoring.COURSE_BASELINE
-        rows = monitoring.walk_forward(
-            months, plan.monitoring.backtest_windows, score_window, score_baseline, score_champion, baseline_label
-        )
-        rows += [
-            monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]
-        ]  # months[1] is the same model as "the last month"
+        rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
+        rows += [r for r in window_rows(walk.score) if r.policy == monitoring.NEVER_RETRAIN]
         found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
         markdown = monitoring.backtest_markdown(rows, found, metric)
         table_months, policies, scores = monitoring.policy_table(rows)

@@ -7,7 +7,7 @@ from ml_assets import tracking
 from ml_assets.orchestration.assets.evaluation import champion_score_on
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change
-from ml_assets.orchestration.compute import NativeThreads
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.tracking import MlflowTracking
@@ -56,7 +56,7 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def champion_model(
         context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking,
-        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
+        compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         decisions, metadata = {}, {}

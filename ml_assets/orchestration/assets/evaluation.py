@@ -8,6 +8,7 @@ registered model on its held-out split.
 
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -16,11 +17,10 @@ from ml_assets.orchestration import checks
 from ml_assets.orchestration.assets.data import refusal
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
-from ml_assets.orchestration.compute import NativeThreads
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.storage.score_cache import ScoreCache
 from ml_assets.tasks.base import Evaluated, embedded_png
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
@@ -126,11 +126,12 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def evaluation_report(
         context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
-        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
+        compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
-        reports, metadata, check_results = {}, {}, {}
-        for month in months_of(plan, context):
+        reports, metadata, check_results, ready = {}, {}, {}, []
+        months = list(months_of(plan, context))
+        for month in months:
             trained_on = previous_month(month) if plan.monthly else "all"
             if plan.monthly and trained_on is None:
                 reports[month] = first_month_report(plan, month)
@@ -158,10 +159,31 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                     f"holds no model: materialize {plan.key(MODEL).to_user_string()} for {trained_on} (automation does once "
                     "its features are materialized)", allow_retries=False,
                 )
-            pair = {trained_on: features[trained_on], month: features[month]} if plan.monthly else features
-            reports[month], metadata[month], check_results[month] = evaluate_month(
-                plan, registry, model[trained_on] if plan.monthly else model, pair, month, trained_on, storage.scores(plan.name)
+            ready.append((month, trained_on))
+        # the MLflow lookups here, the scoring side by side (compute.map), then the logging here in month order
+        champion = registry.champion()
+        champion_model = registry.load_version(champion.version) if champion else None
+        asked = [
+            MonthToEvaluate(month, trained_on, model[trained_on] if plan.monthly else model,
+                            {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
+                            *training_run_of(plan, registry, trained_on))
+            for month, trained_on in ready
+        ]
+
+        def score(month: MonthToEvaluate) -> Evaluated:
+            rows = plan.task.scoring_rows(month.features[month.month] if plan.monthly else month.features)
+            champion_score = (str(champion.version), plan.task.score(champion_model, rows)) if champion else (None, None)
+            return plan.task.evaluate(
+                month.model, month.features, month.month, month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
+                month.version, champion_score, model_months=month.run.data.params.get("training_months"),
+                scores=storage.scores(plan.name), window_reason=month.run.data.params.get("training_window_reason"),
+                jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
             )
+
+        # all scored before any is logged: MLflow's small writes wait for the GIL beside scoring threads
+        for month, evaluated in zip(asked, list(compute.map(score, asked)), strict=True):
+            reports[month.month], metadata[month.month], check_results[month.month] = record(plan, registry, month, evaluated)
+        reports, metadata = {m: reports[m] for m in months}, {m: metadata[m] for m in months}
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:
             # no month here could be judged (the first month, or months without data): the checks say so
@@ -178,10 +200,18 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     return evaluation_report
 
 
-def evaluate_month(
-    plan: PipelinePlan, registry: ModelRegistry, model, features, month: str | None, trained_on: str, scores: ScoreCache | None = None
-):
-    """The model trained on `trained_on` scored on `month`: the stored report, UI metadata and check results."""
+@dataclass(frozen=True)
+class MonthToEvaluate:
+    month: str | None
+    trained_on: str
+    model: Any
+    features: Any  # {trained_on: frame, month: frame}, or the table
+    run: Any  # the MLflow run that trained the model
+    version: str | None  # its registered version
+
+
+def training_run_of(plan: PipelinePlan, registry: ModelRegistry, trained_on: str) -> tuple[Any, str | None]:
+    """The finished MLflow run that trained the model on `trained_on`, and its registered version."""
     run = registry.training_run_for(trained_on)
     if run is None:
         raise dg.Failure(
@@ -190,21 +220,19 @@ def evaluate_month(
             + (f"[{trained_on}]" if plan.monthly else "")
         )
     version = registry.version_for_run(run.info.run_id)
-    version_label = str(version.version) if version else None
-    rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
-    champion = champion_score_on(plan, registry, rows)
-    evaluated = plan.task.evaluate(
-        model, features, month, run.data.metrics.get(f"train_{plan.task.primary_metric}"), version_label, champion,
-        model_months=run.data.params.get("training_months"), scores=scores,
-        window_reason=run.data.params.get("training_window_reason"),
-    )
-    registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month or "holdout")
-    if version_label:
-        registry.add_to_model_card(version_label, "Evaluation", card_evaluation(plan, evaluated, month))
+    return run, str(version.version) if version else None
+
+
+def record(plan: PipelinePlan, registry: ModelRegistry, month: MonthToEvaluate, evaluated: Evaluated):
+    """The evaluation logged to the model's run and card: the stored report, UI metadata and check results."""
+    run = month.run
+    registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month.month or "holdout")
+    if month.version:
+        registry.add_to_model_card(month.version, "Evaluation", card_evaluation(plan, evaluated, month.month))
     report = {**evaluated.report, "status": "evaluated", "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown}
     ui = {
         **evaluated.ui_metadata,
-        "model_version": version_label or "unregistered",
+        "model_version": month.version or "unregistered",
         "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
         "report": dg.MetadataValue.md(embedded_png(evaluated.markdown, evaluated.png, "evaluation plot")),
     }

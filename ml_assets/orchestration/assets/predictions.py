@@ -11,7 +11,7 @@ from ml_assets.orchestration import checks
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
-from ml_assets.orchestration.compute import NativeThreads
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
@@ -75,7 +75,7 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
     )
     def predictions(
         context: dg.AssetExecutionContext, features: Any, mlflow_tracking: MlflowTracking, alert_webhook: AlertWebhook,
-        native_threads: NativeThreads,  # limits the step's OpenMP threads (orchestration/compute.py)
+        compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         months = months_of(plan, context)
