@@ -116,11 +116,14 @@ def test_dev_run_materializes_pipelines_and_prints_one_summary(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris", "nyc_flights", "--months", "2013-01", "2013-02"],
+        # side by side, a process each, on a new DAGSTER_HOME (the processes must not both make its storage)
+        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris", "nyc_flights", "--months", "2013-01", "2013-02",
+         "--jobs", "2"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
+    assert "[run] iris: ok" in out and "[run] nyc_flights[2013-01..2013-02]: ok" in out
     assert "2 evaluation report(s)" in out
     iris_line = next(line for line in out.splitlines() if line.strip().startswith("iris"))
     assert "CV accuracy" in iris_line and "seed script" in iris_line and "majority class" in iris_line
