@@ -99,19 +99,33 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             if plan.monthly else [] for partition in ready
         }
 
+        def rows_of(partition: str | None):
+            return concat_months(features, windows[partition]) if plan.monthly else features
+
         def fit(partition: str | None):
             """The month's model, its training metrics and drift reference: what registering it needs, not its rows."""
-            rows = concat_months(features, windows[partition]) if plan.monthly else features
-            sample = plan.monitoring.drift.reference_rows
-            # training metrics on the drift reference's rows, not every row again
-            trained = plan.task.train(rows, config, prefit=scores.fitted(windows[partition]) if scores else None, metric_rows=sample)
-            # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
-            reference = plan.task.scored(trained.model, reference_sample(rows, sample))
+            try:
+                rows = rows_of(partition)
+                sample = plan.monitoring.drift.reference_rows
+                # training metrics on the drift reference's rows, not every row again
+                trained = plan.task.train(rows, config, prefit=scores.fitted(windows[partition]) if scores else None, metric_rows=sample)
+                # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
+                reference = plan.task.scored(trained.model, reference_sample(rows, sample))
+            except Exception as exc:
+                raise TrainingFailedError(partition, exc) from exc
             return frame_fingerprint(rows), trained, reference
 
         # the months' models side by side, then each logged and registered here, in month order: MLflow's many small
         # writes waited on the fitting threads for the GIL (a model's logging took 0.6-2.0 s beside two fits, 0.45 s alone)
-        fitted = list(compute.map(fit, ready))
+        try:
+            fitted = list(compute.map(fit, ready))
+        except TrainingFailedError as failed:
+            # the failed training gets its MLflow run, ended FAILED with the error, as when it was fitted inside the run
+            with registry.training_run(
+                run_name(failed.partition), run_tags(context, failed.partition, frame_fingerprint(rows_of(failed.partition))),
+                DagsterRunInfo(context.run.run_id, context.run.job_name, context.log),
+            ):
+                raise failed.error from None
         for partition, (fingerprint, trained, reference) in zip(ready, fitted, strict=True):
             models[partition], metadata[partition] = register(
                 context, fingerprint, trained, reference, partition, registry, windows[partition], choices.get(partition)
@@ -121,12 +135,11 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         models, metadata = {p: models[p] for p in partitions}, {p: metadata[p] for p in partitions}
         return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
 
-    def register(
-        context, fingerprint: str, trained, reference, partition: str | None, registry: ModelRegistry, window: list[str],
-        choice: WindowChoice | None,
-    ):
-        """The trained model logged to an MLflow run of its own, registered as a new version, with its model card."""
-        tags = {
+    def run_name(partition: str | None) -> str:
+        return f"{plan.name} model {partition or ''}".strip()
+
+    def run_tags(context, partition: str | None, fingerprint: str) -> dict[str, str]:
+        return {
             tracking.TAG_ASSET: MODEL,
             tracking.TAG_PARTITION: partition or "all",
             tracking.TAG_DATASET: plan.name,
@@ -136,9 +149,15 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             "dagster.code_version": MODEL_CODE_VERSION,
             "dagster.input.features.data_version": fingerprint,
         }
+
+    def register(
+        context, fingerprint: str, trained, reference, partition: str | None, registry: ModelRegistry, window: list[str],
+        choice: WindowChoice | None,
+    ):
+        """The trained model logged to an MLflow run of its own, registered as a new version, with its model card."""
         try:
             dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
-            with registry.training_run(f"{plan.name} model {partition or ''}".strip(), tags, dagster_run) as run:
+            with registry.training_run(run_name(partition), run_tags(context, partition, fingerprint), dagster_run) as run:
                 info = registry.log_trained_model(
                     trained.model, trained.example, trained.rows, {**trained.params, "pipeline": plan.name, "partition": partition or "all",
                      **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
@@ -170,6 +189,14 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         }
 
     return model
+
+
+class TrainingFailedError(Exception):
+    """A month's model could not be trained: which month, and the error."""
+
+    def __init__(self, partition: str | None, error: Exception):
+        super().__init__(f"training the model of {partition or 'the table'} failed: {error}")
+        self.partition, self.error = partition, error
 
 
 def choose_window(plan: PipelinePlan, month: str, features: dict, score: Callable[[list[str], str], float]) -> WindowChoice:
