@@ -1,6 +1,7 @@
 """`python -m ml_assets.cli run`: materialize pipelines on the Dagster instance (DAGSTER_HOME), so the runs show in
-`dagster dev`, then print one summary table. The pipelines run side by side, a process each (one per CPU at most);
-a pipeline's own runs follow each other in its process, and its steps fit their models side by side (StepCompute).
+`dagster dev`, then print one summary table. The pipelines run side by side (one per CPU at most): the longest in
+this process, the others in processes of their own. A pipeline's runs follow each other in its process, and its
+steps fit their models side by side (StepCompute).
 
     python -m ml_assets.cli run                               # every pipeline that works offline
     python -m ml_assets.cli run --pipelines iris heart_disease
@@ -12,6 +13,7 @@ a pipeline's own runs follow each other in its process, and its steps fit their 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -155,9 +157,12 @@ def materialize(defs: dg.Definitions, plan: PipelinePlan, runs: list[list[str | 
     return 0
 
 
-def side_by_side(plans: list[PipelinePlan], months: list[str] | None, jobs: int) -> int:
-    """Each pipeline in a process of its own (`run --pipelines NAME --jobs 1`), `jobs` at a time, the longest first;
-    1 if any failed (the others still finish: their outputs are independent).
+def side_by_side(
+    defs: dg.Definitions, plans: list[PipelinePlan], runs: dict[str, list], months: list[str] | None, jobs: int,
+    instance: dg.DagsterInstance,
+) -> int:
+    """The longest pipeline here, each other one in a process of its own (`run --pipelines NAME --jobs 1`), `jobs - 1`
+    of those at a time; 1 if any failed (the others still finish: their outputs are independent).
 
     The longest keeps its parallel fits; the others fit one model at a time (ML_ASSETS_PARALLEL_FITS=1, which their
     cross-validation follows): most of the longest one's time goes to work one thread does (logging to MLflow,
@@ -167,21 +172,32 @@ def side_by_side(plans: list[PipelinePlan], months: list[str] | None, jobs: int)
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    longest_first = sorted(plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True)
+    longest, *others = sorted(plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True)
+    # this process's own stdout and stderr, kept now: while a step of the longest runs here, Dagster points them at the
+    # step's captured log, and a process started then wrote its lines there (the iris run's line went missing so)
+    out, err = os.dup(sys.stdout.fileno()), os.dup(sys.stderr.fileno())
 
     def child(plan: PipelinePlan) -> int:
         argv = [sys.executable, "-m", "ml_assets.cli", "run", "--pipelines", plan.name, "--jobs", "1", "--no-summary"]
-        env = None if plan is longest_first[0] else {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1"}
-        return subprocess.run([*argv, *(["--months", *months] if months and plan.monthly else [])], check=False, env=env).returncode
+        env = {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1"}
+        process = subprocess.Popen([*argv, *(["--months", *months] if months and plan.monthly else [])], env=env, stdout=out, stderr=err)
+        if hasattr(os, "setpriority"):  # the longest is the run's critical path: the others take the CPU it leaves
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, process.pid, 10)
+        return process.wait()
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        codes = dict(zip([p.name for p in longest_first], pool.map(child, longest_first), strict=True))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs - 1)) as pool:
+            elsewhere = pool.map(child, others)
+            codes = {longest.name: materialize(defs, longest, runs[longest.name], instance)}
+            codes.update(zip([p.name for p in others], elsewhere, strict=True))
+    finally:
+        os.close(out)
+        os.close(err)
     failed = [name for name, code in codes.items() if code != 0]
     if failed:
         print(f"[run] failed: {', '.join(failed)} (their errors are above); the other pipelines' outputs are kept", file=sys.stderr)
     return 1 if failed else 0
-
-
 
 
 def available_cpus() -> int:
@@ -205,13 +221,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     began = time.perf_counter()
     jobs = min(args.jobs or available_cpus(), len(chosen))
+    # the instance's storage is made (and migrated) here, before any other process starts: two processes making a new
+    # one at once left its SQLite run storage with two alembic heads, unreadable by both
+    instance = dg.DagsterInstance.get()
     if jobs > 1:
-        # the instance's storage is made (and migrated) here, once: two processes making a new one at once left its
-        # SQLite run storage with two alembic heads, unreadable by both
-        dg.DagsterInstance.get().dispose()
-        code = side_by_side(chosen, args.months, jobs)
+        code = side_by_side(defs, chosen, runs, args.months, jobs, instance)
     else:
-        instance = dg.DagsterInstance.get()
         code = next((c for c in (materialize(defs, plan, runs[plan.name], instance) for plan in chosen) if c), 0)
     if code or not args.summary:
         return code

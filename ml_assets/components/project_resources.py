@@ -84,7 +84,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     native_threads: int = Field(
         default=1,
         description=(
-            "OpenMP/BLAS threads per step. Dagster runs steps side by side, and more threads than free CPUs make "
+            "OpenMP/BLAS threads per fit. Dagster runs steps side by side, and more threads than free CPUs make "
             "boosted trees spin (up to 16x slower on a busy 2-CPU machine): see orchestration/compute.py."
         ),
     )
@@ -92,7 +92,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         default=2,
         description=(
             "Models a step fits at once, a thread each with native_threads (a monthly range's models, the walk-forward "
-            "fits): see orchestration/compute.py."
+            "fits, the months it scores; a table's cross-validation folds in processes): see orchestration/compute.py."
         ),
     )
 

@@ -116,19 +116,21 @@ def test_dev_run_materializes_pipelines_and_prints_one_summary(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
     env.pop("MLFLOW_TRACKING_URI", None)
     done = subprocess.run(
-        # side by side, a process each, on a new DAGSTER_HOME (the processes must not both make its storage)
-        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris", "nyc_flights", "--months", "2013-01", "2013-02",
-         "--jobs", "2"],
+        # side by side on a new DAGSTER_HOME (the processes must not both make its storage): the flights here, iris then
+        # heart disease in a process each, heart disease's started while a flights step holds this process's stdout
+        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris", "heart_disease", "nyc_flights",
+         "--months", "2013-01", "2013-06", "--jobs", "2"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "[run] iris: ok" in out and "[run] nyc_flights[2013-01..2013-02]: ok" in out
-    assert "2 evaluation report(s)" in out
+    assert "[run] iris: ok" in out and "[run] heart_disease: ok" in out and "[run] nyc_flights[2013-01..2013-06]: ok" in out
+    assert "7 evaluation report(s)" in out
     iris_line = next(line for line in out.splitlines() if line.strip().startswith("iris"))
     assert "CV accuracy" in iris_line and "seed script" in iris_line and "majority class" in iris_line
     flights_line = next(line for line in out.splitlines() if line.strip().startswith("nyc_flights"))
     assert "2013-02" in flights_line and "course baseline" in flights_line
+    assert "heart_disease  -        CV accuracy" in out
     # the window the backtest chose for the model of 2013-01 (nothing to judge by yet: 1 month)
     assert "model trained on 2013-01 (1 month, chosen by the backtest)" in flights_line
     assert "dev.py run finished in" in out
@@ -136,4 +138,4 @@ def test_dev_run_materializes_pipelines_and_prints_one_summary(tmp_path):
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
-        assert len(instance.get_runs()) == 2  # iris, and the flight months as one range run
+        assert len(instance.get_runs()) == 3  # iris, heart disease, and the flight months as one range run
