@@ -64,15 +64,15 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
                     walk.remember(training_months(plan, month, features), model[month])
 
-        def window_rows(score_window) -> list[monitoring.BacktestRow]:
-            """The retraining windows' rows, and the first month's model never retrained (months[1] is the same model
-            as "the last month")."""
-            rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, score_window, lambda *_: None, lambda _: None)
-            return rows + [
-                monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]
-            ]
+        def never_retrained(score_window) -> list[monitoring.BacktestRow]:
+            """The first month's model on every later month (months[1] is the same model as "the last month")."""
+            return [monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]]
 
-        walk.prefetch(window_rows)  # the fits no earlier step made, side by side
+        # the fits no earlier step made, side by side: the window scores of the rows below, asked for once beforehand
+        walk.prefetch(lambda score: (
+            monitoring.walk_forward(months, plan.monitoring.backtest_windows, score, lambda *_: None, lambda _: None),
+            never_retrained(score),
+        ))
 
         def score_baseline(train_month: str, month: str) -> float | None:
             """The first declared baseline, fitted on the month before, scored on the month."""
@@ -97,7 +97,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
 
         baseline_label = plan.task.baselines[0].key.replace("_", " ") if plan.task.baselines else monitoring.COURSE_BASELINE
         rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
-        rows += [r for r in window_rows(walk.score) if r.policy == monitoring.NEVER_RETRAIN]
+        rows += never_retrained(walk.score)
         found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
         markdown = monitoring.backtest_markdown(rows, found, metric)
         table_months, policies, scores = monitoring.policy_table(rows)
