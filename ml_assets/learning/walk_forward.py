@@ -90,10 +90,12 @@ class WalkForwardScores:
         asked: list[tuple[tuple[str, ...], str]] = []
         ask(lambda window, month: asked.append((tuple(window), month)) or 0.0)
         missing: dict[tuple[str, ...], list[str]] = {}
+        keys: dict[tuple[tuple[str, ...], str], str] = {}
         for window, month in dict.fromkeys(asked):
             if (window, month) in self._scores:
                 continue
-            cached = self.cache.get("walk_forward", self._key(window, month))
+            keys[(window, month)] = self._key(window, month)
+            cached = self.cache.get("walk_forward", keys[(window, month)])
             if cached is not None:
                 self._scores[(window, month)] = float(cached)
             else:
@@ -107,5 +109,5 @@ class WalkForwardScores:
             self._fitted.setdefault(window, fitted)
             self.fits += new
             for month, value in zip(missing[window], values, strict=True):
-                self.cache.put("walk_forward", self._key(window, month), value)
+                self.cache.put("walk_forward", keys[(window, month)], value)
                 self._scores[(window, month)] = float(value)
