@@ -122,6 +122,9 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
         # the backfill alone is timed: every pipeline's sensors start stopped, or they would queue their own runs
         env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"), ML_ASSETS_AUTOMATION="stopped")
+        # the storage is made here, before the daemon and dagster-graphql start together: two processes making a new
+        # SQLite storage at once left it with two alembic heads, unreadable by both (CI lost a busy-machine test so)
+        dg.DagsterInstance.from_config(str(home)).dispose()
         log = (Path(tmp) / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
