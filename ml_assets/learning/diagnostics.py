@@ -22,17 +22,31 @@ def residuals_table(summary: pd.DataFrame) -> str:
     return f"| group | rows | mean residual | RMSE |\n|---|---:|---:|---:|\n{lines}"
 
 
-def permutation_importances(model, X: pd.DataFrame, y, rows: int, repeats: int, random_state: int) -> list[tuple[str, float, float]]:
-    """(input, mean RMSE increase, sd) for each column of `X`, largest first, on a sample of the rows."""
-    from sklearn.inspection import permutation_importance
+def permutation_importances(
+    model, X: pd.DataFrame, y, rows: int, repeats: int, random_state: int, rows_per_predict: int = 100_000
+) -> list[tuple[str, float, float]]:
+    """(input, mean RMSE increase, sd) for each column of `X`, largest first, on a seeded sample of `rows` rows:
+    each column shuffled `repeats` times, the model's RMSE on the shuffled rows minus its RMSE on the rows.
 
+    The shuffled copies are predicted together, up to `rows_per_predict` rows a call, rather than one call each as
+    scikit-learn's `permutation_importance` does: a Pipeline's per-call pandas work dominates small predicts (the
+    flights' model: 33 predicts of 2,000 rows took 1.05 s, one predict of the same 66,000 rows 0.32 s)."""
+    rng = np.random.default_rng(random_state)
     if len(X) > rows:
-        picked = np.random.default_rng(random_state).choice(len(X), rows, replace=False)
+        picked = rng.choice(len(X), rows, replace=False)
         X, y = X.iloc[picked], np.asarray(y)[picked]
-    result = permutation_importance(
-        model, X, y, scoring="neg_root_mean_squared_error", n_repeats=repeats, random_state=random_state, n_jobs=1
-    )
-    found = [(str(c), float(m), float(s)) for c, m, s in zip(X.columns, result.importances_mean, result.importances_std, strict=True)]
+    X, y = X.reset_index(drop=True), np.asarray(y, dtype=float)
+    base = float(np.sqrt(np.mean(np.square(np.asarray(model.predict(X), dtype=float) - y))))
+    shuffles = [(column, rng.permutation(len(X))) for column in X.columns for _ in range(repeats)]
+    per_call = max(1, rows_per_predict // max(len(X), 1))
+    increases = []
+    for start in range(0, len(shuffles), per_call):
+        batch = shuffles[start : start + per_call]
+        copies = pd.concat([X.assign(**{column: X[column].iloc[order].reset_index(drop=True)}) for column, order in batch], ignore_index=True)
+        predicted = np.asarray(model.predict(copies), dtype=float).reshape(len(batch), len(X))
+        increases.extend(np.sqrt(np.mean(np.square(predicted - y), axis=1)) - base)
+    by_column = np.asarray(increases).reshape(len(X.columns), repeats)
+    found = [(str(c), float(v.mean()), float(v.std())) for c, v in zip(X.columns, by_column, strict=True)]
     return sorted(found, key=lambda item: item[1], reverse=True)
 
 

@@ -1,14 +1,16 @@
 """Walk-forward scores: a model trained on a window of months, scored on a later month.
 
 The model asset (`training_window: backtest` compares windows on the months before each month) and the backtest
-report (every window on every month) ask for the same scores. Each is computed once: fitted models are kept for
-the step, scores in the pipeline's ScoreCache under the rows' fingerprints, the declared model and the run's
-model config, so a single-month run or the backtest after a backfill reuses what the backfill scored. A step first
-`prefetch`es every score it will ask for, so the fits it needs run side by side.
+report (every window on every month) ask for the same scores. Each is computed once: scores and fitted models are
+kept in the pipeline's ScoreCache under the rows' fingerprints, the declared model and the run's model config, so a
+single-month run or the backtest after a backfill reuses what the backfill scored and fitted, and the model of a
+month is the very fit its window was scored with. A step first `prefetch`es every score it will ask for, so the fits
+it needs run side by side.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,9 @@ class WalkForwardScores:
         self._fitted: dict[tuple[str, ...], Fitted] = {}
         self._scores: dict[tuple[tuple[str, ...], str], float] = {}  # looked up in the cache once per step
         self._fingerprints: dict[str, str] = {}
-        self.fits = 0
+        self._lock = threading.Lock()  # `fit_for` runs in a step's fitting threads
+        self.fits = 0  # fitted by this step
+        self.loaded = 0  # read from the cache's stored fits
 
     def fingerprint(self, month: str) -> str:
         if month not in self._fingerprints:
@@ -56,19 +60,33 @@ class WalkForwardScores:
             "walk_forward", *self._declared, [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
         )
 
-    def _fit(self, window: tuple[str, ...]) -> Fitted:
-        return self.task.fit(concat_months(self.features, list(window)), self.config)
+    def _fit(self, window: tuple[str, ...]) -> tuple[Fitted, bool]:
+        """The fit of `window` stored in the cache, else fitted now and stored; True when fitted now."""
+        key = cache_key("fit", *self._declared, [(m, self.fingerprint(m)) for m in window])
+        stored = self.cache.get_fit(key)
+        if isinstance(stored, Fitted):
+            return stored, False
+        return self.cache.keep_fit(key, self.task.fit(concat_months(self.features, list(window)), self.config)), True
 
-    def fitted(self, window: list[str]) -> Fitted | None:
-        """What this step fitted on `window` (model and chosen hyperparameters), if it did."""
-        return self._fitted.get(tuple(window))
+    def _keep(self, window: tuple[str, ...], fitted: Fitted, new: bool) -> Fitted:
+        with self._lock:
+            kept = self._fitted.setdefault(window, fitted)
+            if kept is fitted:
+                self.fits += new
+                self.loaded += not new
+            return kept
+
+    def fit_for(self, window: list[str]) -> Fitted:
+        """The model fitted on `window`'s rows and the hyperparameters its search chose: this step's, the cache's, or
+        fitted now (a month's model is the fit its window was scored with)."""
+        window = tuple(window)
+        if window in self._fitted:
+            return self._fitted[window]
+        return self._keep(window, *self._fit(window))
 
     def model(self, window: list[str]):
-        """The model fitted on `window`'s rows (fitted once per step)."""
-        if tuple(window) not in self._fitted:
-            self._fitted[tuple(window)] = self._fit(tuple(window))
-            self.fits += 1
-        return self._fitted[tuple(window)].model
+        """The model fitted on `window`'s rows (fitted once, then kept)."""
+        return self.fit_for(window).model
 
     def remember(self, window: list[str], model) -> None:
         """A model the step fitted on `window` anyway (the pipeline's own): later scores reuse it."""
@@ -101,13 +119,11 @@ class WalkForwardScores:
             else:
                 missing.setdefault(window, []).append(month)
 
-        def fit_and_score(window: tuple[str, ...]) -> tuple[Fitted, bool, list[float]]:
-            fitted, new = (self._fitted[window], False) if window in self._fitted else (self._fit(window), True)
-            return fitted, new, [self.task.score(fitted.model, self.features[month]) for month in missing[window]]
+        def fit_and_score(window: tuple[str, ...]) -> tuple[Fitted, list[float]]:
+            fitted = self.fit_for(window)
+            return fitted, [self.task.score(fitted.model, self.features[month]) for month in missing[window]]
 
-        for window, (fitted, new, values) in zip(missing, self.map(fit_and_score, list(missing)), strict=True):
-            self._fitted.setdefault(window, fitted)
-            self.fits += new
+        for window, (_, values) in zip(missing, self.map(fit_and_score, list(missing)), strict=True):
             for month, value in zip(missing[window], values, strict=True):
                 self.cache.put("walk_forward", keys[(window, month)], value)
                 self._scores[(window, month)] = float(value)

@@ -6,6 +6,11 @@ space, baselines, evaluation) and the library versions. Their key hashes all of 
 changed search space or an upgraded scikit-learn is a miss and is computed afresh; nothing is ever invalidated
 by hand. Entries are small JSON files under `<data_dir>/score_cache/<pipeline>/`, written in one piece
 (`put_bytes`); one that cannot be read is a miss, never an error.
+
+The walk-forward fits themselves are kept the same way (`fit-<key>.joblib`, about 0.5 MB for six months of
+flights), under the same key parts: a re-run over unchanged months loads the month's model instead of fitting it
+again (the flights' model step re-run: 29.6 s with fitting, see README), and the backtest loads the fits the
+model step made. The folder can be deleted at any time; it only costs the fits again.
 """
 
 from __future__ import annotations
@@ -54,10 +59,10 @@ class ScoreCache:
         self.hits = 0
         self.misses = 0
 
-    def _path(self, kind: str, key: str) -> UPath:
+    def _path(self, kind: str, key: str, suffix: str = ".json") -> UPath:
         from upath import UPath
 
-        return UPath(self.root) / f"{kind}-{key}.json"
+        return UPath(self.root) / f"{kind}-{key}{suffix}"
 
     def get(self, kind: str, key: str) -> Any | None:
         if self.root is None:
@@ -79,6 +84,42 @@ class ScoreCache:
         if _is_local(path):  # an object store has no folders to make
             path.parent.mkdir(parents=True, exist_ok=True)
         put_bytes(path, json.dumps({"value": value}).encode())
+
+    def get_fit(self, key: str) -> Any | None:
+        """The fitted object stored under `key`, or None: also for one that cannot be loaded (torn, or pickled by
+        classes that have changed since), which is fitted again, never an error."""
+        import io
+
+        import joblib
+
+        if self.root is None:
+            return None
+        try:
+            data = self._path("fit", key, ".joblib").read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return joblib.load(io.BytesIO(data))
+        except Exception:  # noqa: BLE001 (unpickling raises anything: EOFError, UnpicklingError, AttributeError, ...)
+            return None
+
+    def keep_fit(self, key: str, fitted: Any) -> Any:
+        """Stores `fitted` under `key` and returns it as read back from what was stored: a fit made now and the same
+        fit read in a later run are then stored byte for byte alike by the model's IO manager (a fresh fit pickles a
+        little differently from its reloaded copy, 463,404 vs 463,644 bytes for a month of flights)."""
+        import io
+
+        import joblib
+
+        if self.root is None:
+            return fitted
+        path = self._path("fit", key, ".joblib")
+        if _is_local(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        joblib.dump(fitted, buffer)
+        put_bytes(path, buffer.getvalue())
+        return joblib.load(io.BytesIO(buffer.getvalue()))
 
     def remember(self, kind: str, key: str, compute) -> Any:
         """The cached value for `key`, else `compute()` stored under it."""

@@ -23,6 +23,41 @@ def test_permutation_importance_ranks_the_input_the_model_uses_first():
     assert found[0][1] > 1.0 and abs(found[1][1]) < 0.05
 
 
+def test_permutation_importance_is_the_rmse_increase_whether_predicted_together_or_one_shuffle_at_a_time():
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200), "kind": pd.Categorical(rng.choice(["x", "y"], 200))})
+    y = 2 * X["a"].to_numpy() - X["b"].to_numpy() + (X["kind"] == "y").to_numpy() + rng.normal(scale=0.1, size=200)
+
+    class Recorded:
+        """A model on the three columns that records the rows of each predict call (and needs `kind` categorical)."""
+
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, frame):
+            assert isinstance(frame["kind"].dtype, pd.CategoricalDtype)
+            self.calls.append(len(frame))
+            return 2 * frame["a"].to_numpy() - frame["b"].to_numpy() + (frame["kind"] == "y").to_numpy()
+
+    together, apart = Recorded(), Recorded()
+    found = permutation_importances(together, X, y, rows=500, repeats=2, random_state=3)
+    assert found == permutation_importances(apart, X, y, rows=500, repeats=2, random_state=3, rows_per_predict=200)
+    assert together.calls == [200, 1200] and apart.calls == [200] * 7
+    # by hand: the same seeded shuffles, one column at a time
+    order = np.random.default_rng(3)
+    base = np.sqrt(np.mean((apart.predict(X) - y) ** 2))
+    by_hand = {}
+    for column in X.columns:
+        increases = []
+        for _ in range(2):
+            shuffled = X.assign(**{column: X[column].iloc[order.permutation(200)].reset_index(drop=True)})
+            increases.append(np.sqrt(np.mean((apart.predict(shuffled) - y) ** 2)) - base)
+        by_hand[column] = [np.mean(increases), np.std(increases)]
+    for name, mean, sd in found:
+        assert [mean, sd] == pytest.approx(by_hand[name], abs=1e-12)
+    assert [name for name, _, _ in found] == ["a", "b", "kind"]
+
+
 def test_calibration_compares_stated_probability_with_what_happened():
     from ml_assets.learning.diagnostics import calibration_table
 

@@ -138,8 +138,8 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
     fits = side_by_side.fits
     assert choices(side_by_side.score) == expected and side_by_side.fits == fits  # every answer was ready
     chosen = MONTHS[:2][-expected[2].window :]  # the window month 3's model would train on
-    prefit = side_by_side.fitted(chosen)
-    assert prefit is not None
+    prefit = side_by_side.fit_for(chosen)
+    assert side_by_side.fits == fits  # the window's fit from the prefetch, not fitted again
     X, _ = task.xy(features[MONTHS[3]])
     rows = pd.concat([features[m] for m in chosen], ignore_index=True)
     assert np.array_equal(task.train(rows, config, prefit=prefit).model.predict(X), task.train(rows, config).model.predict(X))
@@ -147,6 +147,35 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
     later = WalkForwardScores(task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map)
     later.prefetch(choices)
     assert later.fits == 0 and choices(later.score) == expected
+    # and the month's model is the stored fit of its window, read back, not fitted again
+    assert np.array_equal(later.fit_for(chosen).model.predict(X), prefit.model.predict(X)) and (later.fits, later.loaded) == (0, 1)
+
+
+def test_stored_fits_are_read_back_refitted_when_damaged_and_never_reused_for_changed_rows(tmp_path):
+    plan = load_pipeline(
+        "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
+        target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}, baselines=[],
+    ).plan
+    task, config = plan.task, plan.task.config_cls()
+    features, folder = _months_of_rows(2), tmp_path / "scores"
+    X, _ = task.xy(features[MONTHS[3]])
+    first = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
+    expected = first.model(MONTHS[:3]).predict(X)
+    assert (first.fits, first.loaded) == (1, 0)
+    (stored,) = folder.glob("fit-*.joblib")
+    again = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
+    assert np.array_equal(again.model(MONTHS[:3]).predict(X), expected) and (again.fits, again.loaded) == (0, 1)
+    # a torn entry is a miss: fitted again, the same model, and stored whole
+    stored.write_bytes(stored.read_bytes()[:1000])
+    torn = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
+    assert np.array_equal(torn.model(MONTHS[:3]).predict(X), expected) and (torn.fits, torn.loaded) == (1, 0)
+    whole = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
+    assert np.array_equal(whole.model(MONTHS[:3]).predict(X), expected) and (whole.fits, whole.loaded) == (0, 1)
+    # one changed row in the window is another key: a new fit, whose predictions differ
+    changed = dict(features, **{MONTHS[1]: features[MONTHS[1]].assign(target=lambda f: f["target"].where(f.index > 0, 50.0))})
+    fresh = WalkForwardScores(task, changed, config, ScoreCache(str(folder)))
+    assert not np.array_equal(fresh.model(MONTHS[:3]).predict(X), expected) and (fresh.fits, fresh.loaded) == (1, 0)
+    assert len(list(folder.glob("fit-*.joblib"))) == 2
 
 
 def test_score_cache_misses_on_a_damaged_entry_and_on_any_declared_change(tmp_path):

@@ -102,7 +102,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         markdown = monitoring.backtest_markdown(rows, found, metric)
         table_months, policies, scores = monitoring.policy_table(rows)
         context.log.info(found.sentence)
-        context.log.info(f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted")
+        context.log.info(f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted, {walk.loaded} read from the score cache")
 
         png = None
         if table_months:

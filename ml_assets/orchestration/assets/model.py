@@ -86,14 +86,18 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             else:
                 ready.append(partition)
         choices: dict[str, WindowChoice] = {}
-        scores = WalkForwardScores(plan.task, features, config, storage.scores(plan.name), compute.map) if plan.chooses_window else None
-        if scores:
+        # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
+        scores = WalkForwardScores(plan.task, features, config, storage.scores(plan.name), compute.map) if plan.monthly else None
+        if plan.chooses_window:
             # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
             scores.prefetch(lambda score: [choose_window(plan, partition, features, score) for partition in ready])
             for partition in ready:
                 choices[partition] = choose_window(plan, partition, features, scores.score)
                 context.log.info(f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}")
-            context.log.info(f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them")
+            context.log.info(
+                f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them, "
+                f"{scores.loaded} read from the score cache"
+            )
         windows = {
             partition: training_months(plan, partition, features, choices[partition].window if partition in choices else None)
             if plan.monthly else [] for partition in ready
@@ -108,7 +112,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 rows = rows_of(partition)
                 sample = plan.monitoring.drift.reference_rows
                 # training metrics on the drift reference's rows, not every row again
-                trained = plan.task.train(rows, config, prefit=scores.fitted(windows[partition]) if scores else None, metric_rows=sample)
+                trained = plan.task.train(rows, config, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
                 # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
                 reference = plan.task.scored(trained.model, reference_sample(rows, sample))
             except Exception as exc:
@@ -126,6 +130,8 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 DagsterRunInfo(context.run.run_id, context.run.job_name, context.log),
             ):
                 raise failed.error from None
+        if scores:
+            context.log.info(f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from the score cache")
         for partition, (fingerprint, trained, reference) in zip(ready, fitted, strict=True):
             models[partition], metadata[partition] = register(
                 context, fingerprint, trained, reference, partition, registry, windows[partition], choices.get(partition)
