@@ -89,12 +89,17 @@ def _months_of_rows(seed: int) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def test_walk_forward_scores_fit_once_and_are_reused_across_steps(tmp_path):
+def _one_column_task(tmp_path):
+    """The flights pipeline's task, reduced to boosted trees on the one input `x` of `_months_of_rows`, and its config."""
     plan = load_pipeline(
         "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
         target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}, baselines=[],
     ).plan
-    task, config = plan.task, plan.task.config_cls()
+    return plan.task, plan.task.config_cls()
+
+
+def test_walk_forward_scores_fit_once_and_are_reused_across_steps(tmp_path):
+    task, config = _one_column_task(tmp_path)
     features = _months_of_rows(0)
     cache = ScoreCache(str(tmp_path / "scores"))
     first = WalkForwardScores(task, features, config, cache)
@@ -152,11 +157,7 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
 
 
 def test_stored_fits_are_read_back_refitted_when_damaged_and_never_reused_for_changed_rows(tmp_path):
-    plan = load_pipeline(
-        "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
-        target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}, baselines=[],
-    ).plan
-    task, config = plan.task, plan.task.config_cls()
+    task, config = _one_column_task(tmp_path)
     features, folder = _months_of_rows(2), tmp_path / "scores"
     X, _ = task.xy(features[MONTHS[3]])
     first = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
