@@ -472,7 +472,8 @@ class Task(EvaluationProtocols):
         model, picked = prefit or self.fit(features, config)
         measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
         X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
-        fitted = self.metrics(y_measured, self.predict_output(model, X_measured, self.classes_of(y)), self.classes_of(y))
+        classes = self.classes_for(model, y)
+        fitted = self.metrics(y_measured, self.predict_output(model, X_measured, classes), classes)
         params = {"estimator": self.estimator.kind, **self.estimator.params, **picked,
                   "random_state": config.random_state if config.random_state is not None else self.estimator.random_state,
                   "features": ",".join([*categorical, *numeric])}
@@ -502,6 +503,10 @@ class Task(EvaluationProtocols):
     def classes_of(self, y) -> Any:
         return None
 
+    def classes_for(self, model, *ys) -> Any:
+        """The classes a model's output is scored over: every class the model knows and every label in `ys`."""
+        return None
+
     def predict_output(self, model, X: pd.DataFrame, classes) -> np.ndarray:
         return model.predict(X)
 
@@ -519,7 +524,8 @@ class Task(EvaluationProtocols):
     def score(self, model, rows) -> float:
         """The primary metric of `model` on `rows`: (X, y), or a features frame."""
         X, y = self.xy(rows) if hasattr(rows, "columns") else rows
-        return self.metrics(y, self.predict_output(model, X, self.classes_of(y)), self.classes_of(y))[self.primary_metric]
+        classes = self.classes_for(model, y)
+        return self.metrics(y, self.predict_output(model, X, classes), classes)[self.primary_metric]
 
     def transformed_inputs(self, model, X: pd.DataFrame) -> pd.DataFrame:
         """The model's inputs after DeclaredInputs (derived columns made): what drift is measured on."""

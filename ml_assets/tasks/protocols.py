@@ -67,15 +67,15 @@ class EvaluationProtocols:
     ) -> Evaluated:
         """`model_months`: the months the model learned from when its training window holds more than one;
         `window_reason`: why that window, when the backtest chose it (`training_window: backtest`)."""
-        import numpy as np
-
         train_month, valid_month = sorted(pair)
         train, valid = pair[train_month], pair[valid_month]
         if valid.empty:
             raise ValueError(f"month {valid_month} has no rows to evaluate on")
         X_train, y_train = self.xy(train)
         X_valid, y_valid = self.xy(valid)
-        classes = self.classes_of(np.concatenate([y_train, y_valid]))
+        # every class the model knows, not only those of the two months: a class dropped from the probabilities
+        # before the arg-max turns the model's vote into another class's
+        classes = self.classes_for(model, y_train, y_valid)
         outputs = {MODEL: self.predict_output(model, X_valid, classes)}
         for key, predictor in self.predictors(train).items():
             if key != MODEL:
@@ -155,7 +155,7 @@ class EvaluationProtocols:
         from ml_assets.storage.score_cache import ScoreCache, cache_key, frame_fingerprint
 
         X, y = self.xy(features)
-        classes = self.classes_of(y)
+        classes = self.classes_for(model, y)
         predictors = self.predictors(features)
         spec = self.evaluation
 

@@ -56,6 +56,11 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         storage: ProjectStorage, compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
+        # a month whose rows were all dropped (stored while its blocking checks failed) has nothing to fit or score on
+        without_rows = sorted(m for m, frame in features.items() if frame is None or len(frame) == 0)
+        features = {m: frame for m, frame in features.items() if m not in without_rows}
+        if without_rows:
+            context.log.warning(f"left out of the backtest, no rows: {', '.join(without_rows)}")
         months = sorted(features)
         # scores the model step computed for its window choice are reused, not refitted
         walk = WalkForwardScores(plan.task, features, plan.task.config_cls(), storage.scores(plan.name), compute.map)
@@ -117,6 +122,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             "pipeline": plan.name,
             "metric": metric,
             "months": months,
+            "months_without_rows": without_rows,
             "rows": [asdict(r) for r in rows],
             "common_months": found.months,
             "means": found.means,
@@ -128,6 +134,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             "verdict": dg.MetadataValue.md(found.sentence),
             "winner": found.winner or "none",
             "months_with_data": len(months),
+            "months_without_rows": ", ".join(without_rows) or "none",
             "report": dg.MetadataValue.md(embedded_png(markdown, png, "decay plot") if png else markdown),
             **{f"mean_{slug(p)}": shown(v) for p, v in found.means.items()},
         }

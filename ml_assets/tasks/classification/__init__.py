@@ -119,6 +119,12 @@ class ClassificationTask(Task):
 
         return np.unique(y)
 
+    def classes_for(self, model, *ys) -> np.ndarray:
+        import numpy as np
+
+        known = [np.asarray(getattr(model, "classes_", []))] + [np.asarray(y) for y in ys]
+        return np.unique(np.concatenate([k for k in known if len(k)]))
+
     def predict_output(self, model, X, classes) -> np.ndarray:
         """Class probabilities with a column for every class in `classes`, even one the model never saw."""
         import numpy as np
@@ -132,10 +138,13 @@ class ClassificationTask(Task):
             proba = (predicted[:, None] == np.asarray(classes)[None, :]).astype(float)
         if fitted == list(classes):
             return proba
+        wanted = list(classes)
+        dropped = [c for c in fitted if c not in wanted]
+        if dropped:  # its probability would vanish and the arg-max would name another class
+            raise ValueError(f"the model predicts class(es) {dropped} that are not among the classes scored {wanted}")
         full = np.zeros((len(X), len(classes)))
         for j, c in enumerate(fitted):
-            if c in list(classes):
-                full[:, list(classes).index(c)] = proba[:, j]
+            full[:, wanted.index(c)] = proba[:, j]
         return full
 
     def metrics(self, y_true, output, classes) -> dict[str, float]:
