@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import dagster as dg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ml_assets.months import is_month
 
@@ -41,11 +41,20 @@ class TargetSpec(dg.Model, dg.Resolvable):
     positive_above: float | None = Field(
         default=None, description="Classification: binarize the target as `column > positive_above` (e.g. UCI num > 0)."
     )
-    class_names: list[str] | None = Field(
+    class_names: dict[int | str, str] | list[str] | None = Field(  # keys read as text (_labels_as_text)
         default=None,
-        description="Classification: report names of the classes in sorted order (0, 1, ... or the labels' order); "
-        "their number must match the classes found.",
+        description="Classification: the classes' names in reports. A mapping {label: name} for any labels "
+        "({Adelie: Adélie penguin, ...}; every label found needs a name); a list only for labels 0, 1, ..., n-1 "
+        "(the position is the label).",
     )
+
+    @field_validator("class_names", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value: Any) -> Any:
+        """YAML reads `{0: healthy, 1: sick}` with numbers as keys; labels are matched as text."""
+        if isinstance(value, dict):
+            return {str(label): name for label, name in value.items()}
+        return value
     min: float | None = Field(default=None, description="Regression: rows with a target below this are dropped.")
     max: float | None = Field(default=None, description="Regression: rows with a target above this are dropped.")
 

@@ -47,7 +47,9 @@ def task_of(**attributes):
          "target.column 'body_mass_g' looks like a measurement (24 distinct values, e.g. 3750.0): declare task: regression"),
         ({}, penguins_like(species="Gentoo"), "target.column 'species' holds 1 class (['Gentoo']): at least two are needed"),
         ({"target": {"column": "species", "class_names": ["a", "b"]}}, penguins_like(),
-         "target.class_names names 2 classes ['a', 'b'], but the data holds 3: ['Adelie', 'Chinstrap', 'Gentoo']"),
+         "target.class_names ['a', 'b'] names classes by position, which only labels 0..1 have, but the data holds "
+         "['Adelie', 'Chinstrap', 'Gentoo']: write it as a mapping from label to name, class_names: {Adelie: <name>, "
+         "Chinstrap: <name>, Gentoo: <name>}"),
         ({"target": {"column": "species", "positive_above": 1}}, penguins_like(),
          "target.positive_above needs a numeric target; 'species' holds object (e.g. 'Adelie')"),
         ({"features": {"numeric": ["bill_length_mm", "hour"], "derived": [{"name": "hour", "part_of": "island", "part": "hour"}]}},

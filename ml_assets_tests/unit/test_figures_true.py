@@ -42,3 +42,44 @@ def test_probabilities_are_never_dropped_silently():
         task.predict_output(model, frame[["x"]], np.array(["a", "b"]))
     full = task.predict_output(model, frame[["x"]], np.array(["a", "b", "c", "d"]))
     np.testing.assert_allclose(full.sum(axis=1), 1.0)
+
+
+SPECIES = pd.Series(["Gentoo", "Adelie", "Chinstrap", "Adelie"] * 5)
+
+
+def test_class_names_as_a_list_over_text_labels_are_refused_with_the_mapping_to_write():
+    """A list names classes by position; text labels have no position a user can know (it was the sorted order, so
+    names in another order relabelled the confusion matrix with no warning)."""
+    task = task_of("classification", target={"column": "label", "class_names": ["Gentoo penguin", "Adelie penguin", "Chinstrap penguin"]})
+    problems = task.target_problems(SPECIES)
+    assert len(problems) == 1
+    assert "target.class_names" in problems[0] and "by position" in problems[0]
+    assert "class_names: {Adelie: <name>, Chinstrap: <name>, Gentoo: <name>}" in problems[0]
+
+
+def test_class_names_as_a_mapping_name_each_label_whatever_the_order():
+    names = {"Gentoo": "Gentoo penguin", "Adelie": "Adélie penguin", "Chinstrap": "chinstrap penguin"}
+    task = task_of("classification", target={"column": "label", "class_names": names})
+    assert task.target_problems(SPECIES) == []
+    assert task.labels(np.array(["Adelie", "Chinstrap", "Gentoo"])) == ["Adélie penguin", "chinstrap penguin", "Gentoo penguin"]
+    # the confusion matrix's rows and columns carry the names of the labels they count
+    y = np.array(["Adelie", "Adelie", "Gentoo"])
+    output = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, 0, 1.0]])  # columns: Adelie, Chinstrap, Gentoo
+    markdown = task.extra_markdown(y, output, np.array(["Adelie", "Chinstrap", "Gentoo"]), "rows")
+    assert "| Adélie penguin | 1 | 0 | 1 |" in markdown and "| Gentoo penguin | 0 | 0 | 1 |" in markdown
+    # a label without a name, or (in a table) a name for no label, is refused naming both
+    short = task_of("classification", target={"column": "label", "class_names": {"Adelie": "a", "Gentoo": "g"}})
+    assert "no class for the label(s) ['Chinstrap']" in short.target_problems(SPECIES)[0]
+    extra = task_of("classification", target={"column": "label", "class_names": {**names, "Emperor": "e"}})
+    assert "['Emperor']" in extra.target_problems(SPECIES)[0]
+
+
+def test_class_names_keys_from_yaml_numbers_and_lists_for_codes():
+    """`{0: healthy, 1: sick}` in YAML has numbers as keys; a list still names labels 0..n-1."""
+    codes = pd.Series([0, 1, 1, 0, 2] * 4)
+    mapped = task_of("classification", target={"column": "label", "class_names": {0: "healthy", 1: "mild", 2: "severe"}})
+    assert mapped.target_problems(codes) == [] and mapped.labels(np.array([0, 1, 2])) == ["healthy", "mild", "severe"]
+    listed = task_of("classification", target={"column": "label", "class_names": ["healthy", "mild", "severe"]})
+    assert listed.target_problems(codes) == [] and listed.labels(np.array([2, 0])) == ["severe", "healthy"]
+    # codes 1..3 are not positions
+    assert "by position" in listed.target_problems(codes + 1)[0]

@@ -35,7 +35,8 @@ class ClassificationTask(Task):
         names = spec.target.class_names
         if names is not None and len(names) < 2:
             _refuse("target.class_names", names, "two or more names, one per class")
-        if names is not None and len(set(names)) != len(names):
+        named = list(names.values()) if isinstance(names, dict) else names
+        if names is not None and len(set(named)) != len(named):
             _refuse("target.class_names", names, "distinct names")
         if spec.target.positive_above is not None and names and len(names) != 2:
             _refuse("target.class_names", names, "two names: target.positive_above makes two classes")
@@ -70,12 +71,32 @@ class ClassificationTask(Task):
         problems = []
         if len(classes) < 2:
             problems.append(f"target.column {self.target_column!r} holds {len(classes)} class ({classes}): at least two are needed")
+        return problems + self.class_name_problems([plain(c) for c in classes])
+
+    def class_name_problems(self, classes: list) -> list[str]:
+        """`target.class_names` against the labels found: a list names labels 0..n-1 by position, a mapping names any
+        label; every label found needs a name (a month may lack some classes, a table may not)."""
         names = self.target.class_names
-        if names is not None and len(names) != len(classes) and self.monthly is False:
-            problems.append(f"target.class_names names {len(names)} classes {names}, but the data holds {len(classes)}: {classes}")
-        if names is not None and len(names) < len(classes) and self.monthly:
-            problems.append(f"target.class_names names {len(names)} classes {names}, but this month holds {len(classes)}: {classes}")
-        return problems
+        if names is None:
+            return []
+        where = "this month holds" if self.monthly else "the data holds"
+        if isinstance(names, list):
+            if not all(isinstance(c, int) for c in classes) or any(c < 0 or c >= len(names) for c in classes):
+                mapping = "{" + ", ".join(f"{c}: <name>" for c in classes) + "}"
+                return [
+                    f"target.class_names {names} names classes by position, which only labels 0..{len(names) - 1} have, but "
+                    f"{where} {classes}: write it as a mapping from label to name, class_names: {mapping}"
+                ]
+            if not self.monthly and len(names) != len(classes):
+                return [f"target.class_names names {len(names)} classes {names}, but the data holds {len(classes)}: {classes}"]
+            return []
+        unnamed = [c for c in classes if str(c) not in names]
+        if unnamed:
+            return [f"target.class_names names no class for the label(s) {unnamed} ({where} {classes}); it names {sorted(names)}"]
+        unknown = sorted(set(names) - {str(c) for c in classes})
+        if unknown and not self.monthly:
+            return [f"target.class_names names label(s) {unknown} that the data does not hold (it holds {classes})"]
+        return []
 
     def extra_raw_checks(self) -> list[str]:
         return [checks.RAW_TWO_CLASSES]
@@ -178,10 +199,17 @@ class ClassificationTask(Task):
 
     # ---- report --------------------------------------------------------------------------------------------------
     def labels(self, classes) -> list[str]:
+        """Each class's name: by label from a mapping, by position (label 0..n-1) from a list, else the label itself."""
         names = self.target.class_names
-        if names and len(names) == len(classes):
-            return list(names)
-        return [str(c.item() if hasattr(c, "item") else c) for c in classes]
+        out = []
+        for c in (plain(c) for c in classes):
+            if isinstance(names, dict) and str(c) in names:
+                out.append(names[str(c)])
+            elif isinstance(names, list) and isinstance(c, int) and 0 <= c < len(names):
+                out.append(names[c])
+            else:
+                out.append(str(c))
+        return out
 
     def rows_note(self, y) -> str:
         return f", classes {', '.join(self.labels(self.classes_of(y)))}"
