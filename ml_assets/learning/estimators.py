@@ -18,6 +18,20 @@ def estimator_class(path: str):
     return getattr(importlib.import_module(module), name)
 
 
+def takes_sparse_input(kind: str, task: str) -> bool:
+    """Whether the estimator a YAML `kind` names accepts sparse input (scikit-learn's input tags say; HistGradientBoosting
+    and ml_assets' composite, whose boosted trees read the encoder's output, do not)."""
+    path = import_path(kind, task)
+    if path == COMPOSITE:
+        return False
+    from sklearn.utils import get_tags
+
+    try:
+        return bool(get_tags(estimator_class(path)()).input_tags.sparse)
+    except (TypeError, ValueError, AttributeError):  # an estimator that needs arguments, or predates tags: assume not
+        return False
+
+
 def build_estimator(kind: str, task: str, params: dict, random_state: int | None, input_encoder):
     """The estimator a YAML `kind` names, behind the input encoder (the composite takes the encoder itself)."""
     path = import_path(kind, task)
@@ -48,5 +62,6 @@ def build_model(
 ) -> Pipeline:
     """The one object that is trained, registered and served: rows as delivered in, predictions out."""
     inputs = DeclaredInputs(tuple(categorical), tuple(numeric), tuple(derived))
-    input_encoder = encoder(categorical, numeric, encoding, scale_numeric, task, random_state if random_state is not None else 0)
+    dense = bool(categorical) and encoding == "onehot" and not takes_sparse_input(kind, task)
+    input_encoder = encoder(categorical, numeric, encoding, scale_numeric, task, random_state if random_state is not None else 0, dense)
     return Pipeline([("inputs", inputs), ("model", build_estimator(kind, task, params, random_state, input_encoder))])

@@ -111,11 +111,29 @@ class DeclaredInputs(TransformerMixin, BaseEstimator):
         return np.asarray([*self.categorical, *self.numeric], dtype=object)
 
 
+# one-hot columns per categorical input for an estimator that takes no sparse input (the rarer categories share one)
+DENSE_ONEHOT_MAX_CATEGORIES = 64
+
+
+def encoding_description(encoding: str, dense: bool) -> str:
+    """How the categorical inputs reach the estimator, in words (the model's metadata and report say it)."""
+    if encoding == "onehot" and dense:
+        return (f"one-hot, dense (the estimator takes no sparse input): at most {DENSE_ONEHOT_MAX_CATEGORIES} columns per "
+                "input, the rarer categories sharing one")
+    return {"onehot": "one-hot (sparse when thin)", "ordinal": "ordinal codes", "target": "cross-fitted target encoding",
+            "none": "passed through as they are"}[encoding]
+
+
 def encoder(
-    categorical: Sequence[str], numeric: Sequence[str], encoding: str, scale_numeric: bool, task: str, random_state: int
+    categorical: Sequence[str], numeric: Sequence[str], encoding: str, scale_numeric: bool, task: str, random_state: int,
+    dense: bool = False,
 ):
     """A ColumnTransformer after DeclaredInputs: categories encoded (`onehot`, `ordinal`, `target`
-    or `none` for estimators that take them as they are), numbers median-imputed and optionally scaled."""
+    or `none` for estimators that take them as they are), numbers median-imputed and optionally scaled.
+
+    `dense`: the estimator refuses sparse input (HistGradientBoosting). The ColumnTransformer turns sparse when the
+    one-hot output is thin, so its output is kept dense, and the one-hot width per input is bounded so that a column of
+    thousands of values does not make a dense matrix of thousands of columns."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -134,13 +152,14 @@ def encoder(
                  list(categorical))
             )
         elif encoding == "onehot":
-            transformers.append(
-                ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
-                 list(categorical))
+            onehot = (
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=DENSE_ONEHOT_MAX_CATEGORIES)
+                if dense else OneHotEncoder(handle_unknown="ignore")
             )
+            transformers.append(("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), onehot), list(categorical)))
         else:
             transformers.append(("categorical", "passthrough", list(categorical)))
     if numeric:
         steps = [SimpleImputer(strategy="median", keep_empty_features=True)] + ([StandardScaler()] if scale_numeric else [])
         transformers.append(("numeric", make_pipeline(*steps), list(numeric)))
-    return ColumnTransformer(transformers, verbose_feature_names_out=False)
+    return ColumnTransformer(transformers, verbose_feature_names_out=False, **({"sparse_threshold": 0.0} if dense else {}))

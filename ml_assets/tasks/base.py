@@ -406,6 +406,16 @@ class Task(EvaluationProtocols):
 
         return searched(model, spec.search, self.estimator_task(), self.primary_metric, seed)
 
+    def encoding_used(self, frame: pd.DataFrame) -> str | None:
+        """How the model's categorical inputs are encoded, in words (None without categorical inputs)."""
+        from ml_assets.learning.estimators import takes_sparse_input
+        from ml_assets.learning.inputs import encoding_description
+
+        if not self.inputs(frame)[0]:
+            return None
+        encoding = self.feature_spec.encoding
+        return encoding_description(encoding, encoding == "onehot" and not takes_sparse_input(self.estimator.kind, self.estimator_task()))
+
     def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):
         from ml_assets.learning.estimators import build_model
 
@@ -485,6 +495,7 @@ class Task(EvaluationProtocols):
             f"train_{self.primary_metric}": shown(fitted[self.primary_metric]),
             **({"train_metric_rows": len(measured)} if measured is not rows else {}),
             "categorical_features": ", ".join(categorical) or "none",
+            **({"categorical_encoding": self.encoding_used(rows)} if categorical else {}),
             "numeric_features": ", ".join(numeric) or "none",
             **({"searched_hyperparameters": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items())}
                if picked else {}),

@@ -99,6 +99,9 @@ class EvaluationProtocols:
             f"Trained on **{train_month}** ({len(train):,} rows), scored on **{valid_month}** ({len(valid):,} rows): train on "
             f"one month, score on the next. Every baseline is fitted on {train_month} too."
         ) + (f" Its window was chosen by the walk-forward backtest on the months before {train_month}: {window_reason}." if window_reason else "")
+        encoding = self.encoding_used(train)
+        if encoding:
+            trained += f" Categorical inputs: {encoding}."
         diagnostics = self.diagnostics(model, X_valid, y_valid, outputs[MODEL], valid_month)
         markdown = (
             f"# {self.name}: evaluation for {valid_month}\n\n{trained}\n\n{table}\n\n{comparison}\n"
@@ -114,6 +117,7 @@ class EvaluationProtocols:
             "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
             "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
             "model_training_months": model_months or train_month, "model_training_window_reason": window_reason,
+            "categorical_encoding": encoding,
             "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
             "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
             "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
@@ -156,6 +160,7 @@ class EvaluationProtocols:
 
         X, y = self.xy(features)
         classes = self.classes_for(model, y)
+        encoding = self.encoding_used(features)
         predictors = self.predictors(features)
         spec = self.evaluation
 
@@ -210,7 +215,8 @@ class EvaluationProtocols:
         test_output = self.predict_output(model, X.iloc[test], classes)
         diagnostics = self.diagnostics(model, X.iloc[test], y[test], test_output, "the held-out rows")
         markdown = (
-            f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}.\n\n"
+            f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}."
+            + (f" Categorical inputs: {encoding}." if encoding else "") + "\n\n"
             f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
             + self.search_note()
             + ("The fold scores are reused: these rows were cross-validated before with the same declared model, search "
@@ -227,7 +233,7 @@ class EvaluationProtocols:
         model_cv = summary[MODEL]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
-            "classes": self.labels(classes) if classes is not None else None,
+            "classes": self.labels(classes) if classes is not None else None, "categorical_encoding": encoding,
             "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "reused": reused, "summary": summary, "paired": {"against": reference, **paired}},
             "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
             "primary_metric": self.primary_metric, "score": holdout[MODEL][self.primary_metric],

@@ -83,3 +83,27 @@ def test_class_names_keys_from_yaml_numbers_and_lists_for_codes():
     assert listed.target_problems(codes) == [] and listed.labels(np.array([2, 0])) == ["severe", "healthy"]
     # codes 1..3 are not positions
     assert "by position" in listed.target_problems(codes + 1)[0]
+
+
+def high_cardinality_table(rows: int = 3000, values: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, values, rows)
+    x = rng.normal(size=rows)
+    return pd.DataFrame({"place": [f"zone-{c:03d}" for c in code], "x": x, "y": np.sin(code / 20.0) * 5 + x**2 + rng.normal(0, 0.1, rows)})
+
+
+@pytest.mark.parametrize("task_kind, target", [("regression", "y"), ("classification", "label")])
+def test_boosted_trees_on_a_high_cardinality_text_column_with_the_default_encoding(task_kind, target):
+    """The one-hot output of 300 values is thin, so the ColumnTransformer made it sparse and HistGradientBoosting
+    refused it inside `model` (TypeError: Sparse data was passed for X, but dense data is required)."""
+    frame = high_cardinality_table()
+    if task_kind == "classification":
+        frame = frame.assign(label=np.where(frame["y"] > frame["y"].median(), "high", "low")).drop(columns=["y"])
+    task = task_of(task_kind, target={"column": target}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}})
+    assert task.feature_spec.encoding == "onehot"  # the default
+    trained = task.train(frame, task.config_cls())
+    assert trained.model.predict(frame.head(10).drop(columns=[target])).shape == (10,)
+    assert "dense" in trained.metadata["categorical_encoding"]
+    # estimators that take sparse input keep the sparse one-hot encoding
+    ridge = task_of(task_kind, target={"column": target})
+    assert ridge.encoding_used(frame) == "one-hot (sparse when thin)"
