@@ -44,8 +44,9 @@ def build_resources(
         dg.EnvVar("MLFLOW_TRACKING_URI") if os.environ.get("MLFLOW_TRACKING_URI") else f"sqlite:///{data_dir}/mlflow/mlflow.db"
     )
     webhook = dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK_URL") if os.environ.get("ML_ASSETS_ALERT_WEBHOOK_URL") else None
+    storage = ProjectStorage(data_dir=data_dir)
     return {
-        "storage": ProjectStorage(data_dir=data_dir),
+        "storage": storage,
         "mlflow_tracking": MlflowTracking(
             tracking_uri=tracking_uri,
             artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts",
@@ -55,7 +56,7 @@ def build_resources(
         "compute": StepCompute(native_threads=native_threads, parallel_fits=parallel_fits),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),
         "model_io_manager": ModelIOManager(base_path=f"{data_dir}/warehouse"),
-        "report_io_manager": ReportIOManager(base_path=f"{data_dir}/reports"),
+        "report_io_manager": ReportIOManager(base_path=storage.reports_dir),  # where storage.stored_report reads
     }
 
 

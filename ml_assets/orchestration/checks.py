@@ -26,6 +26,8 @@ FEATURES_RETENTION = "features_retention_ratio"
 FEATURES_TARGET_IN_RANGE = "features_target_in_range"
 FEATURES_ROWS_PER_CLASS = "features_enough_rows_per_class"
 
+FIGURES_RECOMPUTED = "figures_recomputed"
+
 FEATURE_DRIFT = "feature_drift"
 PREDICTION_DRIFT = "prediction_drift"
 TARGET_DRIFT = "target_drift"
@@ -40,6 +42,8 @@ _DESCRIPTIONS = {
     FEATURES_TARGET_IN_RANGE: "Every target lies within [target.min, target.max].",
     FEATURES_RETENTION: "Cleaning kept at least quality.min_retention_ratio of the raw rows.",
     FEATURES_ROWS_PER_CLASS: "Every class has at least as many rows as cross-validation folds (monthly: one).",
+    FIGURES_RECOMPUTED: "Every primary figure reported (the model's and each baseline's) is what the stored model and the "
+    "baselines refitted with their seeds give on the stored rows it was scored on, within 1e-9 (read back after storing).",
     FEATURE_DRIFT: "No model input drifted from the champion's training data beyond monitoring.drift.max_feature_drift.",
     PREDICTION_DRIFT: "The champion's predictions did not drift from those on its training data beyond max_prediction_drift.",
     TARGET_DRIFT: "The target did not drift from the champion's training data beyond max_target_drift.",
@@ -69,12 +73,27 @@ def result(name: str, month: str | None, passed: bool, **metadata) -> dg.AssetCh
 def figures(check: dg.AssetCheckResult) -> str:
     """A failed check's figures in one line, e.g. `accuracy 0.979 < min_accuracy 0.999` (CLI, dev.py run, logs)."""
     values = {k: getattr(v, "value", v) for k, v in (check.metadata or {}).items()}
+    if values.get("disagreements", "none") != "none":  # a re-computation's: each figure reported and recomputed
+        return str(values["disagreements"])
     numbers = [(k, v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     if len(numbers) >= 2:
         (a, x), (b, y) = numbers[0], numbers[1]
         relation = "<" if x < y else (">" if x > y else "=")
         return f"{a} {x:.4g} {relation} {b} {y:.4g}"
     return ", ".join(f"{k} {v}" for k, v in values.items() if k != "month") or "no figures"
+
+
+def recomputed(name: str, month: str | None, figures: list) -> dg.AssetCheckResult:
+    """The re-computation of a month's reported figures (tasks/recompute.Figure): failed, naming both figures of each
+    disagreement, when any differs by more than the tolerance."""
+    wrong = [f for f in figures if not f.agrees]
+    metadata: dict = {"month": month} if month else {}
+    metadata["figures_checked"] = len(figures)
+    metadata["disagreements"] = "; ".join(map(str, wrong)) or "none"
+    for f in figures:
+        metadata[f"{f.name} reported"] = f.stored if f.stored is not None else "unreadable"
+        metadata[f"{f.name} recomputed"] = f.recomputed
+    return dg.AssetCheckResult(check_name=name, passed=not wrong, metadata=metadata)
 
 
 def drift_checks(month: str, reference: str, drifts: dict[str, list], plot_markdown: str | None = None) -> list[dg.AssetCheckResult]:

@@ -15,6 +15,21 @@ class ProjectStorage(dg.ConfigurableResource):
         return "/".join([self.data_dir.rstrip("/"), *parts])
 
     @property
+    def reports_dir(self) -> str:
+        """Where the report IO manager stores reports (project_resources.build_resources)."""
+        return self.path("reports")
+
+    def stored_report(self, asset_path: list[str], partition: str | None) -> dict:
+        """A report as the report IO manager stored it: <reports>/<asset key path>[/<partition>].json."""
+        import json
+
+        from upath import UPath
+
+        name = "/".join(asset_path) + (f"/{partition}" if partition else "")
+        with UPath(f"{self.reports_dir}/{name}.json").open("rb") as handle:
+            return json.loads(handle.read())
+
+    @property
     def cache_dir(self) -> str:
         return self.path("source_cache")
 

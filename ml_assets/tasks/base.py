@@ -137,7 +137,8 @@ class Task(EvaluationProtocols):
     def evaluation_check_names(self) -> list[str]:
         names = [self.threshold_check] if self.threshold is not None else []
         names.append(f"beats_{self.trivial_key}")
-        return names + [b.check_name for b in self.baselines if b.check_name]
+        # the re-computation of every reported figure from what was stored (tasks/recompute.py), run after the report is stored
+        return names + [b.check_name for b in self.baselines if b.check_name] + [checks.FIGURES_RECOMPUTED]
 
     def check_descriptions(self) -> dict[str, str]:
         where = "on the next month" if self.monthly else "in cross-validation"
@@ -522,6 +523,10 @@ class Task(EvaluationProtocols):
         return model.predict(X)
 
     def metrics(self, y_true, output, classes) -> dict[str, float]:
+        raise NotImplementedError
+
+    def primary_from_predictions(self, y_true, predicted) -> float:
+        """The primary metric by its plain formula from predictions (tasks/recompute.py checks every report with it)."""
         raise NotImplementedError
 
     def scoring_rows(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

@@ -1,5 +1,7 @@
 """Every figure a report shows is what the stored model gives on the stored rows: faults an audit found, each pinned."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +34,11 @@ def test_a_window_model_is_scored_over_every_class_it_knows():
     assert evaluated.report["metrics"]["model"]["accuracy"] == pytest.approx(truth, abs=1e-12)
     # the walk-forward backtest scores a stored model on a month through the same call
     assert task.score(model, scored) == pytest.approx(truth, abs=1e-12)
+    # and the check that re-computes every reported figure confirms the report
+    from ml_assets.tasks.recompute import recompute_report
+
+    pair = {"2020-02": before, "2020-03": scored}
+    assert all(f.agrees for f in recompute_report(task, json.loads(json.dumps(evaluated.report, default=str)), model, pair))
 
 
 def test_probabilities_are_never_dropped_silently():
@@ -107,3 +114,59 @@ def test_boosted_trees_on_a_high_cardinality_text_column_with_the_default_encodi
     # estimators that take sparse input keep the sparse one-hot encoding
     ridge = task_of(task_kind, target={"column": target})
     assert ridge.encoding_used(frame) == "one-hot (sparse when thin)"
+
+
+def monthly_regression_pair(seed: int = 0) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for month, shift in (("2020-02", 0.0), ("2020-03", 0.5)):
+        x = rng.normal(size=200)
+        out[month] = pd.DataFrame({"x": x, "y": 3 * x + shift + rng.normal(0, 0.3, 200)})
+    return out
+
+
+def test_the_recomputation_confirms_a_true_report_and_names_both_figures_of_a_planted_wrong_one():
+    from ml_assets.orchestration import checks
+    from ml_assets.tasks.recompute import recompute_report
+
+    task = task_of("regression", monthly=True, baselines=[{"key": "forest", "name": "forest", "estimator": {"kind": "random_forest", "params": {"n_estimators": 10}}}])
+    pair = monthly_regression_pair()
+    model = task.build_model(pair["2020-02"]).fit(*task.xy(pair["2020-02"]))
+    report = json.loads(json.dumps(task.evaluate_next_month(model, pair, "2020-03", None, None, (None, None)).report, default=str))
+    figures = recompute_report(task, report, model, pair)
+    assert [f.name for f in figures] == ["score (rmse)", "model rmse", "mean_predictor rmse", "forest rmse"]
+    assert all(f.agrees for f in figures), figures
+    assert checks.recomputed("figures_recomputed", "2020-03", figures).passed
+    # a planted figure: the model's, then a baseline's, each off by more than the tolerance
+    for where in (("score",), ("metrics", "model", "rmse"), ("metrics", "forest", "rmse")):
+        planted = json.loads(json.dumps(report))
+        holder = planted
+        for part in where[:-1]:
+            holder = holder[part]
+        true_value = holder[where[-1]]
+        holder[where[-1]] = true_value + 1e-6
+        result = checks.recomputed("figures_recomputed", "2020-03", recompute_report(task, planted, model, pair))
+        assert not result.passed
+        said = result.metadata["disagreements"].value
+        assert repr(true_value + 1e-6) in said and repr(true_value) in said, said
+    # a figure a serializer turned into text is a disagreement too
+    planted = {**report, "score": str(report["score"]) + "x"}
+    assert not checks.recomputed("figures_recomputed", "2020-03", recompute_report(task, planted, model, pair)).passed
+    # a different model than the one stored is caught
+    other = task.build_model(pair["2020-03"]).fit(*task.xy(pair["2020-03"]))
+    assert not all(f.agrees for f in recompute_report(task, report, other, pair))
+
+
+def test_the_recomputation_of_a_cross_validated_report_uses_its_held_out_rows():
+    from ml_assets.tasks.recompute import recompute_report
+
+    task = task_of("classification", baselines=[{"key": "forest", "name": "forest", "estimator": {"kind": "random_forest", "params": {"n_estimators": 10}}}])
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=300), "label": np.where(x + rng.normal(0, 0.5, 300) > 0, "yes", "no")})
+    train = task.training_rows(frame)
+    model = task.build_model(train).fit(*task.xy(train))
+    report = task.evaluate_cross_validated(model, frame, None, (None, None)).report
+    figures = recompute_report(task, json.loads(json.dumps(report, default=str)), model, frame)
+    assert {f.name for f in figures} == {"score (accuracy)", "model accuracy", "majority_class accuracy", "forest accuracy"}
+    assert all(f.agrees for f in figures), figures

@@ -22,6 +22,7 @@ from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Evaluated, embedded_png
+from ml_assets.tasks.recompute import recompute_report
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 
@@ -184,6 +185,12 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         for month, evaluated in zip(asked, list(compute.map(score, asked)), strict=True):
             reports[month.month], metadata[month.month], check_results[month.month] = record(plan, registry, month, evaluated)
         reports, metadata = {m: reports[m] for m in months}, {m: metadata[m] for m in months}
+        yield dg.Output(value_of(plan, reports), metadata=combined_metadata(metadata, context))  # stored here
+        # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py)
+        for month in asked:
+            stored = storage.stored_report(key.path, month.month)
+            figures = recompute_report(plan.task, stored, month.model, month.features)
+            check_results[month.month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month.month, figures))
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:
             # no month here could be judged (the first month, or months without data): the checks say so
@@ -193,9 +200,7 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                 )})
                 for name in plan.task.evaluation_check_names
             ]}
-        return dg.MaterializeResult(
-            value=value_of(plan, reports), metadata=combined_metadata(metadata, context), check_results=combined_checks(check_results)
-        )
+        yield from combined_checks(check_results)
 
     return evaluation_report
 
