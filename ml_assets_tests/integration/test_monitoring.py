@@ -57,13 +57,23 @@ def test_predictions_are_the_champions_on_every_month(ranged):
         dg.AssetRecordsFilter(asset_key=flights.key("predictions"), asset_partitions=["2013-04"]), limit=1
     ).records[0]
     by_month = record.event_log_entry.asset_materialization.metadata["by_month"].value
+    # the champion's whole window, as its MLflow run records it
+    params = flights.registry.client().get_run(champion.run_id).data.params
+    window = params["training_months"].split(", ") if "training_months" in params else [
+        flights.registry.client().get_run(champion.run_id).data.tags["ml_assets.partition"]]
+    assert by_month["2013-04"]["champion_training_months"] == (window[0] if len(window) == 1 else f"{window[0]}..{window[-1]}")
     for month in FLIGHT_MONTHS:
         scored, features = _stored(flights, "predictions", month), _stored(flights, "features", month)
         assert len(scored) == len(features) > 20_000
         assert scored["prediction"].tolist() == pytest.approx(model.predict(features.drop(columns=["duration_min"])).tolist())
         assert scored["actual"].tolist() == features["duration_min"].tolist()
         assert by_month[month]["champion_version"] == str(champion.version)
-        assert 5 < by_month[month]["rmse"] < 10  # numeric: the UI plots it across months
+        # a month the champion learned from shows its figures only as in_sample_; every other month as the skill
+        assert by_month[month]["out_of_sample"] is (month not in window)
+        shown = "rmse" if month not in window else "in_sample_rmse"
+        hidden = "in_sample_rmse" if month not in window else "rmse"
+        assert 3 < by_month[month][shown] < 10 and hidden not in by_month[month]  # numeric: the UI plots it across months
+        assert not any(key.startswith(("mae", "r2")) for key in by_month[month]) or month not in window
     # real consecutive months of 2013 do not drift beyond the YAML's thresholds
     checks = check_results(flights_range)
     assert checks["feature_drift"] and checks["prediction_drift"] and checks["target_drift"]
@@ -286,7 +296,7 @@ def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_
         dg.AssetRecordsFilter(asset_key=taxi.key("predictions"), asset_partitions=["2022-02"]), limit=1
     ).records[0].event_log_entry.asset_materialization.metadata
     assert latest["champion_version"].value == str(retrained.version)
-    assert latest["champion_trained_on"].value == "2022-01"
+    assert latest["champion_training_months"].value == "2022-01" and latest["out_of_sample"].value is True
     assert latest["feature_drift_largest"].value < 0.2
 
 

@@ -9,12 +9,13 @@ from ml_assets import monitoring, tracking
 from ml_assets.months import is_month
 from ml_assets.orchestration import checks
 from ml_assets.orchestration.alerts import AlertWebhook
-from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, months_of, span, value_of
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, span, value_of
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
+from ml_assets.tasks.recompute import recompute_scored
 from ml_assets.tracking import MlflowTracking
 
 
@@ -66,11 +67,10 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
         automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
-        check_specs=(
-            checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
-            if plan.monthly
-            else None
-        ),
+        check_specs=[
+            *(checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False) if plan.monthly else []),
+            *checks.check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
+        ],
         backfill_policy=plan.backfill_policy,
     )
     def predictions(
@@ -98,25 +98,33 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             return
         model = registry.load_version(champion.version)
         reference = registry.reference_sample(champion) if plan.monthly else None
-        trained_on = (registry.client().get_run(champion.run_id).data.tags or {}).get(tracking.TAG_PARTITION, "unknown")
-        scored, metadata, check_results = {}, {}, {}
+        run = registry.client().get_run(champion.run_id).data
+        trained_on = (run.tags or {}).get(tracking.TAG_PARTITION, "unknown")
+        window = champion_window(run.params or {}, trained_on) if plan.monthly else []
+        scored, metadata, check_results, reported = {}, {}, {}, {}
         # the months predicted side by side (the trees' prediction leaves Python's lock), then judged here in order
         predicted = compute.map(lambda month: plan.task.scored(model, features[month] if plan.monthly else features), with_data)
         for month, rows in zip(with_data, predicted, strict=True):
             scored[month] = rows
             # a table's champion trained on most of its rows: its figures come from the held-out rest only
             unseen = rows if plan.monthly else rows.iloc[plan.task.split(rows[ACTUAL].to_numpy())[1]]
+            out_of_sample = month not in window if plan.monthly else True
+            figures = plan.task.scored_metrics(unseen)
+            reported[month] = figures if out_of_sample else {}
             metadata[month] = {
                 "champion_version": str(champion.version),
                 "champion_uri": registry.champion_uri,
-                "champion_trained_on": trained_on,
+                "champion_training_months": span_of(window) if plan.monthly else "the table's training split",
+                "out_of_sample": out_of_sample,
                 "rows": len(rows),
-                "scored_on": "every row of the month (the champion trained on earlier months)" if plan.monthly else (
+                "scored_on": scored_on(month, window, len(unseen), out_of_sample) if plan.monthly else (
                     f"the {len(unseen)} held-out rows the champion never saw (the table's seeded split); every row is "
                     "predicted and stored"
                 ),
-                **{name: shown(value) for name, value in plan.task.scored_metrics(unseen).items()},
+                # a month the champion learned from measures its fit, not its skill: those figures are marked in_sample_
+                **{(name if out_of_sample else f"in_sample_{name}"): shown(value) for name, value in figures.items()},
             }
+            check_results[month] = []
             if plan.monthly:
                 check_results[month] = judge_drift(context, alert_webhook, champion, trained_on, reference, month, rows)
                 metadata[month].update(drift_figures(check_results[month]))
@@ -124,7 +132,17 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             scored[month] = next(iter(scored.values())).iloc[:0]
             metadata[month] = {"status": "awaiting data", "rows": 0}
         yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
-        yield from combined_checks(check_results) if check_results else []
+        # each reported figure against the champion, loaded again from the registry, on the month's stored rows
+        reloaded = registry.load_version(champion.version)
+        for month in with_data:
+            rows = features[month] if plan.monthly else features
+            held_out = rows if plan.monthly else rows.iloc[plan.task.split(plan.task.xy(rows)[1])[1]]
+            figures = recompute_scored(plan.task, reloaded, held_out, reported[month])
+            check_results[month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month, figures))
+        for month in awaiting:
+            check_results[month] = [nothing_judged(name, "awaiting data") for name in check_names]
+        log_failed_checks(context, [r for results in check_results.values() for r in results])
+        yield from combined_checks(check_results)
 
     def stored_empty(context, months: list[str], status: str):
         """Each month stored with no rows and its status; the checks say why they judged nothing."""
@@ -133,10 +151,14 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         frames = {month: pd.DataFrame({ACTUAL: [], PREDICTION: []}) for month in months}
         metadata = {month: {"status": status, "rows": 0} for month in months}
         yield dg.Output(value_of(plan, frames), metadata=combined_metadata(metadata, context))
-        for name in checks.DRIFT_CHECKS if plan.monthly else []:  # Dagster requires a result of every check
-            yield dg.AssetCheckResult(
-                check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"months_judged": "none", "why": status}
-            )
+        for name in check_names:  # Dagster requires a result of every check
+            yield nothing_judged(name, status)
+
+    check_names = [*(checks.DRIFT_CHECKS if plan.monthly else []), checks.FIGURES_RECOMPUTED]
+
+    def nothing_judged(name: str, why: str) -> dg.AssetCheckResult:
+        severity = dg.AssetCheckSeverity.WARN if name in checks.DRIFT_CHECKS else dg.AssetCheckSeverity.ERROR
+        return dg.AssetCheckResult(check_name=name, passed=True, severity=severity, metadata={"months_judged": "none", "why": why})
 
     def judge_drift(context, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
         where = f"version {champion.version}'s training data ({trained_on})"
@@ -193,6 +215,27 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             context.log.warning(f"drift alert not delivered: {exc}")
 
     return predictions
+
+
+def champion_window(params: dict, trained_on: str) -> list[str]:
+    """The months the champion learned from: its run's training_months (a window of more than one month), else its
+    partition."""
+    listed = [m.strip() for m in str(params.get("training_months", "")).split(",") if m.strip()]
+    return listed or ([trained_on] if is_month(trained_on) else [])
+
+
+def span_of(window: list[str]) -> str:
+    """`YYYY-MM..YYYY-MM` (one month: `YYYY-MM`)."""
+    if not window:
+        return "unknown"
+    return window[0] if len(window) == 1 else f"{window[0]}..{window[-1]}"
+
+
+def scored_on(month: str, window: list[str], rows: int, out_of_sample: bool) -> str:
+    learned = f"the champion learned from {span_of(window)}"
+    if out_of_sample:
+        return f"every row of the month ({rows:,}), which {learned} without: out of sample"
+    return f"every row of the month ({rows:,}), which {learned} with: in sample, so its figures are marked in_sample_"
 
 
 def drift_figures(results: list[dg.AssetCheckResult]) -> dict[str, float]:
