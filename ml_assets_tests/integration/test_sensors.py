@@ -107,12 +107,12 @@ def test_flights_sensor_uses_a_content_hash(flights, instance):
 @pytest.fixture
 def local_heart(tmp_path, data_dir, monkeypatch):
     """The heart-disease pipeline reading a copy of the file by path (ML_ASSETS_HEART_URL)."""
-    from ml_assets_tests.conftest import SHARED_HEART
+    from ml_assets_tests.conftest import BUNDLED_HEART
 
     folder = tmp_path / "heart"
     folder.mkdir()
     path = folder / "processed.cleveland.data"
-    shutil.copy(SHARED_HEART / "processed.cleveland.data", path)
+    shutil.copy(BUNDLED_HEART, path)
     monkeypatch.setenv("ML_ASSETS_HEART_URL", str(path))
     return path, load_pipeline("heart_disease", data_dir)
 

@@ -88,3 +88,25 @@ def test_local_paths_and_file_urls_are_sources_too(tlc_dir, tmp_path):
         dest = UPath(tmp_path / f"copy{i}.parquet")
         download_month(url, dest, "2021-01")
         assert dest.read_bytes() == src.read_bytes()
+
+
+def test_a_pinned_file_is_kept_only_when_its_bytes_have_the_pinned_sha256(tlc_dir, tmp_path):
+    """The download path of a clone without the local mirror: the first URL whose bytes match wins, a wrong copy is
+    never written, and a failure names every URL tried."""
+    from ml_assets_tests.conftest import TripServer
+    from ml_assets_tests.tlc_files import DataUnavailableError, fetch
+
+    name = "green_tripdata_2021-02.parquet"
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "wrong.parquet").write_bytes((tlc_dir / name).read_bytes()[:-1] + b"x")
+    (served / name).write_bytes((tlc_dir / name).read_bytes())
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with TripServer(served) as server:
+        base = f"http://127.0.0.1:{server.httpd.server_port}"
+        with pytest.raises(DataUnavailableError, match=r"wrong\.parquet: sha256 .* not the pinned .*missing\.parquet: HTTPError"):
+            fetch(name, cache, [f"{base}/wrong.parquet", f"{base}/missing.parquet"])
+        assert list(cache.iterdir()) == []
+        fetch(name, cache, [f"{base}/wrong.parquet", f"{base}/{name}"])
+    assert (cache / name).read_bytes() == (tlc_dir / name).read_bytes() and len(list(cache.iterdir())) == 1
