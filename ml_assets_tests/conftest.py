@@ -7,6 +7,7 @@ import http.server
 import os
 import shutil
 import threading
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -171,3 +172,38 @@ def pytest_collection_modifyitems(config, items):
         parts = item.path.relative_to(Path(__file__).parent).parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, TIERS[parts[0]]))
+
+
+@pytest.fixture
+def postgres_source():
+    """A database and a reader role with a sentinel password on the machine's PostgreSQL, dropped afterwards."""
+    import pandas as pd
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    tag = uuid.uuid4().hex[:10]
+    database, role, password = f"ml_assets_sql_{tag}", f"ml_assets_reader_{tag}", f"pw-sentinel-{tag}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {database}")
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}")
+    try:
+        from ml_assets.sources.flights import read_flights
+        from ml_assets.sources.table import package_file
+
+        penguins = pd.read_csv(package_file("package://palmerpenguins/data/penguins.csv"))
+        flights = read_flights()
+        flights = flights[flights["month"] <= 2].assign(
+            scheduled=pd.to_datetime(flights[["year", "month", "day"]]) + pd.to_timedelta(flights["sched_dep_time"] // 100, unit="h")
+        )
+        with engine.begin() as connection:
+            penguins.to_sql("penguins", connection, index=False)
+            flights.to_sql("flights", connection, index=False, chunksize=20_000)
+            connection.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        yield f"postgresql://{role}:{password}@127.0.0.1:5432/{database}", password
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            connection.exec_driver_sql(f"DROP ROLE IF EXISTS {role}")
+        admin.dispose()

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 README = (REPO_ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["penguins", "diabetes", "flight_delays"])
+@pytest.mark.parametrize("name", ["penguins", "diabetes", "flight_delays", "penguins_sql"])
 def test_the_readme_quotes_each_example_verbatim(name):
     text = (EXAMPLES / name / "defs.yaml").read_text()
     assert text.strip() in README, f"README.md does not quote docs/examples/{name}/defs.yaml as it is"
@@ -65,3 +65,17 @@ def test_a_monthly_table_split_by_its_time_column(data_dir, instance):
     assert report["train_month"] == "2013-01" and report["valid_month"] == "2013-02"
     assert report["score"] > report["baselines"]["majority_class"]
     assert report["metrics"]["model"]["roc_auc"] > 0.6
+
+
+def test_a_database_table(data_dir, instance, postgres_source, monkeypatch):
+    """The README's SQL example as written, on the penguins loaded into the machine's PostgreSQL."""
+    url, password = postgres_source
+    monkeypatch.setenv("PENGUINS_DB_URL", url)
+    penguins = load_yaml_pipeline(EXAMPLES / "penguins_sql" / "defs.yaml", data_dir)
+    result = penguins.materialize(instance)
+    assert result.success, failure_messages(result)
+    assert all(check_results(result).values()), check_results(result)
+    report = json.loads(penguins.report().read_text())
+    assert report["rows"] == 344 and report["classes"] == ["Adélie", "Chinstrap", "Gentoo"]
+    assert report["cv"]["summary"]["model"]["accuracy"]["mean"] > 0.97
+    assert password not in penguins.report().read_text()
