@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import dagster as dg
 from upath import UPath
@@ -133,33 +134,97 @@ def runs_of(plan: PipelinePlan, months: list[str] | None) -> list[list[str | Non
     return month_ranges(keys, asked or keys, plan.months_per_run)
 
 
-def materialize(defs: dg.Definitions, plan: PipelinePlan, runs: list[list[str | None]], instance: dg.DagsterInstance) -> int:
-    """The pipeline's runs one after the other, in this process, each on a line; 1 at the first that fails."""
+FAILURES_FILE_ENV = "ML_ASSETS_CLI_FAILURES"  # where a side-by-side child writes its failure rows for the parent's summary
+
+
+def failed_check_rows(result, plan: PipelinePlan, months: list[str | None]) -> list[list[str]]:
+    """Each failed check of a run as a summary row: pipeline, month(s) it failed on, what failed and its figures."""
+    rows = []
+    for event in result.all_events:
+        if event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION or event.asset_check_evaluation_data.passed:
+            continue
+        data = event.asset_check_evaluation_data
+        metadata = {k: getattr(v, "value", v) for k, v in (data.metadata or {}).items()}
+        month = metadata.get("months_failed") or metadata.get("month") or (months[0] if plan.monthly else "-")
+        rows.append([plan.name, str(month), f"check {data.check_name} failed", check_figures(data)])
+    return rows
+
+
+def failed_step_rows(result, plan: PipelinePlan, months: list[str | None]) -> list[list[str]]:
+    where = (months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}") if plan.monthly else "-"
+    rows = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        said = data.user_failure_data.description if data.user_failure_data and data.user_failure_data.description else None
+        said = (said or data.error.message).strip().splitlines()[0]
+        rows.append([plan.name, where, f"step {event.step_key} failed", said])
+    return rows
+
+
+def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.DagsterInstance) -> int:
+    """The months before `first` that its evaluation needs and the instance lacks (prerequisites.py), built first: raw
+    data, features and models over the one range, saying so. 1 if that run fails."""
+    from ml_assets.orchestration.plan import FEATURES, MODEL, RAW
+    from ml_assets.orchestration.prerequisites import missing_before
+
+    missing = missing_before(plan, instance, first)
+    if missing is None:
+        return 0
+    print(f"[run] {plan.name}: {first} is scored by the model of {missing.previous}, which learns from {missing.span}: "
+          f"building raw_data, features and model for {missing.span} first", flush=True)
+    tags = {RANGE_START_TAG: missing.months[0], RANGE_END_TAG: missing.months[-1]}
+    keys = [plan.key(a) for a in (RAW, FEATURES, MODEL)]
+    result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys)
+    if result.success:
+        return 0
+    from ml_assets.orchestration.assets.data import refusal
+
+    refused = refusal(instance, plan, missing.previous)
+    if refused is not None:  # nothing to score `first` with: its report says why, and the range goes on
+        print(f"[run] {plan.name}: {missing.previous} was refused ({refused}): {first} will have nothing to be scored by", flush=True)
+        return 0
+    print(f"[run] {plan.name}[{missing.span}] (needed before {first}) FAILED (run {result.run_id})", file=sys.stderr)
+    for row in failed_step_rows(result, plan, missing.months):
+        print(f"  {row[2]}: {row[3]}", file=sys.stderr)
+    return 1
+
+
+def materialize(
+    defs: dg.Definitions, plan: PipelinePlan, runs: list[list[str | None]], instance: dg.DagsterInstance,
+    failures: list[list[str]] | None = None,
+) -> int:
+    """The pipeline's runs one after the other, in this process, each on a line; 1 at the first that fails. What failed
+    (steps, blocking checks with their month and figures) is added to `failures` as summary rows."""
+    failures = [] if failures is None else failures
     job = defs.resolve_job_def(plan.job_name("training"))
     for months in runs:
         t0 = time.perf_counter()
+        if plan.monthly and build_what_is_missing(job, plan, months[0], instance):
+            failures.append([plan.name, months[0], "months before it failed to build", "see the run above"])
+            return 1
         tags = {RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else None
         result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
         where = f"{plan.name}{'[' + (months[0] + '..' + months[-1] if len(months) > 1 else months[0]) + ']' if plan.monthly else ''}"
-        failed_checks = [
-            f"{e.asset_check_evaluation_data.check_name} ({check_figures(e.asset_check_evaluation_data)})"
-            for e in result.all_events
-            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not e.asset_check_evaluation_data.passed
-        ]
+        checks_failed = failed_check_rows(result, plan, months)
+        said = "; ".join(f"{row[2].removeprefix('check ').removesuffix(' failed')} on {row[1]} ({row[3]})" for row in checks_failed)
         if not result.success:
             print(f"[run] {where} FAILED (run {result.run_id}); earlier outputs are kept", file=sys.stderr)
-            for event in result.get_step_failure_events():
-                print(f"  {event.step_key}: {event.step_failure_data.error.message.strip()}", file=sys.stderr)
-            for failed in failed_checks:
-                print(f"  blocking check failed: {failed}", file=sys.stderr)
+            steps_failed = failed_step_rows(result, plan, months)
+            for row in steps_failed:
+                print(f"  {row[2]}: {row[3]}", file=sys.stderr)
+            for row in checks_failed:
+                print(f"  blocking {row[2]} on {row[1]}: {row[3]}", file=sys.stderr)
+            # a step failed by its blocking check is already a row of that check
+            failures.extend(checks_failed + [row for row in steps_failed if not (checks_failed and "asset check" in row[3])])
             return 1
-        print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {'; '.join(failed_checks) or 'none'}", flush=True)
+        failures.extend(checks_failed)
+        print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {said or 'none'}", flush=True)
     return 0
 
 
 def side_by_side(
     defs: dg.Definitions, plans: list[PipelinePlan], runs: dict[str, list], months: list[str] | None, jobs: int,
-    instance: dg.DagsterInstance,
+    instance: dg.DagsterInstance, failures: list[list[str]],
 ) -> int:
     """The longest pipeline here, each other one in a process of its own (`run --pipelines NAME --jobs 1`), `jobs - 1`
     of those at a time; 1 if any failed (the others still finish: their outputs are independent).
@@ -177,23 +242,32 @@ def side_by_side(
     # step's captured log, and a process started then wrote its lines there (the iris run's line went missing so)
     out, err = os.dup(sys.stdout.fileno()), os.dup(sys.stderr.fileno())
 
+    import tempfile
+
     def child(plan: PipelinePlan) -> int:
         argv = [sys.executable, "-m", "ml_assets.cli", "run", "--pipelines", plan.name, "--jobs", "1", "--no-summary"]
-        env = {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1"}
+        rows = Path(scratch) / f"{plan.name}.json"
+        env = {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1", FAILURES_FILE_ENV: str(rows)}
         process = subprocess.Popen([*argv, *(["--months", *months] if months and plan.monthly else [])], env=env, stdout=out, stderr=err)
         if hasattr(os, "setpriority"):  # the longest is the run's critical path: the others take the CPU it leaves
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, process.pid, 10)
-        return process.wait()
+        code = process.wait()
+        if rows.exists():
+            failures.extend(json.loads(rows.read_text()))
+        elif code:
+            failures.append([plan.name, "-", "the pipeline's process failed", f"exit code {code}"])
+        return code
 
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs - 1)) as pool:
-            elsewhere = pool.map(child, others)
-            codes = {longest.name: materialize(defs, longest, runs[longest.name], instance)}
-            codes.update(zip([p.name for p in others], elsewhere, strict=True))
-    finally:
-        os.close(out)
-        os.close(err)
+    with tempfile.TemporaryDirectory(prefix="ml_assets-cli-") as scratch:
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs - 1)) as pool:
+                elsewhere = pool.map(child, others)
+                codes = {longest.name: materialize(defs, longest, runs[longest.name], instance, failures)}
+                codes.update(zip([p.name for p in others], elsewhere, strict=True))
+        finally:
+            os.close(out)
+            os.close(err)
     failed = [name for name, code in codes.items() if code != 0]
     if failed:
         print(f"[run] failed: {', '.join(failed)} (their errors are above); the other pipelines' outputs are kept", file=sys.stderr)
@@ -224,33 +298,73 @@ def run(args: argparse.Namespace) -> int:
     # the instance's storage is made (and migrated) here, before any other process starts: two processes making a new
     # one at once left its SQLite run storage with two alembic heads, unreadable by both
     instance = dg.DagsterInstance.get()
+    failures: list[list[str]] = []
     if jobs > 1:
-        code = side_by_side(defs, chosen, runs, args.months, jobs, instance)
+        code = side_by_side(defs, chosen, runs, args.months, jobs, instance, failures)
     else:
-        code = next((c for c in (materialize(defs, plan, runs[plan.name], instance) for plan in chosen) if c), 0)
-    if code or not args.summary:
-        return code
-    print_summary(defs, chosen, runs, time.perf_counter() - began)
-    return 0
+        codes = [materialize(defs, plan, runs[plan.name], instance, failures) for plan in chosen]  # each pipeline, even after a failure
+        code = max(codes, default=0)
+    if os.environ.get(FAILURES_FILE_ENV):  # a side-by-side child: its parent prints the summary
+        Path(os.environ[FAILURES_FILE_ENV]).write_text(json.dumps(failures))
+    if args.summary:
+        print_summary(defs, chosen, runs, time.perf_counter() - began, failures)
+    return code
 
 
-def print_summary(defs: dg.Definitions, chosen: list[PipelinePlan], runs: dict[str, list], seconds: float) -> None:
-    """One table of every evaluation report the runs stored (model metric vs each baseline), then each backtest."""
+def print_summary(
+    defs: dg.Definitions, chosen: list[PipelinePlan], runs: dict[str, list], seconds: float, failures: list[list[str]] | None = None,
+) -> None:
+    """One table of every evaluation report the runs stored (model metric vs each baseline), what failed (a row each:
+    pipeline, month, what, figures), why a month has no report, then each backtest. Printed whether or not a run failed."""
     table: list[list[str]] = []
+    unevaluated: list[list[str]] = []
     for plan in chosen:
         for partition in (month for months in runs[plan.name] for month in months):
             path = report_path(defs, plan, partition)
             report = json.loads(path.read_text()) if path.exists() else {}
-            if report.get("status", "evaluated") == "evaluated" and report:
+            if report and report.get("status", "evaluated") == "evaluated":
                 table.append([plan.name, partition or "-", *summary_rows(report)])
-    print(f"\n{len(table)} evaluation report(s) in {seconds:.1f} s: model metric vs each baseline")
-    widths = [max(len(row[i]) if i < len(row) else 0 for row in table) for i in range(max(map(len, table), default=0))]
-    for row in table:
-        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+            elif report:
+                unevaluated.append([plan.name, partition or "-", f"not evaluated: {report['status']}", not_evaluated_because(report)])
+    failed = failures or []
+    print(f"\n{len(table)} evaluation report(s) in {seconds:.1f} s: model metric vs each baseline"
+          + ("" if table else f" ({why_no_report(unevaluated, failed)})"))
+    print_rows(table)
+    if failed:
+        print(f"\n{len(failed)} failure(s): pipeline, month, what failed, figures")
+        print_rows(failed)
+    if unevaluated:
+        print(f"\n{len(unevaluated)} month(s) without a score:")
+        print_rows(unevaluated)
     for plan in chosen:
         backtest = UPath(defs.resources["storage"].data_dir) / "reports" / plan.name / f"{BACKTEST}.json"
         if plan.monthly and backtest.exists():
             print(f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}")
+
+
+def not_evaluated_because(report: dict) -> str:
+    if report.get("status") == "previous month refused":
+        return f"{report.get('trained_on')} was refused: {report.get('why', 'see its raw_data')}"
+    if report.get("status") == "first month":
+        return "the source's first month: no earlier model to score"
+    if report.get("status") == "awaiting data":
+        return f"its features are not materialized yet (the model of {report.get('trained_on')} waits)"
+    return str(report.get("status"))
+
+
+def why_no_report(unevaluated: list[list[str]], failures: list[list[str]]) -> str:
+    """Why the summary table is empty, in a few words."""
+    if failures:
+        return f"{len(failures)} failure(s) below"
+    if unevaluated:
+        return "; ".join(f"{row[1]}: {row[3]}" for row in unevaluated[:3]) + (" ..." if len(unevaluated) > 3 else "")
+    return "no run stored one"
+
+
+def print_rows(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(max(map(len, rows), default=0))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
 
 
 def partitions(args: argparse.Namespace) -> int:

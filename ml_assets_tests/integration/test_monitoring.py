@@ -324,3 +324,22 @@ def test_a_failed_blocking_check_logs_its_figures(data_dir, instance):
         "iris/evaluation_report: check accuracy_within_threshold failed: accuracy 0.9" in m and "< min_accuracy 0.999" in m
         for m in messages
     ), messages
+
+
+def test_the_cli_summary_shows_a_failed_check_as_a_row_with_its_month_and_figures(data_dir, instance, capsys):
+    """`dev.py run` prints its table even when a run fails: each failed blocking check a row (pipeline, month, check,
+    figures); a monthly check's console line names its month."""
+    from ml_assets.cli import failed_check_rows, print_summary
+
+    flights = load_pipeline("nyc_flights", data_dir, quality={"max_rmse": 1.0})
+    assert flights.materialize(instance, "2013-01").success
+    result = flights.materialize(instance, "2013-02")
+    assert not result.success
+    rows = failed_check_rows(result, flights.plan, ["2013-02"])
+    assert ["nyc_flights", "2013-02", "check rmse_within_threshold failed"] == rows[0][:3] and "> max_rmse 1" in rows[0][3]
+    messages = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("nyc_flights/evaluation_report[2013-02]: check rmse_within_threshold failed: rmse" in m for m in messages), messages
+    print_summary(flights.defs(), [flights.plan], {"nyc_flights": [["2013-02"]]}, 1.0, rows)
+    out = capsys.readouterr().out
+    assert "1 failure(s): pipeline, month, what failed, figures" in out
+    assert "nyc_flights  2013-02  check rmse_within_threshold failed" in out

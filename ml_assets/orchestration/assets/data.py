@@ -8,7 +8,7 @@ import dagster as dg
 from ml_assets.orchestration import checks
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change
-from ml_assets.orchestration.plan import FEATURES, RAW, PipelinePlan
+from ml_assets.orchestration.plan import FEATURES, RAW, REPORT, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.score_cache import frame_fingerprint
@@ -60,6 +60,21 @@ def history_before(plan: PipelinePlan, month: str, loaded: dict, cache_dir: str,
     return frame[keep.to_numpy()]
 
 
+def refuse_a_range_without_its_past(context: dg.AssetExecutionContext, plan: PipelinePlan) -> None:
+    """A run that evaluates months fails before its first step does any work when the model its first month is scored
+    on cannot exist (orchestration/prerequisites.py): one message naming the range to materialize first."""
+    from ml_assets.orchestration.prerequisites import missing_before
+
+    if not plan.monthly:
+        return
+    selected = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+    if plan.key(REPORT) not in selected:
+        return
+    missing = missing_before(plan, context.instance, min(context.partition_keys))
+    if missing is not None:
+        raise dg.Failure(missing.message(plan), allow_retries=False)
+
+
 def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(RAW)
     spec = plan.automation
@@ -82,6 +97,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
     )
     def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
+        refuse_a_range_without_its_past(context, plan)
         frames, metadata, check_results, versions, delivered = {}, {}, {}, {}, {}
         for partition in months_of(plan, context):
             try:

@@ -19,6 +19,7 @@ from ml_assets.orchestration.assets.ranges import combined_checks, combined_meta
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
+from ml_assets.orchestration.prerequisites import missing_before
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Evaluated, embedded_png
@@ -77,7 +78,7 @@ def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) ->
         f"The model trained on {month} is evaluated in the next month; {trained_on} is retried when its source changes."
     )
     return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "previous month refused",
-            "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
+            "trained_on": trained_on, "why": why, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
 
 
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
@@ -150,9 +151,11 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
                     reports[month] = refused_report(plan, month, trained_on, refused)
                     metadata[month] = {"status": f"{trained_on} was refused: nothing to evaluate", "train_month": trained_on}
                     continue
+                lacking = missing_before(plan, context.instance, month)  # the one range to materialize first
                 missing = MODEL if trained_on not in model else FEATURES
                 raise dg.Failure(
-                    missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"), allow_retries=False
+                    lacking.message(plan) if lacking else missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"),
+                    allow_retries=False,
                 )
             if plan.monthly and model[trained_on] is None:  # stored while its month awaited its features
                 raise dg.Failure(

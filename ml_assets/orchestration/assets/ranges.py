@@ -52,13 +52,15 @@ def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.As
 
 
 def log_failed_checks(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> None:
-    """A failed check's figures in the step's log (the CLI and `dagster dev` show it), e.g.
-    `blocking check accuracy_within_threshold failed: accuracy 0.979 < min_accuracy 0.999`."""
+    """A failed check's month and figures in the step's log (the CLI and `dagster dev` show it), e.g.
+    `nyc_flights/evaluation_report[2013-05]: check rmse_within_threshold failed: rmse 8.1 > max_rmse 8`."""
     from ml_assets.orchestration.checks import figures
 
     for result in results:
         if not result.passed:
-            context.log.error(f"{context.asset_key.to_user_string()}: check {result.check_name} failed: {figures(result)}")
+            month = _plain((result.metadata or {}).get("month", "")) or ""
+            where = f"[{month}]" if month else ""
+            context.log.error(f"{context.asset_key.to_user_string()}{where}: check {result.check_name} failed: {figures(result)}")
 
 
 def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:

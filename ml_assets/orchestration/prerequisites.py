@@ -1,0 +1,53 @@
+"""What a month range needs before it: the evaluation of its first month A scores the model of A-1, which learns from
+the features of the months before A that its window (or window choice) reads. On storage that lacks them, the CLI
+builds them first; a range launched from Dagster's CLI or UI fails at once, naming the one range to materialize,
+rather than failing month after month back to the first one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from ml_assets.orchestration.plan import FEATURES, MODEL, RAW, REPORT, PipelinePlan
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The months to materialize (raw_data, features, model) before `first` can be evaluated."""
+
+    first: str  # the range's first month
+    previous: str  # the month whose model the evaluation of `first` scores
+    months: list[str]  # the one range to materialize, oldest first, ending at `previous`
+
+    @property
+    def span(self) -> str:
+        return self.months[0] if len(self.months) == 1 else f"{self.months[0]}..{self.months[-1]}"
+
+    def message(self, plan: PipelinePlan) -> str:
+        select = ",".join(plan.key(a).to_user_string() for a in (RAW, FEATURES, MODEL))
+        partition = f"--partition {self.months[0]}" if len(self.months) == 1 else f"--partition-range {self.months[0]}...{self.months[-1]}"
+        return (
+            f"{plan.key(REPORT).to_user_string()}[{self.first}] scores the model of {self.previous}, which learns from the "
+            f"features of {self.span}, and they are not all materialized: materialize raw_data, features and model for "
+            f"{self.span} first (`dagster asset materialize -m ml_assets.definitions --select '{select}' {partition}`), "
+            f"or run `python3 dev.py run --pipelines {plan.name} --months {self.first} ...`, which builds them itself"
+        )
+
+
+def missing_before(plan: PipelinePlan, instance: dg.DagsterInstance, first: str) -> Missing | None:
+    """What the evaluation of `first` needs from the months before it and the instance lacks; None when nothing (the
+    source's first month, a stored model of the month before, or a month before that was refused: its report says so)."""
+    from ml_assets.orchestration.assets.data import refusal
+
+    keys = plan.partitions_def.get_partition_keys()
+    if first not in keys or keys.index(first) == 0:
+        return None
+    at = keys.index(first)
+    previous = keys[at - 1]
+    if previous in instance.get_materialized_partitions(plan.key(MODEL)) or refusal(instance, plan, previous) is not None:
+        return None
+    window = keys[max(0, at - plan.months_read_by_model) : at]
+    stored = instance.get_materialized_partitions(plan.key(FEATURES))
+    lacking = [m for m in window if m not in stored] or [previous]
+    return Missing(first, previous, keys[keys.index(lacking[0]) : at])
