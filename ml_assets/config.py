@@ -331,6 +331,9 @@ class QualitySpec(dg.Model, dg.Resolvable):
         default=0.01, ge=0, le=1, description="Monthly with a time column: largest share of rows stamped outside their month."
     )
     min_retention_ratio: float = Field(default=0.8, ge=0, le=1, description="Share of raw rows that must survive cleaning.")
+    min_rows: int = Field(
+        default=20, ge=2, description="Fewest cleaned rows a table or month needs to train and be evaluated on (a blocking check)."
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> QualitySpec:

@@ -32,6 +32,16 @@ def takes_sparse_input(kind: str, task: str) -> bool:
         return False
 
 
+def columns_named_by(kind: str, task: str, params: dict) -> dict[str, list[str]]:
+    """Input columns an estimator's parameters name (the composite's linear part), by parameter: they must be inputs."""
+    if import_path(kind, task) != COMPOSITE:
+        return {}
+    from ml_assets.learning.composite import LinearThenBoostedTrees
+
+    defaults = LinearThenBoostedTrees()
+    return {name: list(params.get(name, getattr(defaults, name))) for name in ("linear_categorical", "linear_numeric")}
+
+
 def build_estimator(kind: str, task: str, params: dict, random_state: int | None, input_encoder):
     """The estimator a YAML `kind` names, behind the input encoder (the composite takes the encoder itself)."""
     path = import_path(kind, task)

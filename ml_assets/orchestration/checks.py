@@ -22,6 +22,7 @@ RAW_TWO_CLASSES = "raw_has_two_classes"
 
 FEATURES_NO_NULLS = "features_no_nulls"
 FEATURES_RETENTION = "features_retention_ratio"
+FEATURES_ENOUGH_ROWS = "features_enough_rows"
 
 FEATURES_TARGET_IN_RANGE = "features_target_in_range"
 FEATURES_ROWS_PER_CLASS = "features_enough_rows_per_class"
@@ -40,6 +41,7 @@ _DESCRIPTIONS = {
     RAW_TWO_CLASSES: "The target column holds at least two classes.",
     FEATURES_NO_NULLS: "No target is missing, nor any input of features.drop_missing (other gaps go to the model's imputers).",
     FEATURES_TARGET_IN_RANGE: "Every target lies within [target.min, target.max].",
+    FEATURES_ENOUGH_ROWS: "At least quality.min_rows cleaned rows are left to train and evaluate on.",
     FEATURES_RETENTION: "Cleaning kept at least quality.min_retention_ratio of the raw rows.",
     FEATURES_ROWS_PER_CLASS: "Every class has at least as many rows as cross-validation folds (monthly: one).",
     FIGURES_RECOMPUTED: "Every primary figure reported (the model's and each baseline's) is what the stored model and the "

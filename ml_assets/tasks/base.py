@@ -131,7 +131,7 @@ class Task(EvaluationProtocols):
 
     @property
     def feature_check_names(self) -> list[str]:
-        return [checks.FEATURES_NO_NULLS, checks.FEATURES_RETENTION] + self.extra_feature_checks()
+        return [checks.FEATURES_NO_NULLS, checks.FEATURES_RETENTION, checks.FEATURES_ENOUGH_ROWS] + self.extra_feature_checks()
 
     @property
     def evaluation_check_names(self) -> list[str]:
@@ -253,6 +253,21 @@ class Task(EvaluationProtocols):
         missing = [c for c in self.as_of_source_columns() if c not in raw.columns]
         if missing:
             return [f"features.as_of needs the column(s) {missing}, which are not among the delivered columns {columns}"]
+        from ml_assets.learning.estimators import columns_named_by
+
+        categorical, numeric = self.inputs(raw)
+        if self.feature_spec.encoding == "none":
+            for column in categorical:
+                values = raw[column].dropna() if column in raw.columns else raw.iloc[:0, 0]
+                text = values[pd.to_numeric(values, errors="coerce").isna()]
+                if len(text):
+                    return [f"features.encoding=none passes the categorical inputs to the estimator as they are, and {column!r} "
+                            f"holds text (e.g. {plain(text.iloc[0])!r}): choose onehot, ordinal or target"]
+        for param, named in columns_named_by(self.estimator.kind, self.estimator_task(), dict(self.estimator.params)).items():
+            side = categorical if param.endswith("categorical") else numeric
+            if any(c not in side for c in named):
+                return [f"estimator.params.{param}={named} names columns that are not its kind of model input: the "
+                        f"{'categorical' if side is categorical else 'numeric'} inputs are {side}"]
         problems = []
         derived = {d.name: d for d in self.feature_spec.derived}
         for column in self.inputs(raw)[1]:
@@ -369,6 +384,8 @@ class Task(EvaluationProtocols):
                 checks.FEATURES_RETENTION, partition, retention >= self.quality.min_retention_ratio,
                 retention_ratio=float(retention), min_ratio=float(self.quality.min_retention_ratio),
             ),
+            checks.result(checks.FEATURES_ENOUGH_ROWS, partition, len(frame) >= self.quality.min_rows, rows=len(frame),
+                          min_rows=self.quality.min_rows),
         ]
         extra, more = self.feature_extras(frame, partition)
         gaps = {c: int(n) for c, n in frame.drop(columns=[self.target_column]).isna().sum().items() if n}
