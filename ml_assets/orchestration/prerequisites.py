@@ -25,13 +25,14 @@ class Missing:
         return self.months[0] if len(self.months) == 1 else f"{self.months[0]}..{self.months[-1]}"
 
     def message(self, plan: PipelinePlan) -> str:
-        select = ",".join(plan.key(a).to_user_string() for a in (RAW, FEATURES, MODEL))
+        assets = " or ".join(f'key:"{plan.key(a).to_user_string()}"' for a in (RAW, FEATURES, MODEL))
         partition = f"--partition {self.months[0]}" if len(self.months) == 1 else f"--partition-range {self.months[0]}...{self.months[-1]}"
         return (
             f"{plan.key(REPORT).to_user_string()}[{self.first}] scores the model of {self.previous}, which learns from the "
             f"features of {self.span}, and they are not all materialized: materialize raw_data, features and model for "
-            f"{self.span} first (`dagster asset materialize -m ml_assets.definitions --select '{select}' {partition}`), "
-            f"or run `python3 dev.py run --pipelines {plan.name} --months {self.first} ...`, which builds them itself"
+            f"{self.span} first (`dg launch --assets '{assets}' {partition}`; in the UI select those three assets, "
+            f"Materialize selected, partitions {self.span}), or run `python3 dev.py run --pipelines {plan.name} --months "
+            f"{self.first} ...`, which builds them itself"
         )
 
 

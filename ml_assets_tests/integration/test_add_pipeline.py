@@ -61,7 +61,8 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
         for e in result.all_events
         if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     }
-    assert len(checks) == 9 and all(checks.values())
+    # raw 3, features 4, evaluation 3 (threshold, majority class, declared baseline) and each report's re-computation
+    assert len(checks) == 11 and all(checks.values()) and checks["figures_recomputed"]
     report = (tmp_path / "data" / "reports" / "wine" / "evaluation_report.md").read_text()
     assert "178 rows" in report and "| a RandomForestClassifier(n_estimators=100) script |" in report
     assert (tmp_path / "data" / "warehouse" / "wine" / "model.joblib").exists()

@@ -13,18 +13,19 @@ from ml_assets_tests.pipelines import REPO_ROOT, failure_messages, materialized
 pytestmark = pytest.mark.slow
 
 
-def test_materialize_all_for_a_later_month_names_the_missing_month(flights, instance):
-    result = flights.materialize(instance, "2013-02")
+def test_materialize_all_for_a_later_month_names_the_one_range_to_materialize_first(flights, instance):
+    """Not a chain of "materialize M-1 first" back to the first month: one range, named at once, nothing stored."""
+    result = flights.materialize(instance, months=("2013-05", "2013-06"))
     assert not result.success
     message = failure_messages(result)
-    assert "nyc_flights/model has never been materialized for 2013-01" in message
-    assert "the evaluation of 2013-02 needs it" in message
-    assert "dg launch --assets 'group:nyc_flights' --partition 2013-01" in message and "Materialize all > partition 2013-01" in message
+    assert "nyc_flights/evaluation_report[2013-05] scores the model of 2013-04, which learns from the features of 2013-01..2013-04" in message
+    assert "--partition-range 2013-01...2013-04" in message and "python3 dev.py run --pipelines nyc_flights --months 2013-05" in message
     assert "FileNotFoundError" not in message and "No such file" not in message
-    # the month's own work is kept; following the message then succeeds
-    assert materialized(result) == ["features", "model", "raw_data"]
-    assert flights.materialize(instance, "2013-01").success
-    assert flights.materialize(instance, "2013-02", assets=["evaluation_report", "champion_model"]).success
+    assert materialized(result) == []  # the first step refused before anything was stored
+    # following the message: the range's raw data, features and models, then the months asked for
+    assert flights.materialize(instance, months=("2013-01", "2013-04"), assets=["raw_data", "features", "model"]).success
+    again = flights.materialize(instance, months=("2013-05", "2013-06"))
+    assert again.success, failure_messages(again)
 
 
 def test_a_step_whose_input_month_is_missing_names_it(flights, instance):
@@ -36,22 +37,27 @@ def test_a_step_whose_input_month_is_missing_names_it(flights, instance):
 
 
 def test_the_obvious_first_cli_command_fails_at_once_with_the_fix(tmp_path):
-    """`dg launch --assets 'group:nyc_flights' --partition 2013-02` on a fresh instance: the month's
-    own steps run, then the evaluation stops naming 2013-01 and the command that fills it."""
+    """`dg launch --assets 'group:nyc_flights' --partition 2013-02` on a fresh instance stops in its first step,
+    naming 2013-01 and the command that fills it; that command, then the first one again, succeed."""
+    import re
+    import shlex
+
     home = tmp_path / "home"
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
-    command = [str(Path(sys.executable).with_name("dg")), "launch", "--assets", "group:nyc_flights"]
+    dg_cli = str(Path(sys.executable).with_name("dg"))
+    command = [dg_cli, "launch", "--assets", "group:nyc_flights"]
     done = subprocess.run([*command, "--partition", "2013-02"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "nyc_flights/model has never been materialized for 2013-01" in output
+    assert "materialize raw_data, features and model for 2013-01 first" in output
     assert "FileNotFoundError" not in output
-    assert "dg launch --assets 'group:nyc_flights' --partition 2013-01" in output
-    # the command the message gives, then the first one again
-    for month in ("2013-01", "2013-02"):
-        again = subprocess.run([*command, "--partition", month], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert again.returncode == 0, again.stderr[-3000:]
+    fix = re.search(r"`(dg launch [^`]+)`", output).group(1)
+    assert fix.endswith("--partition 2013-01")
+    filled = subprocess.run([dg_cli, *shlex.split(fix)[1:]], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert filled.returncode == 0, filled.stderr[-3000:]
+    again = subprocess.run([*command, "--partition", "2013-02"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        key = dg.AssetKey(["nyc_flights", "evaluation_report"])
-        assert instance.get_materialized_partitions(key) == {"2013-01", "2013-02"}
+        assert instance.get_materialized_partitions(dg.AssetKey(["nyc_flights", "evaluation_report"])) == {"2013-02"}
+        assert instance.get_materialized_partitions(dg.AssetKey(["nyc_flights", "model"])) == {"2013-01", "2013-02"}

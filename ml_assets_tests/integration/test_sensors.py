@@ -160,8 +160,9 @@ def test_unpartitioned_automation_follows_changed_data_but_not_identical_data(lo
     }
     # and the report's blocking checks with it, in the same run
     assert {k for k, _ in _requested(tick, checks=True)} == {
-        f"heart_disease/evaluation_report:{c}" for c in ("accuracy_within_threshold", "beats_majority_class", "not_worse_than_seed_script")
-    }
+        f"heart_disease/evaluation_report:{c}"
+        for c in ("accuracy_within_threshold", "beats_majority_class", "not_worse_than_seed_script", "figures_recomputed")
+    } | {"heart_disease/predictions:figures_recomputed"}
 
 
 def test_schedule_ingests_the_newest_published_month(data_dir, monkeypatch):

@@ -61,8 +61,8 @@ def history_before(plan: PipelinePlan, month: str, loaded: dict, cache_dir: str,
 
 
 def refuse_a_range_without_its_past(context: dg.AssetExecutionContext, plan: PipelinePlan) -> None:
-    """A run that evaluates months fails before its first step does any work when the model its first month is scored
-    on cannot exist (orchestration/prerequisites.py): one message naming the range to materialize first."""
+    """A run that evaluates months fails in its first step, before anything is stored, when the model its first month is
+    scored on cannot exist (orchestration/prerequisites.py): one message naming the range to materialize first."""
     from ml_assets.orchestration.prerequisites import missing_before
 
     if not plan.monthly:
@@ -97,7 +97,6 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
     )
     def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
-        refuse_a_range_without_its_past(context, plan)
         frames, metadata, check_results, versions, delivered = {}, {}, {}, {}, {}
         for partition in months_of(plan, context):
             try:
@@ -136,6 +135,9 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
                 "columns": ", ".join(map(str, frame.columns)),
                 **step.metadata,
             }
+        # the months' own data is judged first (its problem is the one to fix); then, before anything is stored, whether
+        # the run's first evaluation can have the model it scores
+        refuse_a_range_without_its_past(context, plan)
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         # A range run records one data version for all its months: the hash of theirs.
         version = next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]

@@ -83,10 +83,19 @@ class RegressionTask(Task):
         }
 
     def primary_from_predictions(self, y_true, predicted) -> float:
-        """RMSE by its formula (the re-computation of a reported figure: tasks/recompute.py)."""
+        """The primary metric (RMSE; MAE or R² for a kind built on this one) by its plain formula: the re-computation of
+        a reported figure (tasks/recompute.py)."""
         import numpy as np
 
-        return float(np.sqrt(np.mean((np.asarray(predicted, dtype=float) - np.asarray(y_true, dtype=float)) ** 2)))
+        y, error = np.asarray(y_true, dtype=float), np.asarray(predicted, dtype=float) - np.asarray(y_true, dtype=float)
+        formulas = {
+            "rmse": lambda: np.sqrt(np.mean(error**2)),
+            "mae": lambda: np.mean(np.abs(error)),
+            "r2": lambda: 1.0 - np.sum(error**2) / np.sum((y - y.mean()) ** 2),
+        }
+        if self.primary_metric not in formulas:
+            raise NotImplementedError(f"{type(self).__name__}: no plain formula for its primary metric {self.primary_metric!r}")
+        return float(formulas[self.primary_metric]())
 
     def scored_metrics(self, scored: pd.DataFrame) -> dict[str, Any]:
         known = scored[scored[ACTUAL].notna()]
