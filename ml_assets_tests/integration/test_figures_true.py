@@ -39,3 +39,22 @@ def test_a_month_without_usable_rows_breaks_neither_its_neighbour_nor_the_backte
     assert check_results(again)["figures_recomputed"]
     report = json.loads(taxi.report(None, "backtest_report").read_text())
     assert "2022-03" not in report["months"] and report["months"] == ["2022-01", "2022-02"]
+
+
+def test_a_month_stopped_by_its_feature_checks_then_a_good_month(data_dir, instance, trip_server, served_dir):
+    """2022-02 keeps no row (every dropoff before its pickup): its features' blocking checks stop it, so it has no
+    model. The good month after it is evaluated as "previous month refused", naming why, not failed for want of
+    2022-02's model; and the one-range message never sends the user to rebuild a month that cannot train."""
+    taxi = load_pipeline(
+        "nyc_taxi_green", data_dir, source={"url_template": trip_server.url_template},
+        partitioning={"monthly": {"first_month": "2022-01", "last_month": "2022-03"}}, automation={"ingest_retries": 0},
+    )
+    write_times_swapped(served_dir / "green_tripdata_2022-02.parquet", served_dir / "green_tripdata_2022-02.parquet")
+    training = ["raw_data", "features", "model", "evaluation_report", "champion_model"]
+    assert taxi.materialize(instance, "2022-01", assets=training).success
+    stopped = taxi.materialize(instance, "2022-02", assets=training)
+    assert not stopped.success and check_results(stopped)["features_retention_ratio"] is False
+    good = taxi.materialize(instance, "2022-03")
+    assert good.success, failure_messages(good)
+    report = json.loads(taxi.report("2022-03").read_text())
+    assert report["status"] == "previous month refused" and "features_retention_ratio" in report["why"], report

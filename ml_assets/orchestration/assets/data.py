@@ -169,6 +169,11 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
     def features(context: dg.AssetExecutionContext, raw_data):
         steps = {partition: plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition) for partition in months_of(plan, context)}
         log_failed_checks(context, [r for step in steps.values() for r in step.check_results])
+        for partition, step in steps.items():
+            failed = [r for r in step.check_results if not r.passed]
+            if partition and failed:  # no model can learn from this month: the next month's report says why (refusal)
+                why = "; ".join(f"its features failed {r.check_name} ({checks.figures(r)})" for r in failed)
+                context.log_event(dg.AssetObservation(asset_key=plan.key(RAW), partition=partition, metadata={REFUSED: why}))
         return dg.MaterializeResult(
             value=value_of(plan, {p: step.value for p, step in steps.items()}),
             metadata=combined_metadata({p: step.metadata for p, step in steps.items()}, context),
