@@ -190,9 +190,10 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         reports, metadata = {m: reports[m] for m in months}, {m: metadata[m] for m in months}
         yield dg.Output(value_of(plan, reports), metadata=combined_metadata(metadata, context))  # stored here
         # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py)
-        for month in asked:
-            stored = storage.stored_report(key.path, month.month)
-            figures = recompute_report(plan.task, stored, month.model, month.features)
+        def recomputed(month: MonthToEvaluate):
+            return recompute_report(plan.task, storage.stored_report(key.path, month.month), month.model, month.features)
+
+        for month, figures in zip(asked, compute.map(recomputed, asked), strict=True):  # side by side, like the scoring
             check_results[month.month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month.month, figures))
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:

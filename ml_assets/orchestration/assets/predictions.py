@@ -132,12 +132,13 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             scored[month] = next(iter(scored.values())).iloc[:0]
             metadata[month] = {"status": "awaiting data", "rows": 0}
         yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
-        # each reported figure against the champion, loaded again from the registry, on the month's stored rows
-        reloaded = registry.load_version(champion.version)
-        for month in with_data:
+        # each reported figure against the registered champion's own predict on the month's stored rows (side by side)
+        def recomputed(month):
             rows = features[month] if plan.monthly else features
             held_out = rows if plan.monthly else rows.iloc[plan.task.split(plan.task.xy(rows)[1])[1]]
-            figures = recompute_scored(plan.task, reloaded, held_out, reported[month])
+            return recompute_scored(plan.task, model, held_out, reported[month])
+
+        for month, figures in zip(with_data, compute.map(recomputed, with_data), strict=True):
             check_results[month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month, figures))
         for month in awaiting:
             check_results[month] = [nothing_judged(name, "awaiting data") for name in check_names]
@@ -225,10 +226,8 @@ def champion_window(params: dict, trained_on: str) -> list[str]:
 
 
 def span_of(window: list[str]) -> str:
-    """`YYYY-MM..YYYY-MM` (one month: `YYYY-MM`)."""
-    if not window:
-        return "unknown"
-    return window[0] if len(window) == 1 else f"{window[0]}..{window[-1]}"
+    """`YYYY-MM..YYYY-MM` (one month: `YYYY-MM`), or unknown."""
+    return monitoring.span_of(window) if window else "unknown"
 
 
 def scored_on(month: str, window: list[str], rows: int, out_of_sample: bool) -> str:
