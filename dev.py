@@ -2,7 +2,8 @@
 """Set up and run ml_assets on a machine that has only Python 3.11 and pip.
 
     python3 dev.py run    # set up .venv, then materialize every offline pipeline (flights' 12 months, iris, heart disease)
-    python3 dev.py test   # set up .venv (with dev extras), then run the test suite (fast tier: test -m "not slow")
+    python3 dev.py test   # set up .venv (with dev extras), then run the test suite (unit and integration tiers two files
+                          # at a time, then the system tier; fast tier: test -m "not slow")
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
     python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, Redis, S3 and MLflow
@@ -181,6 +182,24 @@ def backfill(args: list[str]) -> int:
     return 0
 
 
+def test(args: list[str]) -> int:
+    """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise two phases: the unit and
+    integration tiers two files at a time (pytest-xdist; each file's tests in one process, so a module's fixture is
+    built once), then the system tier one test at a time (daemons, servers, the browser, the busy-machine tests, which
+    must not share the machine). Options such as --durations=30 go to both."""
+    def pytest(*extra: str) -> int:
+        return subprocess.run([str(BIN / "python"), "-m", "pytest", *extra], cwd=ROOT, env=dagster_env()).returncode
+
+    selects = any(a in ("-m", "-k", "-n") or a.startswith(("-m", "-k", "-n", "ml_assets_tests")) or "::" in a for a in args)
+    if selects:
+        return pytest(*args)
+    say("unit and integration tiers, two test files at a time")
+    first = pytest("-n", "2", "--dist", "loadfile", "-m", "not system", *args)
+    say("system tier, one test at a time")
+    second = pytest("-m", "system", *args)
+    return first or second
+
+
 def stack(args: list[str]) -> int:
     """The production profile with its own PostgreSQL, Redis, S3 and MLflow servers (fresh each start), until Ctrl-C."""
     os.chdir(ROOT)
@@ -210,7 +229,7 @@ def main(argv: list[str]) -> int:
     if command == "lint":
         return subprocess.run([str(BIN / "ruff"), "check", "ml_assets", "ml_assets_tests", "benchmarks", "deploy", "dev.py", *rest], cwd=ROOT).returncode
     if command == "test":
-        return subprocess.run([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT, env=dagster_env()).returncode
+        return test(rest)
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode
 
 

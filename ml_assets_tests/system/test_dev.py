@@ -68,8 +68,8 @@ def test_backfill_runs_to_success_through_the_daemon_as_one_run():
 
 @pytest.mark.slow
 def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
-    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 4 busy loops
-    per CPU keep the load average at four times the cores (the daemon then splits the backfill into several runs,
+    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 2 busy loops
+    per CPU keep the load average at twice the cores or more (the daemon then splits the backfill into several runs,
     in an order that once ran a first month's predictions before any champion existed).
 
     Dagster adds months after the range (children of the range's last months through the models, whose
@@ -95,7 +95,7 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
 
     from ml_assets.local import busy_cpus
 
-    with busy_cpus(per_cpu=4, limit_s=1800) as load:
+    with busy_cpus(per_cpu=2, limit_s=1800) as load:  # a busy machine, sized to prove the point, not to soak
         result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1500, inspect=inspect)
         busiest = load()
     print(f"\n[busy] names backfill of 2 months: {result['seconds']:.0f} s at a 1-minute load average up to {busiest:.1f}")
