@@ -235,14 +235,13 @@ def side_by_side(
     a 2-CPU machine, the three offline pipelines from nothing, the two ways alternating: side by side 92, 89 and 104 s
     (86 and 89 s since the longest runs here and the others at nice 10), one after the other 119, 106, 113 and 111 s."""
     import subprocess
+    import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     longest, *others = sorted(plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True)
     # this process's own stdout and stderr, kept now: while a step of the longest runs here, Dagster points them at the
     # step's captured log, and a process started then wrote its lines there (the iris run's line went missing so)
     out, err = os.dup(sys.stdout.fileno()), os.dup(sys.stderr.fileno())
-
-    import tempfile
 
     def child(plan: PipelinePlan) -> int:
         argv = [sys.executable, "-m", "ml_assets.cli", "run", "--pipelines", plan.name, "--jobs", "1", "--no-summary"]
