@@ -270,7 +270,7 @@ class Task(EvaluationProtocols):
                         f"{'categorical' if side is categorical else 'numeric'} inputs are {side}"]
         problems = []
         derived = {d.name: d for d in self.feature_spec.derived}
-        for column in self.inputs(raw)[1]:
+        for column in numeric:
             if column in raw.columns and column not in derived:
                 values = raw[column]
                 parsed = pd.to_numeric(values, errors="coerce")
