@@ -56,8 +56,7 @@ def load_pipelines() -> tuple[dg.Definitions, dict[str, PipelinePlan]]:
 
 
 def report_path(defs: dg.Definitions, plan: PipelinePlan, partition: str | None) -> UPath:
-    data_dir = defs.resources["storage"].data_dir
-    folder = UPath(data_dir) / "reports" / plan.name
+    folder = UPath(defs.resources["storage"].reports_dir) / plan.name  # where the report IO manager writes
     return folder / REPORT / f"{partition}.json" if partition else folder / f"{REPORT}.json"
 
 
@@ -336,7 +335,7 @@ def print_summary(
         print(f"\n{len(unevaluated)} month(s) without a score:")
         print_rows(unevaluated)
     for plan in chosen:
-        backtest = UPath(defs.resources["storage"].data_dir) / "reports" / plan.name / f"{BACKTEST}.json"
+        backtest = UPath(defs.resources["storage"].reports_dir) / plan.name / f"{BACKTEST}.json"
         if plan.monthly and backtest.exists():
             print(f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}")
 

@@ -92,12 +92,8 @@ def recompute_scored(task, model, rows: pd.DataFrame, reported: dict[str, Any]) 
     metric = task.primary_metric
     if metric not in reported:
         return []
-    X, y = task.xy(rows)
-    known = ~_missing(y)
-    return [Figure(metric, _number(reported[metric]), task.primary_from_predictions(y[known], model.predict(X[known])))]
-
-
-def _missing(y):
     import pandas as pd
 
-    return pd.isna(y)
+    X, y = task.xy(rows)
+    known = ~pd.isna(y)
+    return [Figure(metric, _number(reported[metric]), task.primary_from_predictions(y[known], model.predict(X[known])))]
