@@ -89,15 +89,33 @@ def lock(hints: list[str]) -> int:
     return 0
 
 
+# The embedded instance (written when DAGSTER_HOME has none, or one this file wrote before): two runs at a time on
+# a small machine (sensors, automation and backfills queue behind), queued runs start within a second, not the
+# default five; a run whose process is gone is marked FAILED by the daemon of `dagster dev` within a minute
+# (ml_assets/orchestration/launcher.py), never left STARTED.
+EMBEDDED_CONFIG = """telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 2
+  dequeue_interval_seconds: 1
+run_launcher:
+  module: ml_assets.orchestration.launcher
+  class: ProcessCheckingRunLauncher
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 15
+  max_resume_run_attempts: 0
+"""
+EARLIER_EMBEDDED_CONFIGS = {"telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n  dequeue_interval_seconds: 1\n"}
+
+
 def dagster_env() -> dict[str, str]:
     env = dict(os.environ)
     home = Path(env.setdefault("DAGSTER_HOME", str(DAGSTER_HOME)))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        # two runs at a time on a small machine (sensors, automation and backfills queue behind);
-        # queued runs start within a second, not the default five
-        config.write_text("telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n  dequeue_interval_seconds: 1\n")
+    if not config.exists() or config.read_text() in EARLIER_EMBEDDED_CONFIGS:
+        config.write_text(EMBEDDED_CONFIG)
     return env
 
 

@@ -2,8 +2,11 @@
 
 - its own PostgreSQL cluster (scram-sha-256) holding the Dagster instance (deploy/production/dagster.yaml,
   database `<prefix>_dagster`) and the MLflow store (`<prefix>_mlflow`);
-- its own Redis (`requirepass`), the Celery broker (db 0) and result backend (db 1);
-- an S3-protocol server (moto) holding the outputs bucket and the MLflow artifact bucket;
+- its own RabbitMQ node (its own user, no guest), the Celery broker: a lost worker's connection returns its step
+  to the queue at once;
+- its own Redis (`requirepass`), the Celery result backend (db 1);
+- an S3-protocol server (moto) with IAM authentication on: every request is signed with the access key the stack
+  makes there, and a wrong key is refused; it holds the outputs bucket and the MLflow artifact bucket;
 - an MLflow tracking server behind its basic-auth app, whose artifacts go to S3;
 - N Celery workers running the steps.
 
@@ -12,6 +15,7 @@ Every server binds 127.0.0.1. Credentials reach processes through their environm
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -52,7 +56,18 @@ def services_missing() -> list[str]:
         missing.append("PostgreSQL's server binaries (initdb, postgres)")
     if shutil.which("redis-server") is None:
         missing.append("redis-server")
+    if rabbitmq_bin() is None:
+        missing.append("RabbitMQ's server (rabbitmq-server)")
     return missing
+
+
+def rabbitmq_bin() -> Path | None:
+    """The folder of RabbitMQ's own scripts (Debian's wrapper in /usr/sbin would switch user and log elsewhere)."""
+    debian = Path("/usr/lib/rabbitmq/bin")
+    if (debian / "rabbitmq-server").exists():
+        return debian
+    on_path = shutil.which("rabbitmq-server")
+    return Path(on_path).resolve().parent if on_path else None
 
 
 def _token() -> str:
@@ -68,16 +83,21 @@ class StackSettings:
     pg_user: str = "ml_assets"
     pg_password: str = field(default_factory=_token)
     redis_password: str = field(default_factory=_token)
-    s3_key: str = "ml-assets-local"
-    s3_secret: str = field(default_factory=_token)
+    amqp_user: str = "ml_assets"
+    amqp_password: str = field(default_factory=_token)
+    # made by the S3 server's IAM at start (it makes the secret; these are placeholders until then)
+    s3_key: str = ""
+    s3_secret: str = ""
     mlflow_user: str = "admin"
     mlflow_password: str = field(default_factory=_token)
     alert_webhook_url: str = ""
     pg_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
+    amqp_port: int = field(default_factory=free_port)
+    amqp_dist_port: int = field(default_factory=free_port)  # the RabbitMQ node's Erlang distribution (rabbitmqctl)
     s3_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
-    # Celery limits (deploy/production defaults are hours; the tests shorten them to see a lost worker's step rerun)
+    # Celery limits beyond deploy/production's defaults (the fault tests keep the defaults)
     celery_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -102,6 +122,10 @@ class StackSettings:
     def redis_url(self, db: int) -> str:
         return f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/{db}"
 
+    @property
+    def broker_url(self) -> str:
+        return f"amqp://{self.amqp_user}:{self.amqp_password}@127.0.0.1:{self.amqp_port}//"
+
     def env(self) -> dict[str, str]:
         """What the webserver, daemon, run and step processes of the production profile read."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_PG_", "MLFLOW_"))}
@@ -114,7 +138,7 @@ class StackSettings:
             DAGSTER_PG_DB=f"{self.prefix}_dagster",
             ML_ASSETS_DEPLOYMENT="production",
             ML_ASSETS_DATA_DIR=f"s3://{self.bucket}/data",
-            ML_ASSETS_CELERY_BROKER_URL=self.redis_url(0),
+            ML_ASSETS_CELERY_BROKER_URL=self.broker_url,
             ML_ASSETS_CELERY_BACKEND_URL=self.redis_url(1),
             ML_ASSETS_MLFLOW_UI_URL=self.mlflow_uri,
             MLFLOW_TRACKING_URI=self.mlflow_uri,
@@ -125,6 +149,9 @@ class StackSettings:
             AWS_DEFAULT_REGION="us-east-1",
             AWS_ENDPOINT_URL=self.s3_endpoint,  # boto3 and s3fs
             MLFLOW_S3_ENDPOINT_URL=self.s3_endpoint,  # the MLflow server's artifact store
+            # artifacts read through the MLflow server, not from presigned S3 URLs: moto's IAM check cannot verify a
+            # signature in a URL's query (a real S3 can; deployments leave this unset)
+            MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD="false",
             PYTHONPATH=str(REPO_ROOT),
             **self.celery_env,
         )
@@ -145,6 +172,7 @@ class Stack:
         self.settings = settings
         self.processes: dict[str, subprocess.Popen] = {}
         self.scratch: Path | None = None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
+        self.rabbitmq_scratch: Path | None = None  # the RabbitMQ node's own (its user cannot enter PostgreSQL's)
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], **popen) -> subprocess.Popen:
         # appended, not truncated: a restarted worker keeps what the one before it logged (the secrets test reads it all)
@@ -220,6 +248,55 @@ class Stack:
                     raise RuntimeError(f"Redis did not start: see {s.folder / 'redis.log'}") from error
                 time.sleep(0.2)
 
+    def _start_rabbitmq(self) -> None:
+        """A RabbitMQ node of its own: one user, whose password reaches the server through its environment
+        (RABBITMQ_DEFAULT_PASS), so there is no guest; listeners on 127.0.0.1 only. Its consumer timeout (how long a
+        delivered step may stay unacknowledged) exceeds the steps' time limit, which ends a hung step first."""
+        s = self.settings
+        folder = Path(tempfile.mkdtemp(prefix="ml_assets-rabbitmq-"))
+        self.rabbitmq_scratch = folder
+        config, plugins = folder / "rabbitmq.conf", folder / "enabled_plugins"
+        config.write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{s.amqp_port}\n"
+            "log.console = true\nlog.file = false\n"
+            # 2 h: above ML_ASSETS_CELERY_STEP_TIME_LIMIT_S's default (1 h); a longer limit needs a longer timeout
+            "consumer_timeout = 7200000\n"
+        )
+        plugins.write_text("[].\n")
+        as_rabbitmq = {"user": "rabbitmq", "group": "rabbitmq"} if os.geteuid() == 0 else {}
+        if as_rabbitmq:
+            for path in (folder, config, plugins):
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        env = {
+            "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
+            "HOME": str(folder),  # its Erlang cookie (made at first start), shared with rabbitmqctl run the same way
+            "RABBITMQ_NODENAME": f"{s.prefix}@localhost", "RABBITMQ_DIST_PORT": str(s.amqp_dist_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_CONFIG_FILE": str(config), "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"), "RABBITMQ_LOG_BASE": str(folder / "log"),
+            "RABBITMQ_PID_FILE": str(folder / "pid"),
+            "RABBITMQ_DEFAULT_USER": s.amqp_user, "RABBITMQ_DEFAULT_PASS": s.amqp_password,
+        }
+        process = self._spawn("rabbitmq", [str(rabbitmq_bin() / "rabbitmq-server")], env, **as_rabbitmq)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self.amqp().close()
+                return
+            except Exception as error:  # refused while the node boots
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"RabbitMQ did not start: see {s.folder / 'rabbitmq.log'}") from error
+                time.sleep(0.3)
+
+    def amqp(self):
+        """A connection to the stack's RabbitMQ as its user (the broker's queues)."""
+        import amqp
+
+        s = self.settings
+        connection = amqp.Connection(f"127.0.0.1:{s.amqp_port}", userid=s.amqp_user, password=s.amqp_password, connect_timeout=5)
+        connection.connect()
+        return connection
+
     def redis(self, db: int):
         """A client of the stack's own Redis (db 0: the broker, 1: the result backend)."""
         import redis
@@ -267,8 +344,40 @@ class Stack:
         raise RuntimeError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
 
     def flush_broker(self) -> None:
-        """Empty the stack's own Redis (queued tasks, results): nothing else lives there."""
-        self.redis(0).flushall()
+        """Empty the steps' queue on the stack's RabbitMQ and the results in its own Redis: nothing else lives there."""
+        connection = self.amqp()
+        try:
+            connection.channel().queue_purge("dagster")
+        except Exception as error:  # amqp.NotFound: no step was ever queued
+            if "NOT_FOUND" not in str(error):
+                raise
+        finally:
+            connection.close()
+        self.redis(1).flushall()
+
+    def _start_s3(self, env: dict[str, str]) -> None:
+        """moto's S3 with IAM authentication: a user allowed S3 only, its access key made by moto (the secret is
+        moto's), the buckets; then every request must be signed with that key (moto-api/reset-auth to 0)."""
+        import boto3
+
+        s = self.settings
+        self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s.s3_port)], env)
+        self._wait_http(s.s3_endpoint, "s3")
+        bootstrap = {"endpoint_url": s.s3_endpoint, "region_name": "us-east-1",
+                     "aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}  # before auth is on
+        iam = boto3.client("iam", **bootstrap)
+        iam.create_user(UserName="ml-assets")
+        iam.put_user_policy(UserName="ml-assets", PolicyName="outputs-and-artifacts", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }))
+        key = iam.create_access_key(UserName="ml-assets")["AccessKey"]
+        s.s3_key, s.s3_secret = key["AccessKeyId"], key["SecretAccessKey"]
+        request = urllib.request.Request(f"{s.s3_endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+                                         headers={"Content-Type": "text/plain"})  # a form body would reach moto empty
+        urllib.request.urlopen(request, timeout=30).close()
+        for bucket in (s.bucket, s.artifact_bucket):
+            self.s3().create_bucket(Bucket=bucket)
 
     def _mlflow_auth_config(self) -> Path:
         """The basic-auth app's settings: users in a SQLite file of the stack; the admin's password comes from
@@ -295,12 +404,10 @@ class Stack:
         try:
             self._start_postgres()
             self._start_redis()
+            self._start_rabbitmq()
             self._create_databases()
+            self._start_s3({k: v for k, v in s.env().items() if not k.startswith("AWS_")})
             env = s.env()
-            self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s.s3_port)], env)
-            self._wait_http(s.s3_endpoint, "s3")
-            for bucket in (s.bucket, s.artifact_bucket):
-                self.s3().create_bucket(Bucket=bucket)
             server_env = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_")}
             self._spawn(
                 "mlflow",
@@ -327,6 +434,17 @@ class Stack:
             {**self.settings.env(), **env_overrides},
         )
 
+    def start_dagster(self, webserver_port: int | None = None) -> None:
+        """Dagster's daemon (queued runs, run monitoring, run retries, sensors) and, given a port, its webserver, on
+        workspace.yaml; each starts its own code server, which starts the runs the daemon launches. The pipelines'
+        own sensors and schedules are stopped (runs come only from the tests); the run-failure sensors run."""
+        env = {**self.settings.env(), "ML_ASSETS_AUTOMATION": "stopped"}
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env)
+        if webserver_port is not None:
+            self._spawn("webserver", [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(webserver_port)], env)
+            self._wait_http(f"http://127.0.0.1:{webserver_port}/server_info", "webserver", timeout_s=300)
+
     def kill_worker(self, number: int) -> None:
         """SIGKILL of the worker's whole process group, master and pool child: what the OOM killer or an eviction does."""
         self._stop(f"worker{number}", signal.SIGKILL, 30)
@@ -352,19 +470,20 @@ class Stack:
         """Workers and servers first, then Redis and PostgreSQL (fast shutdown: SIGINT), then their scratch folder."""
         for name in [n for n in self.processes if n not in ("postgres", "redis")]:
             self._stop(name, signal.SIGTERM, 20)
-        if "redis" in self.processes:
-            self._stop("redis", signal.SIGTERM, 20)
+        for name in ("rabbitmq", "redis"):
+            if name in self.processes:
+                self._stop(name, signal.SIGTERM, 30)
         if "postgres" in self.processes:
             self._stop("postgres", signal.SIGINT, 30)
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
+        for scratch in (self.scratch, self.rabbitmq_scratch):
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        self.scratch = self.rabbitmq_scratch = None
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python3 dev.py stack`: the stack and `dagster dev` on it until Ctrl-C or SIGTERM, then all of it stops."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(prog="dev.py stack")
     parser.add_argument("--workers", type=int, default=2)
@@ -380,19 +499,20 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(exist_ok=True)
     stack = Stack(StackSettings(folder=folder, workers=args.workers, s3_port=9100, mlflow_port=5001))
     credentials = folder / "credentials.json"  # this start's passwords, for psql, redis-cli and the MLflow login
-    credentials.touch(mode=0o600)
-    credentials.chmod(0o600)
     s = stack.settings
-    credentials.write_text(json.dumps({
-        "postgres": {"port": s.pg_port, "user": s.pg_user, "password": s.pg_password},
-        "redis": {"port": s.redis_port, "password": s.redis_password},
-        "s3": {"endpoint": s.s3_endpoint, "key": s.s3_key, "secret": s.s3_secret},
-        "mlflow": {"url": s.mlflow_uri, "user": s.mlflow_user, "password": s.mlflow_password},
-    }, indent=2))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped like Ctrl-C: the stack goes too
     dev = None
     try:
         stack.start()
+        credentials.touch(mode=0o600)
+        credentials.chmod(0o600)
+        credentials.write_text(json.dumps({
+            "postgres": {"port": s.pg_port, "user": s.pg_user, "password": s.pg_password},
+            "redis": {"port": s.redis_port, "password": s.redis_password},
+            "rabbitmq": {"port": s.amqp_port, "user": s.amqp_user, "password": s.amqp_password},
+            "s3": {"endpoint": s.s3_endpoint, "key": s.s3_key, "secret": s.s3_secret},
+            "mlflow": {"url": s.mlflow_uri, "user": s.mlflow_user, "password": s.mlflow_password},
+        }, indent=2))
         print(
             f"[dev.py] stack up: MLflow {s.mlflow_uri} (user {s.mlflow_user}, password in {credentials}), S3 {s.s3_endpoint}, "
             f"{args.workers} Celery worker(s), logs in {folder}; Dagster UI on http://127.0.0.1:{args.port}",

@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -24,11 +25,13 @@ import dagster as dg
 from upath import UPath
 
 from ml_assets.components import TrainingPipeline
+from ml_assets.orchestration.launcher import RUN_HOST_TAG
 from ml_assets.orchestration.plan import BACKTEST, REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+HERE = {RUN_HOST_TAG: socket.gethostname()}  # runs in this process: failed if it dies (orchestration/launcher.py)
 
 
 def month_ranges(keys: list[str], chosen: list[str], months_per_run: int | None) -> list[list[str]]:
@@ -171,7 +174,7 @@ def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.Dags
         return 0
     print(f"[run] {plan.name}: {first} is scored by the model of {missing.previous}, which learns from {missing.span}: "
           f"building raw_data, features and model for {missing.span} first", flush=True)
-    tags = {RANGE_START_TAG: missing.months[0], RANGE_END_TAG: missing.months[-1]}
+    tags = {RANGE_START_TAG: missing.months[0], RANGE_END_TAG: missing.months[-1], **HERE}
     keys = [plan.key(a) for a in (RAW, FEATURES, MODEL)]
     result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys)
     if result.success:
@@ -201,7 +204,7 @@ def materialize(
         if plan.monthly and build_what_is_missing(job, plan, months[0], instance):
             failures.append([plan.name, months[0], "months before it failed to build", "see the run above"])
             return 1
-        tags = {RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else None
+        tags = {**({RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else {}), **HERE}
         result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
         where = f"{plan.name}{'[' + (months[0] + '..' + months[-1] if len(months) > 1 else months[0]) + ']' if plan.monthly else ''}"
         checks_failed = failed_check_rows(result, plan, months)
@@ -296,6 +299,11 @@ def run(args: argparse.Namespace) -> int:
     # the instance's storage is made (and migrated) here, before any other process starts: two processes making a new
     # one at once left its SQLite run storage with two alembic heads, unreadable by both
     instance = dg.DagsterInstance.get()
+    if not os.environ.get(FAILURES_FILE_ENV):  # once, in the parent: a killed earlier `dev.py run` left its runs STARTED
+        from ml_assets.orchestration.launcher import fail_runs_whose_process_is_gone
+
+        for run_id in fail_runs_whose_process_is_gone(instance):
+            print(f"[run] run {run_id} of an earlier start was still STARTED though its process is gone: marked FAILED", flush=True)
     failures: list[list[str]] = []
     if jobs > 1:
         code = side_by_side(defs, chosen, runs, args.months, jobs, instance, failures)

@@ -234,6 +234,25 @@ class MlflowTracking(dg.ConfigurableResource):
     def registry(self, experiment: str, registered_model: str, dataset: str) -> ModelRegistry:
         return ModelRegistry(self, experiment, registered_model, dataset)
 
+    def end_runs_of(self, dagster_run_id: str, dagster_status: str) -> list[str]:
+        """End (KILLED) every MLflow run of every experiment that a Dagster run, now ended with `dagster_status`, left
+        RUNNING: its steps' runs and dagster-mlflow's parent run, wherever they ran. Returns the run ids ended."""
+        client = self.client()
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        ended = []
+        for key in ("dagster.run_id", "dagster_run_id"):  # ml_assets' tag, dagster-mlflow's
+            if not experiments:
+                break
+            for run in client.search_runs(
+                experiments, filter_string=f"tags.`{key}` = '{dagster_run_id}' and attributes.status = 'RUNNING'", max_results=500
+            ):
+                if run.info.run_id in ended:
+                    continue
+                client.set_tag(run.info.run_id, "ml_assets.ended_because", f"its Dagster run {dagster_run_id} ended {dagster_status}")
+                client.set_terminated(run.info.run_id, "KILLED")
+                ended.append(run.info.run_id)
+        return ended
+
 
 @contextlib.contextmanager
 def fluent_mlflow_at(uri: str) -> Iterator[None]:
@@ -336,10 +355,15 @@ class ModelRegistry:
             )
             return MlFlow(init)
 
-    def end_orphaned_runs(self, dagster_run_ended: Callable[[str], bool]) -> list[str]:
-        """End (KILLED) this experiment's runs left RUNNING by a process that died: one on this host whose process
-        is gone, or one whose Dagster run has ended. A run of a live process, or of a Dagster run this instance does
-        not know, is left alone. Returns the run ids ended."""
+    def end_orphaned_runs(
+        self, dagster_run_ended: Callable[[str], bool], rerun: tuple[str, list[str]] | None = None
+    ) -> list[str]:
+        """End (KILLED) this experiment's runs left RUNNING by a process that died, wherever it ran: one whose Dagster
+        run has ended, one of an earlier attempt of this very step (`rerun`: this Dagster run's id and the partitions
+        the step trains; a step runs again only when its earlier attempt is gone, its worker lost, say), or one on this
+        host whose process is gone. A version an earlier attempt registered is deleted: a month's materialization has
+        one version. A run of a live process, or of a Dagster run this instance does not know, is left alone. Returns
+        the run ids ended."""
         import socket
 
         client = self.client()
@@ -348,10 +372,18 @@ class ModelRegistry:
             tags = run.data.tags
             pid, host = tags.get(TAG_PID), tags.get(TAG_HOST)
             dagster_run_id = tags.get("dagster.run_id") or tags.get("dagster_run_id")
-            if host == socket.gethostname() and pid and pid.isdigit() and not process_alive(int(pid)):
-                reason = f"its process {pid} on {host} is gone"
+            earlier_attempt = (
+                rerun is not None and dagster_run_id == rerun[0] and tags.get(TAG_ASSET) == "model"
+                and tags.get(TAG_PARTITION) in rerun[1]
+            )
+            if earlier_attempt:
+                reason = f"an earlier attempt of this step of Dagster run {dagster_run_id} (its worker was lost)"
+                for version in client.search_model_versions(f"name = '{self.name}' and run_id = '{run.info.run_id}'"):
+                    client.delete_model_version(self.name, version.version)
             elif dagster_run_id and dagster_run_ended(dagster_run_id):
                 reason = f"its Dagster run {dagster_run_id} has ended"
+            elif host == socket.gethostname() and pid and pid.isdigit() and not process_alive(int(pid)):
+                reason = f"its process {pid} on {host} is gone"
             else:
                 continue
             client.set_tag(run.info.run_id, "ml_assets.ended_because", reason)

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.sensors import run_failure_alert
+from ml_assets.orchestration.sensors import failed_run_cleanup, run_failure_alert
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
 from ml_assets.tracking import MlflowTracking
@@ -114,7 +114,7 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
                 data_dir, self.mlflow_ui_url, self.dagster_ui_url, native_threads=self.native_threads, parallel_fits=self.parallel_fits
             ),
             executor=dg.in_process_executor if self.executor == "in_process" else dg.multiprocess_executor,
-            sensors=[run_failure_alert],
+            sensors=[run_failure_alert, failed_run_cleanup],
         )
 
     def _production(self) -> dg.Definitions:
@@ -132,4 +132,4 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
             self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets", self.native_threads,
             self.parallel_fits,
         )
-        return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert])
+        return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert, failed_run_cleanup])

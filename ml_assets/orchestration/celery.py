@@ -7,26 +7,52 @@ the message, and the run waits forever. Here:
 
 - tasks are acknowledged late and rejected (requeued) when their pool process dies, so another worker
   reruns the step; a hard time limit ends a step that hangs (it fails, it is not requeued);
-- a message whose worker vanished altogether is handed out again by Redis after `redeliver_after_s`
-  (its visibility timeout, which must exceed the time limit or a step still running would run twice);
-  RabbitMQ does it as soon as the connection drops;
+- a message whose worker vanished altogether is handed out again at once by RabbitMQ, the production
+  broker (its acknowledgements are bound to the worker's connection, which dies with it); a Redis broker
+  does it only after `redeliver_after_s` (its visibility timeout, which must exceed the time limit or a
+  step still running would run twice);
 - the run fails, naming the step and the limit, when no worker takes a step within `worker_wait_s`, or a
-  started step neither finishes nor is taken again within `redeliver_after_s + worker_wait_s`.
+  started step neither finishes nor is taken again within `redeliver_after_s + worker_wait_s`;
+- a step's task is fenced by its run (`FencedStepTask`): not started when its run is no longer running,
+  and stopped, without another event, when its run ends while it runs (orchestration/fencing.py).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
 import dagster as dg
+from celery import Task
 
 BROKER_ENV = "ML_ASSETS_CELERY_BROKER_URL"
 BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND_URL"
 TIME_LIMIT_ENV = "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S"
 REDELIVER_ENV = "ML_ASSETS_CELERY_REDELIVER_AFTER_S"
 WORKER_WAIT_ENV = "ML_ASSETS_CELERY_WORKER_WAIT_S"
+
+
+RUN_WATCH_INTERVAL_S = 2.0  # how often a running step's task reads its run's status
+FENCED_EXIT_CODE = 75  # the pool process's exit when its run ended: Celery requeues, the next delivery is dropped
+CELERY_TASK_ID = "celery_task_id"  # the engine event's metadata naming a step's task (what a revoke needs)
+
+
+class CeleryConfigError(ValueError):
+    """The Celery settings are missing or wrong (not retried: the worker cannot start until they are set)."""
+
+
+def required_url(env: str) -> str:
+    """The broker's or result backend's URL from `env`; never a default (an unauthenticated local broker)."""
+    value = os.environ.get(env, "").strip()
+    if not value:
+        raise CeleryConfigError(
+            f"{env} is not set: the Celery workers and runs need it, e.g. amqp://user:password@rabbitmq:5672// "
+            f"for {BROKER_ENV} and redis://:password@redis:6379/1 for {BACKEND_ENV} (docs/deploy.md)"
+        )
+    return value
 
 
 class StepWorkerError(Exception):
@@ -120,10 +146,85 @@ class _WatchedResult:
 
 
 def _submit_watched(app, plan_context, step, queue, priority, known_state):
+    from dagster._core.events import EngineEventData
     from dagster_celery.executor import _submit_task
 
     limits = plan_context.executor.limits
-    return _WatchedResult(_submit_task(app, plan_context, step, queue, priority, known_state), step.key, queue, limits)
+    result = _submit_task(app, plan_context, step, queue, priority, known_state)
+    # in the run's event log: the failed-run sensor revokes a failed run's tasks by these ids
+    plan_context.instance.report_engine_event(
+        f"step {step.key} queued on {queue!r} as Celery task {result.id}", plan_context.dagster_run,
+        EngineEventData({CELERY_TASK_ID: result.id}), step_key=step.key,
+    )
+    return _WatchedResult(result, step.key, queue, limits)
+
+
+def _run_of(step_args_packed: dict) -> tuple[str, object]:
+    from dagster._grpc.types import ExecuteStepArgs
+    from dagster._serdes import unpack_value
+
+    args = unpack_value(step_args_packed, as_type=ExecuteStepArgs)
+    return args.run_id, args.instance_ref
+
+
+def _watch_run(instance_ref, run_id: str, steps: str, done: threading.Event) -> None:
+    """In the step's pool process: when its run is no longer STARTED, end the process at once, recording nothing
+    more. (Celery then requeues the task, whose next delivery finds the run ended and drops it.)"""
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        while not done.wait(RUN_WATCH_INTERVAL_S):
+            try:
+                run = instance.get_run_by_id(run_id)
+            except Exception:  # noqa: BLE001 - the instance's database unreachable a moment: look again
+                continue
+            if run is not None and run.status != dg.DagsterRunStatus.STARTED:
+                print(f"[ml_assets] run {run_id} is {run.status.value}: step {steps} stops here, committing nothing",
+                      file=sys.stderr, flush=True)
+                os._exit(FENCED_EXIT_CODE)
+
+
+class FencedStepTask(Task):
+    """dagster-celery's step task, fenced by its run: a task whose run is no longer STARTED does nothing (a revoked
+    or requeued task delivered after its run failed), and a running one ends its process when the run ends."""
+
+    def __call__(self, *args, **kwargs):
+        step_args = kwargs.get("execute_step_args_packed", args[0] if args else None)
+        run_id, instance_ref = _run_of(step_args)
+        with dg.DagsterInstance.from_ref(instance_ref) as instance:
+            run = instance.get_run_by_id(run_id)
+        if run is None or run.status != dg.DagsterRunStatus.STARTED:
+            status = run.status.value if run is not None else "unknown to the instance"
+            print(f"[ml_assets] run {run_id} is {status}: its step task {self.request.id} is dropped", file=sys.stderr, flush=True)
+            return []
+        steps = ", ".join(step_args.get("step_keys_to_execute") or []) if isinstance(step_args, dict) else "?"
+        done = threading.Event()
+        threading.Thread(target=_watch_run, args=(instance_ref, run_id, steps, done), daemon=True, name="ml_assets-run-watch").start()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            done.set()
+
+
+def create_step_task(app):
+    """The step task the workers run (ml_assets.celery_app): dagster-celery's, with FencedStepTask as its base."""
+    from dagster_celery.tasks import create_task
+
+    return create_task(app, base=FencedStepTask)
+
+
+def revoke_run_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """Revoke every Celery task of the run (queued ones are dropped; running ones get SIGTERM); returns their ids.
+    Needs the broker (ML_ASSETS_CELERY_BROKER_URL): a run of another executor has no such tasks."""
+    ids = []
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        metadata = record.dagster_event.engine_event_data.metadata or {}
+        if CELERY_TASK_ID in metadata:
+            ids.append(metadata[CELERY_TASK_ID].value)
+    if ids:
+        from dagster_celery.make_app import make_app
+
+        app = make_app({"broker": required_url(BROKER_ENV), "backend": required_url(BACKEND_ENV)})
+        app.control.revoke(ids, terminate=True, signal="SIGTERM")
+    return ids
 
 
 def watched_celery_executor() -> dg.ExecutorDefinition:

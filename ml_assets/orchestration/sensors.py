@@ -1,4 +1,4 @@
-"""Sensors: source changes -> raw_data runs (automation does the rest); run-failure alerts."""
+"""Sensors: source changes -> raw_data runs (automation does the rest); run-failure alerts and clean-up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.automation import default_schedule_status, default_sensor_status
 from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.sources.base import SourceUnavailableError
+from ml_assets.tracking import MlflowTracking
 
 SOURCE_FINGERPRINT_TAG = "ml_assets/source_fingerprint"
 WHOLE_TABLE = "all"  # the cursor's key for an unpartitioned source
@@ -149,3 +150,28 @@ def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertW
         context.log.info(f"run {run.run_id} failed; ML_ASSETS_ALERT_WEBHOOK_URL is not set, so no alert was posted")
         return
     alert_webhook.post(payload)
+
+
+@dg.run_failure_sensor(
+    name="failed_run_cleanup",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+    minimum_interval_seconds=5,
+    description=(
+        "When a run fails: revokes its Celery step tasks still queued or running (production), and ends (KILLED) the "
+        "MLflow runs it left RUNNING, wherever they ran."
+    ),
+)
+def failed_run_cleanup(context: dg.RunFailureSensorContext, mlflow_tracking: MlflowTracking):
+    import os
+
+    from ml_assets.orchestration.celery import BROKER_ENV, revoke_run_steps
+
+    run = context.dagster_run
+    if os.environ.get(BROKER_ENV):
+        revoked = revoke_run_steps(context.instance, run.run_id)
+        if revoked:
+            context.log.info(f"run {run.run_id} failed: revoked its {len(revoked)} Celery step task(s)")
+    ended = mlflow_tracking.end_runs_of(run.run_id, run.status.value)
+    if ended:
+        context.log.info(f"run {run.run_id} failed: ended {len(ended)} MLflow run(s) it left RUNNING: {', '.join(ended)}")

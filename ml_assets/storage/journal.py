@@ -110,6 +110,10 @@ class Journal:
 
     def begin(self, files: dict[str, list[UPath]]) -> None:
         """Before any of `files` (by month) is replaced: copy each existing one aside and record them all."""
+        from ml_assets.orchestration.fencing import refuse_unless_running
+
+        # a step of a run that has ended (its retry may be writing these files now) replaces nothing
+        refuse_unless_running(self.instance, self.run_id, f"{self.asset.to_user_string()}'s files")
         own = self._file(self.run_id)
         entry = (self._read(own) if own.exists() else None) or {"run_id": self.run_id, "started": time.time(), "months": {}}
         entry.update(host=HOST, pid=os.getpid())  # this attempt's writer (a retry may run on another worker)

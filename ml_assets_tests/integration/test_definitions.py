@@ -35,7 +35,7 @@ def test_four_pipelines_each_its_own_group_and_prefix(defs):
 
 def test_automation_is_on_by_default(defs):
     sensors = {s.name: s for s in defs.sensors}
-    assert set(sensors) == {f"{p}_{w}" for p in PIPELINES for w in ("source_sensor", "automation")} | {"run_failure_alert"}
+    assert set(sensors) == {f"{p}_{w}" for p in PIPELINES for w in ("source_sensor", "automation")} | {"run_failure_alert", "failed_run_cleanup"}
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule"}

@@ -290,7 +290,7 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
 
     base, log, data = dagster_dev
     # the flights pipeline's training job: its five monthly assets, nothing of the other pipelines
-    _open(page, base, "/locations/ml_assets/jobs/nyc_flights_training")
+    _open(page, base, "/locations/ml_assets.definitions/jobs/nyc_flights_training")
     try:
         page.get_by_role("button", name="Materialize all…").click()
     except Exception:

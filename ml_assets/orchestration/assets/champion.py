@@ -8,6 +8,7 @@ from ml_assets.orchestration.assets.evaluation import champion_score_on
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
+from ml_assets.orchestration.fencing import refuse_unless_running
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.tracking import MlflowTracking
@@ -126,6 +127,7 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             higher_is_better=higher_is_better,
         )
         if decision.promote:
+            refuse_unless_running(context.instance, context.run.run_id, f"the champion alias (version {candidate})")
             registry.promote(candidate)
         champion_version = candidate if decision.promote else previous_version
         context.log.info(decision.reason)

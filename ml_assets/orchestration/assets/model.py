@@ -13,6 +13,7 @@ from ml_assets.monitoring import WindowChoice
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
+from ml_assets.orchestration.fencing import refuse_unless_running
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
@@ -70,10 +71,12 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     ):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)
-        ended = registry.end_orphaned_runs(lambda run_id: dagster_run_ended(context.instance, run_id))
+        partitions = list(months_of(plan, context))
+        ended = registry.end_orphaned_runs(
+            lambda run_id: dagster_run_ended(context.instance, run_id), rerun=(context.run.run_id, [p or "all" for p in partitions])
+        )
         if ended:
             context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
-        partitions = list(months_of(plan, context))
         models, metadata, ready = {}, {}, []
         for partition in partitions:
             if plan.monthly and partition not in features:
@@ -161,6 +164,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         choice: WindowChoice | None,
     ):
         """The trained model logged to an MLflow run of its own, registered as a new version, with its model card."""
+        refuse_unless_running(context.instance, context.run.run_id, f"the model of {partition or 'the table'} (a registered version)")
         try:
             dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
             with registry.training_run(run_name(partition), run_tags(context, partition, fingerprint), dagster_run) as run:
