@@ -39,7 +39,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".ml_assets-installed"
 CONSTRAINTS = ROOT / "constraints.txt"
-EXTRAS = ".[dev,bench,prod]"
+EXTRAS = ".[dev,bench,prod,stack]"
 DAGSTER_HOME = ROOT / ".dagster_home"
 
 
