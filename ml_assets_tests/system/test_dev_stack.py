@@ -81,7 +81,7 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
         _wait(lambda: any("stack up" in line for line in output), "the stack did not come up", 300, output)
         credentials = json.loads((folder / "credentials.json").read_text())
         assert oct((folder / "credentials.json").stat().st_mode & 0o777) == "0o600"
-        secrets = [credentials[s]["password"] for s in ("postgres", "redis", "mlflow")] + [credentials["s3"]["secret"]]
+        secrets = [credentials[s]["password"] for s in ("postgres", "redis", "rabbitmq", "mlflow")] + [credentials["s3"]["secret"]]
 
         def answers() -> bool:
             try:
@@ -111,7 +111,7 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
         log_text = json.dumps(logs)
         assert "in celery worker" in log_text  # the steps ran on the stack's Celery worker
         pids = {path.name: int(path.read_text()) for path in folder.glob("*.pid")}
-        assert {"postgres", "redis", "s3", "mlflow", "worker1"} <= {name.removesuffix(".pid") for name in pids}
+        assert {"postgres", "redis", "rabbitmq", "s3", "mlflow", "worker1"} <= {name.removesuffix(".pid") for name in pids}
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         stack.wait(timeout=180)
