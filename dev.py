@@ -6,7 +6,7 @@
                           # at a time, then the system tier; fast tier: test -m "not slow")
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
-    python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, Redis, S3 and MLflow
+    python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, RabbitMQ, Redis, S3 and MLflow
                                           # servers (passwords checked, fresh each start), N Celery workers and
                                           # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base

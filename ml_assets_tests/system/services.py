@@ -1,4 +1,4 @@
-"""The production-stack tests' one gate: skip without PostgreSQL/Redis binaries, fail instead in CI."""
+"""The production-stack tests' one gate: skip without PostgreSQL/Redis/RabbitMQ binaries, fail instead in CI."""
 
 import os
 

@@ -160,3 +160,47 @@ def test_the_images_install_lines_give_a_virtualenv_that_imports_every_module_th
     listed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True).stdout.lower()
     assert "moto==" not in listed and "pytest==" not in listed  # no test server, no test tools in the image
     print(f"\n[deploy] the image's venv imports {len(named)} named modules: {sorted(named)}")
+
+
+def _override_validator():
+    """The chart's published schema (deploy/helm/dagster-chart/), made fit for an override file: Helm checks the chart's
+    defaults merged with it, so the `required` lists the defaults fill are dropped (a type's conditional requirement,
+    under `then`, stays), and the Kubernetes types, `$ref`s to kubernetesjsonschema.dev, are left unchecked (offline)."""
+    import copy
+    import json
+
+    import jsonschema
+
+    schema = json.loads((DEPLOY / "helm" / "dagster-chart" / "values.schema.json").read_text())
+
+    def strip(node, under_then: bool = False):
+        if isinstance(node, dict):
+            if str(node.get("$ref", "")).startswith("https://kubernetesjsonschema.dev"):
+                node.pop("$ref")
+            if not under_then:
+                node.pop("required", None)
+            for key, value in node.items():
+                strip(value, under_then or key == "then")
+        elif isinstance(node, list):
+            for value in node:
+                strip(value, under_then)
+
+    schema = copy.deepcopy(schema)
+    strip(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_helm_values_are_valid_for_the_charts_published_schema():
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
+    validator = _override_validator()
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(values)]
+    assert errors == [], errors
+    # and the check can fail: a misspelled key, a wrong type, a launcher without its config block
+    import copy
+
+    planted = copy.deepcopy(values)
+    planted["dagsterWebserver"]["replicas"] = 2
+    planted["dagsterDaemon"]["runRetries"]["maxRetries"] = "one"
+    planted["runLauncher"]["config"] = {}
+    found = {".".join(map(str, e.absolute_path)) for e in validator.iter_errors(planted)}
+    assert {"dagsterWebserver", "dagsterDaemon.runRetries.maxRetries", "runLauncher.config"} <= found, found
