@@ -22,7 +22,9 @@ import socket
 import time
 
 import dagster as dg
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+
+# the health check's result types are not exported by dagster; DefaultRunLauncher is
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
 RUN_HOST_TAG = "ml_assets/run_host"  # set by runs executed in the CLI's own process
@@ -78,7 +80,7 @@ def fail_runs_whose_process_is_gone(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-class ProcessCheckingRunLauncher(DefaultRunLauncher):
+class ProcessCheckingRunLauncher(dg.DefaultRunLauncher):
     """DefaultRunLauncher whose runs the daemon's run monitoring checks (dagster.yaml `run_launcher`).
 
     A run whose process is gone is failed at once when its code server still answers. When the code server died
