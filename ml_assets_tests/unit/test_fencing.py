@@ -147,3 +147,24 @@ def test_a_rerun_step_ends_its_lost_attempts_mlflow_run_and_deletes_the_version_
     assert {client.get_run(r).info.status for r in (other_month, other_run)} == {"RUNNING"}
     live = {v.run_id for v in client.search_model_versions("name = 'model_name'")}
     assert live == {other_month}
+
+
+def test_a_failed_dagster_runs_mlflow_runs_are_ended_wherever_they_ran(tmp_path):
+    """What the failed_run_cleanup sensor does: every MLflow run of every experiment that the failed Dagster run left
+    RUNNING (ml_assets' `dagster.run_id` tag and dagster-mlflow's `dagster_run_id`), whatever host or pid it names."""
+    from mlflow import MlflowClient
+
+    from ml_assets.tracking import TAG_HOST, TAG_PID, MlflowTracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking = MlflowTracking(tracking_uri=uri, artifact_root=str(tmp_path / "artifacts"))
+    client = MlflowClient(tracking_uri=uri)
+    first, second = client.create_experiment("a"), client.create_experiment("b")
+    elsewhere = {TAG_HOST: "another-pod", TAG_PID: "1"}  # on Kubernetes: a pid on another host says nothing here
+    step = client.create_run(first, tags={"dagster.run_id": "R1", **elsewhere}).info.run_id
+    parent = client.create_run(second, tags={"dagster_run_id": "R1"}).info.run_id
+    other = client.create_run(first, tags={"dagster.run_id": "R2", **elsewhere}).info.run_id
+    assert sorted(tracking.end_runs_of("R1", "FAILURE")) == sorted([step, parent])
+    assert {client.get_run(r).info.status for r in (step, parent)} == {"KILLED"}
+    assert client.get_run(step).data.tags["ml_assets.ended_because"] == "its Dagster run R1 ended FAILURE"
+    assert client.get_run(other).info.status == "RUNNING"
