@@ -1,4 +1,4 @@
-"""The walk-forward backtest on real data, as the README reports it.
+"""The walk-forward backtest on real data, as docs/operations.md reports it.
 
     python3 dev.py bench backtest            # both: nyc_flights' 12 months, then the ten shared green-taxi months
     python3 dev.py bench backtest flights    # or one of them

@@ -139,7 +139,7 @@ class AsOfAggregate(dg.Model, dg.Resolvable):
 
 
 class AsOfSpec(dg.Model, dg.Resolvable):
-    """Point-in-time inputs: what was already known when each row's prediction is made (see the README)."""
+    """Point-in-time inputs: what was already known when each row's prediction is made (see docs/configuration.md)."""
 
     time: str = Field(description="Each row's as-of timestamp: when its prediction is made (e.g. the scheduled departure).")
     available_at: str = Field(

@@ -109,7 +109,7 @@ EXAMPLES = REPO_ROOT / "docs" / "examples"
 
 
 def load_yaml_pipeline(path: Path, data_dir: Path, **overrides: Any) -> Pipeline:
-    """A pipeline from any defs.yaml (the README's examples live in docs/examples/<name>/defs.yaml)."""
+    """A pipeline from any defs.yaml (the guide's examples live in docs/examples/<name>/defs.yaml)."""
     attributes = deep_merge(yaml.safe_load(Path(path).read_text())["attributes"], overrides)
     return Pipeline(TrainingPipeline.resolve_from_dict(attributes), Path(data_dir))
 

@@ -58,7 +58,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
             _resolve_source,
             model_field_type=dict[str, Any],
             description=f"Where the raw data comes from: a mapping with `kind` (one of {sorted(SOURCE_KINDS)}) and that "
-            "kind's settings (ml_assets/sources/<kind>.py; README 'Bring your own data').",
+            "kind's settings (ml_assets/sources/<kind>.py; docs/bring-your-own-data.md).",
         ),
     ]
     target: TargetSpec = Field(description="The column the model predicts.")

@@ -1,5 +1,6 @@
-"""The README's "Bring your own data" examples, run as written (docs/examples/<name>/defs.yaml, quoted verbatim in the
-README), on the real data the packages ship: the four combinations of task and partitioning across source kinds."""
+"""The "Bring your own data" examples, run as written (docs/examples/<name>/defs.yaml, quoted verbatim in
+docs/bring-your-own-data.md), on the real data the packages ship: the four combinations of task and partitioning
+across source kinds."""
 
 import json
 
@@ -9,13 +10,13 @@ import pytest
 from ml_assets_tests.pipelines import EXAMPLES, REPO_ROOT, check_results, failure_messages, load_yaml_pipeline
 
 pytestmark = pytest.mark.slow
-README = (REPO_ROOT / "README.md").read_text()
+GUIDE = (REPO_ROOT / "docs" / "bring-your-own-data.md").read_text()  # where the examples are quoted
 
 
 @pytest.mark.parametrize("name", ["penguins", "diabetes", "flight_delays", "penguins_sql"])
-def test_the_readme_quotes_each_example_verbatim(name):
+def test_the_guide_quotes_each_example_verbatim(name):
     text = (EXAMPLES / name / "defs.yaml").read_text()
-    assert text.strip() in README, f"README.md does not quote docs/examples/{name}/defs.yaml as it is"
+    assert text.strip() in GUIDE, f"docs/bring-your-own-data.md does not quote docs/examples/{name}/defs.yaml as it is"
 
 
 def test_a_csv_with_text_and_missing_values(data_dir, instance):
@@ -68,7 +69,7 @@ def test_a_monthly_table_split_by_its_time_column(data_dir, instance):
 
 
 def test_a_database_table(data_dir, instance, postgres_source, monkeypatch):
-    """The README's SQL example as written, on the penguins loaded into the machine's PostgreSQL."""
+    """The SQL example of docs/bring-your-own-data.md as written, on the penguins loaded into the machine's PostgreSQL."""
     url, password = postgres_source
     monkeypatch.setenv("PENGUINS_DB_URL", url)
     penguins = load_yaml_pipeline(EXAMPLES / "penguins_sql" / "defs.yaml", data_dir)

@@ -1,5 +1,5 @@
 """Errors that teach: what only the data can tell, on frames built here. Each message names the setting, the value
-and what is allowed; README 'Bring your own data' quotes them. (The stored-files-unchanged half is tested in
+and what is allowed; docs/bring-your-own-data.md quotes them. (The stored-files-unchanged half is tested in
 integration/test_classification.py and integration/test_pipeline.py.)"""
 
 import pandas as pd
