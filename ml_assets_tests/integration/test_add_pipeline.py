@@ -52,7 +52,7 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
             assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
                 f"wine/{a}" for a in ("raw_data", "features", "model", "evaluation_report", "champion_model", "predictions")
             }
-            assert {s.name for s in defs.sensors} == {"wine_source_sensor", "wine_automation", "run_failure_alert"}
+            assert {s.name for s in defs.sensors} == {"wine_source_sensor", "wine_automation", "run_failure_alert", "failed_run_cleanup"}
             with dg.DagsterInstance.ephemeral() as instance:
                 result = defs.resolve_job_def("wine_training").execute_in_process(instance=instance, raise_on_error=False)
     assert result.success

@@ -277,7 +277,7 @@ def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
     base, _, _ = dagster_dev
     _open(page, base, "/automation")
     names = [
-        "nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule", "run_failure_alert",
+        "nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule", "run_failure_alert", "failed_run_cleanup",
         *(f"{group}_{kind}" for group in GROUPS for kind in ("source_sensor", "automation")),
     ]
     page.get_by_text(names[0], exact=True).wait_for()
