@@ -1,6 +1,9 @@
-"""The production-stack tests' one gate: skip without PostgreSQL/Redis/RabbitMQ binaries, fail instead in CI."""
+"""The production-stack tests' one gate (skip without PostgreSQL/Redis/RabbitMQ binaries, fail instead in CI) and
+their one way of waiting on an event."""
 
 import os
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -16,3 +19,15 @@ def require_services() -> None:
     if os.environ.get("ML_ASSETS_REQUIRE_SERVICES"):
         pytest.fail(f"ML_ASSETS_REQUIRE_SERVICES is set but these are missing: {missing}")
     pytest.skip(f"services absent: {missing}")
+
+
+def wait_until(condition: Callable, what: str, timeout_s: float, poll_s: float = 0.05, explain: Callable[[], str] = str):
+    """`condition()`'s first truthy value, asked every `poll_s` until `timeout_s`; else the test fails, saying `what`
+    did not happen in time and what `explain()` adds (a server's output, say)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll_s)
+    pytest.fail(f"{what} within {timeout_s:.0f} s{explain()}")

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -22,7 +21,7 @@ import pytest
 from deploy.stack import free_port
 from dev import BACKFILL_MUTATION, backfill_params
 from ml_assets_tests.pipelines import REPO_ROOT
-from ml_assets_tests.system.services import require_services
+from ml_assets_tests.system.services import require_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 BACKFILL_STATUS = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status runs { runId } } } }"
@@ -44,13 +43,7 @@ def _graphql(port: int, query: str, variables: dict) -> dict:
 
 
 def _wait(condition, what: str, timeout_s: float, output: list[str]):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"{what} within {timeout_s:.0f} s; dev.py stack printed:\n" + "".join(output)[-4000:])
+    return wait_until(condition, what, timeout_s, poll_s=1, explain=lambda: "; dev.py stack printed:\n" + "".join(output)[-4000:])
 
 
 def _machine_redis():

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from deploy.stack import REPO_ROOT, Stack, StackSettings, free_port
-from ml_assets_tests.system.services import require_services
+from ml_assets_tests.system.services import require_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
@@ -238,16 +238,6 @@ def test_a_worker_without_the_broker_setting_refuses_to_start_naming_it(stack):
     assert "ML_ASSETS_CELERY_BROKER_URL is not set" in started.stderr, started.stderr[-2000:]
 
 
-def _wait_for(condition, what: str, timeout_s: float):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout_s:.0f} s")
-
-
 def _versions_by_month(stack: Stack) -> dict[str, list[tuple[int, str]]]:
     """The flights model's live registered versions by the month they were trained for: (version, Dagster run id)."""
     connection = stack.connect(f"{stack.settings.prefix}_mlflow")
@@ -300,8 +290,8 @@ def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_with
         )
         output: list[str] = []
         threading.Thread(target=lambda: output.extend(iter(run.stdout.readline, "")), daemon=True).start()
-        record = _wait_for(lambda: _new_run(instance, earlier), "the run did not start", 300)
-        step = _wait_for(lambda: _step_running(instance, record.run_id, "nyc_flights__model") or run.poll() is not None,
+        record = wait_until(lambda: _new_run(instance, earlier), "the run did not start", 300)
+        step = wait_until(lambda: _step_running(instance, record.run_id, "nyc_flights__model") or run.poll() is not None,
                          "the model step did not start", 600)
         assert isinstance(step, dict), "".join(output)[-3000:]
         killed_worker, killed_at = step["worker"], time.monotonic()
@@ -359,11 +349,11 @@ def test_a_run_worker_killed_mid_model_its_step_commits_nothing_and_the_retry_do
     run_id = _launched(stack, "nyc_flights_training",
                        {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]})
     with _instance(stack) as instance:
-        _wait_for(lambda: _step_running(instance, run_id, "nyc_flights__model"), "the model step did not start", 600)
+        wait_until(lambda: _step_running(instance, run_id, "nyc_flights__model"), "the model step did not start", 600)
         os.kill(_run_pid(instance, run_id), 9)
         killed_at = time.time()
-        retry = _wait_for(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
-        retry = _wait_for(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
+        retry = wait_until(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
+        retry = wait_until(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
         failed = instance.get_run_by_id(run_id)
         failed_events = instance.all_logs(run_id)
         retry_model = [e for e in instance.all_logs(retry.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
@@ -409,7 +399,7 @@ def test_a_run_whose_worker_and_code_server_are_killed_is_failed_and_retried_wit
     process gone and fails it once the daemon has a code server again, run retries launch it, and the retry succeeds."""
     run_id = _launched(stack, "iris_training")
     with _instance(stack) as instance:
-        _wait_for(lambda: _run_pid(instance, run_id) and instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
+        wait_until(lambda: _run_pid(instance, run_id) and instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
                   "the run did not start a step", 600)
         run_pid = _run_pid(instance, run_id)
         code_servers = [pid for pid in _children(stack.processes["daemon"].pid)
@@ -418,10 +408,10 @@ def test_a_run_whose_worker_and_code_server_are_killed_is_failed_and_retried_wit
         for pid in (*code_servers, run_pid):
             os.kill(pid, 9)
         killed_at = time.monotonic()
-        failed = _wait_for(lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, "the run was not failed", 600)
+        failed = wait_until(lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, "the run was not failed", 600)
         failed_in = time.monotonic() - killed_at
-        retry = _wait_for(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
-        retry = _wait_for(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
+        retry = wait_until(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
+        retry = wait_until(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
         retried_in = time.monotonic() - killed_at
         failure = [e.message for e in instance.all_logs(run_id) if "is gone" in (e.message or "")]
     print(f"\n[faults] run worker and code server killed: FAILED after {failed_in:.0f} s, retry SUCCESS after {retried_in:.0f} s")
