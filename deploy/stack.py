@@ -219,15 +219,7 @@ class Stack:
              "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
             env, **self._as_postgres(),
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.connect().close()
-                return
-            except Exception as error:  # psycopg2.OperationalError while it starts
-                if self.processes["postgres"].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start: see {s.folder / 'postgres.log'}") from error
-                time.sleep(0.2)
+        self._wait_ready("postgres", "PostgreSQL", lambda: self.connect().close(), timeout_s=60, poll_s=0.2)
 
     def _start_redis(self) -> None:
         s = self.settings
@@ -238,15 +230,7 @@ class Stack:
             f"dir {self._scratch()}\n"
         )
         process.stdin.close()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.redis(0).ping()
-                return
-            except Exception as error:  # redis.ConnectionError while it starts
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Redis did not start: see {s.folder / 'redis.log'}") from error
-                time.sleep(0.2)
+        self._wait_ready("redis", "Redis", lambda: self.redis(0).ping(), timeout_s=60, poll_s=0.2)
 
     def _start_rabbitmq(self) -> None:
         """A RabbitMQ node of its own: one user, whose password reaches the server through its environment
@@ -277,16 +261,21 @@ class Stack:
             "RABBITMQ_PID_FILE": str(folder / "pid"),
             "RABBITMQ_DEFAULT_USER": s.amqp_user, "RABBITMQ_DEFAULT_PASS": s.amqp_password,
         }
-        process = self._spawn("rabbitmq", [str(rabbitmq_bin() / "rabbitmq-server")], env, **as_rabbitmq)
-        deadline = time.monotonic() + 120
+        self._spawn("rabbitmq", [str(rabbitmq_bin() / "rabbitmq-server")], env, **as_rabbitmq)
+        self._wait_ready("rabbitmq", "RabbitMQ", lambda: self.amqp().close(), timeout_s=120, poll_s=0.3)
+
+    def _wait_ready(self, name: str, service: str, probe, timeout_s: float, poll_s: float) -> None:
+        """Until `probe()` (a login with the service's credential) succeeds; a server that exits, or does not answer
+        within `timeout_s`, fails the start naming its log."""
+        deadline = time.monotonic() + timeout_s
         while True:
             try:
-                self.amqp().close()
+                probe()
                 return
-            except Exception as error:  # refused while the node boots
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"RabbitMQ did not start: see {s.folder / 'rabbitmq.log'}") from error
-                time.sleep(0.3)
+            except Exception as error:  # refused or unauthenticated while the server starts
+                if self.processes[name].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{service} did not start: see {self.settings.folder / (name + '.log')}") from error
+                time.sleep(poll_s)
 
     def amqp(self):
         """A connection to the stack's RabbitMQ as its user (the broker's queues)."""
