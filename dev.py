@@ -9,7 +9,7 @@
     python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, RabbitMQ, Redis, S3 and MLflow
                                           # servers (passwords checked, fresh each start), N Celery workers and
                                           # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
-    python3 dev.py lint   # ruff on the code base
+    python3 dev.py lint   # ruff on the code base, and the import layers (import-linter)
     python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
     python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
 
@@ -244,8 +244,10 @@ def main(argv: list[str]) -> int:
         # `bench` = benchmarks.month; `bench scaling --with-xgboost` = benchmarks.scaling with that flag
         module = rest.pop(0) if rest and not rest[0].startswith("-") else "month"
         return subprocess.run([str(BIN / "python"), "-m", f"benchmarks.{module}", *rest], cwd=ROOT).returncode
-    if command == "lint":
-        return subprocess.run([str(BIN / "ruff"), "check", "ml_assets", "ml_assets_tests", "benchmarks", "deploy", "dev.py", *rest], cwd=ROOT).returncode
+    if command == "lint":  # ruff, then the import layers of pyproject.toml's [tool.importlinter]
+        ruff = subprocess.run([str(BIN / "ruff"), "check", "ml_assets", "ml_assets_tests", "benchmarks", "deploy", "dev.py", *rest], cwd=ROOT)
+        layers = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
+        return ruff.returncode or layers.returncode
     if command == "test":
         return test(rest)
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode

@@ -16,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.learning.walk_forward import concat_months
+from ml_assets.tasks.walk_forward import concat_months
 from ml_assets.local import load_pipeline
 from ml_assets.months import months_between
 
@@ -55,7 +55,7 @@ def mean_rmse(features: dict[str, pd.DataFrame], numeric: list[str], data_dir: P
     scores = []
     for at in range(1, len(MONTHS)):
         window = MONTHS[max(0, at - 3) : at]
-        model = task.fit(concat_months(features, window), task.config_cls()).model
+        model = task.fit(concat_months(features, window)).model
         scores.append(task.score(model, features[MONTHS[at]]))
     return sum(scores) / len(scores), scores
 

@@ -29,13 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     import ml_assets
     from ml_assets.local import load_pipeline
     from ml_assets.sources.flights import normalize_flights, read_flights
-    from ml_assets.tasks.base import ModelConfig
     from ml_assets.tracking import _pip_requirements, skops_types_of
 
     task = load_pipeline("nyc_flights", tempfile.mkdtemp(prefix="bench-")).plan.task
     features = task.features(normalize_flights(read_flights(), "2013-01"), "2013-01").value
     started = time.perf_counter()
-    model = task.fit(features, ModelConfig()).model
+    model = task.fit(features).model
     fit_s = time.perf_counter() - started
     example = task.xy(features)[0].head(5)
     trusted = skops_types_of(model)

@@ -17,7 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.learning.walk_forward import concat_months
+from ml_assets.tasks.walk_forward import concat_months
 from ml_assets.local import busy_cpus, load_pipeline
 from ml_assets.months import months_between
 
@@ -30,7 +30,7 @@ def fit_seconds(task, rows: pd.DataFrame, threads: int | None) -> float:
 
     with threadpool_limits(limits=threads):
         started = time.perf_counter()
-        task.fit(rows, task.config_cls())
+        task.fit(rows)
         return time.perf_counter() - started
 
 

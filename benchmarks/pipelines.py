@@ -57,7 +57,6 @@ def ours(train: list[str], valid: str, color: str) -> dict:
 
     from ml_assets.local import load_pipeline
     from ml_assets.sources.taxi import read_taxi_month
-    from ml_assets.tasks.base import ModelConfig
 
     task = load_pipeline("nyc_taxi_green", tempfile.mkdtemp(prefix="bench-")).plan.task
     after_imports = rss_mb()
@@ -72,7 +71,7 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         valid_features = task.features(raw_valid, month_of(valid)).value
         del raw_train, raw_valid
     with stage("train"):  # as the model asset does: fit, then the training RMSE it logs to MLflow
-        trained = task.train(train_features, ModelConfig())
+        trained = task.train(train_features)
     with stage("evaluate"):  # as evaluation_report does: the validation month, the baselines beside it
         pair = {month_of(train[0]): train_features, month_of(valid): valid_features}
         evaluated = task.evaluate(trained.model, pair, month_of(valid), trained.train_metrics["rmse"], None, (None, None))

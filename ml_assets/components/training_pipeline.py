@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import dagster as dg
 from pydantic import Field, model_validator
 
+from ml_assets.components.pipeline_rules import check_pipeline
+from ml_assets.components.yaml_schema import SOURCE, part
 from ml_assets.config import (
     AutomationSpec,
     BaselineSpec,
@@ -22,58 +24,49 @@ from ml_assets.config import (
     MlflowSpec,
     MonitoringSpec,
     PartitioningSpec,
-    PipelineConfigError,
     QualitySpec,
     TargetSpec,
-    check_pipeline,
-    described_for_dagster,
 )
 from ml_assets.orchestration.assets import build_pipeline_assets
 from ml_assets.orchestration.automation import default_sensor_status
 from ml_assets.orchestration.partitions import monthly_partitions
 from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_sensor
-from ml_assets.sources import SOURCE_KINDS, SourceConfigError, SourceSpecBase, parse_source
 
 
-def _resolve_source(context: dg.ResolutionContext, value: Any) -> SourceSpecBase:
-    try:
-        return parse_source(context.resolve_value(value))
-    except SourceConfigError as exc:
-        raise PipelineConfigError(str(exc)) from None
-
-
-@described_for_dagster
 class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     """A whole ML training pipeline from one defs.yaml: raw data -> features -> model -> evaluation report
     -> champion -> predictions, with blocking checks, MLflow tracking and registry, automation, a source sensor
     and (monthly) an ingest schedule and a backtest."""
 
     name: str = Field(description="Asset-key prefix, group and job prefix of the pipeline (a Python identifier).")
-    description: str = Field(default="", description="One sentence on what the pipeline predicts, shown on its jobs.")
+    description: Annotated[str, dg.Resolver.default(description="One sentence on what the pipeline predicts, shown on its jobs.")] = ""
     task: str = Field(description="regression or classification (ml_assets/tasks/: one folder per kind).")
-    source: Annotated[
-        Any,  # a SourceSpecBase subclass, chosen by `kind` in _resolve_source
-        dg.Resolver(
-            _resolve_source,
-            model_field_type=dict[str, Any],
-            description=f"Where the raw data comes from: a mapping with `kind` (one of {sorted(SOURCE_KINDS)}) and that "
-            "kind's settings (ml_assets/sources/<kind>.py; docs/bring-your-own-data.md).",
-        ),
-    ]
-    target: TargetSpec = Field(description="The column the model predicts.")
-    features: FeatureSpec = Field(default_factory=FeatureSpec, description="The model's inputs and how rows are cleaned.")
-    estimator: EstimatorSpec = Field(description="The model's estimator and hyperparameters.")
-    baselines: list[BaselineSpec] = Field(
-        default_factory=list, description="Reference predictors scored on the same rows (the trivial one is always there)."
+    # each part below is Any to Dagster's loader, which checks only that the YAML is a mapping (templates may sit
+    # anywhere in it); the part's resolver renders the templates, then validates it by its model (components/yaml_schema.py)
+    source: Annotated[Any, SOURCE]
+    target: Annotated[Any, part(TargetSpec, "The column the model predicts.")]
+    features: Annotated[Any, part(FeatureSpec, "The model's inputs and how rows are cleaned.")] = Field(
+        default_factory=FeatureSpec
     )
-    quality: QualitySpec = Field(default_factory=QualitySpec, description="Thresholds of the blocking checks.")
-    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec, description="Cross-validation of unpartitioned pipelines.")
-    partitioning: PartitioningSpec = Field(default_factory=PartitioningSpec, description="Monthly partitions, or none.")
-    mlflow: MlflowSpec = Field(default_factory=MlflowSpec, description="MLflow experiment and registered model names.")
-    champion: ChampionSpec = Field(default_factory=ChampionSpec, description="The promotion gate.")
-    automation: AutomationSpec = Field(default_factory=AutomationSpec, description="Sensor, automation and retry settings.")
-    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec, description="Drift checks, retraining and the backtest.")
+    estimator: Annotated[Any, part(EstimatorSpec, "The model's estimator and hyperparameters.")]
+    baselines: Annotated[Any, part(list[BaselineSpec], "Reference predictors scored on the same rows (the trivial one is always there).")
+    ] = Field(default_factory=list)
+    quality: Annotated[Any, part(QualitySpec, "Thresholds of the blocking checks.")] = Field(default_factory=QualitySpec)
+    evaluation: Annotated[Any, part(EvaluationSpec, "Cross-validation of unpartitioned pipelines.")] = Field(
+        default_factory=EvaluationSpec
+    )
+    partitioning: Annotated[Any, part(PartitioningSpec, "Monthly partitions, or none.")] = Field(
+        default_factory=PartitioningSpec
+    )
+    mlflow: Annotated[Any, part(MlflowSpec, "MLflow experiment and registered model names.")] = Field(default_factory=MlflowSpec)
+    champion: Annotated[Any, part(ChampionSpec, "The promotion gate.")] = Field(default_factory=ChampionSpec)
+    automation: Annotated[Any, part(AutomationSpec, "Sensor, automation and retry settings.")] = Field(
+        default_factory=AutomationSpec
+    )
+    monitoring: Annotated[Any, part(MonitoringSpec, "Drift checks, retraining and the backtest.")] = Field(
+        default_factory=MonitoringSpec
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingPipeline:

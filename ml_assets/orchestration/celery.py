@@ -14,7 +14,7 @@ the message, and the run waits forever. Here:
 - the run fails, naming the step and the limit, when no worker takes a step within `worker_wait_s`, or a
   started step neither finishes nor is taken again within `redeliver_after_s + worker_wait_s`;
 - a step's task is fenced by its run (`FencedStepTask`): not started when its run is no longer running,
-  and stopped, without another event, when its run ends while it runs (orchestration/fencing.py).
+  and stopped, without another event, when its run ends while it runs (storage/fencing.py).
 """
 
 from __future__ import annotations

@@ -1,62 +1,25 @@
-"""Asset checks of the monthly assets: names, specs and the pure functions that evaluate them.
+"""Asset checks in Dagster's terms: the blocking specs of each asset and the results its step yields.
 
-The checks run inside the asset (check_specs + MaterializeResult.check_results), so a
-partitioned asset is checked on the partition it just produced, not on every partition.
+The checks run inside the asset (check_specs + MaterializeResult.check_results), so a partitioned asset is
+checked on the partition it just produced, not on every partition. What each check asserts and how it is judged
+is the task's (tasks/checks.py); here its plain outcome becomes a `dg.AssetCheckResult`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import dagster as dg
 
-from ml_assets.report import shown
-
-if TYPE_CHECKING:  # imported where used: the code location loads without them
-    import pandas as pd  # noqa: F401
-
-RAW_SCHEMA = "raw_schema_valid"
-RAW_NOT_EMPTY = "raw_not_empty"
-RAW_ROWS_IN_MONTH = "raw_rows_in_month"
-RAW_TWO_CLASSES = "raw_has_two_classes"
-
-FEATURES_NO_NULLS = "features_no_nulls"
-FEATURES_RETENTION = "features_retention_ratio"
-FEATURES_ENOUGH_ROWS = "features_enough_rows"
-
-FEATURES_TARGET_IN_RANGE = "features_target_in_range"
-FEATURES_ROWS_PER_CLASS = "features_enough_rows_per_class"
-
-FIGURES_RECOMPUTED = "figures_recomputed"
-
-FEATURE_DRIFT = "feature_drift"
-PREDICTION_DRIFT = "prediction_drift"
-TARGET_DRIFT = "target_drift"
-DRIFT_CHECKS = [FEATURE_DRIFT, PREDICTION_DRIFT, TARGET_DRIFT]
-
-_DESCRIPTIONS = {
-    RAW_SCHEMA: "The target and every declared input column are present, numeric inputs hold numbers, the target fits the task.",
-    RAW_NOT_EMPTY: "The source delivered at least one row.",
-    RAW_ROWS_IN_MONTH: "Share of rows whose time column falls outside the partition month is at most quality.max_outside_month_share.",
-    RAW_TWO_CLASSES: "The target column holds at least two classes.",
-    FEATURES_NO_NULLS: "No target is missing, nor any input of features.drop_missing (other gaps go to the model's imputers).",
-    FEATURES_TARGET_IN_RANGE: "Every target lies within [target.min, target.max].",
-    FEATURES_ENOUGH_ROWS: "At least quality.min_rows cleaned rows are left to train and evaluate on.",
-    FEATURES_RETENTION: "Cleaning kept at least quality.min_retention_ratio of the raw rows.",
-    FEATURES_ROWS_PER_CLASS: "Every class has at least as many rows as cross-validation folds (monthly: one).",
-    FIGURES_RECOMPUTED: "Every primary figure reported (the model's and each baseline's) is what the stored model and the "
-    "baselines refitted with their seeds give on the stored rows it was scored on, within 1e-9 (read back after storing).",
-    FEATURE_DRIFT: "No model input drifted from the champion's training data beyond monitoring.drift.max_feature_drift.",
-    PREDICTION_DRIFT: "The champion's predictions did not drift from those on its training data beyond max_prediction_drift.",
-    TARGET_DRIFT: "The target did not drift from the champion's training data beyond max_target_drift.",
-}
+from ml_assets.report import Markdown
+from ml_assets.tasks.checks import DESCRIPTIONS, CheckOutcome
 
 
 def check_specs(
     asset: dg.AssetKey, names: list[str], automation_condition: dg.AutomationCondition | None = None, blocking: bool = True,
     descriptions: dict[str, str] | None = None,
 ) -> list[dg.AssetCheckSpec]:
-    described = {**_DESCRIPTIONS, **(descriptions or {})}
+    described = {**DESCRIPTIONS, **(descriptions or {})}
     return [
         dg.AssetCheckSpec(
             name, asset=asset, blocking=blocking, description=described.get(name), automation_condition=automation_condition
@@ -65,58 +28,13 @@ def check_specs(
     ]
 
 
-def result(name: str, month: str | None, passed: bool, **metadata) -> dg.AssetCheckResult:
-    # check_specs results carry no partition in the UI, so each names the month it checked
-    ui = {key: shown(value) if isinstance(value, float) and value == value else value for key, value in metadata.items()}
-    where = {"month": month} if month else {}
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), metadata={**where, **ui})
+def ui_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Plain metadata as Dagster shows it: Markdown rendered as Markdown, everything else as it is."""
+    return {key: dg.MetadataValue.md(str(value)) if isinstance(value, Markdown) else value for key, value in metadata.items()}
 
 
-def figures(check: dg.AssetCheckResult) -> str:
-    """A failed check's figures in one line, e.g. `accuracy 0.979 < min_accuracy 0.999` (CLI, dev.py run, logs)."""
-    values = {k: getattr(v, "value", v) for k, v in (check.metadata or {}).items()}
-    if values.get("disagreements", "none") != "none":  # a re-computation's: each figure reported and recomputed
-        return str(values["disagreements"])
-    numbers = [(k, v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)]
-    if len(numbers) >= 2:
-        (a, x), (b, y) = numbers[0], numbers[1]
-        relation = "<" if x < y else (">" if x > y else "=")
-        return f"{a} {x:.4g} {relation} {b} {y:.4g}"
-    return ", ".join(f"{k} {v}" for k, v in values.items() if k != "month") or "no figures"
-
-
-def recomputed(name: str, month: str | None, figures: list) -> dg.AssetCheckResult:
-    """The re-computation of a month's reported figures (tasks/recompute.Figure): failed, naming both figures of each
-    disagreement, when any differs by more than the tolerance."""
-    wrong = [f for f in figures if not f.agrees]
-    metadata: dict = {"month": month} if month else {}
-    metadata["figures_checked"] = len(figures)
-    metadata["disagreements"] = "; ".join(map(str, wrong)) or "none"
-    for f in figures:
-        metadata[f"{f.name} reported"] = f.stored if f.stored is not None else "unreadable"
-        metadata[f"{f.name} recomputed"] = f.recomputed
-    return dg.AssetCheckResult(check_name=name, passed=not wrong, metadata=metadata)
-
-
-def drift_checks(month: str, reference: str, drifts: dict[str, list], plot_markdown: str | None = None) -> list[dg.AssetCheckResult]:
-    """One result per drift check (non-blocking, WARN): a drifted month is real data, not bad data.
-    `drifts` maps a check name to its columns' Drift values, largest first ([] = nothing to compare)."""
-    results = []
-    for name in DRIFT_CHECKS:
-        found = drifts.get(name, [])
-        drifted = [d for d in found if d.drifted]
-        metadata = {
-            "month": month,
-            "reference": reference,
-            "drifted": ", ".join(f"{d.column} ({d.statistic} {d.value:.3f})" for d in drifted) or "none",
-            "largest_drift": shown(found[0].value) if found else 0.0,
-            "largest_drift_column": found[0].column if found else "none",
-            "threshold": shown(found[0].threshold) if found else 0.0,
-            **{f"{d.column}_{d.statistic}": shown(d.value) for d in found},
-        }
-        if plot_markdown and name == FEATURE_DRIFT:
-            metadata["plot"] = dg.MetadataValue.md(plot_markdown)
-        results.append(
-            dg.AssetCheckResult(check_name=name, passed=not drifted, severity=dg.AssetCheckSeverity.WARN, metadata=metadata)
-        )
-    return results
+def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    severity = dg.AssetCheckSeverity.WARN if outcome.severity == "warn" else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        check_name=outcome.check_name, passed=outcome.passed, severity=severity, metadata=ui_metadata(outcome.metadata)
+    )

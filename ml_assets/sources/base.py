@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-import dagster as dg
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -28,8 +27,10 @@ class SourceUnavailableError(Exception):
     """A transient fault reaching the source (network, 5xx, short read): worth retrying."""
 
 
-class SourceSpecBase(dg.Model):
+class SourceSpecBase(BaseModel):
     """Fields every source kind has; each kind adds its own (one module per kind, see sources/__init__.py)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(description="The source kind (sources/__init__.py lists them).")
     timeout_s: float = Field(default=60.0, gt=0, description="Network or connection timeout, seconds.")

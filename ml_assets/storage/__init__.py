@@ -35,6 +35,6 @@ class ProjectStorage(dg.ConfigurableResource):
 
     def scores(self, pipeline: str):
         """The pipeline's cached scores (cross-validation folds, walk-forward scores): see score_cache.py."""
-        from ml_assets.storage.score_cache import ScoreCache
+        from ml_assets.learning.score_cache import ScoreCache
 
         return ScoreCache(self.path("score_cache", pipeline))

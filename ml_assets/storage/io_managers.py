@@ -14,34 +14,17 @@ left out of the dict and the asset decides).
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from upath import UPath
 
-from ml_assets.storage.journal import WHOLE_ASSET, journal_for, put_bytes
+from ml_assets.files import put_bytes, serialized
+from ml_assets.storage.journal import WHOLE_ASSET, journal_for
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
-
-
-def serialized(write: Callable[[IO[bytes]], None]) -> bytes:
-    buffer = io.BytesIO()
-    write(buffer)
-    return buffer.getvalue()
-
-
-def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
-    """`path` holds either its previous content or the whole new one, never a torn file.
-
-    The value is serialized in memory first (a failed serialization writes nothing), then stored by `put_bytes`:
-    on a local disk a temporary file renamed into place; on an object store one PUT, because fsspec's rename there
-    is a copy and a delete that a kill can split (s3fs switches to a multipart upload above 50 MB, which is not
-    visible until completed)."""
-    put_bytes(path, serialized(write))
 
 
 class ByMonth(dict):

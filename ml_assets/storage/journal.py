@@ -26,11 +26,12 @@ import json
 import os
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+
+from ml_assets.files import is_local, put_bytes
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -40,28 +41,9 @@ HOST = socket.gethostname()
 STALE_AFTER_S = 7 * 24 * 3600  # a journal of a run this instance never knew, from another host, after a week
 
 
-def put_bytes(path: UPath, data: bytes) -> None:
-    """`path` holds either its previous content or all of `data`, never a torn file: a temporary file renamed
-    into place on a local disk; one PUT on an object store, where a rename would be a copy and a delete."""
-    if not _is_local(path):
-        path.write_bytes(data)
-        return
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _is_local(path: UPath) -> bool:
-    return getattr(path, "protocol", "") in ("", "file", "local")
-
-
 def _copy(source: UPath, target: UPath) -> None:
     """A server-side copy on an object store (one atomic CopyObject); a copied temp file renamed on a disk."""
-    if _is_local(source):
+    if is_local(source):
         put_bytes(target, source.read_bytes())
     else:
         source.fs.copy(source.path, target.path)
@@ -110,7 +92,7 @@ class Journal:
 
     def begin(self, files: dict[str, list[UPath]]) -> None:
         """Before any of `files` (by month) is replaced: copy each existing one aside and record them all."""
-        from ml_assets.orchestration.fencing import refuse_unless_running
+        from ml_assets.storage.fencing import refuse_unless_running
 
         # a step of a run that has ended (its retry may be writing these files now) replaces nothing
         refuse_unless_running(self.instance, self.run_id, f"{self.asset.to_user_string()}'s files")
@@ -200,7 +182,7 @@ class Journal:
             saved = self.base / copy
             if not saved.exists():
                 continue  # restored by an earlier settle that was stopped before finishing
-            if _is_local(saved):
+            if is_local(saved):
                 saved.rename(path)
             else:
                 _copy(saved, path)
@@ -217,7 +199,7 @@ class Journal:
         if copies.exists():
             for leftover in copies.iterdir():
                 leftover.unlink()
-            if _is_local(copies):
+            if is_local(copies):
                 copies.rmdir()
         file = self._file(run_id)
         if file.exists():

@@ -17,14 +17,12 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import dagster as dg
-from pydantic import Field
-
 from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
 from ml_assets.learning import Fitted
-from ml_assets.orchestration import checks
 from ml_assets.report import shown
-from ml_assets.tasks.protocols import MODEL, EvaluationProtocols, _pm  # noqa: F401 (MODEL re-exported)
+from ml_assets.tasks import checks
+from ml_assets.tasks.checks import CheckOutcome
+from ml_assets.tasks.protocols import MODEL, EvaluationProtocols  # noqa: F401 (MODEL re-exported)
 from ml_assets.tasks.results import Diagnostics, Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
@@ -41,12 +39,6 @@ HISTORY_MARK = "as_of_history"
 def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
     return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
-
-
-class ModelConfig(dg.Config):
-    """Launch-time overrides of the YAML (unset = the pipeline's defs.yaml)."""
-
-    random_state: int | None = Field(default=None, description="Seed of the estimator and nothing else.")
 
 
 def plain(value: Any) -> Any:
@@ -81,7 +73,6 @@ class Task(EvaluationProtocols):
     trivial_name: ClassVar[str]
     threshold_setting: ClassVar[str]  # quality.<setting>; a kind without one has no threshold check
     catalog: ClassVar[str] = ""  # which column of learning/catalog.py names its estimators (default: its kind)
-    config_cls = ModelConfig
 
     @classmethod
     def estimator_task(cls) -> str:
@@ -295,8 +286,8 @@ class Task(EvaluationProtocols):
     def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
         problems = self.refusals(raw)
         results = [
-            checks.result(checks.RAW_SCHEMA, partition, not problems, problems="; ".join(problems) or "none"),
-            checks.result(checks.RAW_NOT_EMPTY, partition, len(raw) > 0, rows=len(raw)),
+            checks.outcome(checks.RAW_SCHEMA, partition, not problems, problems="; ".join(problems) or "none"),
+            checks.outcome(checks.RAW_NOT_EMPTY, partition, len(raw) > 0, rows=len(raw)),
         ]
         metadata: dict[str, Any] = {}
         if self.monthly and self.time_column:
@@ -304,7 +295,7 @@ class Task(EvaluationProtocols):
             share = float(outside.mean()) if len(raw) else 0.0
             metadata.update({"first_time": str(raw[self.time_column].min()), "last_time": str(raw[self.time_column].max())})
             results.append(
-                checks.result(
+                checks.outcome(
                     checks.RAW_ROWS_IN_MONTH, partition, share <= self.quality.max_outside_month_share,
                     rows_outside_month=int(outside.sum()), share_outside_month=share, max_share=float(self.quality.max_outside_month_share),
                 )
@@ -312,7 +303,7 @@ class Task(EvaluationProtocols):
         extra, more = self.raw_extras(self.with_derived_target(raw), partition)
         return StepResult(raw, {**metadata, **more}, results + extra)
 
-    def raw_extras(self, raw: pd.DataFrame, partition: str | None) -> tuple[list[dg.AssetCheckResult], dict]:
+    def raw_extras(self, raw: pd.DataFrame, partition: str | None) -> tuple[list[CheckOutcome], dict]:
         return [], {}
 
     def outside_month(self, frame: pd.DataFrame, partition: str | None):
@@ -379,12 +370,12 @@ class Task(EvaluationProtocols):
         raw = self.own_rows(raw)
         retention = len(frame) / len(raw) if len(raw) else 0.0
         results = [
-            checks.result(checks.FEATURES_NO_NULLS, partition, not nulls, null_counts=str(nulls or "none")),
-            checks.result(
+            checks.outcome(checks.FEATURES_NO_NULLS, partition, not nulls, null_counts=str(nulls or "none")),
+            checks.outcome(
                 checks.FEATURES_RETENTION, partition, retention >= self.quality.min_retention_ratio,
                 retention_ratio=float(retention), min_ratio=float(self.quality.min_retention_ratio),
             ),
-            checks.result(checks.FEATURES_ENOUGH_ROWS, partition, len(frame) >= self.quality.min_rows, rows=len(frame),
+            checks.outcome(checks.FEATURES_ENOUGH_ROWS, partition, len(frame) >= self.quality.min_rows, rows=len(frame),
                           min_rows=self.quality.min_rows),
         ]
         extra, more = self.feature_extras(frame, partition)
@@ -401,7 +392,7 @@ class Task(EvaluationProtocols):
             results + extra,
         )
 
-    def feature_extras(self, frame: pd.DataFrame, partition: str | None) -> tuple[list[dg.AssetCheckResult], dict]:
+    def feature_extras(self, frame: pd.DataFrame, partition: str | None) -> tuple[list[CheckOutcome], dict]:
         return [], {}
 
     # ---- models --------------------------------------------------------------------------------------------------
@@ -485,11 +476,10 @@ class Task(EvaluationProtocols):
         return features.iloc[train]
 
     def train(
-        self, features: pd.DataFrame, config: ModelConfig, on_trial: Callable | None = None, prefit: Fitted | None = None,
-        metric_rows: int | None = None,
+        self, features: pd.DataFrame, random_state: int | None = None, prefit: Fitted | None = None, metric_rows: int | None = None,
     ) -> Trained:
         """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
-        returned for the same rows and config (the walk-forward fit of the same window is the same model). The training
+        returned for the same rows and seed (the walk-forward fit of the same window is the same model). The training
         metrics are measured on at most `metric_rows` of the training rows, the seeded sample `reference_sample`
         draws (the drift reference): predicting six months of flights again only to measure them cost 0.7 s a model."""
         if features.empty:
@@ -497,13 +487,13 @@ class Task(EvaluationProtocols):
         rows = self.training_rows(features)
         X, y = self.xy(rows)
         categorical, numeric = self.inputs(rows)
-        model, picked = prefit or self.fit(features, config)
+        model, picked = prefit or self.fit(features, random_state)
         measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
         X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
         classes = self.classes_for(model, y)
         fitted = self.metrics(y_measured, self.predict_output(model, X_measured, classes), classes)
         params = {"estimator": self.estimator.kind, **self.estimator.params, **picked,
-                  "random_state": config.random_state if config.random_state is not None else self.estimator.random_state,
+                  "random_state": random_state if random_state is not None else self.estimator.random_state,
                   "features": ",".join([*categorical, *numeric])}
         if picked:
             params["search"] = f"{self.estimator.search.iterations} random candidates x {self.estimator.search.folds} folds"
@@ -520,14 +510,14 @@ class Task(EvaluationProtocols):
         }
         return Trained(model, X.head(5), len(X), params, fitted, metadata)
 
-    def fit(self, features: pd.DataFrame, config: ModelConfig) -> Fitted:
+    def fit(self, features: pd.DataFrame, random_state: int | None = None) -> Fitted:
         """The fitted model and the hyperparameters its search chose (none without a search), on the rows `train`
         uses, without training metrics: what a backtest retrains."""
         from ml_assets.learning.search import chosen
 
         rows = self.training_rows(features)
         X, y = self.xy(rows)
-        return Fitted(*chosen(self.build_model(rows, config.random_state).fit(X, y)))
+        return Fitted(*chosen(self.build_model(rows, random_state).fit(X, y)))
 
     def classes_of(self, y) -> Any:
         return None

@@ -1,4 +1,4 @@
-"""The two evaluation protocols every task kind gets (pure scikit-learn below Dagster's result types).
+"""The two evaluation protocols every task kind gets (pure pandas and scikit-learn).
 
 - next month (monthly pipelines): the model trained on month M-1 scored on month M, every baseline fitted on M-1;
 - cross-validation (unpartitioned): repeated K-fold on the same folds for the model and every baseline (mean ± sd,
@@ -11,20 +11,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml_assets.orchestration import checks
 from ml_assets.report import shown
+from ml_assets.tasks import checks
 from ml_assets.tasks.results import Evaluated
 
 if TYPE_CHECKING:
-    import dagster as dg
     import pandas as pd
 
-    from ml_assets.storage.score_cache import ScoreCache
+    from ml_assets.learning.score_cache import ScoreCache
+    from ml_assets.tasks.checks import CheckOutcome
 
 MODEL = "model"
 
 
-def _pm(stats: dict[str, float]) -> str:
+def mean_pm_sd(stats: dict[str, float]) -> str:
+    """`0.841 ± 0.032`: a cross-validated mean and its standard deviation."""
     return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
 
 
@@ -40,7 +41,7 @@ class EvaluationProtocols:
             return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months, window_reason)
         return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores, jobs=jobs)
 
-    def _judge(self, where: str | None, scores: dict[str, float]) -> list[dg.AssetCheckResult]:
+    def _judge(self, where: str | None, scores: dict[str, float]) -> list[CheckOutcome]:
         """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
         metric, model = self.primary_metric, scores[MODEL]
 
@@ -52,13 +53,13 @@ class EvaluationProtocols:
         results = []
         if self.threshold is not None:
             ok = model >= self.threshold if self.higher_is_better else model <= self.threshold
-            results.append(checks.result(self.threshold_check, where, ok, **{metric: float(model), self.threshold_setting: float(self.threshold)}))
+            results.append(checks.outcome(self.threshold_check, where, ok, **{metric: float(model), self.threshold_setting: float(self.threshold)}))
         trivial = scores[self.trivial_key]
-        results.append(checks.result(f"beats_{self.trivial_key}", where, better(model, trivial), **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)}))
+        results.append(checks.outcome(f"beats_{self.trivial_key}", where, better(model, trivial), **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)}))
         for b in self.baselines:
             if b.check_name:
                 ok = better(model, scores[b.key], strictly=b.check == "beats")
-                results.append(checks.result(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
+                results.append(checks.outcome(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
         return results
 
     def evaluate_next_month(
@@ -156,7 +157,7 @@ class EvaluationProtocols:
         import numpy as np
         from joblib import Parallel, delayed
 
-        from ml_assets.storage.score_cache import ScoreCache, cache_key, frame_fingerprint
+        from ml_assets.learning.score_cache import ScoreCache, cache_key, frame_fingerprint
 
         X, y = self.xy(features)
         classes = self.classes_for(model, y)
@@ -200,7 +201,7 @@ class EvaluationProtocols:
         if model_version:
             names[MODEL] = f"model ({self.estimator.kind}, version {model_version})"
         header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
-        cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(_pm(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
+        cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(mean_pm_sd(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
         holdout_rows = [(names[k], m) for k, m in holdout.items()]
         if champion_score is not None:
             holdout_rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))

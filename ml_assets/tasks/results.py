@@ -1,21 +1,21 @@
-"""What a task's steps hand back to the assets."""
+"""What a task's steps hand back to the assets: plain values, which the wiring turns into Dagster's."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import dagster as dg
-
 if TYPE_CHECKING:
     import pandas as pd
+
+    from ml_assets.tasks.checks import CheckOutcome
 
 
 @dataclass
 class StepResult:
     value: Any
     metadata: dict[str, Any]
-    check_results: list[dg.AssetCheckResult] = field(default_factory=list)
+    check_results: list[CheckOutcome] = field(default_factory=list)
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Evaluated:
     score: float  # the primary metric of the candidate on the evaluation rows
     logged_metrics: dict[str, float]
     ui_metadata: dict[str, Any]
-    check_results: list[dg.AssetCheckResult]
+    check_results: list[CheckOutcome]
 
 
 @dataclass

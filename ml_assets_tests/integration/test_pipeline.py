@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from ml_assets.orchestration import checks
+from ml_assets.tasks import checks
 from ml_assets_tests.conftest import write_empty, write_truncated, write_without_column
 from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline, materialized
 

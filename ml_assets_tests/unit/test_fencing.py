@@ -11,13 +11,13 @@ import dagster as dg
 import pytest
 
 from ml_assets.orchestration.celery import BACKEND_ENV, BROKER_ENV, CeleryConfigError, FencedStepTask, required_url
-from ml_assets.orchestration.fencing import RunNoLongerRunningError, refuse_unless_running
 from ml_assets.orchestration.launcher import (
     RUN_HOST_TAG,
     ProcessCheckingRunLauncher,
     fail_runs_whose_process_is_gone,
     run_process_gone,
 )
+from ml_assets.storage.fencing import RunNoLongerRunningError, refuse_unless_running
 
 
 @dg.op

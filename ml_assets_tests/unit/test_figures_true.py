@@ -108,7 +108,7 @@ def test_boosted_trees_on_a_high_cardinality_text_column_with_the_default_encodi
         frame = frame.assign(label=np.where(frame["y"] > frame["y"].median(), "high", "low")).drop(columns=["y"])
     task = task_of(task_kind, target={"column": target}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}})
     assert task.feature_spec.encoding == "onehot"  # the default
-    trained = task.train(frame, task.config_cls())
+    trained = task.train(frame)
     assert trained.model.predict(frame.head(10).drop(columns=[target])).shape == (10,)
     assert "dense" in trained.metadata["categorical_encoding"]
     # estimators that take sparse input keep the sparse one-hot encoding
@@ -126,7 +126,7 @@ def monthly_regression_pair(seed: int = 0) -> dict[str, pd.DataFrame]:
 
 
 def test_the_recomputation_confirms_a_true_report_and_names_both_figures_of_a_planted_wrong_one():
-    from ml_assets.orchestration import checks
+    from ml_assets.tasks import checks
     from ml_assets.tasks.recompute import recompute_report
 
     task = task_of("regression", monthly=True, baselines=[{"key": "forest", "name": "forest", "estimator": {"kind": "random_forest", "params": {"n_estimators": 10}}}])
@@ -136,7 +136,7 @@ def test_the_recomputation_confirms_a_true_report_and_names_both_figures_of_a_pl
     figures = recompute_report(task, report, model, pair)
     assert [f.name for f in figures] == ["score (rmse)", "model rmse", "mean_predictor rmse", "forest rmse"]
     assert all(f.agrees for f in figures), figures
-    assert checks.recomputed("figures_recomputed", "2020-03", figures).passed
+    assert checks.recomputed("2020-03", figures).passed
     # a planted figure: the model's, then a baseline's, each off by more than the tolerance
     for where in (("score",), ("metrics", "model", "rmse"), ("metrics", "forest", "rmse")):
         planted = json.loads(json.dumps(report))
@@ -145,13 +145,13 @@ def test_the_recomputation_confirms_a_true_report_and_names_both_figures_of_a_pl
             holder = holder[part]
         true_value = holder[where[-1]]
         holder[where[-1]] = true_value + 1e-6
-        result = checks.recomputed("figures_recomputed", "2020-03", recompute_report(task, planted, model, pair))
+        result = checks.recomputed("2020-03", recompute_report(task, planted, model, pair))
         assert not result.passed
-        said = result.metadata["disagreements"].value
+        said = result.metadata["disagreements"]
         assert repr(true_value + 1e-6) in said and repr(true_value) in said, said
     # a figure a serializer turned into text is a disagreement too
     planted = {**report, "score": str(report["score"]) + "x"}
-    assert not checks.recomputed("figures_recomputed", "2020-03", recompute_report(task, planted, model, pair)).passed
+    assert not checks.recomputed("2020-03", recompute_report(task, planted, model, pair)).passed
     # a different model than the one stored is caught
     other = task.build_model(pair["2020-03"]).fit(*task.xy(pair["2020-03"]))
     assert not all(f.agrees for f in recompute_report(task, report, other, pair))

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from upath import UPath
 
-from ml_assets.storage.io_managers import ParquetFrameStore, write_atomically
+from ml_assets.files import write_atomically
+from ml_assets.storage.io_managers import ParquetFrameStore
 
 
 def test_failed_write_keeps_the_previous_file_and_leaves_no_temp(tmp_path):
@@ -105,7 +106,7 @@ def test_an_object_store_gets_one_put_and_never_a_temporary_object(monkeypatch):
     for method in ("mv", "copy", "cp_file", "_cp_file", "_mv"):
         monkeypatch.setattr(s3fs.S3FileSystem, method, no_copy, raising=False)
 
-    from ml_assets.storage.io_managers import write_atomically
+    from ml_assets.files import write_atomically
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()

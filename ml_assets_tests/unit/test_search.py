@@ -5,13 +5,12 @@ import pytest
 from sklearn.datasets import load_iris
 
 from ml_assets.local import load_pipeline
-from ml_assets.tasks.base import ModelConfig
 
 
 def test_a_searched_model_registers_the_refitted_best_pipeline_and_logs_what_it_chose(tmp_path):
     iris = load_pipeline("iris", tmp_path)
     frame = load_iris(as_frame=True).frame
-    trained = iris.plan.task.train(frame, ModelConfig())
+    trained = iris.plan.task.train(frame)
     assert type(trained.model).__name__ == "Pipeline"  # the search's best estimator, refitted on the training rows
     assert 0.01 <= trained.params["C"] <= 100 and trained.params["search"] == "6 random candidates x 3 folds"
     assert trained.model.named_steps["model"].named_steps["estimator"].C == trained.params["C"]
@@ -52,6 +51,6 @@ def test_a_bad_search_names_the_setting_and_what_is_allowed(tmp_path, search, me
 
 def test_a_pipeline_without_a_search_trains_its_fixed_hyperparameters(tmp_path):
     iris = load_pipeline("iris", tmp_path, estimator={"kind": "logistic_regression", "params": {"C": 3.0}, "search": None})
-    trained = iris.plan.task.train(load_iris(as_frame=True).frame, ModelConfig())
+    trained = iris.plan.task.train(load_iris(as_frame=True).frame)
     assert trained.params["C"] == 3.0 and "search" not in trained.params
     assert isinstance(trained.example, pd.DataFrame) and len(trained.example) == 5 and trained.rows == 120  # 80% of 150

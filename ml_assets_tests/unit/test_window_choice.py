@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_assets.learning.walk_forward import WalkForwardScores
+from ml_assets.learning.score_cache import ScoreCache, cache_key
 from ml_assets.monitoring import choose_window
-from ml_assets.storage.score_cache import ScoreCache, cache_key
+from ml_assets.tasks.walk_forward import WalkForwardScores
 from ml_assets_tests.pipelines import load_pipeline
 
 MONTHS = [f"2013-{m:02d}" for m in range(1, 9)]
@@ -95,7 +95,7 @@ def _one_column_task(tmp_path):
         "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
         target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}, baselines=[],
     ).plan
-    return plan.task, plan.task.config_cls()
+    return plan.task, None  # the launch-time seed: the YAML's
 
 
 def test_walk_forward_scores_fit_once_and_are_reused_across_steps(tmp_path):
@@ -128,7 +128,7 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
         baselines=[], partitioning={"monthly": {"first_month": MONTHS[0], "last_month": MONTHS[3], "training_window": "backtest",
                                                "window_evidence_months": 1}}, monitoring={"backtest_windows": [1, 2]},
     ).plan
-    task, config = plan.task, plan.task.config_cls()
+    task, config = plan.task, None
     features = _months_of_rows(1)
 
     def choices(score):

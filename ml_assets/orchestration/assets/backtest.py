@@ -12,7 +12,6 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
-from ml_assets.learning.walk_forward import WalkForwardScores
 from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.compute import StepCompute
@@ -20,6 +19,7 @@ from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, Pi
 from ml_assets.report import shown
 from ml_assets.storage import ProjectStorage
 from ml_assets.tasks.base import embedded_png
+from ml_assets.tasks.walk_forward import WalkForwardScores
 from ml_assets.tracking import MlflowTracking
 
 
@@ -63,7 +63,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             context.log.warning(f"left out of the backtest, no rows: {', '.join(without_rows)}")
         months = sorted(features)
         # scores the model step computed for its window choice are reused, not refitted
-        walk = WalkForwardScores(plan.task, features, plan.task.config_cls(), storage.scores(plan.name), compute.map)
+        walk = WalkForwardScores(plan.task, features, None, storage.scores(plan.name), compute.map)
         if not plan.chooses_window:
             for month in model:
                 if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window

@@ -8,9 +8,9 @@ from ml_assets.orchestration.assets.evaluation import champion_score_on
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.fencing import refuse_unless_running
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
+from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.tracking import MlflowTracking
 
 

@@ -5,13 +5,14 @@ import hashlib
 
 import dagster as dg
 
-from ml_assets.orchestration import checks
+from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change
+from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.plan import FEATURES, RAW, REPORT, PipelinePlan
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
-from ml_assets.storage.score_cache import frame_fingerprint
+from ml_assets.tasks import checks
 from ml_assets.tasks.base import HISTORY_MARK
 
 REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
@@ -87,7 +88,7 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         group_name=plan.name,
         kinds={"pandas", "parquet"},
         io_manager_key="warehouse_io_manager",
-        check_specs=checks.check_specs(key, plan.task.raw_check_names),
+        check_specs=check_specs(key, plan.task.raw_check_names),
         backfill_policy=plan.backfill_policy,
         retry_policy=dg.RetryPolicy(
             max_retries=spec.ingest_retries,
@@ -162,7 +163,7 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
         group_name=plan.name,
         kinds={"pandas", "parquet"},
         io_manager_key="warehouse_io_manager",
-        check_specs=checks.check_specs(key, plan.task.feature_check_names),
+        check_specs=check_specs(key, plan.task.feature_check_names),
         automation_condition=on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )

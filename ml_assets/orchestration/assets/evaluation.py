@@ -13,16 +13,17 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.orchestration import checks
 from ml_assets.orchestration.assets.data import refusal
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
+from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
 from ml_assets.orchestration.prerequisites import missing_before
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Evaluated, embedded_png
+from ml_assets.tasks.checks import not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_report
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
@@ -121,7 +122,7 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         io_manager_key="report_io_manager",
         automation_condition=on_upstream_data_change(),
         # automation launches the checks with the report (see with_its_asset)
-        check_specs=checks.check_specs(
+        check_specs=check_specs(
             key, plan.task.evaluation_check_names, automation_condition=with_its_asset(), descriptions=plan.task.check_descriptions()
         ),
         backfill_policy=plan.backfill_policy,
@@ -190,20 +191,16 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         reports, metadata = {m: reports[m] for m in months}, {m: metadata[m] for m in months}
         yield dg.Output(value_of(plan, reports), metadata=combined_metadata(metadata, context))  # stored here
         # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py)
-        def recomputed(month: MonthToEvaluate):
+        def recompute(month: MonthToEvaluate):
             return recompute_report(plan.task, storage.stored_report(key.path, month.month), month.model, month.features)
 
-        for month, figures in zip(asked, compute.map(recomputed, asked), strict=True):  # side by side, like the scoring
-            check_results[month.month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month.month, figures))
+        for month, figures in zip(asked, compute.map(recompute, asked), strict=True):  # side by side, like the scoring
+            check_results[month.month].append(recomputed(month.month, figures))
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         if not check_results:
             # no month here could be judged (the first month, or months without data): the checks say so
-            check_results = {None: [
-                dg.AssetCheckResult(check_name=name, passed=True, metadata={"months_judged": "none", "why": "; ".join(
-                    f"{m}: {md['status']}" for m, md in sorted(metadata.items())
-                )})
-                for name in plan.task.evaluation_check_names
-            ]}
+            why = "; ".join(f"{m}: {md['status']}" for m, md in sorted(metadata.items()))
+            check_results = {None: [not_judged(name, why) for name in plan.task.evaluation_check_names]}
         yield from combined_checks(check_results)
 
     return evaluation_report

@@ -1,27 +1,33 @@
 """model: a scikit-learn Pipeline trained on the pipeline's data, tracked and registered in MLflow."""
 
-# No `from __future__ import annotations` here: the asset's `config` parameter is annotated with
-# the task's Config class at definition time, and Dagster reads that annotation.
+# No `from __future__ import annotations` here: Dagster reads the asset's `config: ModelConfig` annotation.
 
 from collections.abc import Callable
 
 import dagster as dg
+from pydantic import Field
 
 from ml_assets import monitoring, tracking
-from ml_assets.learning.walk_forward import WalkForwardScores, concat_months
+from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.monitoring import WindowChoice
 from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.fencing import refuse_unless_running
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
+from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.storage.score_cache import frame_fingerprint
 from ml_assets.tasks.base import reference_sample
+from ml_assets.tasks.walk_forward import WalkForwardScores, concat_months
 from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
+
+
+class ModelConfig(dg.Config):
+    """Launch-time overrides of the YAML (unset = the pipeline's defs.yaml)."""
+
+    random_state: int | None = Field(default=None, description="Seed of the estimator and nothing else.")
 
 
 def dagster_run_ended(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -46,7 +52,6 @@ def training_window_input(plan: PipelinePlan) -> dg.AssetIn:
 
 
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
-    config_cls = plan.task.config_cls
     retrain_on_drift = plan.monthly and plan.monitoring.retrain == "on_drift"
 
     @dg.asset(
@@ -66,7 +71,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def model(
-        context: dg.AssetExecutionContext, config: config_cls, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
+        context: dg.AssetExecutionContext, config: ModelConfig, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         """One model per month of the range (or one for the table)."""
@@ -90,7 +95,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 ready.append(partition)
         choices: dict[str, WindowChoice] = {}
         # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
-        scores = WalkForwardScores(plan.task, features, config, storage.scores(plan.name), compute.map) if plan.monthly else None
+        scores = WalkForwardScores(plan.task, features, config.random_state, storage.scores(plan.name), compute.map) if plan.monthly else None
         if plan.chooses_window:
             # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
             scores.prefetch(lambda score: [choose_window(plan, partition, features, score) for partition in ready])
@@ -115,7 +120,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 rows = rows_of(partition)
                 sample = plan.monitoring.drift.reference_rows
                 # training metrics on the drift reference's rows, not every row again
-                trained = plan.task.train(rows, config, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
+                trained = plan.task.train(rows, config.random_state, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
                 # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
                 reference = plan.task.scored(trained.model, reference_sample(rows, sample))
             except Exception as exc:

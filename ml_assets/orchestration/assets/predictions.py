@@ -7,14 +7,16 @@ import dagster as dg
 
 from ml_assets import monitoring, tracking
 from ml_assets.months import is_month
-from ml_assets.orchestration import checks
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, span, value_of
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
+from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.report import shown
+from ml_assets.tasks import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
+from ml_assets.tasks.checks import CheckOutcome, drift_outcomes, not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_scored
 from ml_assets.tracking import MlflowTracking
 
@@ -68,8 +70,8 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         io_manager_key="warehouse_io_manager",
         automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
         check_specs=[
-            *(checks.check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False) if plan.monthly else []),
-            *checks.check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
+            *(check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False) if plan.monthly else []),
+            *check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
         ],
         backfill_policy=plan.backfill_policy,
     )
@@ -133,15 +135,15 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             metadata[month] = {"status": "awaiting data", "rows": 0}
         yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
         # each reported figure against the registered champion's own predict on the month's stored rows (side by side)
-        def recomputed(month):
+        def recompute(month):
             rows = features[month] if plan.monthly else features
             held_out = rows if plan.monthly else rows.iloc[plan.task.split(plan.task.xy(rows)[1])[1]]
             return recompute_scored(plan.task, model, held_out, reported[month])
 
-        for month, figures in zip(with_data, compute.map(recomputed, with_data), strict=True):
-            check_results[month].append(checks.recomputed(checks.FIGURES_RECOMPUTED, month, figures))
+        for month, figures in zip(with_data, compute.map(recompute, with_data), strict=True):
+            check_results[month].append(recomputed(month, figures))
         for month in awaiting:
-            check_results[month] = [nothing_judged(name, "awaiting data") for name in check_names]
+            check_results[month] = [not_judged(name, "awaiting data") for name in check_names]
         log_failed_checks(context, [r for results in check_results.values() for r in results])
         yield from combined_checks(check_results)
 
@@ -152,23 +154,15 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         frames = {month: pd.DataFrame({ACTUAL: [], PREDICTION: []}) for month in months}
         metadata = {month: {"status": status, "rows": 0} for month in months}
         yield dg.Output(value_of(plan, frames), metadata=combined_metadata(metadata, context))
-        for name in check_names:  # Dagster requires a result of every check
-            yield nothing_judged(name, status)
+        yield from combined_checks({None: [not_judged(name, status) for name in check_names]})  # Dagster requires every check's
 
     check_names = [*(checks.DRIFT_CHECKS if plan.monthly else []), checks.FIGURES_RECOMPUTED]
-
-    def nothing_judged(name: str, why: str) -> dg.AssetCheckResult:
-        severity = dg.AssetCheckSeverity.WARN if name in checks.DRIFT_CHECKS else dg.AssetCheckSeverity.ERROR
-        return dg.AssetCheckResult(check_name=name, passed=True, severity=severity, metadata={"months_judged": "none", "why": why})
 
     def judge_drift(context, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
         where = f"version {champion.version}'s training data ({trained_on})"
         if reference is None:
             reason = f"version {champion.version} was trained before ml_assets logged drift references: retrain to monitor it"
-            return [
-                dg.AssetCheckResult(check_name=name, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"month": month, "not_judged": reason})
-                for name in checks.DRIFT_CHECKS
-            ]
+            return [not_judged(name, reason, month) for name in checks.DRIFT_CHECKS]
         drifts = month_drift(plan, reference, rows)
         features_drift = drifts[checks.FEATURE_DRIFT]
         from ml_assets.plots import drift_plot_png
@@ -178,7 +172,7 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
             f"{plan.name} {month} vs {where}",
         )
         table = monitoring.drift_markdown([d for found in drifts.values() for d in found], f"**{month}** against {where}:")
-        results = checks.drift_checks(month, where, drifts, embedded_png(table, png, "feature drift"))
+        results = drift_outcomes(month, where, drifts, embedded_png(table, png, "feature drift"))
         drifted = [d for found in drifts.values() for d in found if d.drifted]
         # Only a month newer than the champion's training data asks for a new model. An older
         # month drifting from a newer champion is history the world has left (the checks still
@@ -237,7 +231,7 @@ def scored_on(month: str, window: list[str], rows: int, out_of_sample: bool) -> 
     return f"every row of the month ({rows:,}), which {learned} with: in sample, so its figures are marked in_sample_"
 
 
-def drift_figures(results: list[dg.AssetCheckResult]) -> dict[str, float]:
+def drift_figures(results: list[CheckOutcome]) -> dict[str, float]:
     """The largest drift of each check as plain numbers, so the UI plots them across months."""
     return {
         f"{r.check_name}_largest": getattr(r.metadata["largest_drift"], "value", r.metadata["largest_drift"])

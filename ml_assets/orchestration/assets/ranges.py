@@ -14,8 +14,10 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
+from ml_assets.orchestration.checks import check_result
 from ml_assets.orchestration.plan import PipelinePlan
 from ml_assets.storage.io_managers import ByMonth
+from ml_assets.tasks.checks import CheckOutcome
 
 
 def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str | None]:
@@ -51,10 +53,10 @@ def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.As
     return {"months": span(months), "by_month": dg.MetadataValue.json(table)}
 
 
-def log_failed_checks(context: dg.AssetExecutionContext, results: list[dg.AssetCheckResult]) -> None:
+def log_failed_checks(context: dg.AssetExecutionContext, results: list[CheckOutcome]) -> None:
     """A failed check's month and figures in the step's log (the CLI and `dagster dev` show it), e.g.
     `nyc_flights/evaluation_report[2013-05]: check rmse_within_threshold failed: rmse 8.1 > max_rmse 8`."""
-    from ml_assets.orchestration.checks import figures
+    from ml_assets.tasks.checks import figures
 
     for result in results:
         if not result.passed:
@@ -63,11 +65,11 @@ def log_failed_checks(context: dg.AssetExecutionContext, results: list[dg.AssetC
             context.log.error(f"{context.asset_key.to_user_string()}{where}: check {result.check_name} failed: {figures(result)}")
 
 
-def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> list[dg.AssetCheckResult]:
+def combined_checks(by_month: dict[str | None, list[CheckOutcome]]) -> list[dg.AssetCheckResult]:
     """One result per check for the whole range: passed only if it passed in every month judged;
     the metadata names the months judged, the failing ones, and the first failure's figures."""
     if len(by_month) == 1:
-        return next(iter(by_month.values()))
+        return [check_result(outcome) for outcome in next(iter(by_month.values()))]
     names: list[str] = []
     for results in by_month.values():
         names += [r.check_name for r in results if r.check_name not in names]
@@ -77,19 +79,12 @@ def combined_checks(by_month: dict[str | None, list[dg.AssetCheckResult]]) -> li
         failed = [m for m, r in results.items() if not r.passed]
         shown_month = failed[0] if failed else sorted(results)[-1]
         detail = {k: v for k, v in (results[shown_month].metadata or {}).items() if k != "month"}
-        combined.append(
-            dg.AssetCheckResult(
-                check_name=name,
-                passed=not failed,
-                severity=results[shown_month].severity,
-                metadata={
-                    "months_judged": span(sorted(results)),
-                    "months_failed": ", ".join(failed) or "none",
-                    "figures_of": shown_month,
-                    **detail,
-                },
-            )
-        )
+        combined.append(check_result(CheckOutcome(
+            name,
+            not failed,
+            {"months_judged": span(sorted(results)), "months_failed": ", ".join(failed) or "none", "figures_of": shown_month, **detail},
+            results[shown_month].severity,
+        )))
     return combined
 
 

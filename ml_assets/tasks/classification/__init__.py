@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ml_assets.orchestration import checks
+from ml_assets.tasks import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, Diagnostics, Task, plain
 
 if TYPE_CHECKING:
@@ -26,20 +26,20 @@ class ClassificationTask(Task):
 
     @classmethod
     def check_spec(cls, spec) -> None:
-        from ml_assets.config import _refuse
+        from ml_assets.config import refuse
 
         if spec.quality.max_rmse is not None:
-            _refuse("quality.max_rmse", spec.quality.max_rmse, "a regression threshold; classification has quality.min_accuracy")
+            refuse("quality.max_rmse", spec.quality.max_rmse, "a regression threshold; classification has quality.min_accuracy")
         if spec.target.min is not None or spec.target.max is not None:
-            _refuse("target.min / target.max", "set", "regression settings (they drop rows by target value)")
+            refuse("target.min / target.max", "set", "regression settings (they drop rows by target value)")
         names = spec.target.class_names
         if names is not None and len(names) < 2:
-            _refuse("target.class_names", names, "two or more names, one per class")
+            refuse("target.class_names", names, "two or more names, one per class")
         named = list(names.values()) if isinstance(names, dict) else names
         if names is not None and len(set(named)) != len(named):
-            _refuse("target.class_names", names, "distinct names")
+            refuse("target.class_names", names, "distinct names")
         if spec.target.positive_above is not None and names and len(names) != 2:
-            _refuse("target.class_names", names, "two names: target.positive_above makes two classes")
+            refuse("target.class_names", names, "two names: target.positive_above makes two classes")
 
     # ---- the target -----------------------------------------------------------------------------------------
     def prepare_target(self, values: pd.Series) -> pd.Series:
@@ -107,7 +107,7 @@ class ClassificationTask(Task):
             classes = int(self.prepare_target(present).nunique()) if len(present) else 0
         except (ValueError, TypeError):
             classes = 0
-        return [checks.result(checks.RAW_TWO_CLASSES, partition, classes >= 2, classes=classes)], {"classes": classes}
+        return [checks.outcome(checks.RAW_TWO_CLASSES, partition, classes >= 2, classes=classes)], {"classes": classes}
 
     def extra_feature_checks(self) -> list[str]:
         return [checks.FEATURES_ROWS_PER_CLASS]
@@ -116,7 +116,7 @@ class ClassificationTask(Task):
         counts = frame[self.target_column].value_counts().sort_index()
         smallest = int(counts.min()) if len(counts) else 0
         needed = 1 if self.monthly else self.evaluation.cv_folds
-        result = checks.result(checks.FEATURES_ROWS_PER_CLASS, partition, smallest >= needed and len(counts) >= 2,
+        result = checks.outcome(checks.FEATURES_ROWS_PER_CLASS, partition, smallest >= needed and len(counts) >= 2,
                                smallest_class_rows=smallest, needed=needed)
         return [result], {"class_counts": ", ".join(f"{k}: {v}" for k, v in counts.items())}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ml_assets.orchestration import checks
+from ml_assets.tasks import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, Diagnostics, Task, plain
 
 if TYPE_CHECKING:
@@ -22,14 +22,14 @@ class RegressionTask(Task):
 
     @classmethod
     def check_spec(cls, spec) -> None:
-        from ml_assets.config import _refuse
+        from ml_assets.config import refuse
 
         if spec.quality.min_accuracy is not None:
-            _refuse("quality.min_accuracy", spec.quality.min_accuracy, "a classification threshold; regression has quality.max_rmse")
+            refuse("quality.min_accuracy", spec.quality.min_accuracy, "a classification threshold; regression has quality.max_rmse")
         if spec.target.positive_above is not None or spec.target.class_names is not None:
-            _refuse("target.positive_above / target.class_names", "set", "classification settings; remove them or declare task: classification")
+            refuse("target.positive_above / target.class_names", "set", "classification settings; remove them or declare task: classification")
         if spec.target.min is not None and spec.target.max is not None and spec.target.min > spec.target.max:
-            _refuse("target.min", spec.target.min, f"at most target.max ({spec.target.max})")
+            refuse("target.min", spec.target.min, f"at most target.max ({spec.target.max})")
 
     def target_problems(self, values: pd.Series) -> list[str]:
         import pandas as pd
@@ -59,7 +59,7 @@ class RegressionTask(Task):
             return [], {}
         outside = int((~self._within(frame[self.target_column], self.target.min, self.target.max)).sum())
         bounds = f"[{self.target.min if self.target.min is not None else '-inf'}, {self.target.max if self.target.max is not None else 'inf'}]"
-        return [checks.result(checks.FEATURES_TARGET_IN_RANGE, partition, outside == 0 and len(frame) > 0,
+        return [checks.outcome(checks.FEATURES_TARGET_IN_RANGE, partition, outside == 0 and len(frame) > 0,
                               rows_out_of_range=outside, bounds=bounds)], {}
 
     def trivial_model(self):

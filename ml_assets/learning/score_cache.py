@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from ml_assets.storage.journal import _is_local, put_bytes
+from ml_assets.files import is_local, put_bytes
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -85,7 +85,7 @@ class ScoreCache:
 
     @staticmethod
     def _write(path: UPath, data: bytes) -> None:
-        if _is_local(path):  # an object store has no folders to make
+        if is_local(path):  # an object store has no folders to make
             path.parent.mkdir(parents=True, exist_ok=True)
         put_bytes(path, data)
 

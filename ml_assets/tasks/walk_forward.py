@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.learning import Fitted
-from ml_assets.storage.score_cache import ScoreCache, cache_key, frame_fingerprint
+from ml_assets.learning.score_cache import ScoreCache, cache_key, frame_fingerprint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,14 +35,14 @@ class WalkForwardScores:
     fits side by side; one after the other by default)."""
 
     def __init__(
-        self, task: Task, features: dict[str, pd.DataFrame], config: Any, cache: ScoreCache | None = None,
+        self, task: Task, features: dict[str, pd.DataFrame], random_state: int | None = None, cache: ScoreCache | None = None,
         map: Callable[[Callable, list], list] | None = None,  # noqa: A002  (what it is)
     ):
-        self.task, self.features, self.config = task, features, config
+        self.task, self.features, self.random_state = task, features, random_state
         self.cache = cache or ScoreCache(None)
         self.map = map or (lambda work, items: [work(item) for item in items])
         # what every key shares, dumped once per step rather than once per score
-        self._declared = (task.declared(), config.model_dump(mode="json"))
+        self._declared = (task.declared(), {"random_state": random_state})  # the launch-time seed, as the model config held it
         self._fitted: dict[tuple[str, ...], Fitted] = {}
         self._scores: dict[tuple[tuple[str, ...], str], float] = {}  # looked up in the cache once per step
         self._fingerprints: dict[str, str] = {}
@@ -66,7 +66,7 @@ class WalkForwardScores:
         stored = self.cache.get_fit(key)
         if isinstance(stored, Fitted):
             return stored, False
-        return self.cache.keep_fit(key, self.task.fit(concat_months(self.features, list(window)), self.config)), True
+        return self.cache.keep_fit(key, self.task.fit(concat_months(self.features, list(window)), self.random_state)), True
 
     def _keep(self, window: tuple[str, ...], fitted: Fitted, new: bool) -> Fitted:
         with self._lock:
