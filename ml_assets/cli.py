@@ -176,7 +176,7 @@ def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.Dags
     result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys)
     if result.success:
         return 0
-    from ml_assets.orchestration.assets.data import refusal
+    from ml_assets.orchestration.prerequisites import refusal
 
     refused = refusal(instance, plan, missing.previous)
     if refused is not None:  # nothing to score `first` with: its report says why, and the range goes on

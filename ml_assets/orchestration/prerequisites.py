@@ -11,6 +11,26 @@ import dagster as dg
 
 from ml_assets.orchestration.plan import FEATURES, MODEL, RAW, REPORT, PipelinePlan
 
+REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
+
+
+def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str | None:
+    """Why raw_data last refused `month`, if its latest record of that month is a refusal."""
+    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    if not observed or REFUSED not in observed[0].asset_observation.metadata:
+        return None
+    stored = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    if stored and stored[0].timestamp > observed[0].timestamp:
+        return None  # a later good copy replaced the refusal
+    return str(observed[0].asset_observation.metadata[REFUSED].value)
+
+
+def refused(plan: PipelinePlan, month: str, why: str, location: str | None = None) -> dg.AssetObservation:
+    """The record of a refused month, so the next month's evaluation can say why this one has no model."""
+    return dg.AssetObservation(
+        asset_key=plan.key(RAW), partition=month, metadata={REFUSED: why, **({"location": location} if location else {})}
+    )
+
 
 @dataclass(frozen=True)
 class Missing:
@@ -39,8 +59,6 @@ class Missing:
 def missing_before(plan: PipelinePlan, instance: dg.DagsterInstance, first: str) -> Missing | None:
     """What the evaluation of `first` needs from the months before it and the instance lacks; None when nothing (the
     source's first month, a stored model of the month before, or a month before that was refused: its report says so)."""
-    from ml_assets.orchestration.assets.data import refusal
-
     keys = plan.partitions_def.get_partition_keys()
     if first not in keys or keys.index(first) == 0:
         return None

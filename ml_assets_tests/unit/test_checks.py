@@ -4,8 +4,8 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets.orchestration.checks import check_specs
-from ml_assets.tasks import checks
 from ml_assets.sources.taxi import read_taxi_month
+from ml_assets.tasks import checks
 from ml_assets_tests.pipelines import load_pipeline
 
 

@@ -20,7 +20,7 @@ from ml_assets.report import shown
 from ml_assets.storage import ProjectStorage
 from ml_assets.tasks.base import embedded_png
 from ml_assets.tasks.walk_forward import WalkForwardScores
-from ml_assets.tracking import MlflowTracking
+from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 
 def slug(policy: str) -> str:
@@ -30,14 +30,13 @@ def slug(policy: str) -> str:
 def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     every_month = dg.AllPartitionMapping()
     may_be_missing = {"allow_missing_partitions": True}
-    metric = plan.task.primary_metric
 
     @dg.asset(
         key=plan.key(BACKTEST),
         description=(
-            f"Walk-forward backtest: for every month t, the {metric.upper()} on t of the model trained on t-1, models retrained "
-            "on the last k months, the course baseline, the champion as it stood at t and a never-retrained model; a table, "
-            "a decay plot and a sentence on which policy wins on this data. Logged to MLflow."
+            f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the model trained on "
+            "t-1, models retrained on the last k months, the course baseline, the champion as it stood at t and a "
+            "never-retrained model; a table, a decay plot and a sentence on which policy wins on this data. Logged to MLflow."
         ),
         ins={
             "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=every_month, metadata=may_be_missing),
@@ -61,85 +60,91 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         features = {m: frame for m, frame in features.items() if m not in without_rows}
         if without_rows:
             context.log.warning(f"left out of the backtest, no rows: {', '.join(without_rows)}")
-        months = sorted(features)
         # scores the model step computed for its window choice are reused, not refitted
         walk = WalkForwardScores(plan.task, features, None, storage.scores(plan.name), compute.map)
-        if not plan.chooses_window:
-            for month in model:
-                if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
-                    walk.remember(training_months(plan, month, features), model[month])
-
-        def never_retrained(score_window) -> list[monitoring.BacktestRow]:
-            """The first month's model on every later month (months[1] is the same model as "the last month")."""
-            return [monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]]
-
-        # the fits no earlier step made, side by side: the window scores of the rows below, asked for once beforehand
-        walk.prefetch(lambda score: (
-            monitoring.walk_forward(months, plan.monitoring.backtest_windows, score, lambda *_: None, lambda _: None),
-            never_retrained(score),
-        ))
-
-        def score_baseline(train_month: str, month: str) -> float | None:
-            """The first declared baseline, fitted on the month before, scored on the month."""
-            task = plan.task
-            if not task.baselines:
-                return None
-            train = features[train_month]
-            X, y = task.xy(train)
-            baseline = task.build_baseline(task.baselines[0], train).fit(X, y)
-            return task.score(baseline, features[month])
-
-        champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
-
-        def score_champion(month: str) -> tuple[str, float] | None:
-            gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
-            if not gated:
-                return None
-            version = str(champion_model[gated[-1]]["champion_version"])
-            if version not in champions:
-                champions[version] = registry.load_version(version)
-            return version, plan.task.score(champions[version], features[month])
-
-        baseline_label = plan.task.baselines[0].key.replace("_", " ") if plan.task.baselines else monitoring.COURSE_BASELINE
-        rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
-        rows += never_retrained(walk.score)
-        found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
-        markdown = monitoring.backtest_markdown(rows, found, metric)
-        table_months, policies, scores = monitoring.policy_table(rows)
-        context.log.info(found.sentence)
+        rows = backtest_rows(plan, registry, walk, features, model, champion_model)
         context.log.info(f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted, {walk.loaded} read from the score cache")
-
-        png = None
-        if table_months:
-            from ml_assets.plots import decay_plot_png
-
-            png = decay_plot_png(table_months, policies, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
-        run_url = registry.log_backtest(
-            plan.name, [(r.month, slug(r.policy), r.score) for r in rows], {slug(p): m for p, m in found.means.items()},
-            found.winner, metric, markdown, png,
-        )
-        report = {
-            "pipeline": plan.name,
-            "metric": metric,
-            "months": months,
-            "months_without_rows": without_rows,
-            "rows": [asdict(r) for r in rows],
-            "common_months": found.months,
-            "means": found.means,
-            "winner": found.winner,
-            "verdict": found.sentence,
-            "markdown": markdown,
-        }
-        metadata = {
-            "verdict": dg.MetadataValue.md(found.sentence),
-            "winner": found.winner or "none",
-            "months_with_data": len(months),
-            "months_without_rows": ", ".join(without_rows) or "none",
-            "report": dg.MetadataValue.md(embedded_png(markdown, png, "decay plot") if png else markdown),
-            **{f"mean_{slug(p)}": shown(v) for p, v in found.means.items()},
-        }
-        if run_url:
-            metadata["mlflow_run"] = dg.MetadataValue.url(run_url)
+        report, metadata = backtest_record(plan, registry, rows, sorted(features), without_rows)
+        context.log.info(report["verdict"])
         return dg.MaterializeResult(value=report, metadata=metadata)
 
     return backtest_report
+
+
+def backtest_rows(
+    plan: PipelinePlan, registry: ModelRegistry, walk: WalkForwardScores, features: dict, model: dict, champion_model: dict
+) -> list[monitoring.BacktestRow]:
+    """Every policy's score on every month: the pipeline's own model, retrained windows, the first declared baseline,
+    the champion as it stood, and the first month's model never retrained."""
+    months = sorted(features)
+    if not plan.chooses_window:
+        for month in model:
+            if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
+                walk.remember(training_months(plan, month, features), model[month])
+
+    def never_retrained(score_window) -> list[monitoring.BacktestRow]:
+        """The first month's model on every later month (months[1] is the same model as "the last month")."""
+        return [monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]]
+
+    # the fits no earlier step made, side by side: the window scores of the rows below, asked for once beforehand
+    walk.prefetch(lambda score: (
+        monitoring.walk_forward(months, plan.monitoring.backtest_windows, score, lambda *_: None, lambda _: None),
+        never_retrained(score),
+    ))
+    task = plan.task
+
+    def score_baseline(train_month: str, month: str) -> float | None:
+        """The first declared baseline, fitted on the month before, scored on the month."""
+        if not task.baselines:
+            return None
+        X, y = task.xy(features[train_month])
+        return task.score(task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month])
+
+    champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
+
+    def score_champion(month: str) -> tuple[str, float] | None:
+        gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
+        if not gated:
+            return None
+        version = str(champion_model[gated[-1]]["champion_version"])
+        if version not in champions:
+            champions[version] = registry.load_version(version)
+        return version, task.score(champions[version], features[month])
+
+    baseline_label = task.baselines[0].key.replace("_", " ") if task.baselines else monitoring.COURSE_BASELINE
+    rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
+    return rows + never_retrained(walk.score)
+
+
+def backtest_record(
+    plan: PipelinePlan, registry: ModelRegistry, rows: list[monitoring.BacktestRow], months: list[str], without_rows: list[str]
+) -> tuple[dict, dict]:
+    """The backtest's verdict, table and decay plot, logged to MLflow: the stored report and its metadata."""
+    metric = plan.task.primary_metric
+    found = monitoring.verdict(rows, metric, plan.task.higher_is_better)
+    markdown = monitoring.backtest_markdown(rows, found, metric)
+    table_months, policies, scores = monitoring.policy_table(rows)
+    png = None
+    if table_months:
+        from ml_assets.plots import decay_plot_png
+
+        png = decay_plot_png(table_months, policies, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
+    run_url = registry.log_backtest(
+        plan.name, [(r.month, slug(r.policy), r.score) for r in rows], {slug(p): m for p, m in found.means.items()},
+        found.winner, metric, markdown, png,
+    )
+    report = {
+        "pipeline": plan.name, "metric": metric, "months": months, "months_without_rows": without_rows,
+        "rows": [asdict(r) for r in rows], "common_months": found.months, "means": found.means, "winner": found.winner,
+        "verdict": found.sentence, "markdown": markdown,
+    }
+    metadata = {
+        "verdict": dg.MetadataValue.md(found.sentence),
+        "winner": found.winner or "none",
+        "months_with_data": len(months),
+        "months_without_rows": ", ".join(without_rows) or "none",
+        "report": dg.MetadataValue.md(embedded_png(markdown, png, "decay plot") if png else markdown),
+        **{f"mean_{slug(p)}": shown(v) for p, v in found.means.items()},
+        **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
+    }
+    return report, metadata

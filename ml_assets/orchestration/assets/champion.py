@@ -1,17 +1,26 @@
 """champion_model: the promotion gate that moves the MLflow `champion` alias."""
 
 
+from dataclasses import dataclass
+
 import dagster as dg
 
 from ml_assets import tracking
-from ml_assets.orchestration.assets.evaluation import champion_score_on
-from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, value_of
+from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
-from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.storage.fencing import refuse_unless_running
-from ml_assets.tracking import MlflowTracking
+from ml_assets.tracking import MlflowTracking, ModelRegistry
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    candidate_version: str
+    champion_version: str | None  # the champion it faced
+    champion_score: float | None  # the champion's score on the candidate's rows
 
 
 def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
@@ -35,13 +44,11 @@ def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
 
 
 def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
-    metric, higher_is_better = plan.task.primary_metric, plan.task.higher_is_better
-
     @dg.asset(
         key=plan.key(CHAMPION),
         description=(
             f"Moves the MLflow `champion` alias to the evaluated model only if it passed every blocking check and "
-            f"beats the current champion's {metric} on the same rows; its materializations are the audit trail."
+            f"beats the current champion's {plan.task.primary_metric} on the same rows; its materializations are the audit trail."
         ),
         ins={
             "evaluation_report": dg.AssetIn(plan.key(REPORT)),
@@ -55,111 +62,121 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         automation_condition=on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
-    def champion_model(
-        context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking,
-        compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
-    ):
+    def champion_model(context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking):
         registry = plan.registry(mlflow_tracking)
-        decisions, metadata = {}, {}
+        output = StepOutput()
         # month by month, oldest first: each month's gate faces the champion the previous one left
         for month in months_of(plan, context):
             report = evaluation_report[month] if plan.monthly else evaluation_report
             if report.get("status", "evaluated") != "evaluated":
-                decisions[month], metadata[month] = nothing_to_gate(registry, month, report)
+                output.add(month, *nothing_to_gate(plan, registry, month, report))
                 continue
             rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
-            decisions[month], metadata[month] = gate(context, registry, month, report, rows)
+            decision = gate(plan, registry, month, report, rows)
+            if decision.promote:
+                refuse_unless_running(context.instance, context.run.run_id, f"the champion alias (version {decision.candidate_version})")
+                registry.promote(decision.candidate_version)
+            context.log.info(decision.reason)
+            output.add(month, *gate_record(plan, registry, month, report, decision))
         # the data version is the champion itself: a gate that keeps it changes nothing downstream
         champion = registry.champion()
         if plan.monthly and champion is not None:
-            report_alias(context, registry, champion)
-        return dg.MaterializeResult(
-            value=value_of(plan, decisions),
-            metadata=combined_metadata(metadata, context),
-            data_version=dg.DataVersion(f"{registry.name}/{champion.version}" if champion else "no champion"),
-        )
-
-    def report_alias(context: dg.AssetExecutionContext, registry, champion) -> None:
-        alias = plan.key(CHAMPION_ALIAS)
-        last = context.instance.get_latest_materialization_event(alias)
-        last_version = last.asset_materialization.metadata.get("champion_version") if last and last.asset_materialization else None
-        if last_version is not None and getattr(last_version, "value", last_version) == str(champion.version):
-            return
-        context.log_event(
-            dg.AssetMaterialization(
-                asset_key=alias,
-                metadata={
-                    "champion_version": str(champion.version),
-                    "champion_uri": registry.champion_uri,
-                    "champion_version_url": dg.MetadataValue.url(registry.version_url(champion.version)),
-                    "reported_by_months": ", ".join(months_of(plan, context)),
-                },
-            )
-        )
-
-    def nothing_to_gate(registry, month: str, report: dict) -> tuple[dict, dict]:
-        champion = registry.champion()
-        version = str(champion.version) if champion else None
-        reason = f"no model was evaluated on {month} ({report['status']})"
-        markdown = f"**{month}**: kept — {reason}.\n\nChampion now: {f'version {version}' if version else 'none yet'} of `{registry.name}`."
-        value = {"pipeline": plan.name, "evaluated_on": month, "metric": metric, "promoted": False, "champion_version": version,
-                 "candidate_version": None, "reason": reason, "markdown": markdown}
-        return value, {"decision": "nothing to gate", "reason": reason, "champion_version": str(version)}
-
-    def gate(context, registry, month: str | None, report: dict, rows) -> tuple[dict, dict]:
-        candidate = report["model_version"]
-        if candidate is None:
-            raise dg.Failure(f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version")
-        champion = registry.champion()
-        if champion is not None and str(champion.version) == str(report.get("champion_version")):
-            # the report already scored this champion on the same rows
-            previous_version, previous_score = str(champion.version), report[f"champion_{metric}"]
-        else:
-            previous_version, previous_score = champion_score_on(plan, registry, rows)
-        decision = tracking.decide_champion(
-            candidate_version=candidate,
-            candidate_score=report["score"],
-            checks_passed=all(report["checks"].values()),
-            champion_version=previous_version,
-            champion_score=previous_score,
-            min_relative_improvement=plan.champion_min_improvement,
-            metric=metric.upper() if metric == "rmse" else metric,
-            higher_is_better=higher_is_better,
-        )
-        if decision.promote:
-            refuse_unless_running(context.instance, context.run.run_id, f"the champion alias (version {candidate})")
-            registry.promote(candidate)
-        champion_version = candidate if decision.promote else previous_version
-        context.log.info(decision.reason)
-        where = month or "the held-out split"
-        markdown = (
-            f"**{where}**: {'promoted' if decision.promote else 'kept'} — {decision.reason}.\n\n"
-            f"Champion now: version {champion_version} of `{registry.name}`."
-        )
-        value = {
-            "pipeline": plan.name,
-            "evaluated_on": month or "holdout",
-            "metric": metric,
-            "candidate_version": candidate,
-            "candidate_score": report["score"],
-            "previous_champion_version": previous_version,
-            "previous_champion_score": previous_score,
-            "promoted": decision.promote,
-            "champion_version": champion_version,
-            "reason": decision.reason,
-            "markdown": markdown,
-        }
-        return value, {
-            "decision": "promoted" if decision.promote else "kept",
-            "reason": decision.reason,
-            "candidate_version": str(candidate),
-            f"candidate_{metric}": shown(report["score"]),
-            "previous_champion_version": str(previous_version),
-            f"previous_champion_{metric}": shown(previous_score) if previous_score is not None else "none",
-            "champion_version": str(champion_version),
-            "champion_uri": registry.champion_uri,
-            "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version)) if champion_version else "none",
-            "summary": dg.MetadataValue.md(markdown),
-        }
+            report_alias(context, plan, registry, champion)
+        output.data_version = f"{registry.name}/{champion.version}" if champion else "no champion"
+        return materialized(plan, context, output)
 
     return champion_model
+
+
+def report_alias(context: dg.AssetExecutionContext, plan: PipelinePlan, registry: ModelRegistry, champion) -> None:
+    """The champion_alias external asset materialized when the alias moved since it was last reported."""
+    alias = plan.key(CHAMPION_ALIAS)
+    last = context.instance.get_latest_materialization_event(alias)
+    last_version = last.asset_materialization.metadata.get("champion_version") if last and last.asset_materialization else None
+    if last_version is not None and getattr(last_version, "value", last_version) == str(champion.version):
+        return
+    context.log_event(dg.AssetMaterialization(
+        asset_key=alias,
+        metadata={
+            "champion_version": str(champion.version),
+            "champion_uri": registry.champion_uri,
+            "champion_version_url": dg.MetadataValue.url(registry.version_url(champion.version)),
+            "reported_by_months": ", ".join(months_of(plan, context)),
+        },
+    ))
+
+
+def nothing_to_gate(plan: PipelinePlan, registry: ModelRegistry, month: str, report: dict) -> tuple[dict, dict]:
+    champion = registry.champion()
+    version = str(champion.version) if champion else None
+    reason = f"no model was evaluated on {month} ({report['status']})"
+    markdown = f"**{month}**: kept — {reason}.\n\nChampion now: {f'version {version}' if version else 'none yet'} of `{registry.name}`."
+    value = {"pipeline": plan.name, "evaluated_on": month, "metric": plan.task.primary_metric, "promoted": False,
+             "champion_version": version, "candidate_version": None, "reason": reason, "markdown": markdown}
+    return value, {"decision": "nothing to gate", "reason": reason, "champion_version": str(version)}
+
+
+def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tuple[str | None, float | None]:
+    """The current champion's version and its primary metric on `rows`, or (None, None)."""
+    champion = registry.champion()
+    if champion is None:
+        return None, None
+    return str(champion.version), plan.task.score(registry.load_version(champion.version), rows)
+
+
+def gate(plan: PipelinePlan, registry: ModelRegistry, month: str | None, report: dict, rows) -> GateDecision:
+    """Whether the evaluated model replaces the champion: every blocking check passed and it beats the champion's score
+    on the same rows by the declared margin."""
+    metric = plan.task.primary_metric
+    candidate = report["model_version"]
+    if candidate is None:
+        raise dg.Failure(f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version")
+    champion = registry.champion()
+    if champion is not None and str(champion.version) == str(report.get("champion_version")):
+        # the report already scored this champion on the same rows
+        previous_version, previous_score = str(champion.version), report[f"champion_{metric}"]
+    else:
+        previous_version, previous_score = champion_score_on(plan, registry, rows)
+    decision = tracking.decide_champion(
+        candidate_version=candidate,
+        candidate_score=report["score"],
+        checks_passed=all(report["checks"].values()),
+        champion_version=previous_version,
+        champion_score=previous_score,
+        min_relative_improvement=plan.champion_min_improvement,
+        metric=metric.upper() if metric == "rmse" else metric,
+        higher_is_better=plan.task.higher_is_better,
+    )
+    return GateDecision(decision.promote, decision.reason, candidate, previous_version, previous_score)
+
+
+def gate_record(
+    plan: PipelinePlan, registry: ModelRegistry, month: str | None, report: dict, decision: GateDecision
+) -> tuple[dict, dict]:
+    """The gate's stored decision and its metadata (the audit trail)."""
+    metric, candidate = plan.task.primary_metric, report["model_version"]
+    previous_version, previous_score = decision.champion_version, decision.champion_score
+    champion_version = candidate if decision.promote else previous_version
+    where = month or "the held-out split"
+    markdown = (
+        f"**{where}**: {'promoted' if decision.promote else 'kept'} — {decision.reason}.\n\n"
+        f"Champion now: version {champion_version} of `{registry.name}`."
+    )
+    value = {
+        "pipeline": plan.name, "evaluated_on": month or "holdout", "metric": metric,
+        "candidate_version": candidate, "candidate_score": report["score"],
+        "previous_champion_version": previous_version, "previous_champion_score": previous_score,
+        "promoted": decision.promote, "champion_version": champion_version, "reason": decision.reason, "markdown": markdown,
+    }
+    return value, {
+        "decision": "promoted" if decision.promote else "kept",
+        "reason": decision.reason,
+        "candidate_version": str(candidate),
+        f"candidate_{metric}": shown(report["score"]),
+        "previous_champion_version": str(previous_version),
+        f"previous_champion_{metric}": shown(previous_score) if previous_score is not None else "none",
+        "champion_version": str(champion_version),
+        "champion_uri": registry.champion_uri,
+        "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version)) if champion_version else "none",
+        "summary": dg.MetadataValue.md(markdown),
+    }

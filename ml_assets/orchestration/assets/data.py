@@ -6,27 +6,15 @@ import hashlib
 import dagster as dg
 
 from ml_assets.learning.score_cache import frame_fingerprint
-from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
+from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.plan import FEATURES, RAW, REPORT, PipelinePlan
+from ml_assets.orchestration.prerequisites import refused
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
-from ml_assets.tasks import checks
 from ml_assets.tasks.base import HISTORY_MARK
-
-REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
-
-
-def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str | None:
-    """Why raw_data last refused `month`, if its latest record of that month is a refusal."""
-    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
-    if not observed or REFUSED not in observed[0].asset_observation.metadata:
-        return None
-    stored = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
-    if stored and stored[0].timestamp > observed[0].timestamp:
-        return None  # a later good copy replaced the refusal
-    return str(observed[0].asset_observation.metadata[REFUSED].value)
+from ml_assets.tasks.checks import figures
 
 
 def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None, cache_dir: str) -> str:
@@ -76,6 +64,41 @@ def refuse_a_range_without_its_past(context: dg.AssetExecutionContext, plan: Pip
         raise dg.Failure(missing.message(plan), allow_retries=False)
 
 
+def ingest(plan: PipelinePlan, months: list[str | None], cache_dir: str, log) -> StepOutput:
+    """Each month's rows as the source delivers them, judged by the raw checks (with as-of history before them).
+    Raises SourceDataError for a month whose data is unusable: nothing of the range is stored."""
+    import pandas as pd
+
+    output, delivered, versions = StepOutput(), {}, {}
+    for partition in months:
+        frame, location = plan.source.load(partition, cache_dir)
+        problems = plan.task.refusals(frame)
+        if problems:
+            raise SourceDataError(partition or "-", location, "; ".join(problems))
+        step = plan.task.raw(frame, partition)  # judged on the month's own rows
+        delivered[partition], extra = frame, {}
+        if partition and plan.task.feature_spec.as_of is not None:
+            history = history_before(plan, partition, delivered, cache_dir, log)
+            if history is not None and len(history):
+                frame = pd.concat([history.assign(**{HISTORY_MARK: True}), frame.assign(**{HISTORY_MARK: False})], ignore_index=True)
+            extra = {"history_rows": 0 if history is None else len(history)}
+        versions[partition] = frame_fingerprint(frame)
+        output.add(partition, frame, {
+            "source": plan.source.label,
+            "location": location,
+            "source_fingerprint": _fingerprint_or_unknown(plan, partition, cache_dir),
+            "rows": len(frame),
+            **extra,
+            "columns": ", ".join(map(str, frame.columns)),
+            **step.metadata,
+        }, step.check_results)
+    # a range records one data version for all its months: the hash of theirs
+    output.data_version = (
+        next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
+    )
+    return output
+
+
 def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(RAW)
     spec = plan.automation
@@ -98,56 +121,19 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         ),
     )
     def raw_data(context: dg.AssetExecutionContext, storage: ProjectStorage):
-        frames, metadata, check_results, versions, delivered = {}, {}, {}, {}, {}
-        for partition in months_of(plan, context):
-            try:
-                frame, location = plan.source.load(partition, storage.cache_dir)
-                problems = plan.task.refusals(frame)
-                if problems:
-                    raise SourceDataError(partition or "-", location, "; ".join(problems))
-            except SourceDataError as exc:
-                if partition:  # recorded on the month, so the next month's evaluation can say why this one has no model
-                    context.log_event(dg.AssetObservation(
-                        asset_key=plan.key(RAW), partition=partition, metadata={REFUSED: exc.problem, "location": exc.location}
-                    ))
-                # Bad data does not get better by retrying; network faults (other errors) do.
-                raise dg.Failure(
-                    description=str(exc),
-                    metadata={"partition": partition or "-", "location": exc.location, "problem": exc.problem},
-                    allow_retries=False,
-                ) from exc
-            step = plan.task.raw(frame, partition)  # judged on the month's own rows
-            delivered[partition], extra = frame, {}
-            if partition and plan.task.feature_spec.as_of is not None:
-                import pandas as pd
-
-                history = history_before(plan, partition, delivered, storage.cache_dir, context.log)
-                if history is not None and len(history):
-                    frame = pd.concat([history.assign(**{HISTORY_MARK: True}), frame.assign(**{HISTORY_MARK: False})], ignore_index=True)
-                extra = {"history_rows": 0 if history is None else len(history)}
-            frames[partition], check_results[partition] = frame, step.check_results
-            versions[partition] = frame_fingerprint(frame)
-            metadata[partition] = {
-                "source": plan.source.label,
-                "location": location,
-                "source_fingerprint": _fingerprint_or_unknown(plan, partition, storage.cache_dir),
-                "rows": len(frame),
-                **extra,
-                "columns": ", ".join(map(str, frame.columns)),
-                **step.metadata,
-            }
+        try:
+            output = ingest(plan, months_of(plan, context), storage.cache_dir, context.log)
+        except SourceDataError as exc:
+            if plan.monthly and exc.month and exc.month != "-":  # recorded on the month, so the next month's evaluation can say why this one has no model
+                context.log_event(refused(plan, exc.month, exc.problem, exc.location))
+            # Bad data does not get better by retrying; network faults (other errors) do.
+            raise dg.Failure(
+                description=str(exc), metadata={"partition": exc.month or "-", "location": exc.location, "problem": exc.problem}, allow_retries=False
+            ) from exc
         # the months' own data is judged first (its problem is the one to fix); then, before anything is stored, whether
         # the run's first evaluation can have the model it scores
         refuse_a_range_without_its_past(context, plan)
-        log_failed_checks(context, [r for results in check_results.values() for r in results])
-        # A range run records one data version for all its months: the hash of theirs.
-        version = next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
-        return dg.MaterializeResult(
-            value=value_of(plan, frames),
-            metadata=combined_metadata(metadata, context),
-            check_results=combined_checks(check_results),
-            data_version=dg.DataVersion(version),
-        )
+        return materialized(plan, context, output)
 
     return raw_data
 
@@ -168,17 +154,13 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def features(context: dg.AssetExecutionContext, raw_data):
-        steps = {partition: plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition) for partition in months_of(plan, context)}
-        log_failed_checks(context, [r for step in steps.values() for r in step.check_results])
-        for partition, step in steps.items():
+        output = StepOutput()
+        for partition in months_of(plan, context):
+            step = plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition)
+            output.add(partition, step.value, step.metadata, step.check_results)
             failed = [r for r in step.check_results if not r.passed]
             if partition and failed:  # no model can learn from this month: the next month's report says why (refusal)
-                why = "; ".join(f"its features failed {r.check_name} ({checks.figures(r)})" for r in failed)
-                context.log_event(dg.AssetObservation(asset_key=plan.key(RAW), partition=partition, metadata={REFUSED: why}))
-        return dg.MaterializeResult(
-            value=value_of(plan, {p: step.value for p, step in steps.items()}),
-            metadata=combined_metadata({p: step.metadata for p, step in steps.items()}, context),
-            check_results=combined_checks({p: step.check_results for p, step in steps.items()}),
-        )
+                context.log_event(refused(plan, partition, "; ".join(f"its features failed {r.check_name} ({figures(r)})" for r in failed)))
+        return materialized(plan, context, output)
 
     return features

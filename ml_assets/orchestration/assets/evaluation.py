@@ -13,13 +13,12 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.orchestration.assets.data import refusal
-from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, value_of
+from ml_assets.orchestration.assets.ranges import StepOutput, checked, combined_metadata, months_of, value_of
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
-from ml_assets.orchestration.prerequisites import missing_before
+from ml_assets.orchestration.prerequisites import missing_before, refusal
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Evaluated, embedded_png
@@ -37,14 +36,6 @@ def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMap
         return dg.TimeWindowPartitionMapping(
             start_offset=start_offset, end_offset=end_offset, allow_nonexistent_upstream_partitions=True
         )
-
-
-def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tuple[str | None, float | None]:
-    """The current champion's version and its primary metric on `rows`, or (None, None)."""
-    champion = registry.champion()
-    if champion is None:
-        return None, None
-    return str(champion.version), plan.task.score(registry.load_version(champion.version), rows)
 
 
 def card_evaluation(plan: PipelinePlan, evaluated: Evaluated, month: str | None) -> str:
@@ -84,38 +75,11 @@ def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) ->
 
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(REPORT)
-    names = plan.task.predictor_names()
-    against = ", ".join(name for k, name in names.items() if k != "model")
-    metrics = ", ".join(plan.task.metric_names)
-    # A month's inputs may be absent: the source's first month has no earlier one, and a
-    # backfill picked by partition names also evaluates the month after its range (Dagster adds
-    # every child of the range's last model). The asset says which, rather than failing on a read.
-    if plan.monthly:
-        may_be_missing = {"allow_missing_partitions": True}
-        ins = {
-            "model": dg.AssetIn(plan.key(MODEL), partition_mapping=months_back(-1, -1), metadata=may_be_missing),
-            "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing),
-        }
-        description = (
-            f"Last month's model scored on this month ({metrics}) beside {against} and the current champion, with a "
-            "plot; logged to the model's MLflow run. The source's first month says it has nothing to evaluate."
-        )
-    else:
-        ins = {"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))}
-        description = (
-            f"Repeated cross-validation of the model ({metrics}, mean ± sd) against {against} on the same folds, and "
-            "the registered model on its held-out split, with a plot; logged to the model's MLflow run."
-        )
-    partition_keys = plan.partitions_def.get_partition_keys() if plan.monthly else []
-
-    def previous_month(month: str) -> str | None:
-        at = partition_keys.index(month) if month in partition_keys else -1
-        return partition_keys[at - 1] if at > 0 else None
 
     @dg.asset(
         key=key,
-        description=description,
-        ins=ins,
+        description=report_description(plan),
+        ins=report_inputs(plan),
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "markdown", "mlflow"},
@@ -132,78 +96,126 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
-        reports, metadata, check_results, ready = {}, {}, {}, []
-        months = list(months_of(plan, context))
-        for month in months:
-            trained_on = previous_month(month) if plan.monthly else "all"
-            if plan.monthly and trained_on is None:
-                reports[month] = first_month_report(plan, month)
-                metadata[month] = {"status": "first month: nothing to evaluate"}
-                continue
-            # nothing to score yet: a backfill by partition names adds the months after its range (children of its
-            # last models, some trained on the part of their window that exists), and they wait for their data
-            if plan.monthly and month not in features:
-                reports[month] = awaiting_report(plan, month, trained_on)
-                metadata[month] = {"status": f"awaiting {month}'s features", "train_month": trained_on}
-                continue
-            if plan.monthly and (trained_on not in model or trained_on not in features):
-                refused = refusal(context.instance, plan, trained_on)
-                if refused is not None:  # a refused month stops nothing after it: this month says why it has no score
-                    reports[month] = refused_report(plan, month, trained_on, refused)
-                    metadata[month] = {"status": f"{trained_on} was refused: nothing to evaluate", "train_month": trained_on}
-                    continue
-                lacking = missing_before(plan, context.instance, month)  # the one range to materialize first
-                missing = MODEL if trained_on not in model else FEATURES
-                raise dg.Failure(
-                    lacking.message(plan) if lacking else missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"),
-                    allow_retries=False,
-                )
-            if plan.monthly and model[trained_on] is None:  # stored while its month awaited its features
-                raise dg.Failure(
-                    f"{plan.key(MODEL).to_user_string()}[{trained_on}] was stored before {trained_on}'s features existed and "
-                    f"holds no model: materialize {plan.key(MODEL).to_user_string()} for {trained_on} (automation does once "
-                    "its features are materialized)", allow_retries=False,
-                )
-            ready.append((month, trained_on))
-        # the MLflow lookups here, the scoring side by side (compute.map), then the logging here in month order
-        champion = registry.champion()
-        champion_model = registry.load_version(champion.version) if champion else None
+        output, ready = StepOutput(), []
+        for month in months_of(plan, context):
+            trained_on = previous_month(plan, month) if plan.monthly else "all"
+            unready = nothing_to_evaluate(plan, context.instance, month, trained_on, model, features)
+            if unready is not None:
+                output.add(month, *unready)
+            else:
+                ready.append((month, trained_on))
         asked = [
             MonthToEvaluate(month, trained_on, model[trained_on] if plan.monthly else model,
                             {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
                             *training_run_of(plan, registry, trained_on))
             for month, trained_on in ready
         ]
-
-        def score(month: MonthToEvaluate) -> Evaluated:
-            rows = plan.task.scoring_rows(month.features[month.month] if plan.monthly else month.features)
-            champion_score = (str(champion.version), plan.task.score(champion_model, rows)) if champion else (None, None)
-            return plan.task.evaluate(
-                month.model, month.features, month.month, month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
-                month.version, champion_score, model_months=month.run.data.params.get("training_months"),
-                scores=storage.scores(plan.name), window_reason=month.run.data.params.get("training_window_reason"),
-                jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
-            )
-
-        # all scored before any is logged: MLflow's small writes wait for the GIL beside scoring threads
-        for month, evaluated in zip(asked, list(compute.map(score, asked)), strict=True):
-            reports[month.month], metadata[month.month], check_results[month.month] = record(plan, registry, month, evaluated)
-        reports, metadata = {m: reports[m] for m in months}, {m: metadata[m] for m in months}
-        yield dg.Output(value_of(plan, reports), metadata=combined_metadata(metadata, context))  # stored here
-        # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py)
+        # all scored (side by side) before any is logged, here in month order: MLflow's small writes wait for the GIL
+        # beside scoring threads
+        for month, evaluated in zip(asked, evaluated_months(plan, registry, storage, compute, asked), strict=True):
+            output.add(month.month, *record(plan, registry, month, evaluated))
+        months = sorted(output.values, key=lambda m: m or "")
+        yield dg.Output(value_of(plan, {m: output.values[m] for m in months}),
+                        metadata=combined_metadata({m: output.metadata[m] for m in months}, context))  # stored here
+        # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py), side by side
         def recompute(month: MonthToEvaluate):
             return recompute_report(plan.task, storage.stored_report(key.path, month.month), month.model, month.features)
 
-        for month, figures in zip(asked, compute.map(recompute, asked), strict=True):  # side by side, like the scoring
-            check_results[month.month].append(recomputed(month.month, figures))
-        log_failed_checks(context, [r for results in check_results.values() for r in results])
-        if not check_results:
-            # no month here could be judged (the first month, or months without data): the checks say so
-            why = "; ".join(f"{m}: {md['status']}" for m, md in sorted(metadata.items()))
-            check_results = {None: [not_judged(name, why) for name in plan.task.evaluation_check_names]}
-        yield from combined_checks(check_results)
+        for month, figures in zip(asked, compute.map(recompute, asked), strict=True):
+            output.checks[month.month].append(recomputed(month.month, figures))
+        if not output.checks:  # no month here could be judged (the first month, months without data): the checks say so
+            why = "; ".join(f"{m}: {md['status']}" for m, md in sorted(output.metadata.items()))
+            output.checks = {None: [not_judged(name, why) for name in plan.task.evaluation_check_names]}
+        yield from checked(context, output)
 
     return evaluation_report
+
+
+def report_inputs(plan: PipelinePlan) -> dict[str, dg.AssetIn]:
+    """A month's model (trained on the month before) and the features of both months; the table's model and features.
+    A month's inputs may be absent: the source's first month has no earlier one, and a backfill picked by partition names
+    also evaluates the month after its range (Dagster adds every child of the range's last model). The asset says which,
+    rather than failing on a read."""
+    if not plan.monthly:
+        return {"model": dg.AssetIn(plan.key(MODEL)), "features": dg.AssetIn(plan.key(FEATURES))}
+    may_be_missing = {"allow_missing_partitions": True}
+    return {
+        "model": dg.AssetIn(plan.key(MODEL), partition_mapping=months_back(-1, -1), metadata=may_be_missing),
+        "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing),
+    }
+
+
+def report_description(plan: PipelinePlan) -> str:
+    against = ", ".join(name for k, name in plan.task.predictor_names().items() if k != "model")
+    metrics = ", ".join(plan.task.metric_names)
+    if plan.monthly:
+        return (
+            f"Last month's model scored on this month ({metrics}) beside {against} and the current champion, with a "
+            "plot; logged to the model's MLflow run. The source's first month says it has nothing to evaluate."
+        )
+    return (
+        f"Repeated cross-validation of the model ({metrics}, mean ± sd) against {against} on the same folds, and "
+        "the registered model on its held-out split, with a plot; logged to the model's MLflow run."
+    )
+
+
+def previous_month(plan: PipelinePlan, month: str) -> str | None:
+    keys = plan.partitions_def.get_partition_keys()
+    at = keys.index(month) if month in keys else -1
+    return keys[at - 1] if at > 0 else None
+
+
+def nothing_to_evaluate(
+    plan: PipelinePlan, instance: dg.DagsterInstance, month: str | None, trained_on: str | None, model, features
+) -> tuple[dict, dict] | None:
+    """The report and metadata of a month with nothing to evaluate (the source's first month, a month awaiting its data,
+    a month after a refused one); None when the month can be evaluated. Fails naming the range to materialize first
+    when what it needs was never stored."""
+    if not plan.monthly:
+        return None
+    if trained_on is None:
+        return first_month_report(plan, month), {"status": "first month: nothing to evaluate"}
+    # nothing to score yet: a backfill by partition names adds the months after its range (children of its last
+    # models, some trained on the part of their window that exists), and they wait for their data
+    if month not in features:
+        return awaiting_report(plan, month, trained_on), {"status": f"awaiting {month}'s features", "train_month": trained_on}
+    if trained_on not in model or trained_on not in features:
+        why = refusal(instance, plan, trained_on)
+        if why is not None:  # a refused month stops nothing after it: this month says why it has no score
+            return refused_report(plan, month, trained_on, why), {"status": f"{trained_on} was refused: nothing to evaluate", "train_month": trained_on}
+        lacking = missing_before(plan, instance, month)  # the one range to materialize first
+        missing = MODEL if trained_on not in model else FEATURES
+        raise dg.Failure(
+            lacking.message(plan) if lacking else missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"),
+            allow_retries=False,
+        )
+    if model[trained_on] is None:  # stored while its month awaited its features
+        raise dg.Failure(
+            f"{plan.key(MODEL).to_user_string()}[{trained_on}] was stored before {trained_on}'s features existed and "
+            f"holds no model: materialize {plan.key(MODEL).to_user_string()} for {trained_on} (automation does once "
+            "its features are materialized)", allow_retries=False,
+        )
+    return None
+
+
+def evaluated_months(
+    plan: PipelinePlan, registry: ModelRegistry, storage: ProjectStorage, compute: StepCompute, asked: "list[MonthToEvaluate]"
+) -> list[Evaluated]:
+    """Each month's model scored beside its baselines and the current champion (its MLflow lookups first, here)."""
+    champion = registry.champion()
+    champion_model = registry.load_version(champion.version) if champion else None
+
+    def score(month: MonthToEvaluate) -> Evaluated:
+        rows = plan.task.scoring_rows(month.features[month.month] if plan.monthly else month.features)
+        champion_score = (str(champion.version), plan.task.score(champion_model, rows)) if champion else (None, None)
+        return plan.task.evaluate(
+            month.model, month.features, month.month, month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
+            month.version, champion_score, model_months=month.run.data.params.get("training_months"),
+            scores=storage.scores(plan.name), window_reason=month.run.data.params.get("training_window_reason"),
+            jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
+        )
+
+    return list(compute.map(score, asked))
 
 
 @dataclass(frozen=True)

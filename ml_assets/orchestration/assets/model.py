@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: Dagster reads the asset's `config: ModelConfig` annotation.
 
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -10,14 +11,14 @@ from pydantic import Field
 from ml_assets import monitoring, tracking
 from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.monitoring import WindowChoice
-from ml_assets.orchestration.assets.ranges import combined_metadata, months_of, span, training_months, value_of
+from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of, span, training_months
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.tasks.base import reference_sample
+from ml_assets.tasks.base import Trained, reference_sample
 from ml_assets.tasks.walk_forward import WalkForwardScores, concat_months
 from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
 
@@ -82,7 +83,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         )
         if ended:
             context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
-        models, metadata, ready = {}, {}, []
+        output, ready = StepOutput(), []
         for partition in partitions:
             if plan.monthly and partition not in features:
                 if plan.months_read_by_model == 1:
@@ -90,120 +91,133 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
                 # a backfill by partition names also targets the months after its range whose window reaches back into
                 # it: with no rows of their own they train nothing (no MLflow run, no version) until their month arrives
                 context.log.info(f"{partition}'s own features are not materialized: its model awaits them")
-                models[partition], metadata[partition] = None, {"status": f"awaiting {partition}'s features: not trained"}
+                output.add(partition, None, {"status": f"awaiting {partition}'s features: not trained"})
             else:
                 ready.append(partition)
-        choices: dict[str, WindowChoice] = {}
         # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
         scores = WalkForwardScores(plan.task, features, config.random_state, storage.scores(plan.name), compute.map) if plan.monthly else None
-        if plan.chooses_window:
-            # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
-            scores.prefetch(lambda score: [choose_window(plan, partition, features, score) for partition in ready])
-            for partition in ready:
-                choices[partition] = choose_window(plan, partition, features, scores.score)
-                context.log.info(f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}")
-            context.log.info(
-                f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them, "
-                f"{scores.loaded} read from the score cache"
-            )
-        windows = {
-            partition: training_months(plan, partition, features, choices[partition].window if partition in choices else None)
-            if plan.monthly else [] for partition in ready
-        }
-
-        def rows_of(partition: str | None):
-            return concat_months(features, windows[partition]) if plan.monthly else features
-
-        def fit(partition: str | None):
-            """The month's model, its training metrics and drift reference: what registering it needs, not its rows."""
-            try:
-                rows = rows_of(partition)
-                sample = plan.monitoring.drift.reference_rows
-                # training metrics on the drift reference's rows, not every row again
-                trained = plan.task.train(rows, config.random_state, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
-                # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
-                reference = plan.task.scored(trained.model, reference_sample(rows, sample))
-            except Exception as exc:
-                raise TrainingFailedError(partition, exc) from exc
-            return frame_fingerprint(rows), trained, reference
-
-        # the months' models side by side, then each logged and registered here, in month order: MLflow's many small
-        # writes waited on the fitting threads for the GIL (a model's logging took 0.6-2.0 s beside two fits, 0.45 s alone)
-        try:
-            fitted = list(compute.map(fit, ready))
-        except TrainingFailedError as failed:
-            # the failed training gets its MLflow run, ended FAILED with the error, as when it was fitted inside the run
-            with registry.training_run(
-                run_name(failed.partition), run_tags(context, failed.partition, frame_fingerprint(rows_of(failed.partition))),
-                DagsterRunInfo(context.run.run_id, context.run.job_name, context.log),
-            ):
-                raise failed.error from None
+        windows, choices = training_windows(plan, ready, features, scores, context.log)
+        dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
+        trained = train_months(plan, registry, dagster_run, ready, windows, features, scores, config.random_state, compute)
         if scores:
             context.log.info(f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from the score cache")
-        for partition, (fingerprint, trained, reference) in zip(ready, fitted, strict=True):
-            models[partition], metadata[partition] = register(
-                context, fingerprint, trained, reference, partition, registry, windows[partition], choices.get(partition)
-            )
-            if plan.monthly and plan.months_read_by_model > 1:
-                metadata[partition]["training_months"] = ", ".join(windows[partition])
-        models, metadata = {p: models[p] for p in partitions}, {p: metadata[p] for p in partitions}
-        return dg.MaterializeResult(value=value_of(plan, models), metadata=combined_metadata(metadata, context))
-
-    def run_name(partition: str | None) -> str:
-        return f"{plan.name} model {partition or ''}".strip()
-
-    def run_tags(context, partition: str | None, fingerprint: str) -> dict[str, str]:
-        return {
-            tracking.TAG_ASSET: MODEL,
-            tracking.TAG_PARTITION: partition or "all",
-            tracking.TAG_DATASET: plan.name,
-            "dagster.run_id": context.run.run_id,
-            "dagster.asset_key": context.asset_key.to_user_string(),
-            "dagster.partition_key": partition or "",
-            "dagster.code_version": MODEL_CODE_VERSION,
-            "dagster.input.features.data_version": fingerprint,
-        }
-
-    def register(
-        context, fingerprint: str, trained, reference, partition: str | None, registry: ModelRegistry, window: list[str],
-        choice: WindowChoice | None,
-    ):
-        """The trained model logged to an MLflow run of its own, registered as a new version, with its model card."""
-        refuse_unless_running(context.instance, context.run.run_id, f"the model of {partition or 'the table'} (a registered version)")
-        try:
-            dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
-            with registry.training_run(run_name(partition), run_tags(context, partition, fingerprint), dagster_run) as run:
-                info = registry.log_trained_model(
-                    trained.model, trained.example, trained.rows, {**trained.params, "pipeline": plan.name, "partition": partition or "all",
-                     **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
-                     **({"training_window": choice.window, "training_window_reason": choice.reason} if choice else {})},
-                    trained.train_metrics, reference,
-                )
-        except tracking.RegistryNameClashError as exc:
-            raise dg.Failure(str(exc), allow_retries=False) from exc
-        version = info.registered_model_version
-        registry.set_model_card(
-            version,
-            monitoring.model_card(
-                registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
-                trained.rows, list(trained.example.columns), trained.train_metrics,
-                limitations=plan.task.limitations(f"the months {span(window)}" if len(window) > 1 else partition),
-            ),
-        )
-        return trained.model, {
-            **({"train_month": partition} if partition else {}),
-            **({"training_window_months": choice.window, "training_window_reason": dg.MetadataValue.md(choice.reason)} if choice else {}),
-            **trained.metadata,
-            "hyperparameters": dg.MetadataValue.json(trained.params),
-            "mlflow_run_id": run.info.run_id,
-            "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
-            "registered_model": registry.name,
-            "model_version": str(version),
-            "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
-            "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
-        }
+        for partition, (fingerprint, fitted, reference) in zip(ready, trained, strict=True):
+            refuse_unless_running(context.instance, context.run.run_id, f"the model of {partition or 'the table'} (a registered version)")
+            tags = run_tags(plan, context.run.run_id, partition, fingerprint)
+            output.add(partition, fitted.model, registered(plan, registry, dagster_run, tags, fitted, reference, partition, windows[partition],
+                                                         choices.get(partition)))
+        return materialized(plan, context, output)
 
     return model
+
+
+def training_windows(
+    plan: PipelinePlan, ready: list, features, scores: WalkForwardScores | None, log
+) -> tuple[dict[str | None, list[str]], dict[str, WindowChoice]]:
+    """Each month's training window (the declared one, or with `training_window: backtest` the one chosen for it) and
+    the choices made."""
+    choices: dict[str, WindowChoice] = {}
+    if plan.chooses_window:
+        # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
+        scores.prefetch(lambda score: [choose_window(plan, partition, features, score) for partition in ready])
+        for partition in ready:
+            choices[partition] = choose_window(plan, partition, features, scores.score)
+            log.info(f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}")
+        log.info(
+            f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them, "
+            f"{scores.loaded} read from the score cache"
+        )
+    windows = {
+        partition: training_months(plan, partition, features, choices[partition].window if partition in choices else None)
+        if plan.monthly else [] for partition in ready
+    }
+    return windows, choices
+
+
+def train_months(
+    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunInfo, ready: list, windows: dict, features,
+    scores: WalkForwardScores | None, random_state: int | None, compute: StepCompute,
+) -> list[tuple[str, Trained, Any]]:
+    """The months' models side by side (then each is logged and registered in month order: MLflow's many small writes
+    waited on the fitting threads for the GIL, 0.6-2.0 s a model beside two fits, 0.45 s alone): for each month its
+    rows' fingerprint, the trained model and its drift reference. A failed training gets its MLflow run, ended FAILED
+    with the error."""
+
+    def rows_of(partition: str | None):
+        return concat_months(features, windows[partition]) if plan.monthly else features
+
+    def fit(partition: str | None):
+        try:
+            rows = rows_of(partition)
+            sample = plan.monitoring.drift.reference_rows
+            # training metrics on the drift reference's rows, not every row again
+            trained = plan.task.train(rows, random_state, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
+            # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
+            reference = plan.task.scored(trained.model, reference_sample(rows, sample))
+        except Exception as exc:
+            raise TrainingFailedError(partition, exc) from exc
+        return frame_fingerprint(rows), trained, reference
+
+    try:
+        return list(compute.map(fit, ready))
+    except TrainingFailedError as failed:
+        tags = run_tags(plan, dagster_run.run_id, failed.partition, frame_fingerprint(rows_of(failed.partition)))
+        with registry.training_run(run_name(plan, failed.partition), tags, dagster_run):
+            raise failed.error from None
+
+
+def run_name(plan: PipelinePlan, partition: str | None) -> str:
+    return f"{plan.name} model {partition or ''}".strip()
+
+
+def run_tags(plan: PipelinePlan, run_id: str, partition: str | None, fingerprint: str) -> dict[str, str]:
+    return {
+        tracking.TAG_ASSET: MODEL,
+        tracking.TAG_PARTITION: partition or "all",
+        tracking.TAG_DATASET: plan.name,
+        "dagster.run_id": run_id,
+        "dagster.asset_key": plan.key(MODEL).to_user_string(),
+        "dagster.partition_key": partition or "",
+        "dagster.code_version": MODEL_CODE_VERSION,
+        "dagster.input.features.data_version": fingerprint,
+    }
+
+
+def registered(
+    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunInfo, tags: dict[str, str], trained: Trained, reference,
+    partition: str | None, window: list[str], choice: WindowChoice | None,
+) -> dict[str, Any]:
+    """The trained model logged to an MLflow run of its own and registered as a new version with its model card; the
+    month's metadata."""
+    params = {
+        **trained.params, "pipeline": plan.name, "partition": partition or "all",
+        **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
+        **({"training_window": choice.window, "training_window_reason": choice.reason} if choice else {}),
+    }
+    try:
+        with registry.training_run(run_name(plan, partition), tags, dagster_run) as run:
+            info = registry.log_trained_model(trained.model, trained.example, trained.rows, params, trained.train_metrics, reference)
+    except tracking.RegistryNameClashError as exc:
+        raise dg.Failure(str(exc), allow_retries=False) from exc
+    version = info.registered_model_version
+    registry.set_model_card(version, monitoring.model_card(
+        registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
+        trained.rows, list(trained.example.columns), trained.train_metrics,
+        limitations=plan.task.limitations(f"the months {span(window)}" if len(window) > 1 else partition),
+    ))
+    return {
+        **({"train_month": partition} if partition else {}),
+        **({"training_window_months": choice.window, "training_window_reason": dg.MetadataValue.md(choice.reason)} if choice else {}),
+        **({"training_months": ", ".join(window)} if plan.monthly and plan.months_read_by_model > 1 else {}),
+        **trained.metadata,
+        "hyperparameters": dg.MetadataValue.json(trained.params),
+        "mlflow_run_id": run.info.run_id,
+        "mlflow_run": dg.MetadataValue.url(registry.run_url(run)),
+        "registered_model": registry.name,
+        "model_version": str(version),
+        "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
+        "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
+    }
 
 
 class TrainingFailedError(Exception):

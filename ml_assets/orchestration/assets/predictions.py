@@ -1,6 +1,7 @@
 """predictions: each month (or the table) scored by the registered champion, with drift checks
 against the champion's training data and the drift alarm that can trigger retraining."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -8,7 +9,15 @@ import dagster as dg
 from ml_assets import monitoring, tracking
 from ml_assets.months import is_month
 from ml_assets.orchestration.alerts import AlertWebhook
-from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, log_failed_checks, months_of, span, value_of
+from ml_assets.orchestration.assets.ranges import (
+    StepOutput,
+    checked,
+    combined_checks,
+    combined_metadata,
+    months_of,
+    span,
+    value_of,
+)
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
@@ -18,7 +27,7 @@ from ml_assets.tasks import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
 from ml_assets.tasks.checks import CheckOutcome, drift_outcomes, not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_scored
-from ml_assets.tracking import MlflowTracking
+from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 
 def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:
@@ -48,28 +57,47 @@ def month_drift(plan: PipelinePlan, reference, scored) -> dict[str, list[monitor
     }
 
 
+@dataclass(frozen=True)
+class ServedChampion:
+    """The registered champion as predictions serves it: its version, model, drift reference and training months."""
+
+    version: str
+    model: Any
+    reference: Any  # its drift reference (a sample of its training rows, scored), None before ml_assets logged them
+    trained_on: str  # its partition tag: a month, "all" or "unknown"
+    window: list[str]  # the months it learned from (monthly)
+
+    @classmethod
+    def load(cls, plan: PipelinePlan, registry: ModelRegistry, champion) -> "ServedChampion":
+        run = registry.client().get_run(champion.run_id).data
+        trained_on = (run.tags or {}).get(tracking.TAG_PARTITION, "unknown")
+        return cls(
+            str(champion.version), registry.load_version(champion.version),
+            registry.reference_sample(champion) if plan.monthly else None,
+            trained_on, champion_window(run.params or {}, trained_on) if plan.monthly else [],
+        )
+
+    @property
+    def where(self) -> str:
+        return f"version {self.version}'s training data ({self.trained_on})"
+
+
 def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
-    key, alarm = plan.key(PREDICTIONS), plan.key(DRIFT_ALARM)
-    # month by month, so a run scores after its own gates; the alias (every month) re-scores when it moves
-    deps = [plan.key(CHAMPION), plan.key(CHAMPION_ALIAS)] if plan.monthly else [plan.key(CHAMPION)]
+    key = plan.key(PREDICTIONS)
 
     @dg.asset(
         key=key,
-        description=(
-            f"{'Each month' if plan.monthly else 'The table'} scored by the registered champion (models:/<name>@champion; "
-            "the version is in the metadata), re-scored by automation when the alias moves. "
-            + ("Drift checks compare the month with the champion's training data. " if plan.monthly else "")
-            + "No champion yet, or no features yet: the month is stored empty with its status, and the run still succeeds."
-        ),
+        description=predictions_description(plan),
         # a month awaiting its data (a backfill can add the month after its range) has no features
         ins={"features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None)},
-        deps=deps,
+        # month by month, so a run scores after its own gates; the alias (every month) re-scores when it moves
+        deps=[plan.key(CHAMPION), plan.key(CHAMPION_ALIAS)] if plan.monthly else [plan.key(CHAMPION)],
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
         automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
-        check_specs=[
+        check_specs=[  # drift is news, not bad data: those checks do not block
             *(check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False) if plan.monthly else []),
             *check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
         ],
@@ -83,133 +111,152 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         months = months_of(plan, context)
         awaiting = [m for m in months if plan.monthly and m not in features]
         with_data = [m for m in months if m not in awaiting]
-        # Every targeted month is stored, scored or empty with its status. A month left unmaterialized by a run that
-        # targeted it is what Dagster's backfill daemon calls stalled: it marks the month failed and the backfill
-        # COMPLETED_FAILED (reproduced under a CPU hog, when the daemon ran a first month's predictions before any
-        # gate had named a champion). The alias moving re-scores them (`follows_champion`).
-        if not with_data:
-            context.log.info(f"{span(months)} has no features yet: stored empty until they are materialized.")
-            yield from stored_empty(context, months, "awaiting data")
-            return
-        champion = registry.champion()
+        # Every targeted month is stored, scored or empty with its status: a month a run targeted and left unmaterialized
+        # is what Dagster's backfill daemon calls stalled (it fails the backfill). The alias moving re-scores them.
+        champion = registry.champion() if with_data else None
         if champion is None:
-            context.log.info(f"{registry.name} has no champion yet: nothing to score. The champion gate names one.")
+            status = f"no champion yet: {registry.name} has none" if with_data else "awaiting data"
+            context.log.info(f"{span(months)}: {status}; stored empty" + (". The champion gate names one." if with_data else ""))
             for month in with_data if plan.monthly else []:
-                raise_alarm(context, month, "no champion to score this month", {})
-            yield from stored_empty(context, months, f"no champion yet: {registry.name} has none")
+                raise_alarm(context, plan, month, "no champion to score this month", {})
+            yield from stored_empty(context, plan, months, status)
             return
-        model = registry.load_version(champion.version)
-        reference = registry.reference_sample(champion) if plan.monthly else None
-        run = registry.client().get_run(champion.run_id).data
-        trained_on = (run.tags or {}).get(tracking.TAG_PARTITION, "unknown")
-        window = champion_window(run.params or {}, trained_on) if plan.monthly else []
-        scored, metadata, check_results, reported = {}, {}, {}, {}
-        # the months predicted side by side (the trees' prediction leaves Python's lock), then judged here in order
-        predicted = compute.map(lambda month: plan.task.scored(model, features[month] if plan.monthly else features), with_data)
-        for month, rows in zip(with_data, predicted, strict=True):
-            scored[month] = rows
-            # a table's champion trained on most of its rows: its figures come from the held-out rest only
-            unseen = rows if plan.monthly else rows.iloc[plan.task.split(rows[ACTUAL].to_numpy())[1]]
-            out_of_sample = month not in window if plan.monthly else True
-            figures = plan.task.scored_metrics(unseen)
-            reported[month] = figures if out_of_sample else {}
-            metadata[month] = {
-                "champion_version": str(champion.version),
-                "champion_uri": registry.champion_uri,
-                "champion_training_months": span_of(window) if plan.monthly else "the table's training split",
-                "out_of_sample": out_of_sample,
-                "rows": len(rows),
-                "scored_on": scored_on(month, window, len(unseen), out_of_sample) if plan.monthly else (
-                    f"the {len(unseen)} held-out rows the champion never saw (the table's seeded split); every row is "
-                    "predicted and stored"
-                ),
-                # a month the champion learned from measures its fit, not its skill: those figures are marked in_sample_
-                **{(name if out_of_sample else f"in_sample_{name}"): shown(value) for name, value in figures.items()},
-            }
-            check_results[month] = []
-            if plan.monthly:
-                check_results[month] = judge_drift(context, alert_webhook, champion, trained_on, reference, month, rows)
-                metadata[month].update(drift_figures(check_results[month]))
+        served = ServedChampion.load(plan, registry, champion)
+        output, reported = scored_months(plan, registry, served, features, with_data, compute)
+        for month in with_data if plan.monthly else []:
+            output.checks[month] = judge_drift(context, plan, alert_webhook, served, month, output.values[month])
+            output.metadata[month].update(drift_figures(output.checks[month]))
         for month in awaiting:  # in a range with months that have data: an empty month, until its data comes
-            scored[month] = next(iter(scored.values())).iloc[:0]
-            metadata[month] = {"status": "awaiting data", "rows": 0}
-        yield dg.Output(value_of(plan, dict(sorted(scored.items()))), metadata=combined_metadata(metadata, context))
+            output.add(month, next(iter(output.values.values())).iloc[:0], {"status": "awaiting data", "rows": 0},
+                       [not_judged(name, "awaiting data") for name in recomputed_checks(plan)])
+        ordered = sorted(output.values)
+        yield dg.Output(value_of(plan, {m: output.values[m] for m in ordered}),
+                        metadata=combined_metadata({m: output.metadata[m] for m in ordered}, context))
         # each reported figure against the registered champion's own predict on the month's stored rows (side by side)
         def recompute(month):
-            rows = features[month] if plan.monthly else features
-            held_out = rows if plan.monthly else rows.iloc[plan.task.split(plan.task.xy(rows)[1])[1]]
-            return recompute_scored(plan.task, model, held_out, reported[month])
+            return recompute_scored(plan.task, served.model, scored_rows(plan, features, month), reported[month])
 
         for month, figures in zip(with_data, compute.map(recompute, with_data), strict=True):
-            check_results[month].append(recomputed(month, figures))
-        for month in awaiting:
-            check_results[month] = [not_judged(name, "awaiting data") for name in check_names]
-        log_failed_checks(context, [r for results in check_results.values() for r in results])
-        yield from combined_checks(check_results)
-
-    def stored_empty(context, months: list[str], status: str):
-        """Each month stored with no rows and its status; the checks say why they judged nothing."""
-        import pandas as pd
-
-        frames = {month: pd.DataFrame({ACTUAL: [], PREDICTION: []}) for month in months}
-        metadata = {month: {"status": status, "rows": 0} for month in months}
-        yield dg.Output(value_of(plan, frames), metadata=combined_metadata(metadata, context))
-        yield from combined_checks({None: [not_judged(name, status) for name in check_names]})  # Dagster requires every check's
-
-    check_names = [*(checks.DRIFT_CHECKS if plan.monthly else []), checks.FIGURES_RECOMPUTED]
-
-    def judge_drift(context, webhook: AlertWebhook, champion, trained_on, reference, month, rows):
-        where = f"version {champion.version}'s training data ({trained_on})"
-        if reference is None:
-            reason = f"version {champion.version} was trained before ml_assets logged drift references: retrain to monitor it"
-            return [not_judged(name, reason, month) for name in checks.DRIFT_CHECKS]
-        drifts = month_drift(plan, reference, rows)
-        features_drift = drifts[checks.FEATURE_DRIFT]
-        from ml_assets.plots import drift_plot_png
-
-        png = drift_plot_png(
-            [d.column for d in features_drift], [d.value for d in features_drift], plan.monitoring.drift.max_feature_drift,
-            f"{plan.name} {month} vs {where}",
-        )
-        table = monitoring.drift_markdown([d for found in drifts.values() for d in found], f"**{month}** against {where}:")
-        results = drift_outcomes(month, where, drifts, embedded_png(table, png, "feature drift"))
-        drifted = [d for found in drifts.values() for d in found if d.drifted]
-        # Only a month newer than the champion's training data asks for a new model. An older
-        # month drifting from a newer champion is history the world has left (the checks still
-        # show it); alarming on it made champions trained on old and new months replace each
-        # other forever (measured on the green-taxi months 2021-01..2022-02).
-        if drifted and not (is_month(trained_on) and month <= trained_on):
-            raise_alarm(
-                context, month, "drifted from " + where,
-                {"drifted": ", ".join(f"{d.column} {d.statistic} {d.value:.3f} > {d.threshold:.3f}" for d in drifted)},
-            )
-            alert(context, webhook, month, where, drifted)
-        return results
-
-    def raise_alarm(context, month: str, reason: str, details: dict) -> None:
-        # reported as a materialization of the external asset: automation conditions see an
-        # external asset (one without an observation function) update through materializations
-        context.log_event(
-            dg.AssetMaterialization(asset_key=alarm, partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details})
-        )
-        log = context.log.warning if details else context.log.info  # drift is news; a first month without a champion is not
-        log(f"{plan.name} {month}: drift alarm raised ({reason})")
-
-    def alert(context, webhook: AlertWebhook, month: str, where: str, drifted: list[monitoring.Drift]) -> None:
-        if not webhook.webhook_url:
-            return
-        action = "a model is being trained on it" if plan.monitoring.retrain == "on_drift" else "models retrain every month"
-        text = (
-            f":warning: {plan.name} {month} drifted from {where}: "
-            + ", ".join(f"{d.column} {d.statistic} {d.value:.3f} (limit {d.threshold:.3f})" for d in drifted)
-            + f"; {action}. {webhook.dagster_ui_url.rstrip('/')}/runs/{context.run.run_id}"
-        )
-        try:
-            webhook.post({"text": text, "pipeline": plan.name, "month": month, "drifted": [d.column for d in drifted]})
-        except RuntimeError as exc:  # the alert is best-effort: the scored month is still stored
-            context.log.warning(f"drift alert not delivered: {exc}")
+            output.checks.setdefault(month, []).append(recomputed(month, figures))
+        yield from checked(context, output)
 
     return predictions
+
+
+def predictions_description(plan: PipelinePlan) -> str:
+    return (
+        f"{'Each month' if plan.monthly else 'The table'} scored by the registered champion (models:/<name>@champion; the "
+        "version is in the metadata), re-scored by automation when the alias moves. "
+        + ("Drift checks compare the month with the champion's training data. " if plan.monthly else "")
+        + "No champion yet, or no features yet: the month is stored empty with its status, and the run still succeeds."
+    )
+
+
+def scored_rows(plan: PipelinePlan, features, month: str | None):
+    """The rows a month's reported figures are measured on: the month, or the table's held-out split."""
+    rows = features[month] if plan.monthly else features
+    return rows if plan.monthly else rows.iloc[plan.task.split(plan.task.xy(rows)[1])[1]]
+
+
+def recomputed_checks(plan: PipelinePlan) -> list[str]:
+    return [*(checks.DRIFT_CHECKS if plan.monthly else []), checks.FIGURES_RECOMPUTED]
+
+
+def scored_months(
+    plan: PipelinePlan, registry: ModelRegistry, served: ServedChampion, features, months: list, compute: StepCompute
+) -> tuple[StepOutput, dict]:
+    """Each month (or the table) predicted by the champion, side by side (the trees' prediction leaves Python's lock),
+    with its figures; and the figures reported, by month (none for a month the champion learned from)."""
+    output, reported = StepOutput(), {}
+    predicted = compute.map(lambda month: plan.task.scored(served.model, features[month] if plan.monthly else features), months)
+    for month, rows in zip(months, predicted, strict=True):
+        # a table's champion trained on most of its rows: its figures come from the held-out rest only
+        unseen = rows if plan.monthly else rows.iloc[plan.task.split(rows[ACTUAL].to_numpy())[1]]
+        out_of_sample = month not in served.window if plan.monthly else True
+        figures = plan.task.scored_metrics(unseen)
+        reported[month] = figures if out_of_sample else {}
+        output.add(month, rows, {
+            "champion_version": served.version,
+            "champion_uri": registry.champion_uri,
+            "champion_training_months": span_of(served.window) if plan.monthly else "the table's training split",
+            "out_of_sample": out_of_sample,
+            "rows": len(rows),
+            "scored_on": scored_on(month, served.window, len(unseen), out_of_sample) if plan.monthly else (
+                f"the {len(unseen)} held-out rows the champion never saw (the table's seeded split); every row is "
+                "predicted and stored"
+            ),
+            # a month the champion learned from measures its fit, not its skill: those figures are marked in_sample_
+            **{(name if out_of_sample else f"in_sample_{name}"): shown(value) for name, value in figures.items()},
+        })
+    return output, reported
+
+
+def stored_empty(context: dg.AssetExecutionContext, plan: PipelinePlan, months: list[str], status: str):
+    """Each month stored with no rows and its status; the checks say why they judged nothing."""
+    import pandas as pd
+
+    frames = {month: pd.DataFrame({ACTUAL: [], PREDICTION: []}) for month in months}
+    metadata = {month: {"status": status, "rows": 0} for month in months}
+    yield dg.Output(value_of(plan, frames), metadata=combined_metadata(metadata, context))
+    yield from combined_checks({None: [not_judged(name, status) for name in recomputed_checks(plan)]})  # Dagster requires every check's
+
+
+def judge_drift(
+    context: dg.AssetExecutionContext, plan: PipelinePlan, webhook: AlertWebhook, served: ServedChampion, month: str, rows
+) -> list[CheckOutcome]:
+    """The month's drift checks against the champion's training data; a month newer than that data and drifted raises
+    the drift alarm (and posts the alert)."""
+    if served.reference is None:
+        reason = f"version {served.version} was trained before ml_assets logged drift references: retrain to monitor it"
+        return [not_judged(name, reason, month) for name in checks.DRIFT_CHECKS]
+    from ml_assets.plots import drift_plot_png
+
+    drifts = month_drift(plan, served.reference, rows)
+    features_drift = drifts[checks.FEATURE_DRIFT]
+    png = drift_plot_png(
+        [d.column for d in features_drift], [d.value for d in features_drift], plan.monitoring.drift.max_feature_drift,
+        f"{plan.name} {month} vs {served.where}",
+    )
+    table = monitoring.drift_markdown([d for found in drifts.values() for d in found], f"**{month}** against {served.where}:")
+    results = drift_outcomes(month, served.where, drifts, embedded_png(table, png, "feature drift"))
+    drifted = [d for found in drifts.values() for d in found if d.drifted]
+    # Only a month newer than the champion's training data asks for a new model: an older month drifting from a newer
+    # champion is history the world has left (the checks still show it), and alarming on it made champions trained on
+    # old and new months replace each other forever.
+    if drifted and not (is_month(served.trained_on) and month <= served.trained_on):
+        raise_alarm(
+            context, plan, month, "drifted from " + served.where,
+            {"drifted": ", ".join(f"{d.column} {d.statistic} {d.value:.3f} > {d.threshold:.3f}" for d in drifted)},
+        )
+        alert(context, plan, webhook, month, served.where, drifted)
+    return results
+
+
+def raise_alarm(context: dg.AssetExecutionContext, plan: PipelinePlan, month: str, reason: str, details: dict) -> None:
+    # reported as a materialization of the external asset: automation conditions see an external asset (one without an
+    # observation function) update through materializations
+    context.log_event(dg.AssetMaterialization(
+        asset_key=plan.key(DRIFT_ALARM), partition=month, metadata={"reason": reason, "retrain": plan.monitoring.retrain, **details}
+    ))
+    log = context.log.warning if details else context.log.info  # drift is news; a first month without a champion is not
+    log(f"{plan.name} {month}: drift alarm raised ({reason})")
+
+
+def alert(
+    context: dg.AssetExecutionContext, plan: PipelinePlan, webhook: AlertWebhook, month: str, where: str, drifted: list[monitoring.Drift]
+) -> None:
+    if not webhook.webhook_url:
+        return
+    action = "a model is being trained on it" if plan.monitoring.retrain == "on_drift" else "models retrain every month"
+    text = (
+        f":warning: {plan.name} {month} drifted from {where}: "
+        + ", ".join(f"{d.column} {d.statistic} {d.value:.3f} (limit {d.threshold:.3f})" for d in drifted)
+        + f"; {action}. {webhook.dagster_ui_url.rstrip('/')}/runs/{context.run.run_id}"
+    )
+    try:
+        webhook.post({"text": text, "pipeline": plan.name, "month": month, "drifted": [d.column for d in drifted]})
+    except RuntimeError as exc:  # the alert is best-effort: the scored month is still stored
+        context.log.warning(f"drift alert not delivered: {exc}")
 
 
 def champion_window(params: dict, trained_on: str) -> list[str]:

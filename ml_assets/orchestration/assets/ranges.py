@@ -9,6 +9,7 @@ results given here, so a range's metadata names its months and the per-month fig
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -91,3 +92,40 @@ def combined_checks(by_month: dict[str | None, list[CheckOutcome]]) -> list[dg.A
 def value_of(plan: PipelinePlan, by_month: dict[str | None, Any]) -> Any:
     """What the IO manager stores: one value per month, or the single value of an unpartitioned pipeline."""
     return ByMonth(by_month) if plan.monthly else by_month[None]
+
+
+@dataclass
+class StepOutput:
+    """What a step made for each month of its range (the key None: an unpartitioned pipeline's table): the values the
+    IO manager stores, the metadata and the check outcomes, and the data version of the whole range."""
+
+    values: dict[str | None, Any] = field(default_factory=dict)
+    metadata: dict[str | None, dict[str, Any]] = field(default_factory=dict)
+    checks: dict[str | None, list[CheckOutcome]] = field(default_factory=dict)
+    data_version: str | None = None
+
+    def add(self, month: str | None, value: Any, metadata: dict[str, Any], checks: list[CheckOutcome] | None = None) -> None:
+        self.values[month], self.metadata[month] = value, metadata
+        if checks is not None:
+            self.checks[month] = checks
+
+    def failed_checks(self) -> list[CheckOutcome]:
+        return [r for results in self.checks.values() for r in results if not r.passed]
+
+
+def materialized(plan: PipelinePlan, context: dg.AssetExecutionContext, output: StepOutput) -> dg.MaterializeResult:
+    """The step's output as one materialization of its range, its failed checks named in the log."""
+    log_failed_checks(context, output.failed_checks())
+    months = sorted(output.values, key=lambda m: m or "")
+    return dg.MaterializeResult(
+        value=value_of(plan, {m: output.values[m] for m in months}),
+        metadata=combined_metadata({m: output.metadata[m] for m in months}, context),
+        check_results=combined_checks(output.checks) if output.checks else None,
+        data_version=dg.DataVersion(output.data_version) if output.data_version else None,
+    )
+
+
+def checked(context: dg.AssetExecutionContext, output: StepOutput) -> list[dg.AssetCheckResult]:
+    """The step's check results, one per check for its range, its failures named in the log."""
+    log_failed_checks(context, output.failed_checks())
+    return combined_checks(output.checks)
