@@ -9,16 +9,16 @@ no history of the alias, so the `champion_model` asset's materializations are th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import urllib.parse
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -192,15 +192,6 @@ def ensure_experiment(client, name: str, artifact_location: str | None) -> str:
         return experiment.experiment_id
 
 
-@dataclasses.dataclass(frozen=True)
-class DagsterRunInfo:
-    """What dagster-mlflow needs of the Dagster run a step belongs to."""
-
-    run_id: str
-    job_name: str
-    log: object
-
-
 _CHECKED_URIS: set[str] = set()  # tracking URIs this process has found usable
 
 
@@ -282,6 +273,49 @@ def fluent_mlflow_at(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+DAGSTER_RUNS_EXPERIMENT = "ml_assets/dagster_runs"
+
+
+class DagsterRunMlflow(dg.ConfigurableResource):
+    """dagster-mlflow's `mlflow_tracking` resource, made with the step's own init context: one MLflow run per Dagster
+    run, in the project's `ml_assets/dagster_runs` experiment, which every model the Dagster run trains nests under.
+
+    It is entered on first use (`parent_run_id`, called inside `ModelRegistry.training_run` with MLflow's fluent state
+    aimed at this project's store), so a step that trains nothing opens no MLflow run, and an unusable tracking URI
+    fails the step with the tracking resource's own message."""
+
+    experiment_name: str = Field(default=DAGSTER_RUNS_EXPERIMENT, description="The MLflow experiment of the Dagster runs.")
+    mlflow_tracking_uri: str | None = Field(default=None, description="Unset: the tracking resource's URI, already in force.")
+    _context: Any = PrivateAttr(default=None)
+    _stack: Any = PrivateAttr(default=None)
+    _parent_run_id: str | None = PrivateAttr(default=None)
+
+    @contextlib.contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[DagsterRunMlflow]:
+        with contextlib.ExitStack() as stack:
+            self._context, self._stack = context, stack
+            yield self
+
+    def parent_run_id(self, tracking: MlflowTracking) -> str:
+        """The Dagster run's MLflow run in `tracking`'s store, found (by its `dagster_run_id` tag) or started by
+        dagster-mlflow."""
+        import mlflow
+
+        if self._parent_run_id is None:
+            ensure_experiment(tracking.client(), self.experiment_name, f"{tracking.artifact_root.rstrip('/')}/dagster_runs")
+            # dagster-mlflow's resource is marked beta in 1.13 and nothing stable does this, and it reads the init
+            # context's deprecated `dagster_run` and `run_id`: silenced here only
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=dg.BetaWarning)
+                warnings.filterwarnings("ignore", category=DeprecationWarning, message="InitResourceContext")
+                from dagster_mlflow import mlflow_tracking
+
+                run = self._stack.enter_context(contextlib.contextmanager(mlflow_tracking.resource_fn)(self._context))
+            mlflow.set_tags({TAG_ASSET: "dagster_run", "dagster.job_name": run.run_name, **process_tags()})
+            self._parent_run_id = mlflow.active_run().info.run_id
+        return self._parent_run_id
+
+
 class ModelRegistry:
     """One pipeline's experiment, registered model and `champion` alias."""
 
@@ -305,14 +339,13 @@ class ModelRegistry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def training_run(self, run_name: str, tags: dict[str, str], dagster_run: DagsterRunInfo | None = None) -> Iterator[ActiveRun]:
+    def training_run(self, run_name: str, tags: dict[str, str], dagster_run: DagsterRunMlflow | None = None) -> Iterator[ActiveRun]:
         """An MLflow run that ends FINISHED when the block completes and FAILED when it raises.
 
-        With `dagster_run`, the run is nested under one parent run per Dagster run, opened by dagster-mlflow's
-        `mlflow_tracking` resource (it finds the parent by its `dagster_run_id` tag, so every step and process of
-        the Dagster run shares it). The parent is ended here too, FINISHED or FAILED with the step; a later step of
-        the same Dagster run resumes it. MLflow's fluent API (log_model needs it) keeps one active run per process;
-        this is the only place that starts one, and its `with` always ends every run it started.
+        With `dagster_run` (the `mlflow` resource, dagster-mlflow's: one MLflow run per Dagster run, found by its
+        `dagster_run_id` tag, so every step and process of the Dagster run shares it), the run is nested under it.
+        The parent is ended here too, FINISHED or FAILED with the training; the next training resumes it. MLflow's
+        fluent API (log_model needs it) keeps one active run per process; its `with` always ends every run it started.
         """
         import mlflow
 
@@ -322,38 +355,18 @@ class ModelRegistry:
             self._registered_model_checked = True
         tags = {**tags, **process_tags()}
         with fluent_mlflow_at(self.mlflow.uri):
-            parent = self._dagster_parent_run(dagster_run) if dagster_run else None
+            if dagster_run is not None:
+                parent = dagster_run.parent_run_id(self.mlflow)
+                if mlflow.active_run() is None:
+                    mlflow.start_run(run_id=parent)  # resumed: the previous training ended it
             status = "FAILED"
             try:
-                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=parent is not None) as run:
+                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=dagster_run is not None) as run:
                     yield run
                 status = "FINISHED"
             finally:
                 while mlflow.active_run() is not None:  # the parent (and anything a failure left open)
                     mlflow.end_run(status=status)
-
-    def _dagster_parent_run(self, dagster_run: DagsterRunInfo):
-        """dagster-mlflow's MlFlow: sets the experiment, finds or starts the Dagster run's MLflow run, tags it."""
-        import warnings
-        from types import SimpleNamespace
-
-        # dagster-mlflow's resource is marked beta in 1.13 and nothing stable does this; silenced here only
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=dg.BetaWarning)
-            from dagster_mlflow.resources import MlFlow
-
-            init = SimpleNamespace(
-                log=dagster_run.log,
-                dagster_run=SimpleNamespace(job_name=dagster_run.job_name),
-                run_id=dagster_run.run_id,
-                resource_config={
-                    "experiment_name": self.experiment,
-                    "mlflow_tracking_uri": None,  # already set (and restored after) by fluent_mlflow_at
-                    "extra_tags": {TAG_DATASET: self.dataset, TAG_ASSET: "dagster_run",
-                                   "dagster.job_name": dagster_run.job_name, **process_tags()},
-                },
-            )
-            return MlFlow(init)
 
     def end_orphaned_runs(
         self, dagster_run_ended: Callable[[str], bool], rerun: tuple[str, list[str]] | None = None

@@ -14,7 +14,7 @@ from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.sensors import failed_run_cleanup, run_failure_alert
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import FrameIOManager, ModelIOManager, ReportIOManager
-from ml_assets.tracking import MlflowTracking
+from ml_assets.tracking import DagsterRunMlflow, MlflowTracking
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,13 +45,13 @@ def build_resources(
     )
     webhook = dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK_URL") if os.environ.get("ML_ASSETS_ALERT_WEBHOOK_URL") else None
     storage = ProjectStorage(data_dir=data_dir)
+    mlflow_tracking = MlflowTracking(
+        tracking_uri=tracking_uri, artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts", ui_url=mlflow_ui_url
+    )
     return {
         "storage": storage,
-        "mlflow_tracking": MlflowTracking(
-            tracking_uri=tracking_uri,
-            artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts",
-            ui_url=mlflow_ui_url,
-        ),
+        "mlflow_tracking": mlflow_tracking,
+        "mlflow": DagsterRunMlflow(),  # dagster-mlflow's resource: one MLflow run per Dagster run
         "alert_webhook": AlertWebhook(webhook_url=webhook, dagster_ui_url=dagster_ui_url),
         "compute": StepCompute(native_threads=native_threads, parallel_fits=parallel_fits),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),

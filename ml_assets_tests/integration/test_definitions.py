@@ -118,7 +118,8 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     # one parent run per Dagster run (dagster-mlflow's), each model run nested under its own; nothing left RUNNING
-    everything = client.search_runs([experiment.experiment_id])
+    dagster_runs = client.get_experiment_by_name("ml_assets/dagster_runs")  # dagster-mlflow's runs, one per Dagster run
+    everything = client.search_runs([experiment.experiment_id, dagster_runs.experiment_id])
     assert "RUNNING" not in {r.info.status for r in everything}
     parents = {r.info.run_id: r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"}
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} <= set(parents) and len(parents) == 2

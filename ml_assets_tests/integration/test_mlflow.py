@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from ml_assets.tracking import DAGSTER_RUNS_EXPERIMENT
 from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline, materialization_metadata, materialized
 
 pytestmark = pytest.mark.slow
@@ -130,9 +131,10 @@ def test_one_parent_run_per_dagster_run_holds_each_months_model_run(flights, ins
     result = flights.materialize(instance, months=("2013-01", "2013-03"), assets=["raw_data", "features", "model"])
     assert result.success, failure_messages(result)
     client = _client(flights)
-    experiment = client.get_experiment_by_name(flights.plan.experiment)
-    everything = client.search_runs([experiment.experiment_id])
+    experiments = [client.get_experiment_by_name(name).experiment_id for name in (flights.plan.experiment, DAGSTER_RUNS_EXPERIMENT)]
+    everything = client.search_runs(experiments)
     (parent,) = [r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"]
+    assert parent.info.experiment_id == experiments[1]  # the project's experiment of Dagster runs
     assert parent.data.tags["dagster_run_id"] == result.run_id and parent.info.status == "FINISHED"
     children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["ml_assets.partition"] for r in children) == ["2013-01", "2013-02", "2013-03"]
@@ -151,8 +153,8 @@ def test_failed_training_marks_the_mlflow_run_failed(flights, instance, two_mont
     assert _runs(flights)[-1].info.status == "FAILED"
     assert mlflow.active_run() is None
     # the failing step's Dagster run has its parent run ended FAILED too: no run anywhere is left RUNNING
-    experiment = _client(flights).get_experiment_by_name(flights.plan.experiment)
-    everything = _client(flights).search_runs([experiment.experiment_id])
+    names = (flights.plan.experiment, DAGSTER_RUNS_EXPERIMENT)
+    everything = _client(flights).search_runs([_client(flights).get_experiment_by_name(name).experiment_id for name in names])
     assert "RUNNING" not in {r.info.status for r in everything}
     failed_parent = [r for r in everything if r.data.tags.get("dagster_run_id") == result.run_id]
     assert [r.info.status for r in failed_parent] == ["FAILED"]

@@ -8,6 +8,7 @@ import dagster as dg
 from ml_assets import tracking
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
 from ml_assets.report import shown
 from ml_assets.storage.fencing import refuse_unless_running
@@ -62,7 +63,10 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         automation_condition=on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
-    def champion_model(context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking):
+    def champion_model(
+        context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking,
+        compute: StepCompute,  # scoring the champion on the candidate's rows: the step's native threads (orchestration/compute.py)
+    ):
         registry = plan.registry(mlflow_tracking)
         output = StepOutput()
         # month by month, oldest first: each month's gate faces the champion the previous one left

@@ -20,7 +20,7 @@ from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.storage.io_managers import missing_partition_message
 from ml_assets.tasks.base import Trained, reference_sample
 from ml_assets.tasks.walk_forward import WalkForwardScores, concat_months
-from ml_assets.tracking import DagsterRunInfo, MlflowTracking, ModelRegistry
+from ml_assets.tracking import DagsterRunMlflow, MlflowTracking, ModelRegistry
 
 MODEL_CODE_VERSION = "ml-assets-model-v3"
 
@@ -74,6 +74,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     def model(
         context: dg.AssetExecutionContext, config: ModelConfig, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
+        mlflow: DagsterRunMlflow,  # dagster-mlflow's resource: the Dagster run's MLflow run, which each model nests under
     ):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)
@@ -97,14 +98,13 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
         scores = WalkForwardScores(plan.task, features, config.random_state, storage.scores(plan.name), compute.map) if plan.monthly else None
         windows, choices = training_windows(plan, ready, features, scores, context.log)
-        dagster_run = DagsterRunInfo(context.run.run_id, context.run.job_name, context.log)
-        trained = train_months(plan, registry, dagster_run, ready, windows, features, scores, config.random_state, compute)
+        trained = train_months(plan, registry, mlflow, context.run.run_id, ready, windows, features, scores, config.random_state, compute)
         if scores:
             context.log.info(f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from the score cache")
         for partition, (fingerprint, fitted, reference) in zip(ready, trained, strict=True):
             refuse_unless_running(context.instance, context.run.run_id, f"the model of {partition or 'the table'} (a registered version)")
             tags = run_tags(plan, context.run.run_id, partition, fingerprint)
-            output.add(partition, fitted.model, registered(plan, registry, dagster_run, tags, fitted, reference, partition, windows[partition],
+            output.add(partition, fitted.model, registered(plan, registry, mlflow, tags, fitted, reference, partition, windows[partition],
                                                          choices.get(partition)))
         return materialized(plan, context, output)
 
@@ -135,7 +135,7 @@ def training_windows(
 
 
 def train_months(
-    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunInfo, ready: list, windows: dict, features,
+    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunMlflow, run_id: str, ready: list, windows: dict, features,
     scores: WalkForwardScores | None, random_state: int | None, compute: StepCompute,
 ) -> list[tuple[str, Trained, Any]]:
     """The months' models side by side (then each is logged and registered in month order: MLflow's many small writes
@@ -161,7 +161,7 @@ def train_months(
     try:
         return list(compute.map(fit, ready))
     except TrainingFailedError as failed:
-        tags = run_tags(plan, dagster_run.run_id, failed.partition, frame_fingerprint(rows_of(failed.partition)))
+        tags = run_tags(plan, run_id, failed.partition, frame_fingerprint(rows_of(failed.partition)))
         with registry.training_run(run_name(plan, failed.partition), tags, dagster_run):
             raise failed.error from None
 
@@ -184,7 +184,7 @@ def run_tags(plan: PipelinePlan, run_id: str, partition: str | None, fingerprint
 
 
 def registered(
-    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunInfo, tags: dict[str, str], trained: Trained, reference,
+    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunMlflow, tags: dict[str, str], trained: Trained, reference,
     partition: str | None, window: list[str], choice: WindowChoice | None,
 ) -> dict[str, Any]:
     """The trained model logged to an MLflow run of its own and registered as a new version with its model card; the
