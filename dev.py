@@ -10,6 +10,7 @@
                                           # servers (passwords checked, fresh each start), N Celery workers and
                                           # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base, and the import layers (import-linter)
+    python3 dev.py docs   # write docs/configuration-reference.md from the YAML's models (a test checks it is current)
     python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
     python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
 
@@ -227,7 +228,7 @@ def stack(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "stack", "lock"}:
+    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "docs", "stack", "lock"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -250,6 +251,8 @@ def main(argv: list[str]) -> int:
         return ruff.returncode or layers.returncode
     if command == "test":
         return test(rest)
+    if command == "docs":  # the configuration reference, rendered from the YAML's models
+        return subprocess.run([str(BIN / "python"), "-m", "ml_assets.components.reference", "docs/configuration-reference.md"], cwd=ROOT).returncode
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode
 
 

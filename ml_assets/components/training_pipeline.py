@@ -33,6 +33,13 @@ from ml_assets.orchestration.partitions import monthly_partitions
 from ml_assets.orchestration.plan import RAW, PipelinePlan
 from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_sensor
 
+# each YAML part and the model that validates it (components/yaml_schema.py; the reference in components/reference.py)
+PARTS = {
+    "target": TargetSpec, "features": FeatureSpec, "estimator": EstimatorSpec, "baselines": list[BaselineSpec],
+    "quality": QualitySpec, "evaluation": EvaluationSpec, "partitioning": PartitioningSpec, "mlflow": MlflowSpec,
+    "champion": ChampionSpec, "automation": AutomationSpec, "monitoring": MonitoringSpec,
+}
+
 
 class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     """A whole ML training pipeline from one defs.yaml: raw data -> features -> model -> evaluation report
@@ -45,26 +52,26 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     # each part below is Any to Dagster's loader, which checks only that the YAML is a mapping (templates may sit
     # anywhere in it); the part's resolver renders the templates, then validates it by its model (components/yaml_schema.py)
     source: Annotated[Any, SOURCE]
-    target: Annotated[Any, part(TargetSpec, "The column the model predicts.")]
-    features: Annotated[Any, part(FeatureSpec, "The model's inputs and how rows are cleaned.")] = Field(
+    target: Annotated[Any, part(PARTS["target"], "The column the model predicts.")]
+    features: Annotated[Any, part(PARTS["features"], "The model's inputs and how rows are cleaned.")] = Field(
         default_factory=FeatureSpec
     )
-    estimator: Annotated[Any, part(EstimatorSpec, "The model's estimator and hyperparameters.")]
-    baselines: Annotated[Any, part(list[BaselineSpec], "Reference predictors scored on the same rows (the trivial one is always there).")
+    estimator: Annotated[Any, part(PARTS["estimator"], "The model's estimator and hyperparameters.")]
+    baselines: Annotated[Any, part(PARTS["baselines"], "Reference predictors scored on the same rows (the trivial one is always there).")
     ] = Field(default_factory=list)
-    quality: Annotated[Any, part(QualitySpec, "Thresholds of the blocking checks.")] = Field(default_factory=QualitySpec)
-    evaluation: Annotated[Any, part(EvaluationSpec, "Cross-validation of unpartitioned pipelines.")] = Field(
+    quality: Annotated[Any, part(PARTS["quality"], "Thresholds of the blocking checks.")] = Field(default_factory=QualitySpec)
+    evaluation: Annotated[Any, part(PARTS["evaluation"], "Cross-validation of unpartitioned pipelines.")] = Field(
         default_factory=EvaluationSpec
     )
-    partitioning: Annotated[Any, part(PartitioningSpec, "Monthly partitions, or none.")] = Field(
+    partitioning: Annotated[Any, part(PARTS["partitioning"], "Monthly partitions, or none.")] = Field(
         default_factory=PartitioningSpec
     )
-    mlflow: Annotated[Any, part(MlflowSpec, "MLflow experiment and registered model names.")] = Field(default_factory=MlflowSpec)
-    champion: Annotated[Any, part(ChampionSpec, "The promotion gate.")] = Field(default_factory=ChampionSpec)
-    automation: Annotated[Any, part(AutomationSpec, "Sensor, automation and retry settings.")] = Field(
+    mlflow: Annotated[Any, part(PARTS["mlflow"], "MLflow experiment and registered model names.")] = Field(default_factory=MlflowSpec)
+    champion: Annotated[Any, part(PARTS["champion"], "The promotion gate.")] = Field(default_factory=ChampionSpec)
+    automation: Annotated[Any, part(PARTS["automation"], "Sensor, automation and retry settings.")] = Field(
         default_factory=AutomationSpec
     )
-    monitoring: Annotated[Any, part(MonitoringSpec, "Drift checks, retraining and the backtest.")] = Field(
+    monitoring: Annotated[Any, part(PARTS["monitoring"], "Drift checks, retraining and the backtest.")] = Field(
         default_factory=MonitoringSpec
     )
 

@@ -135,3 +135,48 @@ def test_the_code_location_loads_without_the_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_configuration_reference_is_rendered_from_the_current_models():
+    from ml_assets.components.reference import render
+    from ml_assets_tests.pipelines import REPO_ROOT
+
+    written = (REPO_ROOT / "docs" / "configuration-reference.md").read_text()
+    assert written == render(), "docs/configuration-reference.md is stale: run python3 dev.py docs"
+    # every field of every source kind is in it, each under its kind
+    from ml_assets.sources import SOURCE_KINDS, spec_class
+
+    for kind in SOURCE_KINDS:
+        section = written.split("### `kind: ")[1:]
+        mine = next(s for s in section if kind in s.split("`")[0].split(" / "))
+        assert all(f"| `{field}` |" in mine for field in spec_class(kind).model_fields), kind
+
+
+def test_the_component_schema_types_every_source_kind_and_refuses_what_none_takes():
+    """`dg utils inspect-component` (what editors and `dg check yaml` read) lists each source kind's fields under
+    `source`; the shipped YAML validates against it and a setting no kind has is refused."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    dg_cli = Path(sys.executable).parent / "dg"
+    out = subprocess.run(
+        [str(dg_cli), "utils", "inspect-component", "ml_assets.components.TrainingPipeline", "--defs-yaml-json-schema"],
+        capture_output=True, text=True, check=True,
+    )
+    attributes = json.loads(out.stdout)["properties"]["attributes"]  # its $defs sit beside its properties
+    source = json.dumps(attributes["properties"]["source"])
+    kinds = {ref.split("/")[-1] for ref in re.findall(r'"\$ref": "(#/\$defs/\w+)"', source)}
+    assert {"TableSpec", "SqlSpec", "SklearnSpec", "FlightsSpec", "TlcTaxiSpec"} <= kinds
+    fields = {kind: set(attributes["$defs"][kind]["properties"]) for kind in kinds}
+    assert "url_env" in fields["SqlSpec"] and "time_column" in fields["TableSpec"] and "dataset" in fields["SklearnSpec"]
+    for name in ("iris", "heart_disease"):
+        shipped = yaml.safe_load((DEFS / name / "defs.yaml").read_text())["attributes"]
+        jsonschema.validate(shipped, attributes)
+        planted = {**shipped, "source": {**shipped["source"], "url_env": "DB_URL"}}  # a sql setting on another kind
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(planted, attributes)
