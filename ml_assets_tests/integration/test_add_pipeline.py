@@ -66,3 +66,32 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
     report = (tmp_path / "data" / "reports" / "wine" / "evaluation_report.md").read_text()
     assert "178 rows" in report and "| a RandomForestClassifier(n_estimators=100) script |" in report
     assert (tmp_path / "data" / "warehouse" / "wine" / "model.joblib").exists()
+
+
+def test_owners_tags_and_kinds_come_from_the_yaml(tmp_path):
+    """Dagster's `post_processing` block of a defs.yaml sets owners, tags and kinds on a pipeline's assets, all or
+    some of them, without a line of Python."""
+    post_processing = """
+post_processing:
+  assets:
+    - target: "*"
+      attributes:
+        owners: ["team:ml-platform"]
+        tags: {cost_center: research}
+    - target: "key:wine/model"
+      attributes:
+        kinds: [onnx]
+"""
+    with create_defs_folder_sandbox() as sandbox:
+        (sandbox.defs_folder_path / "wine").mkdir()
+        (sandbox.defs_folder_path / "wine" / "defs.yaml").write_text(textwrap.dedent(WINE_YAML) + post_processing)
+        (sandbox.defs_folder_path / "project").mkdir()
+        (sandbox.defs_folder_path / "project" / "defs.yaml").write_text(
+            f"type: ml_assets.components.ProjectResources\nattributes:\n  data_dir: {tmp_path / 'data'}\n"
+        )
+        with sandbox.build_component_tree() as tree:
+            graph = tree.build_defs().resolve_asset_graph()
+            nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert len(nodes) == 6 and all(n.owners == ["team:ml-platform"] for n in nodes.values())
+    assert all(n.tags.get("cost_center") == "research" for n in nodes.values())
+    assert nodes["wine/model"].kinds == {"onnx"} and nodes["wine/raw_data"].kinds == {"pandas", "parquet"}
