@@ -26,9 +26,7 @@ Extra arguments go to the tool: `python3 dev.py test -k taxi`,
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -120,15 +118,6 @@ def dagster_env() -> dict[str, str]:
     return env
 
 
-def partition_keys(env: dict[str, str], pipeline: str) -> list[str]:
-    out = subprocess.run(
-        [str(BIN / "python"), "-m", "ml_assets.cli", "partitions", pipeline], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        sys.exit(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"cannot list the partitions of {pipeline}")
-    return out.stdout.split()
-
-
 def run(args: list[str]) -> int:
     """Every offline pipeline in one process on the persistent instance, then one summary table."""
     began = time.perf_counter()
@@ -137,68 +126,9 @@ def run(args: list[str]) -> int:
     return code
 
 
-PIPELINE_ASSETS = ["raw_data", "features", "model", "evaluation_report", "champion_model", "predictions"]  # monthly; automation runs backtest_report after
-BACKFILL_MUTATION = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidSubsetError { message }
-  }
-}"""
-
-
-def backfill_params(pipeline: str, months: list[str]) -> dict:
-    """Backfill launch parameters: the same month range for every asset of the pipeline.
-
-    With the same range everywhere, Dagster runs the whole backfill as one run (the assets'
-    single-run backfill policy). Partition names alone, as a range picked in the UI sends them,
-    also evaluate the month after the range (Dagster adds every child of the range's last
-    model); that works too, as a second run whose extra month reports it awaits its data.
-    """
-    return {
-        "partitionsByAssets": [
-            {"assetKey": {"path": [pipeline, asset]}, "partitions": {"range": {"start": months[0], "end": months[-1]}}}
-            for asset in PIPELINE_ASSETS
-        ]
-    }
-
-
 def backfill(args: list[str]) -> int:
-    """An asset backfill of a month range, run by the daemon as one run over the range."""
-    pipeline = "nyc_flights"
-    if "--pipeline" in args:
-        at = args.index("--pipeline")
-        pipeline = args[at + 1] if at + 1 < len(args) else ""
-        args = args[:at] + args[at + 2 :]
-    # months as `dev.py run --months` takes them: FIRST LAST, FIRST..LAST, or one month
-    if len(args) == 1 and ".." in args[0]:
-        args = args[0].split("..", 1)
-    elif len(args) == 1:
-        args = [args[0], args[0]]
-    if len(args) != 2 or not pipeline or not all(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", m) for m in args):
-        sys.exit("usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]   (months YYYY-MM: 2013-01 2013-12, or 2013-01..2013-12)")
-    env = dagster_env()
-    all_months = partition_keys(env, pipeline)
-    months = [m for m in all_months if args[0] <= m <= args[1]]
-    if not months:
-        sys.exit(f"no partitions of {pipeline} between {args[0]} and {args[1]}")
-    variables = {"params": backfill_params(pipeline, months)}
-    out = subprocess.run(
-        [str(BIN / "dagster-graphql"), "-m", "ml_assets.definitions", "-t", BACKFILL_MUTATION, "-v", json.dumps(variables)],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
-    # dagster-graphql prints its code server's log lines around the JSON answer
-    answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"data"')]
-    answer = answers[0] if answers else {}
-    launched = answer.get("data", {}).get("launchPartitionBackfill", {})
-    if launched.get("__typename") != "LaunchBackfillSuccess":
-        print(out.stdout, out.stderr, sep="\n")
-        return 1
-    say(f"backfill {launched['backfillId']} of {pipeline} queued for {len(months)} month(s) {months[0]}..{months[-1]}")
-    say("it runs while the daemon runs: `python3 dev.py ui`, then Overview > Backfills at http://127.0.0.1:3000")
-    return 0
+    """An asset backfill of a month range, run by the daemon as one run over the range (ml_assets/cli.py)."""
+    return subprocess.run([str(BIN / "python"), "-m", "ml_assets.cli", "backfill", *args], cwd=ROOT, env=dagster_env()).returncode
 
 
 def test(args: list[str]) -> int:

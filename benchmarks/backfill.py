@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from benchmarks.runner import REPO_ROOT
-from dev import PIPELINE_ASSETS, backfill_params  # the launch parameters `python3 dev.py backfill` sends
 from ml_assets.months import months_between
-from ml_assets.orchestration.backfills import backfill_outcome
+from ml_assets.orchestration.backfills import BACKFILL_MUTATION, backfill_outcome, backfill_params  # what `dev.py backfill` sends
+from ml_assets.orchestration.plan import ASSET_NAMES
 
 FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs/nyc_flights/defs.yaml
 # The backfill daemon evaluates backfills every 30 s (DEFAULT_DAEMON_INTERVAL_SECONDS, not
@@ -35,21 +35,13 @@ FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs
 DAEMON_LOOP_S = 30
 BEFORE = "before: 275 s with one run per month and 1 process, 214 s with 2"
 
-MUTATION = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
 DONE = {"COMPLETED_SUCCESS", "COMPLETED_FAILED", "COMPLETED", "FAILED", "CANCELED"}
 
 
 def ui_params(pipeline: str, months: list[str]) -> dict:
     """What the UI's launch dialog sends for the group's assets over a range of partition names."""
     return {
-        "assetSelection": [{"path": [pipeline, asset]} for asset in PIPELINE_ASSETS],
+        "assetSelection": [{"path": [pipeline, asset]} for asset in ASSET_NAMES],
         "partitionNames": months,
         "fromFailure": False,
     }
@@ -135,7 +127,7 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
             with RunMemoryWatch(daemon.pid) as memory:
                 started = time.perf_counter()
                 out = subprocess.run(
-                    [str(bin_dir / "dagster-graphql"), "-w", str(workspace), "-t", MUTATION, "-v", json.dumps({"params": params})],
+                    [str(bin_dir / "dagster-graphql"), "-w", str(workspace), "-t", BACKFILL_MUTATION, "-v", json.dumps({"params": params})],
                     cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                 )
                 answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"data"')]

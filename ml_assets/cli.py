@@ -380,6 +380,36 @@ def partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def backfill(args: argparse.Namespace) -> int:
+    """Queue an asset backfill of a month range; the daemon (`dev.py ui`) runs it as one run."""
+    from ml_assets.orchestration.backfills import launch_backfill
+
+    _, plans = load_pipelines()
+    if args.pipeline not in plans or not plans[args.pipeline].monthly:
+        monthly = sorted(name for name, plan in plans.items() if plan.monthly)
+        print(f"--pipeline {args.pipeline!r} is not allowed: a monthly pipeline of the code location, one of {monthly}", file=sys.stderr)
+        return 2
+    try:
+        if len(args.months) > 2:
+            raise argparse.ArgumentTypeError(f"{' '.join(args.months)!r} is not a range: FIRST [LAST] or FIRST..LAST, months YYYY-MM")
+        wanted = months_of_argument(args.months)
+    except argparse.ArgumentTypeError as exc:
+        print(f"usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]: {exc}", file=sys.stderr)
+        return 2
+    months = [m for m in plans[args.pipeline].partitions_def.get_partition_keys() if min(wanted) <= m <= max(wanted)]
+    if not months:
+        print(f"no partitions of {args.pipeline} between {wanted[0]} and {wanted[-1]}", file=sys.stderr)
+        return 2
+    try:
+        backfill_id = launch_backfill(args.pipeline, months)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"backfill {backfill_id} of {args.pipeline} queued for {len(months)} month(s) {months[0]}..{months[-1]}")
+    print("it runs while the daemon runs: `python3 dev.py ui`, then Overview > Backfills at http://127.0.0.1:3000")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_assets.cli", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -394,8 +424,11 @@ def main(argv: list[str]) -> int:
     run_parser.add_argument("--no-summary", dest="summary", action="store_false", help="leave out the summary table")
     part_parser = commands.add_parser("partitions", help="print a pipeline's partition keys")
     part_parser.add_argument("pipeline")
+    backfill_parser = commands.add_parser("backfill", help="queue an asset backfill of a month range for the daemon")
+    backfill_parser.add_argument("months", nargs="+", help="FIRST [LAST] or FIRST..LAST (YYYY-MM)")
+    backfill_parser.add_argument("--pipeline", default="nyc_flights", help="a monthly pipeline (default: nyc_flights)")
     args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else partitions(args)
+    return {"run": run, "partitions": partitions, "backfill": backfill}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,6 @@ class DerivedColumn(Spec):
 
 
 WINDOW_UNITS = {"min": 60, "h": 3600, "d": 86400}
-AS_OF_STATS = ("mean", "median", "count", "rate", "ratio")
 
 
 def window_seconds(window: str) -> int | None:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ml_assets.months import month_span
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -115,7 +117,7 @@ def walk_forward(
         for k in windows:
             if at >= k:
                 window = stored_window(months, months[at - 1], k)
-                rows.append(BacktestRow(month, window_policy(k), score_window(window, month), span_of(window)))
+                rows.append(BacktestRow(month, window_policy(k), score_window(window, month), month_span(window)))
         baseline = score_baseline(months[at - 1], month)
         if baseline is not None:  # the pipeline's first declared baseline, if it declares one
             rows.append(BacktestRow(month, baseline_label, baseline, months[at - 1]))
@@ -124,10 +126,6 @@ def walk_forward(
             version, score = champion
             rows.append(BacktestRow(month, KEEP_CHAMPION, score, f"version {version}"))
     return rows
-
-
-def span_of(months: Sequence[str]) -> str:
-    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
 
 
 def policy_table(rows: list[BacktestRow]) -> tuple[list[str], list[str], dict[str, dict[str, float]]]:
@@ -162,7 +160,7 @@ def verdict(rows: list[BacktestRow], metric: str, higher_is_better: bool) -> Ver
     means = {p: sum(scores[p][m] for m in common) / len(common) for p in policies}
     ranked = sorted(policies, key=lambda p: means[p], reverse=higher_is_better)
     winner, others = ranked[0], ranked[1:]
-    where = span_of(common) + f" ({len(common)} month{'s' if len(common) > 1 else ''} every policy covers)"
+    where = month_span(common) + f" ({len(common)} month{'s' if len(common) > 1 else ''} every policy covers)"
     versus = "; ".join(f"{p} {means[p]:.3f}" for p in others)
     sentence = f"On {where}, **{winner}** wins: mean {metric.upper() if metric == 'rmse' else metric} {means[winner]:.3f}, vs {versus}."
     return Verdict(common, means, winner, sentence)
@@ -203,7 +201,7 @@ def choose_window(
     means = {k: sum(score_window(stored_window(months, months[at - 1], k), months[at]) for at in judged) / len(judged) for k in candidates}
     best = sorted(candidates, key=lambda k: (-means[k] if higher_is_better else means[k], k))[0]
     label = metric.upper() if metric == "rmse" else metric
-    where = span_of([months[at] for at in judged])
+    where = month_span([months[at] for at in judged])
     if len(candidates) == 1:
         reason = f"the only window the months before can judge yet ({label} {means[best]:.3f} on {where})"
     else:
@@ -233,7 +231,7 @@ def backtest_markdown(rows: list[BacktestRow], found: Verdict, metric: str) -> s
         for m in months
     ]
     if found.means:
-        lines.append(f"| mean of {span_of(found.months)} | " + " | ".join(f"**{found.means[p]:.3f}**" for p in policies) + " |")
+        lines.append(f"| mean of {month_span(found.months)} | " + " | ".join(f"**{found.means[p]:.3f}**" for p in policies) + " |")
     note = (
         "\n† the month before has no data: \"the last month\" and the windows reach back across the gap.\n" if gaps else ""
     )

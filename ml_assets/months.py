@@ -3,6 +3,7 @@ are built when the code location loads, which does not import pandas."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,3 +47,10 @@ def is_month(value: str) -> bool:
         return False
     year, month = value[:4], value[5:]
     return year.isdigit() and month.isdigit() and 1 <= int(month) <= 12
+
+
+def month_span(months: Sequence[str], count: bool = False) -> str:
+    """`2013-01..2013-03` (one month: `2013-01`), months oldest first; with `count`, `2013-01..2013-03 (3 months)`."""
+    if len(months) == 1:
+        return months[0]
+    return f"{months[0]}..{months[-1]}" + (f" ({len(months)} months)" if count else "")

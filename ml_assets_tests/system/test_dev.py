@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from benchmarks.backfill import timed_backfill
-from dev import PIPELINE_ASSETS, backfill_params
+from ml_assets.orchestration.backfills import backfill_params
+from ml_assets.orchestration.plan import ASSET_NAMES
 from ml_assets_tests.pipelines import REPO_ROOT
 
 FLIGHT_MONTHS = [f"2013-{m:02d}" for m in range(1, 13)]
@@ -22,7 +23,7 @@ def _ranges(params: dict) -> dict[str, tuple[str, str]]:
 
 def test_backfill_gives_every_asset_the_same_range():
     ranges = _ranges(backfill_params("nyc_flights", FLIGHT_MONTHS[:3]))
-    assert ranges == {f"nyc_flights/{a}": ("2013-01", "2013-03") for a in PIPELINE_ASSETS}
+    assert ranges == {f"nyc_flights/{a}": ("2013-01", "2013-03") for a in ASSET_NAMES}
 
 
 @pytest.mark.filterwarnings("ignore:Function `AssetSelection.sources` is deprecated")  # Dagster's own call
@@ -43,14 +44,14 @@ def test_a_ui_backfill_targets_the_months_picked_and_at_most_the_next():
     graph = defs().resolve_asset_graph()
     with dg.DagsterInstance.ephemeral() as instance:
         target = AssetBackfillData.from_asset_partitions(
-            asset_graph=graph, partition_names=FLIGHT_MONTHS[:4], asset_selection=[dg.AssetKey(["nyc_flights", a]) for a in PIPELINE_ASSETS],
+            asset_graph=graph, partition_names=FLIGHT_MONTHS[:4], asset_selection=[dg.AssetKey(["nyc_flights", a]) for a in ASSET_NAMES],
             dynamic_partitions_store=instance, backfill_start_timestamp=time.time(), all_partitions=False,
         ).target_subset
     from ml_assets.cli import load_pipelines
 
     # training_window: backtest: a month's features are read by the models of the next months_read_by_model - 1 months
     window = load_pipelines()[1]["nyc_flights"].months_read_by_model
-    for asset in PIPELINE_ASSETS:
+    for asset in ASSET_NAMES:
         months = set(target.get_partitions_subset(dg.AssetKey(["nyc_flights", asset])).get_partition_keys())
         if asset in ("raw_data", "features"):
             assert months == set(FLIGHT_MONTHS[:4]), (asset, sorted(months))

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from ml_assets.cli import month_ranges
-from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata, span
+from ml_assets.months import month_span
+from ml_assets.orchestration.assets.ranges import combined_checks, combined_metadata
 
 
 def _check(name, month, passed, **figures):
@@ -37,7 +38,7 @@ def test_a_passing_range_shows_the_newest_month():
 
 def test_range_metadata_names_the_months_and_keeps_plain_figures_per_month():
     metadata = combined_metadata({"2013-02": {"rows": 5, "link": dg.MetadataValue.url("http://x")}, "2013-01": {"rows": 7}})
-    assert metadata["months"] == "2013-01..2013-02 (2 months)" == span(["2013-01", "2013-02"])
+    assert metadata["months"] == "2013-01..2013-02 (2 months)" == month_span(["2013-01", "2013-02"], count=True)
     assert metadata["by_month"].value == {"2013-01": {"rows": 7}, "2013-02": {"rows": 5}}
 
 

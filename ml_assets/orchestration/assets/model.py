@@ -11,7 +11,8 @@ from pydantic import Field
 from ml_assets import monitoring, tracking
 from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.monitoring import WindowChoice
-from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of, span, training_months
+from ml_assets.months import month_span
+from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of, training_months
 from ml_assets.orchestration.automation import on_drift_alarm, on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelinePlan
@@ -203,7 +204,7 @@ def registered(
     registry.set_model_card(version, monitoring.model_card(
         registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
         trained.rows, list(trained.example.columns), trained.train_metrics,
-        limitations=plan.task.limitations(f"the months {span(window)}" if len(window) > 1 else partition),
+        limitations=plan.task.limitations(f"the months {month_span(window, count=True)}" if len(window) > 1 else partition),
     ))
     return {
         **({"train_month": partition} if partition else {}),

@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring, tracking
-from ml_assets.months import is_month
+from ml_assets.months import is_month, month_span
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import (
     StepOutput,
@@ -15,7 +15,6 @@ from ml_assets.orchestration.assets.ranges import (
     combined_checks,
     combined_metadata,
     months_of,
-    span,
     value_of,
 )
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
@@ -116,7 +115,7 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         champion = registry.champion() if with_data else None
         if champion is None:
             status = f"no champion yet: {registry.name} has none" if with_data else "awaiting data"
-            context.log.info(f"{span(months)}: {status}; stored empty" + (". The champion gate names one." if with_data else ""))
+            context.log.info(f"{month_span(months, count=True)}: {status}; stored empty" + (". The champion gate names one." if with_data else ""))
             for month in with_data if plan.monthly else []:
                 raise_alarm(context, plan, month, "no champion to score this month", {})
             yield from stored_empty(context, plan, months, status)
@@ -178,7 +177,7 @@ def scored_months(
         output.add(month, rows, {
             "champion_version": served.version,
             "champion_uri": registry.champion_uri,
-            "champion_training_months": span_of(served.window) if plan.monthly else "the table's training split",
+            "champion_training_months": (month_span(served.window) if served.window else "unknown") if plan.monthly else "the table's training split",
             "out_of_sample": out_of_sample,
             "rows": len(rows),
             "scored_on": scored_on(month, served.window, len(unseen), out_of_sample) if plan.monthly else (
@@ -266,13 +265,8 @@ def champion_window(params: dict, trained_on: str) -> list[str]:
     return listed or ([trained_on] if is_month(trained_on) else [])
 
 
-def span_of(window: list[str]) -> str:
-    """`YYYY-MM..YYYY-MM` (one month: `YYYY-MM`), or unknown."""
-    return monitoring.span_of(window) if window else "unknown"
-
-
 def scored_on(month: str, window: list[str], rows: int, out_of_sample: bool) -> str:
-    learned = f"the champion learned from {span_of(window)}"
+    learned = f"the champion learned from {month_span(window) if window else 'unknown'}"
     if out_of_sample:
         return f"every row of the month ({rows:,}), which {learned} without: out of sample"
     return f"every row of the month ({rows:,}), which {learned} with: in sample, so its figures are marked in_sample_"

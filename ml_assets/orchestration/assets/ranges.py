@@ -8,13 +8,13 @@ results given here, so a range's metadata names its months and the per-month fig
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from ml_assets import monitoring
+from ml_assets.months import month_span
 from ml_assets.orchestration.checks import check_result
 from ml_assets.orchestration.plan import PipelinePlan
 from ml_assets.storage.io_managers import ByMonth
@@ -32,11 +32,7 @@ def training_months(plan: PipelinePlan, month: str, available, window: int | Non
     return monitoring.stored_window(available, month, window or plan.fixed_window)
 
 
-def span(months: Sequence[str]) -> str:
-    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)} months)"
-
-
-def _plain(value: Any) -> Any:
+def raw_value(value: Any) -> Any:
     return value.value if isinstance(value, dg.MetadataValue) else value
 
 
@@ -50,8 +46,8 @@ def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.As
     if context is not None:
         for month in months:
             context.add_asset_metadata(by_month[month], partition_key=month)
-    table = {month: {k: _plain(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)} for month in months}
-    return {"months": span(months), "by_month": dg.MetadataValue.json(table)}
+    table = {month: {k: raw_value(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)} for month in months}
+    return {"months": month_span(months, count=True), "by_month": dg.MetadataValue.json(table)}
 
 
 def log_failed_checks(context: dg.AssetExecutionContext, results: list[CheckOutcome]) -> None:
@@ -61,7 +57,7 @@ def log_failed_checks(context: dg.AssetExecutionContext, results: list[CheckOutc
 
     for result in results:
         if not result.passed:
-            month = _plain((result.metadata or {}).get("month", "")) or ""
+            month = raw_value((result.metadata or {}).get("month", "")) or ""
             where = f"[{month}]" if month else ""
             context.log.error(f"{context.asset_key.to_user_string()}{where}: check {result.check_name} failed: {figures(result)}")
 
@@ -83,7 +79,7 @@ def combined_checks(by_month: dict[str | None, list[CheckOutcome]]) -> list[dg.A
         combined.append(check_result(CheckOutcome(
             name,
             not failed,
-            {"months_judged": span(sorted(results)), "months_failed": ", ".join(failed) or "none", "figures_of": shown_month, **detail},
+            {"months_judged": month_span(sorted(results), count=True), "months_failed": ", ".join(failed) or "none", "figures_of": shown_month, **detail},
             results[shown_month].severity,
         )))
     return combined
