@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from ml_assets.processes import process_alive
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import ActiveRun, MlflowClient
@@ -623,12 +625,3 @@ def process_tags() -> dict[str, str]:
 
     return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
 
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True

@@ -17,7 +17,6 @@ run tagged with this host by the CLI), by the pid of its RUN_START event. Anythi
 from __future__ import annotations
 
 import json
-import os
 import socket
 import time
 
@@ -27,21 +26,10 @@ import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from ml_assets.processes import process_alive
+
 RUN_HOST_TAG = "ml_assets/run_host"  # set by runs executed in the CLI's own process
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        return True
-    if os.path.exists(f"/proc/{pid}/status"):  # a zombie has ended: its parent has not reaped it yet
-        with open(f"/proc/{pid}/status") as status:
-            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
-    return True
 
 
 def _runs_here(run: dg.DagsterRun) -> bool:
@@ -60,7 +48,7 @@ def run_process_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | 
         return None
     starts = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_START)
     pid = starts[-1].dagster_event.pid if starts else None
-    if pid is None or _pid_alive(pid):
+    if pid is None or process_alive(pid):
         return None
     # the process may have ended a moment ago, its RUN_SUCCESS or RUN_FAILURE on the way: judge by the newest record
     latest = instance.get_run_by_id(run.run_id)

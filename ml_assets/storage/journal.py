@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from ml_assets.files import is_local, put_bytes
+from ml_assets.processes import process_alive
 
 if TYPE_CHECKING:
     from upath import UPath
@@ -56,12 +57,9 @@ def _writer_gone(entry: dict[str, Any]) -> bool:
     if entry.get("pid") == os.getpid():
         return True  # an earlier run of this process: in-process steps run one after another
     try:
-        os.kill(int(entry["pid"]), 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, ValueError, KeyError):
+        return not process_alive(int(entry["pid"]))
+    except (ValueError, KeyError):
         return False
-    return False
 
 
 @dataclass

@@ -168,3 +168,25 @@ def test_a_failed_dagster_runs_mlflow_runs_are_ended_wherever_they_ran(tmp_path)
     assert {client.get_run(r).info.status for r in (step, parent)} == {"KILLED"}
     assert client.get_run(step).data.tags["ml_assets.ended_because"] == "its Dagster run R1 ended FAILURE"
     assert client.get_run(other).info.status == "RUNNING"
+
+
+def test_a_process_is_alive_until_it_ends_and_a_zombie_counts_as_ended():
+    """The one liveness test (processes.py) that the journal, run monitoring and MLflow's orphan clean-up share."""
+    import subprocess
+    import sys
+    import time
+
+    from ml_assets.processes import process_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert process_alive(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 30
+        while process_alive(child.pid) and time.monotonic() < deadline:  # killed, not yet reaped: a zombie
+            time.sleep(0.05)
+        assert not process_alive(child.pid) and child.poll() is not None  # poll reaps it only now
+    finally:
+        child.kill()
+        child.wait()
+    assert not process_alive(child.pid)
