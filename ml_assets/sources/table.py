@@ -123,7 +123,7 @@ def unpacked(data: bytes, location: str, month: str | None) -> bytes:
 
 def read_bytes(location: str, cache_dir: str, month: str | None, timeout_s: float) -> bytes:
     """The file's bytes: HTTP through the download cache (re-fetched when the source changes), else fsspec."""
-    from ml_assets.sources.taxi import cached_month_file
+    from ml_assets.sources.download_cache import cached_month_file
 
     if http.is_http(location):
         return cached_month_file(_cache_folder(cache_dir, location), location, month or "", timeout_s).read_bytes()
@@ -243,7 +243,7 @@ class TableSource(DataSource):
         return package_file(location) if location.startswith("package://") else location
 
     def fingerprint(self, partition: str | None) -> str | None:
-        from ml_assets.sources.taxi import source_fingerprint
+        from ml_assets.sources.download_cache import source_fingerprint
 
         location = self.location(partition)
         path = None if http.is_http(location) else UPath(location)

@@ -14,7 +14,8 @@ from pydantic import Field, model_validator
 from upath import UPath
 
 from ml_assets.sources import http
-from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase, SourceUnavailableError
+from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase
+from ml_assets.sources.download_cache import cached_fingerprint, cached_month_file, quarantine, source_fingerprint
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -92,61 +93,6 @@ def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = 
     )
 
 
-def _cache_paths(cache_dir: UPath, url: str) -> tuple[UPath, UPath]:
-    dest = cache_dir / url.rstrip("/").rsplit("/", 1)[-1]
-    return dest, dest.with_name(dest.name + ".source")
-
-
-def cached_fingerprint(cache_dir: UPath, url: str) -> str | None:
-    """The source fingerprint the cached copy of `url` was downloaded at, if recorded."""
-    _, marker = _cache_paths(cache_dir, url)
-    return marker.read_text() if marker.exists() else None
-
-
-def cached_month_file(cache_dir: UPath, url: str, month: str, timeout_s: float = 60.0) -> UPath:
-    """The local copy of a month, downloaded once per source version.
-
-    A sidecar `<file>.source` records the source fingerprint the copy was taken from; when
-    the source answers with another one the month is downloaded again. When the source
-    cannot be asked (offline), the cached copy is used as it is.
-    """
-    dest, marker = _cache_paths(cache_dir, url)
-    try:
-        current = source_fingerprint(url, timeout_s)
-    except SourceUnavailableError:
-        current = None
-    if dest.exists() and (current is None or (marker.exists() and marker.read_text() == current)):
-        return dest
-    http.download(url, dest, month, timeout_s)
-    if current is not None:
-        marker.write_text(current)
-    return dest
-
-
-def quarantine(path: UPath) -> UPath:
-    """Move a cached file that failed to parse aside so the next attempt downloads afresh."""
-    target = path.with_name(path.name + ".corrupt")
-    if target.exists():
-        target.unlink()
-    path.rename(target)
-    return target
-
-
-def source_fingerprint(url: str, timeout_s: float = 10.0) -> str | None:
-    """What identifies the current version of a month at the source, or None if it is not there.
-
-    HTTP: ETag / Last-Modified / Content-Length from a HEAD request; files (paths, file://,
-    other fsspec URLs): size and modification time.
-    """
-    if http.is_http(url):
-        return http.head_fingerprint(url, timeout_s)
-    path = UPath(url)
-    if not path.exists():
-        return None
-    info = path.stat()
-    return f"file:{info.st_size}|{getattr(info, 'st_mtime_ns', None) or info.st_mtime}"
-
-
 TLC_URL_TEMPLATE = "https://d37ci6vzurychx.cloudfront.net/trip-data/{color}_tripdata_{month}.parquet"
 
 
@@ -172,6 +118,9 @@ class TlcTaxiSpec(SourceSpecBase):
 
     def monthly_ready(self) -> str | None:
         return None
+
+    def whole_table_ready(self) -> str | None:
+        return f"source kind {self.kind!r} delivers one month at a time: declare partitioning.monthly"
 
     def build(self) -> DataSource:
         return TaxiSource(self.color, self.url_template or TLC_URL_TEMPLATE, self.timeout_s)
