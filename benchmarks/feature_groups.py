@@ -56,7 +56,7 @@ def mean_rmse(features: dict[str, pd.DataFrame], numeric: list[str], data_dir: P
     for at in range(1, len(MONTHS)):
         window = MONTHS[max(0, at - 3) : at]
         model = task.fit(concat_months(features, window)).model
-        scores.append(task.score(model, features[MONTHS[at]]))
+        scores.append(task.primary_metric_of(model, features[MONTHS[at]]))
     return sum(scores) / len(scores), scores
 
 

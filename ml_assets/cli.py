@@ -26,7 +26,7 @@ from upath import UPath
 
 from ml_assets.components import TrainingPipeline
 from ml_assets.orchestration.launcher import RUN_HOST_TAG
-from ml_assets.orchestration.plan import BACKTEST, REPORT, PipelinePlan
+from ml_assets.orchestration.plan import BACKTEST_REPORT, EVALUATION_REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
@@ -60,7 +60,7 @@ def load_pipelines() -> tuple[dg.Definitions, dict[str, PipelinePlan]]:
 
 def report_path(defs: dg.Definitions, plan: PipelinePlan, partition: str | None) -> UPath:
     folder = UPath(defs.resources["storage"].reports_dir) / plan.name  # where the report IO manager writes
-    return folder / REPORT / f"{partition}.json" if partition else folder / f"{REPORT}.json"
+    return folder / EVALUATION_REPORT / f"{partition}.json" if partition else folder / f"{EVALUATION_REPORT}.json"
 
 
 def parse_months_argument(value: str) -> list[str]:
@@ -163,7 +163,7 @@ def failed_step_rows(result, plan: PipelinePlan, months: list[str | None]) -> li
 def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.DagsterInstance) -> int:
     """The months before `first` that its evaluation needs and the instance lacks (prerequisites.py), built first: raw
     data, features and models over the one range, saying so. 1 if that run fails."""
-    from ml_assets.orchestration.plan import FEATURES, MODEL, RAW
+    from ml_assets.orchestration.plan import FEATURES, MODEL, RAW_DATA
     from ml_assets.orchestration.prerequisites import missing_before
 
     missing = missing_before(plan, instance, first)
@@ -172,7 +172,7 @@ def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.Dags
     print(f"[run] {plan.name}: {first} is scored by the model of {missing.previous}, which learns from {missing.span}: "
           f"building raw_data, features and model for {missing.span} first", flush=True)
     tags = {RANGE_START_TAG: missing.months[0], RANGE_END_TAG: missing.months[-1], **HERE}
-    keys = [plan.key(a) for a in (RAW, FEATURES, MODEL)]
+    keys = [plan.key(a) for a in (RAW_DATA, FEATURES, MODEL)]
     result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys)
     if result.success:
         return 0
@@ -340,7 +340,7 @@ def print_summary(
         print(f"\n{len(unevaluated)} month(s) without a score:")
         print_rows(unevaluated)
     for plan in chosen:
-        backtest = UPath(defs.resources["storage"].reports_dir) / plan.name / f"{BACKTEST}.json"
+        backtest = UPath(defs.resources["storage"].reports_dir) / plan.name / f"{BACKTEST_REPORT}.json"
         if plan.monthly and backtest.exists():
             print(f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}")
 

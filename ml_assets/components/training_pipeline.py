@@ -30,7 +30,7 @@ from ml_assets.config import (
 from ml_assets.orchestration.assets import build_pipeline_assets
 from ml_assets.orchestration.automation import default_sensor_status
 from ml_assets.orchestration.partitions import monthly_partitions
-from ml_assets.orchestration.plan import RAW, PipelinePlan
+from ml_assets.orchestration.plan import RAW_DATA, PipelinePlan
 from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_sensor
 
 # each YAML part and the model that validates it (components/yaml_schema.py; the reference in components/reference.py)
@@ -110,7 +110,7 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
         group = dg.AssetSelection.groups(plan.name)
         ingest_job = dg.define_asset_job(
             plan.job_name("ingest"),
-            selection=dg.AssetSelection.assets(plan.key(RAW)),
+            selection=dg.AssetSelection.assets(plan.key(RAW_DATA)),
             description=f"{plan.description or plan.name} Fetch the source's data; automation does the rest.",
         )
         training_job = dg.define_asset_job(

@@ -11,8 +11,8 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.report import Markdown
 from ml_assets.tasks.checks import DESCRIPTIONS, CheckOutcome
+from ml_assets.ui_values import Markdown
 
 
 def check_specs(

@@ -11,10 +11,10 @@ from ml_assets.sources.base import DataSource
 from ml_assets.tasks.base import Task
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
-RAW, FEATURES, MODEL, REPORT, CHAMPION = "raw_data", "features", "model", "evaluation_report", "champion_model"
-PREDICTIONS, BACKTEST, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
+RAW_DATA, FEATURES, MODEL, EVALUATION_REPORT, CHAMPION_MODEL = "raw_data", "features", "model", "evaluation_report", "champion_model"
+PREDICTIONS, BACKTEST_REPORT, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
 CHAMPION_ALIAS = "champion_alias"
-ASSET_NAMES = (RAW, FEATURES, MODEL, REPORT, CHAMPION, PREDICTIONS)  # every pipeline; monthly ones add BACKTEST
+ASSET_NAMES = (RAW_DATA, FEATURES, MODEL, EVALUATION_REPORT, CHAMPION_MODEL, PREDICTIONS)  # every pipeline; monthly ones add BACKTEST_REPORT
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from ml_assets.orchestration.plan import FEATURES, MODEL, RAW, REPORT, PipelinePlan
+from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, MODEL, RAW_DATA, PipelinePlan
 
 REFUSED = "refused"  # the metadata key of the observation raw_data records on a month whose data it refused
 
 
 def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str | None:
     """Why raw_data last refused `month`, if its latest record of that month is a refusal."""
-    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    observed = instance.fetch_observations(dg.AssetRecordsFilter(asset_key=plan.key(RAW_DATA), asset_partitions=[month]), limit=1).records
     if not observed or REFUSED not in observed[0].asset_observation.metadata:
         return None
-    stored = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=plan.key(RAW), asset_partitions=[month]), limit=1).records
+    stored = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=plan.key(RAW_DATA), asset_partitions=[month]), limit=1).records
     if stored and stored[0].timestamp > observed[0].timestamp:
         return None  # a later good copy replaced the refusal
     return str(observed[0].asset_observation.metadata[REFUSED].value)
@@ -28,7 +28,7 @@ def refusal(instance: dg.DagsterInstance, plan: PipelinePlan, month: str) -> str
 def refused(plan: PipelinePlan, month: str, why: str, location: str | None = None) -> dg.AssetObservation:
     """The record of a refused month, so the next month's evaluation can say why this one has no model."""
     return dg.AssetObservation(
-        asset_key=plan.key(RAW), partition=month, metadata={REFUSED: why, **({"location": location} if location else {})}
+        asset_key=plan.key(RAW_DATA), partition=month, metadata={REFUSED: why, **({"location": location} if location else {})}
     )
 
 
@@ -45,10 +45,10 @@ class Missing:
         return self.months[0] if len(self.months) == 1 else f"{self.months[0]}..{self.months[-1]}"
 
     def message(self, plan: PipelinePlan) -> str:
-        assets = " or ".join(f'key:"{plan.key(a).to_user_string()}"' for a in (RAW, FEATURES, MODEL))
+        assets = " or ".join(f'key:"{plan.key(a).to_user_string()}"' for a in (RAW_DATA, FEATURES, MODEL))
         partition = f"--partition {self.months[0]}" if len(self.months) == 1 else f"--partition-range {self.months[0]}...{self.months[-1]}"
         return (
-            f"{plan.key(REPORT).to_user_string()}[{self.first}] scores the model of {self.previous}, which learns from the "
+            f"{plan.key(EVALUATION_REPORT).to_user_string()}[{self.first}] scores the model of {self.previous}, which learns from the "
             f"features of {self.span}, and they are not all materialized: materialize raw_data, features and model for "
             f"{self.span} first (`dg launch --assets '{assets}' {partition}`; in the UI select those three assets, "
             f"Materialize selected, partitions {self.span}), or run `python3 dev.py run --pipelines {plan.name} --months "

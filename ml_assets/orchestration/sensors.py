@@ -8,7 +8,7 @@ import dagster as dg
 
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.automation import default_schedule_status, default_sensor_status
-from ml_assets.orchestration.plan import RAW, PipelinePlan
+from ml_assets.orchestration.plan import RAW_DATA, PipelinePlan
 from ml_assets.sources.base import SourceUnavailableError
 from ml_assets.tracking import MlflowTracking
 
@@ -48,7 +48,7 @@ def changed_partitions(
 
 
 def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
-    raw_key = plan.key(RAW)
+    raw_key = plan.key(RAW_DATA)
 
     @dg.sensor(
         name=plan.job_name("source_sensor"),

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ml_assets.config import BaselineSpec, EstimatorSpec, EvaluationSpec, FeatureSpec, QualitySpec, TargetSpec
 from ml_assets.learning import Fitted
-from ml_assets.report import shown
 from ml_assets.tasks import checks
 from ml_assets.tasks.checks import CheckOutcome
-from ml_assets.tasks.protocols import MODEL, EvaluationProtocols  # noqa: F401 (MODEL re-exported)
-from ml_assets.tasks.results import Diagnostics, Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
+from ml_assets.tasks.protocols import EvaluationProtocols
+from ml_assets.tasks.results import CANDIDATE, Diagnostics, Evaluated, StepResult, Trained  # noqa: F401 (re-exported)
+from ml_assets.ui_values import for_ui
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import numpy as np
@@ -51,7 +51,7 @@ def cleaning_metadata(raw_rows: int, kept_rows: int, dropped: dict[str, int]) ->
     return {
         "rows_in": raw_rows,
         "rows_out": kept_rows,
-        "retention_ratio": shown(kept_rows / raw_rows if raw_rows else 0.0),
+        "retention_ratio": for_ui(kept_rows / raw_rows if raw_rows else 0.0),
         **{f"dropped_{rule}": count for rule, count in dropped.items()},
     }
 
@@ -448,12 +448,12 @@ class Task(EvaluationProtocols):
 
     def predictors(self, frame: pd.DataFrame, random_state: int | None = None) -> dict[str, Any]:
         """Unfitted: the model, the trivial baseline and every declared baseline, by key."""
-        out = {MODEL: self.build_model(frame, random_state), self.trivial_key: self.trivial_model()}
+        out = {CANDIDATE: self.build_model(frame, random_state), self.trivial_key: self.trivial_model()}
         out.update({b.key: self.build_baseline(b, frame) for b in self.baselines})
         return out
 
     def predictor_names(self) -> dict[str, str]:
-        return {MODEL: f"model ({self.estimator.kind})", self.trivial_key: self.trivial_name, **{b.key: b.name for b in self.baselines}}
+        return {CANDIDATE: f"model ({self.estimator.kind})", self.trivial_key: self.trivial_name, **{b.key: b.name for b in self.baselines}}
 
     def split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The registered model's training rows and its held-out rows (unpartitioned pipelines)."""
@@ -500,7 +500,7 @@ class Task(EvaluationProtocols):
         metadata = {
             "train_rows": len(rows),
             **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
-            f"train_{self.primary_metric}": shown(fitted[self.primary_metric]),
+            f"train_{self.primary_metric}": for_ui(fitted[self.primary_metric]),
             **({"train_metric_rows": len(measured)} if measured is not rows else {}),
             "categorical_features": ", ".join(categorical) or "none",
             **({"categorical_encoding": self.encoding_used(rows)} if categorical else {}),
@@ -536,7 +536,7 @@ class Task(EvaluationProtocols):
         """The primary metric by its plain formula from predictions (tasks/recompute.py checks every report with it)."""
         raise NotImplementedError
 
-    def scoring_rows(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    def evaluation_rows(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """The rows a report scores on: the whole month, or the held-out split."""
         X, y = self.xy(features)
         if self.monthly:
@@ -544,7 +544,7 @@ class Task(EvaluationProtocols):
         _, test = self.split(y)
         return X.iloc[test], y[test]
 
-    def score(self, model, rows) -> float:
+    def primary_metric_of(self, model, rows) -> float:
         """The primary metric of `model` on `rows`: (X, y), or a features frame."""
         X, y = self.xy(rows) if hasattr(rows, "columns") else rows
         classes = self.classes_for(model, y)
@@ -554,11 +554,11 @@ class Task(EvaluationProtocols):
         """The model's inputs after DeclaredInputs (derived columns made): what drift is measured on."""
         return model.named_steps["inputs"].transform(X) if hasattr(model, "named_steps") and "inputs" in model.named_steps else X
 
-    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+    def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, y = self.xy(features)
         return self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: model.predict(X)}).reset_index(drop=True)
 
-    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, float]:
+    def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
         raise NotImplementedError
 
     def limitations(self, trained_on: str | None) -> list[str]:
@@ -585,10 +585,10 @@ class Task(EvaluationProtocols):
         return "\n".join([header, *lines])
 
     def comparison_sentence(self, scores: dict[str, float]) -> str:
-        metric, model = self.primary_metric, scores[MODEL]
+        metric, model = self.primary_metric, scores[CANDIDATE]
         parts = []
         for key, value in scores.items():
-            if key == MODEL or not value:
+            if key == CANDIDATE or not value:
                 continue
             change = 100.0 * (model / value - 1.0)
             good = (change >= 0) == self.higher_is_better

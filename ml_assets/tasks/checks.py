@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ml_assets.report import Markdown, shown
+from ml_assets.ui_values import Markdown, for_ui
 
 RAW_SCHEMA = "raw_schema_valid"
 RAW_NOT_EMPTY = "raw_not_empty"
@@ -61,7 +61,7 @@ class CheckOutcome:
 
 def outcome(name: str, month: str | None, passed: bool, **metadata) -> CheckOutcome:
     """A check's outcome naming the month it judged (a partitioned asset's check shows no partition in the UI)."""
-    figures = {key: shown(value) if isinstance(value, float) and value == value else value for key, value in metadata.items()}
+    figures = {key: for_ui(value) if isinstance(value, float) and value == value else value for key, value in metadata.items()}
     where = {"month": month} if month else {}
     return CheckOutcome(name, bool(passed), {**where, **figures})
 
@@ -110,10 +110,10 @@ def drift_outcomes(month: str, reference: str, drifts: dict[str, list], plot_mar
             "month": month,
             "reference": reference,
             "drifted": ", ".join(f"{d.column} ({d.statistic} {d.value:.3f})" for d in drifted) or "none",
-            "largest_drift": shown(found[0].value) if found else 0.0,
+            "largest_drift": for_ui(found[0].value) if found else 0.0,
             "largest_drift_column": found[0].column if found else "none",
-            "threshold": shown(found[0].threshold) if found else 0.0,
-            **{f"{d.column}_{d.statistic}": shown(d.value) for d in found},
+            "threshold": for_ui(found[0].threshold) if found else 0.0,
+            **{f"{d.column}_{d.statistic}": for_ui(d.value) for d in found},
         }
         if plot_markdown and name == FEATURE_DRIFT:
             metadata["plot"] = Markdown(plot_markdown)

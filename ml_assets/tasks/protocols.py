@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml_assets.report import shown
 from ml_assets.tasks import checks
-from ml_assets.tasks.results import Evaluated
+from ml_assets.tasks.results import CANDIDATE, Evaluated
+from ml_assets.ui_values import for_ui
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ml_assets.learning.score_cache import ScoreCache
     from ml_assets.tasks.checks import CheckOutcome
 
-MODEL = "model"
 
 
 def mean_pm_sd(stats: dict[str, float]) -> str:
@@ -43,7 +42,7 @@ class EvaluationProtocols:
 
     def _judge(self, where: str | None, scores: dict[str, float]) -> list[CheckOutcome]:
         """The blocking evaluation checks on the model's primary metric against the threshold and every baseline."""
-        metric, model = self.primary_metric, scores[MODEL]
+        metric, model = self.primary_metric, scores[CANDIDATE]
 
         def better(a, b, strictly=True):
             if self.higher_is_better:
@@ -77,9 +76,9 @@ class EvaluationProtocols:
         # every class the model knows, not only those of the two months: a class dropped from the probabilities
         # before the arg-max turns the model's vote into another class's
         classes = self.classes_for(model, y_train, y_valid)
-        outputs = {MODEL: self.predict_output(model, X_valid, classes)}
+        outputs = {CANDIDATE: self.predict_output(model, X_valid, classes)}
         for key, predictor in self.predictors(train).items():
-            if key != MODEL:
+            if key != CANDIDATE:
                 outputs[key] = self.predict_output(predictor.fit(X_train, y_train), X_valid, classes)
         metrics = {key: self.metrics(y_valid, output, classes) for key, output in outputs.items()}
         champion_version, champion_score = champion
@@ -87,7 +86,7 @@ class EvaluationProtocols:
         check_results = self._judge(valid_month, scores)
         names = self.predictor_names()
         if model_version:
-            names[MODEL] = f"model version {model_version} ({self.estimator.kind})"
+            names[CANDIDATE] = f"model version {model_version} ({self.estimator.kind})"
         rows = [(names[k], m) for k, m in metrics.items()]
         if champion_score is not None:
             rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
@@ -103,39 +102,39 @@ class EvaluationProtocols:
         encoding = self.encoding_used(train)
         if encoding:
             trained += f" Categorical inputs: {encoding}."
-        diagnostics = self.diagnostics(model, X_valid, y_valid, outputs[MODEL], valid_month)
+        diagnostics = self.diagnostics(model, X_valid, y_valid, outputs[CANDIDATE], valid_month)
         markdown = (
             f"# {self.name}: evaluation for {valid_month}\n\n{trained}\n\n{table}\n\n{comparison}\n"
             + (f"(training {self.primary_metric} {train_metric:.3f})\n" if train_metric is not None else "")
-            + self.extra_markdown(y_valid, outputs[MODEL], classes, f"{valid_month}'s rows")
+            + self.extra_markdown(y_valid, outputs[CANDIDATE], classes, f"{valid_month}'s rows")
             + diagnostics.markdown
         )
         png = self.plot_png(
-            y_valid, outputs[MODEL], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}", diagnostics.bars
+            y_valid, outputs[CANDIDATE], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}", diagnostics.bars
         )
-        model_metrics = metrics[MODEL]
+        model_metrics = metrics[CANDIDATE]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
             "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
             "model_training_months": model_months or train_month, "model_training_window_reason": window_reason,
             "categorical_encoding": encoding,
-            "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[MODEL],
-            "baselines": {k: v for k, v in scores.items() if k != MODEL}, "baseline_names": {k: n for k, n in names.items() if k != MODEL},
+            "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[CANDIDATE],
+            "baselines": {k: v for k, v in scores.items() if k != CANDIDATE}, "baseline_names": {k: n for k, n in names.items() if k != CANDIDATE},
             "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
             "checks": {r.check_name: r.passed for r in check_results},
             **{m: v for m, v in model_metrics.items()},
         }
         ui = {
-            **{m: shown(v) for m, v in model_metrics.items() if v == v},
-            **{f"{k}_{self.primary_metric}": shown(v) for k, v in scores.items() if k != MODEL},
-            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
+            **{m: for_ui(v) for m, v in model_metrics.items() if v == v},
+            **{f"{k}_{self.primary_metric}": for_ui(v) for k, v in scores.items() if k != CANDIDATE},
+            f"champion_{self.primary_metric}": for_ui(champion_score) if champion_score is not None else "no champion yet",
             "train_month": train_month,
             "valid_rows": len(valid),
-            **{name: shown(value) for name, value in diagnostics.figures.items()},
+            **{name: for_ui(value) for name, value in diagnostics.figures.items()},
         }
         logged = {f"val_{m}": v for m, v in model_metrics.items() if v == v}
-        logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != MODEL}
-        return Evaluated(report, markdown, png, scores[MODEL], logged, ui, check_results)
+        logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != CANDIDATE}
+        return Evaluated(report, markdown, png, scores[CANDIDATE], logged, ui, check_results)
 
     def cv_splitter(self):
         raise NotImplementedError
@@ -186,20 +185,20 @@ class EvaluationProtocols:
             for k, ms in scores.items()
         }
         reference = next((b.key for b in self.baselines if b.check_name), self.baselines[0].key if self.baselines else self.trivial_key)
-        paired = _paired(scores[MODEL][self.primary_metric], scores[reference][self.primary_metric], self.higher_is_better)
+        paired = _paired(scores[CANDIDATE][self.primary_metric], scores[reference][self.primary_metric], self.higher_is_better)
         cv_scores = {k: s[self.primary_metric]["mean"] for k, s in summary.items()}
         check_results = self._judge(None, cv_scores)
         # the registered model (fitted on the training split) and the baselines on the held-out rows
         train, test = self.split(y)
-        holdout = {MODEL: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)}
+        holdout = {CANDIDATE: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)}
         for key, predictor in predictors.items():
-            if key != MODEL:
+            if key != CANDIDATE:
                 fitted = predictor.fit(X.iloc[train], y[train])
                 holdout[key] = self.metrics(y[test], self.predict_output(fitted, X.iloc[test], classes), classes)
         champion_version, champion_score = champion
         names = self.predictor_names()
         if model_version:
-            names[MODEL] = f"model ({self.estimator.kind}, version {model_version})"
+            names[CANDIDATE] = f"model ({self.estimator.kind}, version {model_version})"
         header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
         cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(mean_pm_sd(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
         holdout_rows = [(names[k], m) for k, m in holdout.items()]
@@ -231,33 +230,33 @@ class EvaluationProtocols:
             y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows",
             diagnostics.bars,
         )
-        model_cv = summary[MODEL]
+        model_cv = summary[CANDIDATE]
         report = {
             "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
             "classes": self.labels(classes) if classes is not None else None, "categorical_encoding": encoding,
             "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "reused": reused, "summary": summary, "paired": {"against": reference, **paired}},
             "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
-            "primary_metric": self.primary_metric, "score": holdout[MODEL][self.primary_metric],
-            "baseline_names": {k: n for k, n in names.items() if k != MODEL},
+            "primary_metric": self.primary_metric, "score": holdout[CANDIDATE][self.primary_metric],
+            "baseline_names": {k: n for k, n in names.items() if k != CANDIDATE},
             "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
             "checks": {r.check_name: r.passed for r in check_results},
         }
         ui = {
-            **{f"cv_{m}_mean": shown(v["mean"]) for m, v in model_cv.items() if v["mean"] == v["mean"]},
-            f"cv_{self.primary_metric}_sd": shown(model_cv[self.primary_metric]["sd"]),
-            **{f"{k}_cv_{self.primary_metric}": shown(s[self.primary_metric]["mean"]) for k, s in summary.items() if k != MODEL},
-            f"{self.primary_metric}_gain_over_{reference}": shown(gain),
-            f"holdout_{self.primary_metric}": shown(holdout[MODEL][self.primary_metric]),
+            **{f"cv_{m}_mean": for_ui(v["mean"]) for m, v in model_cv.items() if v["mean"] == v["mean"]},
+            f"cv_{self.primary_metric}_sd": for_ui(model_cv[self.primary_metric]["sd"]),
+            **{f"{k}_cv_{self.primary_metric}": for_ui(s[self.primary_metric]["mean"]) for k, s in summary.items() if k != CANDIDATE},
+            f"{self.primary_metric}_gain_over_{reference}": for_ui(gain),
+            f"holdout_{self.primary_metric}": for_ui(holdout[CANDIDATE][self.primary_metric]),
             "holdout_rows": len(test),
             "cv_scores": "reused (same rows, same declared model)" if reused else "computed",
-            **{name: shown(value) for name, value in diagnostics.figures.items()},
-            f"champion_{self.primary_metric}": shown(champion_score) if champion_score is not None else "no champion yet",
+            **{name: for_ui(value) for name, value in diagnostics.figures.items()},
+            f"champion_{self.primary_metric}": for_ui(champion_score) if champion_score is not None else "no champion yet",
         }
         logged = {f"cv_{m}_mean": v["mean"] for m, v in model_cv.items() if v["mean"] == v["mean"]}
         logged |= {f"cv_{m}_sd": v["sd"] for m, v in model_cv.items() if v["sd"] == v["sd"]}
-        logged |= {f"holdout_{m}": v for m, v in holdout[MODEL].items() if v == v}
-        logged |= {f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"] for k, s in summary.items() if k != MODEL}
-        return Evaluated(report, markdown, png, holdout[MODEL][self.primary_metric], logged, ui, check_results)
+        logged |= {f"holdout_{m}": v for m, v in holdout[CANDIDATE].items() if v == v}
+        logged |= {f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"] for k, s in summary.items() if k != CANDIDATE}
+        return Evaluated(report, markdown, png, holdout[CANDIDATE][self.primary_metric], logged, ui, check_results)
 
 
 def _fold_metrics(task, predictors: dict, X, y, train, test, classes) -> dict[str, dict[str, float]]:

@@ -12,11 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ml_assets.tasks.results import CANDIDATE
+
 if TYPE_CHECKING:
     import pandas as pd
 
 TOLERANCE = 1e-9
-MODEL = "model"
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def recompute_report(task, report: dict, model, features) -> list[Figure]:
     model_figure = task.primary_from_predictions(y, model.predict(X))
     out.append(Figure(f"score ({metric})", _number(report.get("score")), model_figure))
     for key, stored in reported_figures(report).items():
-        if key == MODEL:
+        if key == CANDIDATE:
             recomputed = model_figure
         elif key in predictors:
             recomputed = task.primary_from_predictions(y, predictors[key].fit(X_fit, y_fit).predict(X))

@@ -10,6 +10,9 @@ if TYPE_CHECKING:
 
     from ml_assets.tasks.checks import CheckOutcome
 
+# the key of the model a report scores among its predictors (beside the trivial baseline and the declared ones)
+CANDIDATE = "model"
+
 
 @dataclass
 class StepResult:

@@ -96,7 +96,7 @@ class WalkForwardScores:
         pair = (tuple(window), month)
         if pair not in self._scores:
             self._scores[pair] = float(
-                self.cache.remember("walk_forward", self._key(*pair), lambda: self.task.score(self.model(window), self.features[month]))
+                self.cache.remember("walk_forward", self._key(*pair), lambda: self.task.primary_metric_of(self.model(window), self.features[month]))
             )
         return self._scores[pair]
 
@@ -121,7 +121,7 @@ class WalkForwardScores:
 
         def fit_and_score(window: tuple[str, ...]) -> tuple[Fitted, list[float]]:
             fitted = self.fit_for(window)
-            return fitted, [self.task.score(fitted.model, self.features[month]) for month in missing[window]]
+            return fitted, [self.task.primary_metric_of(fitted.model, self.features[month]) for month in missing[window]]
 
         for window, (_, values) in zip(missing, self.map(fit_and_score, list(missing)), strict=True):
             for month, value in zip(missing[window], values, strict=True):

@@ -33,7 +33,7 @@ def test_a_window_model_is_scored_over_every_class_it_knows():
     assert evaluated.report["score"] == pytest.approx(truth, abs=1e-12)
     assert evaluated.report["metrics"]["model"]["accuracy"] == pytest.approx(truth, abs=1e-12)
     # the walk-forward backtest scores a stored model on a month through the same call
-    assert task.score(model, scored) == pytest.approx(truth, abs=1e-12)
+    assert task.primary_metric_of(model, scored) == pytest.approx(truth, abs=1e-12)
     # and the check that re-computes every reported figure confirms the report
     from ml_assets.tasks.recompute import recompute_report
 

@@ -15,12 +15,12 @@ from ml_assets import monitoring
 from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.plan import BACKTEST, CHAMPION, FEATURES, MODEL, PipelinePlan
-from ml_assets.report import shown
+from ml_assets.orchestration.plan import BACKTEST_REPORT, CHAMPION_MODEL, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
 from ml_assets.tasks.base import embedded_png
 from ml_assets.tasks.walk_forward import WalkForwardScores
 from ml_assets.tracking import MlflowTracking, ModelRegistry
+from ml_assets.ui_values import for_ui
 
 
 def slug(policy: str) -> str:
@@ -32,7 +32,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     may_be_missing = {"allow_missing_partitions": True}
 
     @dg.asset(
-        key=plan.key(BACKTEST),
+        key=plan.key(BACKTEST_REPORT),
         description=(
             f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the model trained on "
             "t-1, models retrained on the last k months, the course baseline, the champion as it stood at t and a "
@@ -41,12 +41,12 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         ins={
             "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=every_month, metadata=may_be_missing),
             "model": dg.AssetIn(plan.key(MODEL), partition_mapping=every_month, metadata=may_be_missing),
-            "champion_model": dg.AssetIn(plan.key(CHAMPION), partition_mapping=every_month, metadata=may_be_missing),
+            "champion_model": dg.AssetIn(plan.key(CHAMPION_MODEL), partition_mapping=every_month, metadata=may_be_missing),
         },
         group_name=plan.name,
         kinds={"scikitlearn", "mlflow", "markdown"},
         io_manager_key="report_io_manager",
-        automation_condition=after_each_gate(plan.key(CHAMPION)),
+        automation_condition=after_each_gate(plan.key(CHAMPION_MODEL)),
         # unpartitioned, but in the same runs as month ranges: the CLI's --partition-range needs every selected asset single-run
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -98,7 +98,7 @@ def backtest_rows(
         if not task.baselines:
             return None
         X, y = task.xy(features[train_month])
-        return task.score(task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month])
+        return task.primary_metric_of(task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month])
 
     champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
 
@@ -109,7 +109,7 @@ def backtest_rows(
         version = str(champion_model[gated[-1]]["champion_version"])
         if version not in champions:
             champions[version] = registry.load_version(version)
-        return version, task.score(champions[version], features[month])
+        return version, task.primary_metric_of(champions[version], features[month])
 
     baseline_label = task.baselines[0].key.replace("_", " ") if task.baselines else monitoring.COURSE_BASELINE
     rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
@@ -144,7 +144,7 @@ def backtest_record(
         "months_with_data": len(months),
         "months_without_rows": ", ".join(without_rows) or "none",
         "report": dg.MetadataValue.md(embedded_png(markdown, png, "decay plot") if png else markdown),
-        **{f"mean_{slug(p)}": shown(v) for p, v in found.means.items()},
+        **{f"mean_{slug(p)}": for_ui(v) for p, v in found.means.items()},
         **({"mlflow_run": dg.MetadataValue.url(run_url)} if run_url else {}),
     }
     return report, metadata

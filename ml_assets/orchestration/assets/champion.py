@@ -9,10 +9,10 @@ from ml_assets import tracking
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, FEATURES, REPORT, PipelinePlan
-from ml_assets.report import shown
+from ml_assets.orchestration.plan import CHAMPION_ALIAS, CHAMPION_MODEL, EVALUATION_REPORT, FEATURES, PipelinePlan
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.tracking import MlflowTracking, ModelRegistry
+from ml_assets.ui_values import for_ui
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,13 @@ def champion_alias_spec(plan: PipelinePlan) -> dg.AssetSpec:
 
 def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     @dg.asset(
-        key=plan.key(CHAMPION),
+        key=plan.key(CHAMPION_MODEL),
         description=(
             f"Moves the MLflow `champion` alias to the evaluated model only if it passed every blocking check and "
             f"beats the current champion's {plan.task.primary_metric} on the same rows; its materializations are the audit trail."
         ),
         ins={
-            "evaluation_report": dg.AssetIn(plan.key(REPORT)),
+            "evaluation_report": dg.AssetIn(plan.key(EVALUATION_REPORT)),
             # a month awaiting its data (see evaluation_report) has no features and needs none
             "features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None),
         },
@@ -75,7 +75,7 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             if report.get("status", "evaluated") != "evaluated":
                 output.add(month, *nothing_to_gate(plan, registry, month, report))
                 continue
-            rows = plan.task.scoring_rows(features[month] if plan.monthly else features)
+            rows = plan.task.evaluation_rows(features[month] if plan.monthly else features)
             decision = gate(plan, registry, month, report, rows)
             if decision.promote:
                 refuse_unless_running(context.instance, context.run.run_id, f"the champion alias (version {decision.candidate_version})")
@@ -125,7 +125,7 @@ def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tupl
     champion = registry.champion()
     if champion is None:
         return None, None
-    return str(champion.version), plan.task.score(registry.load_version(champion.version), rows)
+    return str(champion.version), plan.task.primary_metric_of(registry.load_version(champion.version), rows)
 
 
 def gate(plan: PipelinePlan, registry: ModelRegistry, month: str | None, report: dict, rows) -> GateDecision:
@@ -176,9 +176,9 @@ def gate_record(
         "decision": "promoted" if decision.promote else "kept",
         "reason": decision.reason,
         "candidate_version": str(candidate),
-        f"candidate_{metric}": shown(report["score"]),
+        f"candidate_{metric}": for_ui(report["score"]),
         "previous_champion_version": str(previous_version),
-        f"previous_champion_{metric}": shown(previous_score) if previous_score is not None else "none",
+        f"previous_champion_{metric}": for_ui(previous_score) if previous_score is not None else "none",
         "champion_version": str(champion_version),
         "champion_uri": registry.champion_uri,
         "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version)) if champion_version else "none",

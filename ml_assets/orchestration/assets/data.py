@@ -9,7 +9,7 @@ from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.checks import check_specs
-from ml_assets.orchestration.plan import FEATURES, RAW, REPORT, PipelinePlan
+from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, RAW_DATA, PipelinePlan
 from ml_assets.orchestration.prerequisites import refused
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
@@ -57,7 +57,7 @@ def refuse_a_range_without_its_past(context: dg.AssetExecutionContext, plan: Pip
     if not plan.monthly:
         return
     selected = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
-    if plan.key(REPORT) not in selected:
+    if plan.key(EVALUATION_REPORT) not in selected:
         return
     missing = missing_before(plan, context.instance, min(context.partition_keys))
     if missing is not None:
@@ -100,7 +100,7 @@ def ingest(plan: PipelinePlan, months: list[str | None], cache_dir: str, log) ->
 
 
 def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
-    key = plan.key(RAW)
+    key = plan.key(RAW_DATA)
     spec = plan.automation
 
     @dg.asset(
@@ -144,7 +144,7 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         description="Cleaned rows with the target and the model inputs; metadata counts what each cleaning rule dropped.",
-        ins={"raw_data": dg.AssetIn(key=plan.key(RAW))},
+        ins={"raw_data": dg.AssetIn(key=plan.key(RAW_DATA))},
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"pandas", "parquet"},

@@ -17,7 +17,7 @@ from ml_assets.orchestration.assets.ranges import StepOutput, checked, combined_
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.plan import FEATURES, MODEL, REPORT, PipelinePlan
+from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, MODEL, PipelinePlan
 from ml_assets.orchestration.prerequisites import missing_before, refusal
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
@@ -74,7 +74,7 @@ def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) ->
 
 
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
-    key = plan.key(REPORT)
+    key = plan.key(EVALUATION_REPORT)
 
     @dg.asset(
         key=key,
@@ -206,8 +206,8 @@ def evaluated_months(
     champion_model = registry.load_version(champion.version) if champion else None
 
     def score(month: MonthToEvaluate) -> Evaluated:
-        rows = plan.task.scoring_rows(month.features[month.month] if plan.monthly else month.features)
-        champion_score = (str(champion.version), plan.task.score(champion_model, rows)) if champion else (None, None)
+        rows = plan.task.evaluation_rows(month.features[month.month] if plan.monthly else month.features)
+        champion_score = (str(champion.version), plan.task.primary_metric_of(champion_model, rows)) if champion else (None, None)
         return plan.task.evaluate(
             month.model, month.features, month.month, month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
             month.version, champion_score, model_months=month.run.data.params.get("training_months"),

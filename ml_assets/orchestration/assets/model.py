@@ -154,7 +154,7 @@ def train_months(
             # training metrics on the drift reference's rows, not every row again
             trained = plan.task.train(rows, random_state, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
             # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
-            reference = plan.task.scored(trained.model, reference_sample(rows, sample))
+            reference = plan.task.predicted_rows(trained.model, reference_sample(rows, sample))
         except Exception as exc:
             raise TrainingFailedError(partition, exc) from exc
         return frame_fingerprint(rows), trained, reference

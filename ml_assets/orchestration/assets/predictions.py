@@ -20,13 +20,13 @@ from ml_assets.orchestration.assets.ranges import (
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.plan import CHAMPION, CHAMPION_ALIAS, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
-from ml_assets.report import shown
+from ml_assets.orchestration.plan import CHAMPION_ALIAS, CHAMPION_MODEL, DRIFT_ALARM, FEATURES, PREDICTIONS, PipelinePlan
 from ml_assets.tasks import checks
 from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
 from ml_assets.tasks.checks import CheckOutcome, drift_outcomes, not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_scored
 from ml_assets.tracking import MlflowTracking, ModelRegistry
+from ml_assets.ui_values import for_ui
 
 
 def drift_alarm_spec(plan: PipelinePlan) -> dg.AssetSpec:
@@ -90,12 +90,12 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         # a month awaiting its data (a backfill can add the month after its range) has no features
         ins={"features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None)},
         # month by month, so a run scores after its own gates; the alias (every month) re-scores when it moves
-        deps=[plan.key(CHAMPION), plan.key(CHAMPION_ALIAS)] if plan.monthly else [plan.key(CHAMPION)],
+        deps=[plan.key(CHAMPION_MODEL), plan.key(CHAMPION_ALIAS)] if plan.monthly else [plan.key(CHAMPION_MODEL)],
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
-        automation_condition=follows_champion(plan.key(CHAMPION), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
+        automation_condition=follows_champion(plan.key(CHAMPION_MODEL), plan.key(CHAMPION_ALIAS) if plan.monthly else None),
         check_specs=[  # drift is news, not bad data: those checks do not block
             *(check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False) if plan.monthly else []),
             *check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
@@ -167,12 +167,12 @@ def scored_months(
     """Each month (or the table) predicted by the champion, side by side (the trees' prediction leaves Python's lock),
     with its figures; and the figures reported, by month (none for a month the champion learned from)."""
     output, reported = StepOutput(), {}
-    predicted = compute.map(lambda month: plan.task.scored(served.model, features[month] if plan.monthly else features), months)
+    predicted = compute.map(lambda month: plan.task.predicted_rows(served.model, features[month] if plan.monthly else features), months)
     for month, rows in zip(months, predicted, strict=True):
         # a table's champion trained on most of its rows: its figures come from the held-out rest only
         unseen = rows if plan.monthly else rows.iloc[plan.task.split(rows[ACTUAL].to_numpy())[1]]
         out_of_sample = month not in served.window if plan.monthly else True
-        figures = plan.task.scored_metrics(unseen)
+        figures = plan.task.metrics_of_predicted(unseen)
         reported[month] = figures if out_of_sample else {}
         output.add(month, rows, {
             "champion_version": served.version,
@@ -185,7 +185,7 @@ def scored_months(
                 "predicted and stored"
             ),
             # a month the champion learned from measures its fit, not its skill: those figures are marked in_sample_
-            **{(name if out_of_sample else f"in_sample_{name}"): shown(value) for name, value in figures.items()},
+            **{(name if out_of_sample else f"in_sample_{name}"): for_ui(value) for name, value in figures.items()},
         })
     return output, reported
 

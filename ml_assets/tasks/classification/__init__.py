@@ -194,13 +194,13 @@ class ClassificationTask(Task):
 
         return float(np.mean(np.asarray(predicted) == np.asarray(y_true)))
 
-    def scored(self, model, features: pd.DataFrame) -> pd.DataFrame:
+    def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, y = self.xy(features)
         proba = model.predict_proba(X)
         inputs = self.transformed_inputs(model, X)
         return inputs.assign(**{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}).reset_index(drop=True)
 
-    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, Any]:
+    def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
         return {"accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()), "mean_probability": float(scored["probability"].mean())}
 
     # ---- report --------------------------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ class RegressionTask(Task):
             raise NotImplementedError(f"{type(self).__name__}: no plain formula for its primary metric {self.primary_metric!r}")
         return float(formulas[self.primary_metric]())
 
-    def scored_metrics(self, scored: pd.DataFrame) -> dict[str, Any]:
+    def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
         known = scored[scored[ACTUAL].notna()]
         out = {"mean_prediction": float(scored[PREDICTION].mean())}
         if len(known):

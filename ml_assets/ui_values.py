@@ -1,11 +1,11 @@
-"""How figures and text are shown in Dagster metadata (files keep full precision); pure Python."""
+"""Values as the Dagster UI shows them: figures rounded (files keep full precision) and Markdown; pure Python."""
 
 from __future__ import annotations
 
 UI_DECIMALS = 4
 
 
-def shown(value: float) -> float:
+def for_ui(value: float) -> float:
     """A metric as the Dagster UI shows it in metadata; files keep full precision."""
     return round(float(value), UI_DECIMALS)
 
