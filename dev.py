@@ -11,6 +11,7 @@
                                           # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base, and the import layers (import-linter)
     python3 dev.py docs   # write docs/configuration-reference.md from the YAML's models (a test checks it is current)
+    python3 dev.py screenshots   # retake docs/*.png with the browser tests (needs Chromium)
     python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
     python3 dev.py bench  # the benchmark against the course script (also: bench targets, scaling, backfill, cli_month)
 
@@ -158,7 +159,7 @@ def stack(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "docs", "stack", "lock"}:
+    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "docs", "screenshots", "stack", "lock"}:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -181,6 +182,9 @@ def main(argv: list[str]) -> int:
         return ruff.returncode or layers.returncode
     if command == "test":
         return test(rest)
+    if command == "screenshots":  # the manual's pictures, taken by the browser tests from this release
+        env = {**os.environ, "ML_ASSETS_DOCS_SCREENSHOTS": str(ROOT / "docs")}
+        return subprocess.run([str(BIN / "python"), "-m", "pytest", "ml_assets_tests/system/test_ui_browser.py", "-p", "no:randomly", *rest], cwd=ROOT, env=env).returncode
     if command == "docs":  # the configuration reference, rendered from the YAML's models
         return subprocess.run([str(BIN / "python"), "-m", "ml_assets.components.reference", "docs/configuration-reference.md"], cwd=ROOT).returncode
     return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode

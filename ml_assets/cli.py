@@ -230,9 +230,8 @@ def side_by_side(
 
     The longest keeps its parallel fits; the others fit one model at a time (ML_ASSETS_PARALLEL_FITS=1, which their
     cross-validation follows): most of the longest one's time goes to work one thread does (logging to MLflow,
-    evaluating, scoring), and the others fill the CPU it leaves, at nice 10 so that they never hold it up. Measured on
-    a 2-CPU machine, the three offline pipelines from nothing, the two ways alternating: side by side 92, 89 and 104 s
-    (86 and 89 s since the longest runs here and the others at nice 10), one after the other 119, 106, 113 and 111 s."""
+    evaluating, scoring), and the others fill the CPU it leaves, at nice 10 so that they never hold it up
+    (`python3 dev.py bench targets` measures the main job)."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor

@@ -302,8 +302,7 @@ class EvaluationSpec(Spec):
         default=None,
         description=(
             "Processes that fit the folds (joblib; -1: one per CPU; unset: the step's parallel_fits, "
-            "ML_ASSETS_PARALLEL_FITS). The scores do not depend on it. Measured on 2 CPUs: the 5x10 folds with the seed "
-            "script's forests take 6.2 s in two processes instead of 11.0 s in one."
+            "ML_ASSETS_PARALLEL_FITS). The scores do not depend on it."
         ),
     )
     holdout_share: float = Field(default=0.2, gt=0, lt=1, description="Share of rows held out from the registered model's training.")

@@ -29,7 +29,7 @@ def join_labels(left: pd.Series, right: pd.Series, separator: str = "_") -> pd.S
 
 def date_part(values: pd.Series, part: str) -> pd.Series:
     """A part of a timestamp (the parts config.DATE_PARTS allows): pandas' own, plus minute_of_day and is_weekend."""
-    # already timestamps: pd.to_datetime would still box a sample of them to decide on caching (4 s of a 4-month run)
+    # already timestamps: pd.to_datetime would still box a sample of them to decide on caching, which costs seconds
     stamps = values if pd.api.types.is_datetime64_any_dtype(values) else pd.to_datetime(values)
     if part == "minute_of_day":
         return stamps.dt.hour * 60 + stamps.dt.minute

@@ -9,8 +9,7 @@ by hand. Entries are small JSON files under `<data_dir>/score_cache/<pipeline>/`
 
 The walk-forward fits themselves are kept the same way (`fit-<key>.joblib`, about 0.5 MB for six months of
 flights), under the same key parts: a re-run over unchanged months reads each month's model instead of fitting it
-again (the flights' twelve months: the model step's re-run went from 29.6 s to 16-20 s, most of what is left being
-MLflow's logging of twelve new versions), and the backtest reads the fits the model step made. The folder can be
+again, and the backtest reads the fits the model step made. The folder can be
 deleted at any time; that only costs the fits again.
 """
 

@@ -4,8 +4,8 @@ The search is a `RandomizedSearchCV` around the served Pipeline's final estimato
 the evaluation fits the model (each outer fold of its cross-validation, or a month's training window) the inputs
 are encoded on those rows and the search picks the estimator's hyperparameters on them alone, so the reported
 figures are nested: the folds that score the model never chose its hyperparameters. The search's inner folds
-share that one encoding: the hyperparameters searched are the estimator's, and refitting the encoder for each of
-the 6 candidates x 3 folds was 70% of the cost (iris: 0.86 s an outer fold; heart disease 1.1 s). Training then
+share that one encoding: the hyperparameters searched are the estimator's, and refitting the encoder for every
+candidate and inner fold would dominate the search's cost. Training then
 registers the Pipeline with the refitted best estimator in the search's place, and the chosen values go to MLflow
 and the report.
 """

@@ -3,16 +3,15 @@
 Native threads. Dagster already runs steps side by side (the multiprocess executor one process per CPU, Celery one
 per worker slot), and a 2-CPU machine also runs the webserver, the daemon and the user's browser. scikit-learn's
 boosted trees start one OpenMP thread per CPU whatever else runs, and OpenMP threads that wait on a thread without a
-CPU spin: measured fitting the flights' model on one month (27,075 rows, `python3 dev.py bench native_threads`),
-0.8 s quiet, but 19 s beside two busy processes and 55 s beside eight, against 1.3 s and 3.9 s with one thread.
-Quiet, one thread costs little (0.6 s for the month, 2.4 s instead of 2.1 s for six months). So a fit uses one by
+CPU spin, so a fit beside busy processes takes many times longer with a thread per CPU than with one, while on a
+quiet machine one thread costs little (`python3 dev.py bench native_threads` measures both). So a fit uses one by
 default; a machine given to one run at a time can raise it (ML_ASSETS_NATIVE_THREADS).
 
 Fits at once. A step that fits many independent models (a monthly range's models and the walk-forward fits its
 window choice compares, the backtest's) runs `parallel_fits` of them side by side, each in a thread of its own
 held to `native_threads`. Threads, not processes: the fits share the step's frames, scikit-learn's trees release the
-GIL while they fit and predict, and a thread that waits for a CPU sleeps rather than spins. Measured on a quiet
-2-CPU machine, eight 3-month flights fits: 7.3 s one after the other, 4.4 s two at a time, the same predictions.
+GIL while they fit and predict, and a thread that waits for a CPU sleeps rather than spins; the predictions are the
+same either way.
 """
 
 from __future__ import annotations

