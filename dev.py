@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Set up and run ml_assets on a machine that has only Python 3.11 and pip.
 
-    python3 dev.py run    # set up .venv, then materialize every offline pipeline (flights' 12 months, iris, heart disease)
-    python3 dev.py test   # set up .venv (with dev extras), then run the test suite (unit and integration tiers two files
+    python3 dev.py run    # set up .venv, then materialize every offline pipeline (flights' 12 months,
+    iris, heart disease)
+    python3 dev.py test   # set up .venv (with dev extras), then run the test suite (unit and integration
+    tiers two files
                           # at a time, then the system tier; fast tier: test -m "not slow")
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
-    python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, RabbitMQ, Redis, S3 and MLflow
+    python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, RabbitMQ,
+    Redis, S3 and MLflow
                                           # servers (passwords checked, fresh each start), N Celery workers and
                                           # `dagster dev`, all on 127.0.0.1; Ctrl-C stops it
     python3 dev.py lint   # ruff on the code base, and the import layers (import-linter)
@@ -20,7 +23,8 @@ constraints.txt pins every resolved version: the same set on every machine, and 
 (without it pip gave up with ResolutionImpossible on s3fs/aiobotocore/botocore after a minute of backtracking).
 DAGSTER_HOME defaults to .dagster_home/ in the repo, so runs survive a restart.
 Extra arguments go to the tool: `python3 dev.py test -k taxi`,
-`python3 dev.py run --pipelines nyc_flights --months 2013-01 2013-03` (a range, as `dev.py backfill` takes it; or 2013-01..2013-03),
+`python3 dev.py run --pipelines nyc_flights --months 2013-01 2013-03` (a range, as `dev.py backfill` takes
+it; or 2013-01..2013-03),
 `python3 dev.py backfill 2021-01 2021-03 --pipeline nyc_taxi_green`.
 """
 
@@ -58,7 +62,18 @@ def ensure_venv() -> None:
         venv.create(VENV, with_pip=True)
     say("installing ml_assets and its dependencies (once; takes a few minutes)")
     subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", str(CONSTRAINTS), "-e", EXTRAS],
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            "-c",
+            str(CONSTRAINTS),
+            "-e",
+            EXTRAS,
+        ],
         cwd=ROOT,
         check=True,
     )
@@ -77,9 +92,17 @@ def lock(hints: list[str]) -> int:
         venv.create(scratch, with_pip=True)
         python = str(Path(scratch) / ("Scripts" if os.name == "nt" else "bin") / "python")
         say("resolving pyproject.toml in a scratch venv (a few minutes)")
-        subprocess.run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", EXTRAS, *hints], cwd=ROOT, check=True)
+        subprocess.run(
+            [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", EXTRAS, *hints],
+            cwd=ROOT,
+            check=True,
+        )
         frozen = subprocess.run(
-            [python, "-m", "pip", "freeze", "--exclude-editable"], cwd=ROOT, check=True, capture_output=True, text=True
+            [python, "-m", "pip", "freeze", "--exclude-editable"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     header = CONSTRAINTS.read_text().split("\n")[:3] if CONSTRAINTS.exists() else []
     tmp = CONSTRAINTS.with_suffix(".tmp")
@@ -106,7 +129,9 @@ run_monitoring:
   poll_interval_seconds: 15
   max_resume_run_attempts: 0
 """
-EARLIER_EMBEDDED_CONFIGS = {"telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n  dequeue_interval_seconds: 1\n"}
+EARLIER_EMBEDDED_CONFIGS = {
+    "telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n  dequeue_interval_seconds: 1\n"
+}
 
 
 def dagster_env() -> dict[str, str]:
@@ -122,14 +147,18 @@ def dagster_env() -> dict[str, str]:
 def run(args: list[str]) -> int:
     """Every offline pipeline in one process on the persistent instance, then one summary table."""
     began = time.perf_counter()
-    code = subprocess.run([str(BIN / "python"), "-m", "ml_assets.cli", "run", *args], cwd=ROOT, env=dagster_env()).returncode
+    code = subprocess.run(
+        [str(BIN / "python"), "-m", "ml_assets.cli", "run", *args], cwd=ROOT, env=dagster_env()
+    ).returncode
     say(f"dev.py run {'finished' if code == 0 else 'FAILED'} in {time.perf_counter() - began:.1f} s")
     return code
 
 
 def backfill(args: list[str]) -> int:
     """An asset backfill of a month range, run by the daemon as one run over the range (ml_assets/cli.py)."""
-    return subprocess.run([str(BIN / "python"), "-m", "ml_assets.cli", "backfill", *args], cwd=ROOT, env=dagster_env()).returncode
+    return subprocess.run(
+        [str(BIN / "python"), "-m", "ml_assets.cli", "backfill", *args], cwd=ROOT, env=dagster_env()
+    ).returncode
 
 
 def test(args: list[str]) -> int:
@@ -137,10 +166,16 @@ def test(args: list[str]) -> int:
     integration tiers two files at a time (pytest-xdist; each file's tests in one process, so a module's fixture is
     built once), then the system tier one test at a time (daemons, servers, the browser, the busy-machine tests, which
     must not share the machine). Options such as --durations=30 go to both."""
-    def pytest(*extra: str) -> int:
-        return subprocess.run([str(BIN / "python"), "-m", "pytest", *extra], cwd=ROOT, env=dagster_env()).returncode
 
-    selects = any(a in ("-m", "-k", "-n") or a.startswith(("-m", "-k", "-n", "ml_assets_tests")) or "::" in a for a in args)
+    def pytest(*extra: str) -> int:
+        return subprocess.run(
+            [str(BIN / "python"), "-m", "pytest", *extra], cwd=ROOT, env=dagster_env()
+        ).returncode
+
+    selects = any(
+        a in ("-m", "-k", "-n") or a.startswith(("-m", "-k", "-n", "ml_assets_tests")) or "::" in a
+        for a in args
+    )
     if selects:
         return pytest(*args)
     say("unit and integration tiers, two test files at a time")
@@ -159,7 +194,18 @@ def stack(args: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"run", "test", "ui", "backfill", "bench", "lint", "docs", "screenshots", "stack", "lock"}:
+    if not argv or argv[0] not in {
+        "run",
+        "test",
+        "ui",
+        "backfill",
+        "bench",
+        "lint",
+        "docs",
+        "screenshots",
+        "stack",
+        "lock",
+    }:
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -177,17 +223,46 @@ def main(argv: list[str]) -> int:
         module = rest.pop(0) if rest and not rest[0].startswith("-") else "month"
         return subprocess.run([str(BIN / "python"), "-m", f"benchmarks.{module}", *rest], cwd=ROOT).returncode
     if command == "lint":  # ruff, then the import layers of pyproject.toml's [tool.importlinter]
-        ruff = subprocess.run([str(BIN / "ruff"), "check", "ml_assets", "ml_assets_tests", "benchmarks", "deploy", "dev.py", *rest], cwd=ROOT)
+        ruff = subprocess.run(
+            [
+                str(BIN / "ruff"),
+                "check",
+                "ml_assets",
+                "ml_assets_tests",
+                "benchmarks",
+                "deploy",
+                "dev.py",
+                *rest,
+            ],
+            cwd=ROOT,
+        )
         layers = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
         return ruff.returncode or layers.returncode
     if command == "test":
         return test(rest)
     if command == "screenshots":  # the manual's pictures, taken by the browser tests from this release
         env = {**os.environ, "ML_ASSETS_DOCS_SCREENSHOTS": str(ROOT / "docs")}
-        return subprocess.run([str(BIN / "python"), "-m", "pytest", "ml_assets_tests/system/test_ui_browser.py", "-p", "no:randomly", *rest], cwd=ROOT, env=env).returncode
+        return subprocess.run(
+            [
+                str(BIN / "python"),
+                "-m",
+                "pytest",
+                "ml_assets_tests/system/test_ui_browser.py",
+                "-p",
+                "no:randomly",
+                *rest,
+            ],
+            cwd=ROOT,
+            env=env,
+        ).returncode
     if command == "docs":  # the configuration reference, rendered from the YAML's models
-        return subprocess.run([str(BIN / "python"), "-m", "ml_assets.components.reference", "docs/configuration-reference.md"], cwd=ROOT).returncode
-    return subprocess.run([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()).returncode
+        return subprocess.run(
+            [str(BIN / "python"), "-m", "ml_assets.components.reference", "docs/configuration-reference.md"],
+            cwd=ROOT,
+        ).returncode
+    return subprocess.run(
+        [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", *rest], cwd=ROOT, env=dagster_env()
+    ).returncode
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ from pathlib import Path
 
 from benchmarks.runner import REPO_ROOT
 from ml_assets.months import months_between
-from ml_assets.orchestration.backfills import BACKFILL_MUTATION, backfill_outcome, backfill_params  # what `dev.py backfill` sends
+
+# what `dev.py backfill` sends
+from ml_assets.orchestration.backfills import BACKFILL_MUTATION, backfill_outcome, backfill_params
 from ml_assets.orchestration.plan import ASSET_NAMES
 
 FLIGHTS_FIRST_MONTH, FLIGHTS_LAST_MONTH = "2013-01", "2013-12"  # ml_assets/defs/nyc_flights/defs.yaml
@@ -95,7 +97,9 @@ class RunMemoryWatch:
         return found
 
 
-def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: int = 2, inspect=None) -> dict:
+def timed_backfill(
+    launch: str, months: list[str], timeout_s: float, processes: int = 2, inspect=None
+) -> dict:
     """`inspect(instance, data_dir, result)`, if given, looks at the outcome before the folder goes."""
     import dagster as dg
 
@@ -109,26 +113,52 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
         )
         workspace = Path(tmp) / "workspace.yaml"
         workspace.write_text(
-            f"load_from:\n  - python_module:\n      module_name: ml_assets.definitions\n      working_directory: {REPO_ROOT}\n"
+            "load_from:\n  - python_module:\n      module_name: ml_assets.definitions\n      "
+            f"working_directory: {REPO_ROOT}\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"
+        }
         # the backfill alone is timed: every pipeline's sensors start stopped, or they would queue their own runs
-        env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"), ML_ASSETS_AUTOMATION="stopped")
+        env.update(
+            DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(Path(tmp) / "data"), ML_ASSETS_AUTOMATION="stopped"
+        )
         # the storage is made here, before the daemon and dagster-graphql start together: two processes making a new
         # SQLite storage at once left it with two alembic heads, unreadable by both (CI lost a busy-machine test so)
         dg.DagsterInstance.from_config(str(home)).dispose()
         log = (Path(tmp) / "daemon.log").open("w")
         daemon = subprocess.Popen(
             [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
-            params = backfill_params("nyc_flights", months) if launch == "range" else ui_params("nyc_flights", months)
+            params = (
+                backfill_params("nyc_flights", months)
+                if launch == "range"
+                else ui_params("nyc_flights", months)
+            )
             with RunMemoryWatch(daemon.pid) as memory:
                 started = time.perf_counter()
                 out = subprocess.run(
-                    [str(bin_dir / "dagster-graphql"), "-w", str(workspace), "-t", BACKFILL_MUTATION, "-v", json.dumps({"params": params})],
-                    cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                    [
+                        str(bin_dir / "dagster-graphql"),
+                        "-w",
+                        str(workspace),
+                        "-t",
+                        BACKFILL_MUTATION,
+                        "-v",
+                        json.dumps({"params": params}),
+                    ],
+                    cwd=REPO_ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
                 )
                 answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"data"')]
                 launched = answers[0]["data"]["launchPartitionBackfill"] if answers else {}
@@ -150,20 +180,35 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
             run_seconds = [r.end_time - r.start_time for r in records if r.start_time and r.end_time]
             outcome = backfill_outcome(instance, launched["backfillId"])
             checks_failed = sum(
-                1 for run in runs for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+                1
+                for run in runs
+                for record in instance.all_logs(
+                    run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
                 if not record.dagster_event.event_specific_data.passed
             )
             result = {
-                "launch": launch, "seconds": seconds, "recorded_seconds": recorded, "status": status, "runs": len(runs), "run_seconds": sorted(run_seconds),
-                "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")), "failures": [f[:600] for f in outcome["failures"]],
+                "launch": launch,
+                "seconds": seconds,
+                "recorded_seconds": recorded,
+                "status": status,
+                "runs": len(runs),
+                "run_seconds": sorted(run_seconds),
+                "peak_rss_mb": max(memory.peak_mb.values(), default=float("nan")),
+                "failures": [f[:600] for f in outcome["failures"]],
                 "failed_partitions": outcome["failed_partitions"],
-                "checks_failed": checks_failed, "backfill_id": launched["backfillId"],
+                "checks_failed": checks_failed,
+                "backfill_id": launched["backfillId"],
             }
             log.flush()
             # the daemon's own account of a failure (a stalled backfill, a launch that raised) is only in its log
             result["daemon_log"] = [
-                line.rstrip()[:400] for line in (Path(tmp) / "daemon.log").read_text(errors="replace").splitlines()
-                if any(word in line for word in ("Marking them as failed", "Error", "error", "Traceback", "Exception"))
+                line.rstrip()[:400]
+                for line in (Path(tmp) / "daemon.log").read_text(errors="replace").splitlines()
+                if any(
+                    word in line
+                    for word in ("Marking them as failed", "Error", "error", "Traceback", "Exception")
+                )
             ][:40]
             if inspect is not None:
                 inspect(instance, Path(tmp) / "data", result)
@@ -178,26 +223,35 @@ def timed_backfill(launch: str, months: list[str], timeout_s: float, processes: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--launch", nargs="+", choices=["range", "names"], default=["range", "names"])
     parser.add_argument("--first", default=FLIGHTS_FIRST_MONTH)
     parser.add_argument("--last", default=FLIGHTS_LAST_MONTH)
     parser.add_argument("--timeout-s", type=float, default=1200)
     args = parser.parse_args(argv)
     months = months_between(args.first, args.last)
-    print(f"nyc_flights {months[0]}..{months[-1]} ({len(months)} months) as an asset backfill, real daemon; {BEFORE}")
+    print(
+        f"nyc_flights {months[0]}..{months[-1]} ({len(months)} months) as an asset backfill, real daemon; {BEFORE}"
+    )
     for launch in args.launch:
         result = timed_backfill(launch, months, args.timeout_s)
         runs = ", ".join(f"{s:.1f}" for s in result["run_seconds"])
         print(
-            f"  {launch:<6} {result['recorded_seconds']:5.0f} s from launch to completion ({result['seconds']:.0f} s with our "
+            f"  {launch:<6} {result['recorded_seconds']:5.0f} s from launch to completion "
+            f"({result['seconds']:.0f} s with our "
             f"CLI's launch call)  {result['status']}, {result['runs']} run(s) of {runs} s, "
-            f"checks failed: {result['checks_failed']}, peak RSS of a run {result['peak_rss_mb']:.0f} MB   (target <= 60 s)",
+            f"checks failed: {result['checks_failed']}, peak RSS of a run {result['peak_rss_mb']:.0f} MB   "
+            "(target <= 60 s)",
             flush=True,
         )
         for failure in result["failures"]:
             print(f"    {failure}")
-    print(f"  the daemon evaluates backfills every {DAEMON_LOOP_S} s: up to that long before the first run and after the last")
+    print(
+        f"  the daemon evaluates backfills every {DAEMON_LOOP_S} s: up to that long before the first run "
+        "and after the last"
+    )
 
 
 if __name__ == "__main__":

@@ -63,11 +63,17 @@ def main(argv: list[str]) -> int:
         print(f"unknown {unknown}: choose flights and/or taxi", file=sys.stderr)
         return 2
     for name in chosen:
-        with tempfile.TemporaryDirectory(prefix=f"ml_assets-backtest-{name}-") as folder, dg.DagsterInstance.ephemeral() as instance:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"ml_assets-backtest-{name}-") as folder,
+            dg.DagsterInstance.ephemeral() as instance,
+        ):
             began = time.perf_counter()
             pipeline = {"flights": flights, "taxi": taxi}[name](Path(folder), instance)
             report = json.loads(pipeline.report(None, "backtest_report").read_text())
-            print(f"\n## {pipeline.name}: {len(report['months'])} months, {time.perf_counter() - began:.0f} s with the pipeline runs\n")
+            print(
+                f"\n## {pipeline.name}: {len(report['months'])} months, {time.perf_counter() - began:.0f} "
+                "s with the pipeline runs\n"
+            )
             print(report["markdown"])
     return 0
 

@@ -28,7 +28,10 @@ def materialize(env: dict, target: list[str], select: str, month: str) -> float:
     started = time.perf_counter()
     done = subprocess.run(
         [DAGSTER, "asset", "materialize", *target, "--select", select, "--partition", month],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise SystemExit(f"{select} {month} failed:\n{done.stderr[-3000:]}")
@@ -40,15 +43,23 @@ def step_seconds(home: Path, month: str) -> float:
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        (run,) = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": month}, job_name="__ASSET_JOB"), limit=1)
+        (run,) = instance.get_runs(
+            filters=dg.RunsFilter(tags={"dagster/partition": month}, job_name="__ASSET_JOB"), limit=1
+        )
         steps = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
         return sum(r.dagster_event.event_specific_data.duration_ms for r in steps) / 1000
 
 
 def import_seconds(statement: str, repeat: int) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    runs = [float(subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout)
-            for _ in range(repeat)]
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(repeat)
+    ]
     return min(runs)
 
 
@@ -65,38 +76,73 @@ def measure_month(repeat: int, profile: bool = False) -> dict:
         floor_target = ["-f", str(REPO_ROOT / "benchmarks" / "floor_defs.py")]
         ours_target = ["-m", "ml_assets.definitions"]
         materialize(env, floor_target, "*", "2013-01")  # instance tables created, untimed
-        materialize(env, ours_target, "nyc_flights/raw_data*", "2013-01")  # the month before, and the MLflow store
+        # the month before, and the MLflow store
+        materialize(env, ours_target, "nyc_flights/raw_data*", "2013-01")
         floors, ours, work = [], [], []
         for month in ("2013-02", "2013-03", "2013-04")[:repeat]:
             floors.append(materialize(env, floor_target, "*", month))
             ours.append(materialize(env, ours_target, "nyc_flights/raw_data*", month))
             work.append(step_seconds(home, month))
         best = min(range(len(ours)), key=ours.__getitem__)
-        result = {"ours_s": ours[best], "all_ours_s": ours, "floor_s": min(floors), "work_s": work[best], "profile": ""}
+        result = {
+            "ours_s": ours[best],
+            "all_ours_s": ours,
+            "floor_s": min(floors),
+            "work_s": work[best],
+            "profile": "",
+        }
         if profile:
             out = Path(tmp) / "profile.txt"
             subprocess.run(
-                [sys.executable, "-m", "pyinstrument", "-o", str(out), "-m", "dagster", "asset", "materialize", *ours_target,
-                 "--select", "nyc_flights/raw_data*", "--partition", "2013-05"],
-                cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "pyinstrument",
+                    "-o",
+                    str(out),
+                    "-m",
+                    "dagster",
+                    "asset",
+                    "materialize",
+                    *ours_target,
+                    "--select",
+                    "nyc_flights/raw_data*",
+                    "--partition",
+                    "2013-05",
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             result["profile"] = "\n".join(out.read_text().splitlines()[:60])
         return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--profile", action="store_true", help="also profile one month's CLI run with pyinstrument")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one month's CLI run with pyinstrument"
+    )
     args = parser.parse_args(argv)
     imports = measure_imports(args.repeat)
-    print(f"code location import: {imports['location_s']:.2f} s; `import dagster` {imports['dagster_s']:.2f} s "
-          f"({ratio(imports['location_s'], imports['dagster_s'])})   (target <= 1 s and < 3x)")
+    print(
+        f"code location import: {imports['location_s']:.2f} s; `import dagster` {imports['dagster_s']:.2f} s "
+        f"({ratio(imports['location_s'], imports['dagster_s'])})   (target <= 1 s and < 3x)"
+    )
     month = measure_month(args.repeat, args.profile)
-    print(f"one flights month through the whole graph: {month['ours_s']:.1f} s (fastest of {len(month['all_ours_s'])}: "
-          f"{', '.join(f'{s:.1f}' for s in month['all_ours_s'])}); Dagster's floor {month['floor_s']:.1f} s -> "
-          f"{ratio(month['ours_s'], month['floor_s'])}   (target <= 1.5x)")
-    print(f"  the steps' own time in that run: {month['work_s']:.2f} s; the rest is process start, imports and run bookkeeping")
+    print(
+        f"one flights month through the whole graph: {month['ours_s']:.1f} s (fastest of {len(month['all_ours_s'])}: "
+        f"{', '.join(f'{s:.1f}' for s in month['all_ours_s'])}); Dagster's floor {month['floor_s']:.1f} s -> "
+        f"{ratio(month['ours_s'], month['floor_s'])}   (target <= 1.5x)"
+    )
+    print(
+        f"  the steps' own time in that run: {month['work_s']:.2f} s; the rest is process start, imports "
+        "and run bookkeeping"
+    )
     print(f"  {BEFORE}")
     if month["profile"]:
         print("\nprofile of one month's CLI run (pyinstrument; its own overhead inflates pure-Python code):")

@@ -17,7 +17,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -40,7 +42,10 @@ def main(argv: list[str] | None = None) -> None:
     trusted = skops_types_of(model)
     signature = infer_signature(example, model.predict(example))
     steps = [
-        ("cloudpickle, pip requirements inferred (MLflow's default)", {"serialization_format": "cloudpickle"}),
+        (
+            "cloudpickle, pip requirements inferred (MLflow's default)",
+            {"serialization_format": "cloudpickle"},
+        ),
         ("skops", {"skops_trusted_types": trusted}),
         ("+ signature", {"signature": signature}),
         ("+ input example", {"input_example": example}),

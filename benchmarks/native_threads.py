@@ -40,12 +40,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         flights = load_pipeline("nyc_flights", Path(tmp) / "data")
         with dg.DagsterInstance.ephemeral() as instance:
-            if not flights.materialize(instance, assets=["raw_data", "features"], months=(MONTHS[0], MONTHS[-1])).success:
+            if not flights.materialize(
+                instance, assets=["raw_data", "features"], months=(MONTHS[0], MONTHS[-1])
+            ).success:
                 raise SystemExit("building the flights' features failed")
         features = {m: pd.read_parquet(flights.warehouse("features") / f"{m}.parquet") for m in MONTHS}
     task = flights.plan.task
     print(f"{os.cpu_count()} CPUs; seconds per fit of the flights' model, months before {MONTHS[-1]}\n")
-    print("| machine | window | rows | default threads | 1 thread | default / 1 |\n|---|---:|---:|---:|---:|---:|")
+    print(
+        "| machine | window | rows | default threads | 1 thread | default / 1 |\n|---|---:|---:|---:|---:|---:|"
+    )
     for busy in (0, 1, 4):
         with busy_cpus(per_cpu=busy, limit_s=900) as load:
             if busy:
@@ -54,7 +58,10 @@ def main() -> None:
                 rows = concat_months(features, MONTHS[-1 - k : -1])
                 default, one = fit_seconds(task, rows, None), fit_seconds(task, rows, 1)
                 label = "quiet" if not busy else f"{busy} busy loop(s) per CPU (load {load():.1f})"
-                print(f"| {label} | {k} | {len(rows):,} | {default:.1f} | {one:.1f} | {default / one:.1f}x |", flush=True)
+                print(
+                    f"| {label} | {k} | {len(rows):,} | {default:.1f} | {one:.1f} | {default / one:.1f}x |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         raw_valid = read_taxi_month(UPath(valid), color, month_of(valid))
     with stage("features"):
         train_features = pd.concat(
-            [task.features(raw, month_of(path)).value for raw, path in zip(raw_train, train, strict=True)], ignore_index=True
+            [task.features(raw, month_of(path)).value for raw, path in zip(raw_train, train, strict=True)],
+            ignore_index=True,
         )
         valid_features = task.features(raw_valid, month_of(valid)).value
         del raw_train, raw_valid
@@ -74,7 +75,9 @@ def ours(train: list[str], valid: str, color: str) -> dict:
         trained = task.train(train_features)
     with stage("evaluate"):  # as evaluation_report does: the validation month, the baselines beside it
         pair = {month_of(train[0]): train_features, month_of(valid): valid_features}
-        evaluated = task.evaluate(trained.model, pair, month_of(valid), trained.train_metrics["rmse"], None, (None, None))
+        evaluated = task.evaluate(
+            trained.model, pair, month_of(valid), trained.train_metrics["rmse"], None, (None, None)
+        )
     return {
         "seconds": stage.seconds,
         "rmse": evaluated.score,
@@ -143,7 +146,9 @@ def course(train: list[str], valid: str, color: str, model: str) -> dict:
                 "reg_lambda": 0.011658731377023123,
                 "seed": 42,
             }
-            booster = xgb.train(params, dtrain, num_boost_round=30, evals=[(dvalid, "validation")], verbose_eval=False)
+            booster = xgb.train(
+                params, dtrain, num_boost_round=30, evals=[(dvalid, "validation")], verbose_eval=False
+            )
         else:
             lr = LinearRegression().fit(X_train, y_train)
     with stage("evaluate"):

@@ -29,8 +29,21 @@ def timed_run(env: dict[str, str], first: str, last: str) -> float:
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     started = time.perf_counter()
     done = subprocess.run(
-        [DAGSTER, "job", "execute", "-m", "ml_assets.definitions", "-j", "nyc_flights_training", "--tags", json.dumps(tags)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        [
+            DAGSTER,
+            "job",
+            "execute",
+            "-m",
+            "ml_assets.definitions",
+            "-j",
+            "nyc_flights_training",
+            "--tags",
+            json.dumps(tags),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise SystemExit(f"{first}..{last} failed:\n{done.stdout[-3000:]}")
@@ -53,13 +66,21 @@ def production(first: str, last: str, workers: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    for label, (first, last) in {"one month (2013-01)": ("2013-01", "2013-01"), "12 months, one range run": ("2013-01", "2013-12")}.items():
+    for label, (first, last) in {
+        "one month (2013-01)": ("2013-01", "2013-01"),
+        "12 months, one range run": ("2013-01", "2013-12"),
+    }.items():
         local, prod = embedded(first, last), production(first, last, args.workers)
-        print(f"{label:<26} embedded {local:5.1f} s   production ({args.workers} Celery workers) {prod:5.1f} s   "
-              f"({prod / local:.2f}x)", flush=True)
+        print(
+            f"{label:<26} embedded {local:5.1f} s   production ({args.workers} Celery workers) {prod:5.1f} s   "
+            f"({prod / local:.2f}x)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,16 @@ def run_pipeline(name: str, train: list[str], valid: str, color: str = "green", 
     best = None
     for _ in range(repeat):
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.pipelines", name, json.dumps({"train": train, "valid": valid, "color": color})],
-            cwd=REPO_ROOT, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.pipelines",
+                name,
+                json.dumps({"train": train, "valid": valid, "color": color}),
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
         )
         if out.returncode != 0:
             raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
@@ -32,19 +40,28 @@ def run_pipeline(name: str, train: list[str], valid: str, color: str = "green", 
 def raw_month_mb(path: str) -> float:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.pipelines", "raw_month_mb", json.dumps({"path": path})],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)["raw_month_mb"]
 
 
 def print_table(results: dict[str, dict]) -> None:
-    header = f"{'pipeline':<16}" + "".join(f"{s + ' s':>11}" for s in STAGES) + f"{'peak RSS MB':>13}{'RSS-imports':>13}{'RMSE':>9}"
+    header = (
+        f"{'pipeline':<16}"
+        + "".join(f"{s + ' s':>11}" for s in STAGES)
+        + f"{'peak RSS MB':>13}{'RSS-imports':>13}{'RMSE':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, r in results.items():
         seconds = "".join(f"{r['seconds'].get(s, float('nan')):>11.3f}" for s in STAGES)
         rmse = f"{r['rmse']:>9.3f}" if r["rmse"] is not None else f"{'-':>9}"
-        print(f"{name:<16}{seconds}{r['peak_rss_mb']:>13.0f}{r['peak_rss_mb'] - r['after_imports_mb']:>13.0f}{rmse}")
+        print(
+            f"{name:<16}{seconds}{r['peak_rss_mb']:>13.0f}{r['peak_rss_mb'] - r['after_imports_mb']:>13.0f}{rmse}"
+        )
 
 
 def ratio(a: float, b: float) -> str:

@@ -20,17 +20,24 @@ VALID = "2024-03"
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tlc-dir", type=Path, default=SHARED_TLC)
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--with-xgboost", action="store_true", help="also the course XGBoost variant (minutes)")
+    parser.add_argument(
+        "--with-xgboost", action="store_true", help="also the course XGBoost variant (minutes)"
+    )
     args = parser.parse_args(argv)
     path = lambda m: str(args.tlc_dir / f"green_tripdata_{m}.parquet")  # noqa: E731
     names = ["ours", "course_lr"] + (["course_xgboost"] if args.with_xgboost else [])
     table: dict[str, dict[str, dict]] = {name: {} for name in names}
     for size, months in SIZES.items():
         print(f"--- train on {size} ({months[0]}..{months[-1]}), validate on {VALID}")
-        results = {name: run_pipeline(name, [path(m) for m in months], path(VALID), repeat=args.repeat) for name in names}
+        results = {
+            name: run_pipeline(name, [path(m) for m in months], path(VALID), repeat=args.repeat)
+            for name in names
+        }
         print_table(results)
         print()
         for name in names:
@@ -45,9 +52,12 @@ def main(argv: list[str] | None = None) -> None:
             # memory above the imports: what the data costs
             mem_one = one["peak_rss_mb"] - one["after_imports_mb"]
             mem = r["peak_rss_mb"] - r["after_imports_mb"]
-            print(f"  {name:<15}{size:>9}: rows x{rows:.2f}, time x{r['seconds']['total'] / one['seconds']['total']:.2f} "
-                  f"(per row {time_growth:.2f}), working memory x{mem / mem_one:.2f} (per row {mem / mem_one / rows:.2f}), "
-                  f"RMSE {r['rmse']:.3f}")
+            print(
+                f"  {name:<15}{size:>9}: rows x{rows:.2f}, time x{r['seconds']['total'] / one['seconds']['total']:.2f} "
+                f"(per row {time_growth:.2f}), working memory x{mem / mem_one:.2f} (per row "
+                f"{mem / mem_one / rows:.2f}), "
+                f"RMSE {r['rmse']:.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,11 @@ def free_port() -> int:
 
 def postgres_bin() -> Path | None:
     """The folder of PostgreSQL's server binaries (initdb, postgres): Debian's newest, or on PATH."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name), reverse=True)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name),
+        reverse=True,
+    )
     if found:
         return found[0].parent
     on_path = shutil.which("initdb")
@@ -94,7 +98,8 @@ class StackSettings:
     pg_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     amqp_port: int = field(default_factory=free_port)
-    amqp_dist_port: int = field(default_factory=free_port)  # the RabbitMQ node's Erlang distribution (rabbitmqctl)
+    # the RabbitMQ node's Erlang distribution (rabbitmqctl)
+    amqp_dist_port: int = field(default_factory=free_port)
     s3_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
     # Celery limits beyond deploy/production's defaults (the fault tests keep the defaults)
@@ -128,7 +133,9 @@ class StackSettings:
 
     def env(self) -> dict[str, str]:
         """What the webserver, daemon, run and step processes of the production profile read."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_PG_", "MLFLOW_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("ML_ASSETS_", "DAGSTER_PG_", "MLFLOW_"))
+        }
         env.update(
             DAGSTER_HOME=str(self.folder / "dagster_home"),
             DAGSTER_PG_HOST="127.0.0.1",
@@ -171,14 +178,25 @@ class Stack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
         self.processes: dict[str, subprocess.Popen] = {}
-        self.scratch: Path | None = None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
-        self.rabbitmq_scratch: Path | None = None  # the RabbitMQ node's own (its user cannot enter PostgreSQL's)
+        self.scratch: Path | None = (
+            None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
+        )
+        self.rabbitmq_scratch: Path | None = (
+            None  # the RabbitMQ node's own (its user cannot enter PostgreSQL's)
+        )
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str], **popen) -> subprocess.Popen:
-        # appended, not truncated: a restarted worker keeps what the one before it logged (the secrets test reads it all)
+        # appended, not truncated: a restarted worker keeps what the one before it logged (the secrets test
+        # reads it all)
         log = (self.settings.folder / f"{name}.log").open("a")
         process = subprocess.Popen(
-            args, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen
+            args,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **popen,
         )
         self.processes[name] = process
         (self.settings.folder / f"{name}.pid").write_text(str(process.pid))
@@ -206,27 +224,63 @@ class Stack:
                 shutil.chown(path, "postgres", "postgres")
         env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
         subprocess.run(
-            [str(pg_bin / "initdb"), "-D", str(data), "-U", s.pg_user, "--pwfile", str(pwfile), "--auth", "scram-sha-256",
-             "--encoding", "UTF8", "--no-sync"],
-            env=env, check=True, capture_output=True, **self._as_postgres(),
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                s.pg_user,
+                "--pwfile",
+                str(pwfile),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--no-sync",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            **self._as_postgres(),
         )
         pwfile.unlink()
         self._spawn(
             "postgres",
-            [str(pg_bin / "postgres"), "-D", str(data), "-p", str(s.pg_port), "-k", str(sockets),
-             "-c", "listen_addresses=127.0.0.1",
-             # a disposable cluster: durability off (commits ~10x faster on this machine's disk)
-             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-            env, **self._as_postgres(),
+            [
+                str(pg_bin / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(s.pg_port),
+                "-k",
+                str(sockets),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                # a disposable cluster: durability off (commits ~10x faster on this machine's disk)
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            env,
+            **self._as_postgres(),
         )
         self._wait_ready("postgres", "PostgreSQL", lambda: self.connect().close(), timeout_s=60, poll_s=0.2)
 
     def _start_redis(self) -> None:
         s = self.settings
-        process = self._spawn("redis", ["redis-server", "-"], {"PATH": os.environ.get("PATH", "")}, stdin=subprocess.PIPE, text=True)
+        process = self._spawn(
+            "redis",
+            ["redis-server", "-"],
+            {"PATH": os.environ.get("PATH", "")},
+            stdin=subprocess.PIPE,
+            text=True,
+        )
         # its configuration on stdin: the password is in neither argv nor a file
         process.stdin.write(
-            f"bind 127.0.0.1\nport {s.redis_port}\nrequirepass {s.redis_password}\nsave \"\"\nappendonly no\n"
+            f'bind 127.0.0.1\nport {s.redis_port}\nrequirepass {s.redis_password}\nsave ""\nappendonly no\n'
             f"dir {self._scratch()}\n"
         )
         process.stdin.close()
@@ -252,14 +306,20 @@ class Stack:
             for path in (folder, config, plugins):
                 shutil.chown(path, "rabbitmq", "rabbitmq")
         env = {
-            "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
-            "HOME": str(folder),  # its Erlang cookie (made at first start), shared with rabbitmqctl run the same way
-            "RABBITMQ_NODENAME": f"{s.prefix}@localhost", "RABBITMQ_DIST_PORT": str(s.amqp_dist_port),
+            "PATH": os.environ.get("PATH", ""),
+            "LANG": "C.UTF-8",
+            # its Erlang cookie (made at first start), shared with rabbitmqctl run the same way
+            "HOME": str(folder),
+            "RABBITMQ_NODENAME": f"{s.prefix}@localhost",
+            "RABBITMQ_DIST_PORT": str(s.amqp_dist_port),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
-            "RABBITMQ_CONFIG_FILE": str(config), "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
-            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"), "RABBITMQ_LOG_BASE": str(folder / "log"),
+            "RABBITMQ_CONFIG_FILE": str(config),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(folder / "log"),
             "RABBITMQ_PID_FILE": str(folder / "pid"),
-            "RABBITMQ_DEFAULT_USER": s.amqp_user, "RABBITMQ_DEFAULT_PASS": s.amqp_password,
+            "RABBITMQ_DEFAULT_USER": s.amqp_user,
+            "RABBITMQ_DEFAULT_PASS": s.amqp_password,
         }
         self._spawn("rabbitmq", [str(rabbitmq_bin() / "rabbitmq-server")], env, **as_rabbitmq)
         self._wait_ready("rabbitmq", "RabbitMQ", lambda: self.amqp().close(), timeout_s=120, poll_s=0.3)
@@ -274,7 +334,9 @@ class Stack:
                 return
             except Exception as error:  # refused or unauthenticated while the server starts
                 if self.processes[name].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{service} did not start: see {self.settings.folder / (name + '.log')}") from error
+                    raise RuntimeError(
+                        f"{service} did not start: see {self.settings.folder / (name + '.log')}"
+                    ) from error
                 time.sleep(poll_s)
 
     def amqp(self):
@@ -282,7 +344,9 @@ class Stack:
         import amqp
 
         s = self.settings
-        connection = amqp.Connection(f"127.0.0.1:{s.amqp_port}", userid=s.amqp_user, password=s.amqp_password, connect_timeout=5)
+        connection = amqp.Connection(
+            f"127.0.0.1:{s.amqp_port}", userid=s.amqp_user, password=s.amqp_password, connect_timeout=5
+        )
         connection.connect()
         return connection
 
@@ -290,14 +354,18 @@ class Stack:
         """A client of the stack's own Redis (db 0: the broker, 1: the result backend)."""
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.settings.redis_port, db=db, password=self.settings.redis_password)
+        return redis.Redis(
+            host="127.0.0.1", port=self.settings.redis_port, db=db, password=self.settings.redis_password
+        )
 
     def connect(self, database: str = "postgres"):
         """An autocommit connection to a database of the stack's cluster (CREATE DATABASE, and the tests' reads)."""
         import psycopg2
 
         s = self.settings
-        connection = psycopg2.connect(host="127.0.0.1", port=s.pg_port, user=s.pg_user, password=s.pg_password, dbname=database)
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=s.pg_port, user=s.pg_user, password=s.pg_password, dbname=database
+        )
         connection.autocommit = True
         return connection
 
@@ -317,7 +385,11 @@ class Stack:
 
         s = self.settings
         return boto3.client(
-            "s3", endpoint_url=s.s3_endpoint, aws_access_key_id=s.s3_key, aws_secret_access_key=s.s3_secret, region_name="us-east-1"
+            "s3",
+            endpoint_url=s.s3_endpoint,
+            aws_access_key_id=s.s3_key,
+            aws_secret_access_key=s.s3_secret,
+            region_name="us-east-1",
         )
 
     def _wait_http(self, url: str, name: str, timeout_s: float = 120) -> None:
@@ -352,18 +424,32 @@ class Stack:
         s = self.settings
         self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s.s3_port)], env)
         self._wait_http(s.s3_endpoint, "s3")
-        bootstrap = {"endpoint_url": s.s3_endpoint, "region_name": "us-east-1",
-                     "aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}  # before auth is on
+        bootstrap = {
+            "endpoint_url": s.s3_endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "bootstrap",
+            "aws_secret_access_key": "bootstrap",
+        }  # before auth is on
         iam = boto3.client("iam", **bootstrap)
         iam.create_user(UserName="ml-assets")
-        iam.put_user_policy(UserName="ml-assets", PolicyName="outputs-and-artifacts", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-        }))
+        iam.put_user_policy(
+            UserName="ml-assets",
+            PolicyName="outputs-and-artifacts",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
         key = iam.create_access_key(UserName="ml-assets")["AccessKey"]
         s.s3_key, s.s3_secret = key["AccessKeyId"], key["SecretAccessKey"]
-        request = urllib.request.Request(f"{s.s3_endpoint}/moto-api/reset-auth", data=b"0", method="POST",
-                                         headers={"Content-Type": "text/plain"})  # a form body would reach moto empty
+        request = urllib.request.Request(
+            f"{s.s3_endpoint}/moto-api/reset-auth",
+            data=b"0",
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )  # a form body would reach moto empty
         urllib.request.urlopen(request, timeout=30).close()
         for bucket in (s.bucket, s.artifact_bucket):
             self.s3().create_bucket(Bucket=bucket)
@@ -400,12 +486,29 @@ class Stack:
             server_env = {k: v for k, v in env.items() if not k.startswith("MLFLOW_TRACKING_")}
             self._spawn(
                 "mlflow",
-                [str(BIN / "mlflow"), "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(s.mlflow_port),
-                 "--workers", "1", "--artifacts-destination", f"s3://{s.artifact_bucket}/", "--serve-artifacts"],
+                [
+                    str(BIN / "mlflow"),
+                    "server",
+                    "--app-name",
+                    "basic-auth",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(s.mlflow_port),
+                    "--workers",
+                    "1",
+                    "--artifacts-destination",
+                    f"s3://{s.artifact_bucket}/",
+                    "--serve-artifacts",
+                ],
                 # URLs and passwords in the environment, never in argv (`ps` shows argv to every local user)
-                {**server_env, "MLFLOW_BACKEND_STORE_URI": s.pg_url(f"{s.prefix}_mlflow"),
-                 "MLFLOW_AUTH_CONFIG_PATH": str(self._mlflow_auth_config()), "MLFLOW_AUTH_ADMIN_PASSWORD": s.mlflow_password,
-                 "MLFLOW_FLASK_SERVER_SECRET_KEY": _token()},
+                {
+                    **server_env,
+                    "MLFLOW_BACKEND_STORE_URI": s.pg_url(f"{s.prefix}_mlflow"),
+                    "MLFLOW_AUTH_CONFIG_PATH": str(self._mlflow_auth_config()),
+                    "MLFLOW_AUTH_ADMIN_PASSWORD": s.mlflow_password,
+                    "MLFLOW_FLASK_SERVER_SECRET_KEY": _token(),
+                },
             )
             self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
             for number in range(1, s.workers + 1):
@@ -418,8 +521,22 @@ class Stack:
     def start_worker(self, number: int, **env_overrides: str) -> subprocess.Popen:
         return self._spawn(
             f"worker{number}",
-            [str(BIN / "celery"), "-A", "ml_assets.celery_app", "worker", "-Q", "dagster", "-n", f"w{number}@%h",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            [
+                str(BIN / "celery"),
+                "-A",
+                "ml_assets.celery_app",
+                "worker",
+                "-Q",
+                "dagster",
+                "-n",
+                f"w{number}@%h",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             {**self.settings.env(), **env_overrides},
         )
 
@@ -431,11 +548,24 @@ class Stack:
         workspace = str(REPO_ROOT / "workspace.yaml")
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], env)
         if webserver_port is not None:
-            self._spawn("webserver", [str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(webserver_port)], env)
+            self._spawn(
+                "webserver",
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-w",
+                    workspace,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(webserver_port),
+                ],
+                env,
+            )
             self._wait_http(f"http://127.0.0.1:{webserver_port}/server_info", "webserver", timeout_s=300)
 
     def kill_worker(self, number: int) -> None:
-        """SIGKILL of the worker's whole process group, master and pool child: what the OOM killer or an eviction does."""
+        """SIGKILL of the worker's whole process group, master and pool child: what the OOM killer or an
+        eviction does."""
         self._stop(f"worker{number}", signal.SIGKILL, 30)
 
     def stop_workers(self, timeout_s: float = 30) -> None:
@@ -477,8 +607,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dev.py stack")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
-    parser.add_argument("--automation", choices=("running", "stopped"), default="running",
-                        help="the pipelines' sensors and schedules at start (stopped: nothing runs until turned on in the UI)")
+    parser.add_argument(
+        "--automation",
+        choices=("running", "stopped"),
+        default="running",
+        help="the pipelines' sensors and schedules at start (stopped: nothing runs until turned on in the UI)",
+    )
     args = parser.parse_args(argv)
     missing = services_missing()
     if missing:
@@ -487,7 +621,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = (REPO_ROOT / ".stack").resolve()
     folder.mkdir(exist_ok=True)
     stack = Stack(StackSettings(folder=folder, workers=args.workers, s3_port=9100, mlflow_port=5001))
-    credentials = folder / "credentials.json"  # this start's passwords, for psql, redis-cli and the MLflow login
+    # this start's passwords, for psql, redis-cli and the MLflow login
+    credentials = folder / "credentials.json"
     s = stack.settings
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped like Ctrl-C: the stack goes too
     dev = None
@@ -495,21 +630,31 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         credentials.touch(mode=0o600)
         credentials.chmod(0o600)
-        credentials.write_text(json.dumps({
-            "postgres": {"port": s.pg_port, "user": s.pg_user, "password": s.pg_password},
-            "redis": {"port": s.redis_port, "password": s.redis_password},
-            "rabbitmq": {"port": s.amqp_port, "user": s.amqp_user, "password": s.amqp_password},
-            "s3": {"endpoint": s.s3_endpoint, "key": s.s3_key, "secret": s.s3_secret},
-            "mlflow": {"url": s.mlflow_uri, "user": s.mlflow_user, "password": s.mlflow_password},
-        }, indent=2))
+        credentials.write_text(
+            json.dumps(
+                {
+                    "postgres": {"port": s.pg_port, "user": s.pg_user, "password": s.pg_password},
+                    "redis": {"port": s.redis_port, "password": s.redis_password},
+                    "rabbitmq": {"port": s.amqp_port, "user": s.amqp_user, "password": s.amqp_password},
+                    "s3": {"endpoint": s.s3_endpoint, "key": s.s3_key, "secret": s.s3_secret},
+                    "mlflow": {"url": s.mlflow_uri, "user": s.mlflow_user, "password": s.mlflow_password},
+                },
+                indent=2,
+            )
+        )
         print(
-            f"[dev.py] stack up: MLflow {s.mlflow_uri} (user {s.mlflow_user}, password in {credentials}), S3 {s.s3_endpoint}, "
+            f"[dev.py] stack up: MLflow {s.mlflow_uri} (user {s.mlflow_user}, password in {credentials}), "
+            f"S3 {s.s3_endpoint}, "
             f"{args.workers} Celery worker(s), logs in {folder}; Dagster UI on http://127.0.0.1:{args.port}",
             flush=True,
         )
         # its own process group, stopped as a terminal's Ctrl-C would: webserver, daemon and code servers with it
-        dev = subprocess.Popen([str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port)], cwd=REPO_ROOT,
-                               env={**s.env(), "ML_ASSETS_AUTOMATION": args.automation}, start_new_session=True)
+        dev = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(args.port)],
+            cwd=REPO_ROOT,
+            env={**s.env(), "ML_ASSETS_AUTOMATION": args.automation},
+            start_new_session=True,
+        )
         dev.wait()
     except (KeyboardInterrupt, SystemExit):
         pass

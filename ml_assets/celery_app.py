@@ -13,7 +13,13 @@ ml_assets.orchestration.celery.
 
 from dagster_celery.make_app import make_app
 
-from ml_assets.orchestration.celery import BACKEND_ENV, BROKER_ENV, CeleryLimits, create_step_task, required_url
+from ml_assets.orchestration.celery import (
+    BACKEND_ENV,
+    BROKER_ENV,
+    CeleryLimits,
+    create_step_task,
+    required_url,
+)
 
 app = make_app({"broker": required_url(BROKER_ENV), "backend": required_url(BACKEND_ENV)})
 app.conf.update(CeleryLimits.from_env().celery_settings())

@@ -25,13 +25,15 @@ import dagster as dg
 from upath import UPath
 
 from ml_assets.components import TrainingPipeline
+from ml_assets.months import month_span
 from ml_assets.orchestration.launcher import RUN_HOST_TAG
 from ml_assets.orchestration.plan import BACKTEST_REPORT, EVALUATION_REPORT, PipelinePlan
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Dagster's run tags for a partition range (what a single-run backfill sets); not exported by name.
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-HERE = {RUN_HOST_TAG: socket.gethostname()}  # runs in this process: failed if it dies (orchestration/launcher.py)
+# runs in this process: failed if it dies (orchestration/launcher.py)
+HERE = {RUN_HOST_TAG: socket.gethostname()}
 
 
 def month_ranges(keys: list[str], chosen: list[str], months_per_run: int | None) -> list[list[str]]:
@@ -60,7 +62,11 @@ def load_pipelines() -> tuple[dg.Definitions, dict[str, PipelinePlan]]:
 
 def report_path(defs: dg.Definitions, plan: PipelinePlan, partition: str | None) -> UPath:
     folder = UPath(defs.resources["storage"].reports_dir) / plan.name  # where the report IO manager writes
-    return folder / EVALUATION_REPORT / f"{partition}.json" if partition else folder / f"{EVALUATION_REPORT}.json"
+    return (
+        folder / EVALUATION_REPORT / f"{partition}.json"
+        if partition
+        else folder / f"{EVALUATION_REPORT}.json"
+    )
 
 
 def parse_months_argument(value: str) -> list[str]:
@@ -70,7 +76,9 @@ def parse_months_argument(value: str) -> list[str]:
     first, _, last = value.partition("..")
     for month in filter(None, (first, last)):
         if not is_month(month):
-            raise argparse.ArgumentTypeError(f"{month!r} is not a month written YYYY-MM (a range is FIRST..LAST or FIRST LAST)")
+            raise argparse.ArgumentTypeError(
+                f"{month!r} is not a month written YYYY-MM (a range is FIRST..LAST or FIRST LAST)"
+            )
     return months_between(first, last) if last else [first]
 
 
@@ -103,10 +111,18 @@ def summary_rows(report: dict) -> list[str]:
     if report.get("protocol") == "cross-validation":
         summary = report["cv"]["summary"]
         return [f"CV {label}", mean_pm_sd(summary["model"][metric])] + [
-            f"{key.replace('_', ' ')} {mean_pm_sd(stats[metric])}" for key, stats in summary.items() if key != "model"
+            f"{key.replace('_', ' ')} {mean_pm_sd(stats[metric])}"
+            for key, stats in summary.items()
+            if key != "model"
         ]
-    cells = [label, f"{report['score']:.3f}"] + [f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()]
-    months = [m.strip() for m in str(report.get("model_training_months") or report.get("train_month") or "").split(",") if m.strip()]
+    cells = [label, f"{report['score']:.3f}"] + [
+        f"{key.replace('_', ' ')} {value:.3f}" for key, value in report["baselines"].items()
+    ]
+    months = [
+        m.strip()
+        for m in str(report.get("model_training_months") or report.get("train_month") or "").split(",")
+        if m.strip()
+    ]
     if months:  # which months the model learned from, and whether the backtest chose that window
         span = months[0] if len(months) == 1 else f"{months[0]}..{months[-1]}"
         how = ", chosen by the backtest" if report.get("model_training_window_reason") else ""
@@ -133,14 +149,19 @@ def runs_of(plan: PipelinePlan, months: list[str] | None) -> list[list[str | Non
     return month_ranges(keys, asked or keys, plan.months_per_run)
 
 
-FAILURES_FILE_ENV = "ML_ASSETS_CLI_FAILURES"  # where a side-by-side child writes its failure rows for the parent's summary
+FAILURES_FILE_ENV = (
+    "ML_ASSETS_CLI_FAILURES"  # where a side-by-side child writes its failure rows for the parent's summary
+)
 
 
 def failed_check_rows(result, plan: PipelinePlan, months: list[str | None]) -> list[list[str]]:
     """Each failed check of a run as a summary row: pipeline, month(s) it failed on, what failed and its figures."""
     rows = []
     for event in result.all_events:
-        if event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION or event.asset_check_evaluation_data.passed:
+        if (
+            event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            or event.asset_check_evaluation_data.passed
+        ):
             continue
         data = event.asset_check_evaluation_data
         metadata = {k: getattr(v, "value", v) for k, v in (data.metadata or {}).items()}
@@ -154,7 +175,11 @@ def failed_step_rows(result, plan: PipelinePlan, months: list[str | None]) -> li
     rows = []
     for event in result.get_step_failure_events():
         data = event.step_failure_data
-        said = data.user_failure_data.description if data.user_failure_data and data.user_failure_data.description else None
+        said = (
+            data.user_failure_data.description
+            if data.user_failure_data and data.user_failure_data.description
+            else None
+        )
         said = (said or data.error.message).strip().splitlines()[0]
         rows.append([plan.name, where, f"step {event.step_key} failed", said])
     return rows
@@ -169,27 +194,41 @@ def build_what_is_missing(job, plan: PipelinePlan, first: str, instance: dg.Dags
     missing = missing_before(plan, instance, first)
     if missing is None:
         return 0
-    print(f"[run] {plan.name}: {first} is scored by the model of {missing.previous}, which learns from {missing.span}: "
-          f"building raw_data, features and model for {missing.span} first", flush=True)
+    print(
+        f"[run] {plan.name}: {first} is scored by the model of {missing.previous}, which learns from {missing.span}: "
+        f"building raw_data, features and model for {missing.span} first",
+        flush=True,
+    )
     tags = {RANGE_START_TAG: missing.months[0], RANGE_END_TAG: missing.months[-1], **HERE}
     keys = [plan.key(a) for a in (RAW_DATA, FEATURES, MODEL)]
-    result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys)
+    result = job.execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET, raise_on_error=False, asset_selection=keys
+    )
     if result.success:
         return 0
     from ml_assets.orchestration.prerequisites import refusal
 
     refused = refusal(instance, plan, missing.previous)
     if refused is not None:  # nothing to score `first` with: its report says why, and the range goes on
-        print(f"[run] {plan.name}: {missing.previous} was refused ({refused}): {first} will have nothing to be scored by", flush=True)
+        print(
+            f"[run] {plan.name}: {missing.previous} was refused ({refused}): {first} will have nothing to be scored by",
+            flush=True,
+        )
         return 0
-    print(f"[run] {plan.name}[{missing.span}] (needed before {first}) FAILED (run {result.run_id})", file=sys.stderr)
+    print(
+        f"[run] {plan.name}[{missing.span}] (needed before {first}) FAILED (run {result.run_id})",
+        file=sys.stderr,
+    )
     for row in failed_step_rows(result, plan, missing.months):
         print(f"  {row[2]}: {row[3]}", file=sys.stderr)
     return 1
 
 
 def materialize(
-    defs: dg.Definitions, plan: PipelinePlan, runs: list[list[str | None]], instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    plan: PipelinePlan,
+    runs: list[list[str | None]],
+    instance: dg.DagsterInstance,
     failures: list[list[str]] | None = None,
 ) -> int:
     """The pipeline's runs one after the other, in this process, each on a line; 1 at the first that fails. What failed
@@ -203,9 +242,12 @@ def materialize(
             return 1
         tags = {**({RANGE_START_TAG: months[0], RANGE_END_TAG: months[-1]} if plan.monthly else {}), **HERE}
         result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
-        where = f"{plan.name}{'[' + (months[0] + '..' + months[-1] if len(months) > 1 else months[0]) + ']' if plan.monthly else ''}"
+        where = f"{plan.name}[{month_span(months)}]" if plan.monthly else plan.name
         checks_failed = failed_check_rows(result, plan, months)
-        said = "; ".join(f"{row[2].removeprefix('check ').removesuffix(' failed')} on {row[1]} ({row[3]})" for row in checks_failed)
+        said = "; ".join(
+            f"{row[2].removeprefix('check ').removesuffix(' failed')} on {row[1]} ({row[3]})"
+            for row in checks_failed
+        )
         if not result.success:
             print(f"[run] {where} FAILED (run {result.run_id}); earlier outputs are kept", file=sys.stderr)
             steps_failed = failed_step_rows(result, plan, months)
@@ -214,16 +256,27 @@ def materialize(
             for row in checks_failed:
                 print(f"  blocking {row[2]} on {row[1]}: {row[3]}", file=sys.stderr)
             # a step failed by its blocking check is already a row of that check
-            failures.extend(checks_failed + [row for row in steps_failed if not (checks_failed and "asset check" in row[3])])
+            failures.extend(
+                checks_failed
+                + [row for row in steps_failed if not (checks_failed and "asset check" in row[3])]
+            )
             return 1
         failures.extend(checks_failed)
-        print(f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {said or 'none'}", flush=True)
+        print(
+            f"[run] {where}: ok in {time.perf_counter() - t0:.1f} s, checks failed: {said or 'none'}",
+            flush=True,
+        )
     return 0
 
 
 def side_by_side(
-    defs: dg.Definitions, plans: list[PipelinePlan], runs: dict[str, list], months: list[str] | None, jobs: int,
-    instance: dg.DagsterInstance, failures: list[list[str]],
+    defs: dg.Definitions,
+    plans: list[PipelinePlan],
+    runs: dict[str, list],
+    months: list[str] | None,
+    jobs: int,
+    instance: dg.DagsterInstance,
+    failures: list[list[str]],
 ) -> int:
     """The longest pipeline here, each other one in a process of its own (`run --pipelines NAME --jobs 1`), `jobs - 1`
     of those at a time; 1 if any failed (the others still finish: their outputs are independent).
@@ -236,17 +289,35 @@ def side_by_side(
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
-    longest, *others = sorted(plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True)
+    longest, *others = sorted(
+        plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True
+    )
     # this process's own stdout and stderr, kept now: while a step of the longest runs here, Dagster points them at the
     # step's captured log, and a process started then wrote its lines there (the iris run's line went missing so)
     out, err = os.dup(sys.stdout.fileno()), os.dup(sys.stderr.fileno())
 
     def child(plan: PipelinePlan) -> int:
-        argv = [sys.executable, "-m", "ml_assets.cli", "run", "--pipelines", plan.name, "--jobs", "1", "--no-summary"]
+        argv = [
+            sys.executable,
+            "-m",
+            "ml_assets.cli",
+            "run",
+            "--pipelines",
+            plan.name,
+            "--jobs",
+            "1",
+            "--no-summary",
+        ]
         rows = Path(scratch) / f"{plan.name}.json"
         env = {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1", FAILURES_FILE_ENV: str(rows)}
-        process = subprocess.Popen([*argv, *(["--months", *months] if months and plan.monthly else [])], env=env, stdout=out, stderr=err)
-        if hasattr(os, "setpriority"):  # the longest is the run's critical path: the others take the CPU it leaves
+        process = subprocess.Popen(
+            [*argv, *(["--months", *months] if months and plan.monthly else [])],
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+        # the longest is the run's critical path: the others take the CPU it leaves
+        if hasattr(os, "setpriority"):
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, process.pid, 10)
         code = process.wait()
@@ -267,7 +338,10 @@ def side_by_side(
             os.close(err)
     failed = [name for name, code in codes.items() if code != 0]
     if failed:
-        print(f"[run] failed: {', '.join(failed)} (their errors are above); the other pipelines' outputs are kept", file=sys.stderr)
+        print(
+            f"[run] failed: {', '.join(failed)} (their errors are above); the other pipelines' outputs are kept",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -281,7 +355,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown pipeline(s) {unknown}; the code location has {sorted(plans)}", file=sys.stderr)
         return 2
-    chosen = [plans[n] for n in args.pipelines] if args.pipelines else [p for p in plans.values() if p.source.offline]
+    chosen = (
+        [plans[n] for n in args.pipelines]
+        if args.pipelines
+        else [p for p in plans.values() if p.source.offline]
+    )
     if args.jobs is not None and args.jobs < 1:
         print(f"--jobs is how many pipelines run at once, 1 or more: not {args.jobs}", file=sys.stderr)
         return 2
@@ -295,16 +373,21 @@ def run(args: argparse.Namespace) -> int:
     # the instance's storage is made (and migrated) here, before any other process starts: two processes making a new
     # one at once left its SQLite run storage with two alembic heads, unreadable by both
     instance = dg.DagsterInstance.get()
-    if not os.environ.get(FAILURES_FILE_ENV):  # once, in the parent: a killed earlier `dev.py run` left its runs STARTED
+    # once, in the parent: a killed earlier `dev.py run` left its runs STARTED
+    if not os.environ.get(FAILURES_FILE_ENV):
         from ml_assets.orchestration.launcher import fail_runs_whose_process_is_gone
 
         for run_id in fail_runs_whose_process_is_gone(instance):
-            print(f"[run] run {run_id} of an earlier start was still STARTED though its process is gone: marked FAILED", flush=True)
+            print(
+                f"[run] run {run_id} of an earlier start was still STARTED though its process is gone: marked FAILED",
+                flush=True,
+            )
     failures: list[list[str]] = []
     if jobs > 1:
         code = side_by_side(defs, chosen, runs, args.months, jobs, instance, failures)
     else:
-        codes = [materialize(defs, plan, runs[plan.name], instance, failures) for plan in chosen]  # each pipeline, even after a failure
+        # each pipeline, even after a failure
+        codes = [materialize(defs, plan, runs[plan.name], instance, failures) for plan in chosen]
         code = max(codes, default=0)
     if os.environ.get(FAILURES_FILE_ENV):  # a side-by-side child: its parent prints the summary
         Path(os.environ[FAILURES_FILE_ENV]).write_text(json.dumps(failures))
@@ -314,10 +397,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_summary(
-    defs: dg.Definitions, chosen: list[PipelinePlan], runs: dict[str, list], seconds: float, failures: list[list[str]] | None = None,
+    defs: dg.Definitions,
+    chosen: list[PipelinePlan],
+    runs: dict[str, list],
+    seconds: float,
+    failures: list[list[str]] | None = None,
 ) -> None:
     """One table of every evaluation report the runs stored (model metric vs each baseline), what failed (a row each:
-    pipeline, month, what, figures), why a month has no report, then each backtest. Printed whether or not a run failed."""
+    pipeline, month, what, figures), why a month has no report, then each backtest. Printed whether or not
+    a run failed."""
     table: list[list[str]] = []
     unevaluated: list[list[str]] = []
     for plan in chosen:
@@ -327,10 +415,19 @@ def print_summary(
             if report and report.get("status", "evaluated") == "evaluated":
                 table.append([plan.name, partition or "-", *summary_rows(report)])
             elif report:
-                unevaluated.append([plan.name, partition or "-", f"not evaluated: {report['status']}", not_evaluated_because(report)])
+                unevaluated.append(
+                    [
+                        plan.name,
+                        partition or "-",
+                        f"not evaluated: {report['status']}",
+                        not_evaluated_because(report),
+                    ]
+                )
     failed = failures or []
-    print(f"\n{len(table)} evaluation report(s) in {seconds:.1f} s: model metric vs each baseline"
-          + ("" if table else f" ({why_no_report(unevaluated, failed)})"))
+    print(
+        f"\n{len(table)} evaluation report(s) in {seconds:.1f} s: model metric vs each baseline"
+        + ("" if table else f" ({why_no_report(unevaluated, failed)})")
+    )
     print_rows(table)
     if failed:
         print(f"\n{len(failed)} failure(s): pipeline, month, what failed, figures")
@@ -341,7 +438,9 @@ def print_summary(
     for plan in chosen:
         backtest = UPath(defs.resources["storage"].reports_dir) / plan.name / f"{BACKTEST_REPORT}.json"
         if plan.monthly and backtest.exists():
-            print(f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}")
+            print(
+                f"\n{plan.name} backtest_report (walk-forward):\n{json.loads(backtest.read_text())['markdown']}"
+            )
 
 
 def not_evaluated_because(report: dict) -> str:
@@ -359,12 +458,16 @@ def why_no_report(unevaluated: list[list[str]], failures: list[list[str]]) -> st
     if failures:
         return f"{len(failures)} failure(s) below"
     if unevaluated:
-        return "; ".join(f"{row[1]}: {row[3]}" for row in unevaluated[:3]) + (" ..." if len(unevaluated) > 3 else "")
+        return "; ".join(f"{row[1]}: {row[3]}" for row in unevaluated[:3]) + (
+            " ..." if len(unevaluated) > 3 else ""
+        )
     return "no run stored one"
 
 
 def print_rows(rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(max(map(len, rows), default=0))]
+    widths = [
+        max(len(row[i]) if i < len(row) else 0 for row in rows) for i in range(max(map(len, rows), default=0))
+    ]
     for row in rows:
         print("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
 
@@ -386,16 +489,23 @@ def backfill(args: argparse.Namespace) -> int:
     _, plans = load_pipelines()
     if args.pipeline not in plans or not plans[args.pipeline].monthly:
         monthly = sorted(name for name, plan in plans.items() if plan.monthly)
-        print(f"--pipeline {args.pipeline!r} is not allowed: a monthly pipeline of the code location, one of {monthly}", file=sys.stderr)
+        print(
+            f"--pipeline {args.pipeline!r} is not allowed: a monthly pipeline of the code location, one of {monthly}",
+            file=sys.stderr,
+        )
         return 2
     try:
         if len(args.months) > 2:
-            raise argparse.ArgumentTypeError(f"{' '.join(args.months)!r} is not a range: FIRST [LAST] or FIRST..LAST, months YYYY-MM")
+            raise argparse.ArgumentTypeError(
+                f"{' '.join(args.months)!r} is not a range: FIRST [LAST] or FIRST..LAST, months YYYY-MM"
+            )
         wanted = months_of_argument(args.months)
     except argparse.ArgumentTypeError as exc:
         print(f"usage: python3 dev.py backfill FIRST [LAST] [--pipeline NAME]: {exc}", file=sys.stderr)
         return 2
-    months = [m for m in plans[args.pipeline].partitions_def.get_partition_keys() if min(wanted) <= m <= max(wanted)]
+    months = [
+        m for m in plans[args.pipeline].partitions_def.get_partition_keys() if min(wanted) <= m <= max(wanted)
+    ]
     if not months:
         print(f"no partitions of {args.pipeline} between {wanted[0]} and {wanted[-1]}", file=sys.stderr)
         return 2
@@ -404,8 +514,12 @@ def backfill(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"backfill {backfill_id} of {args.pipeline} queued for {len(months)} month(s) {months[0]}..{months[-1]}")
-    print("it runs while the daemon runs: `python3 dev.py ui`, then Overview > Backfills at http://127.0.0.1:3000")
+    print(
+        f"backfill {backfill_id} of {args.pipeline} queued for {len(months)} month(s) {months[0]}..{months[-1]}"
+    )
+    print(
+        "it runs while the daemon runs: `python3 dev.py ui`, then Overview > Backfills at http://127.0.0.1:3000"
+    )
     return 0
 
 
@@ -415,17 +529,27 @@ def main(argv: list[str]) -> int:
     run_parser = commands.add_parser("run", help="materialize pipelines and print a summary")
     run_parser.add_argument("--pipelines", nargs="+", help="pipeline names (default: every offline pipeline)")
     run_parser.add_argument(
-        "--months", nargs="+", help="FIRST [LAST] (a range, as dev.py backfill takes it) or FIRST..LAST; default: every month"
+        "--months",
+        nargs="+",
+        help="FIRST [LAST] (a range, as dev.py backfill takes it) or FIRST..LAST; default: every month",
     )
     run_parser.add_argument(
-        "--jobs", type=int, help="pipelines run at once, each in a process of its own (default: one per CPU; 1: one after the other, here)"
+        "--jobs",
+        type=int,
+        help="pipelines run at once, each in a process of its own (default: one per CPU; 1: one after the other, here)",
     )
-    run_parser.add_argument("--no-summary", dest="summary", action="store_false", help="leave out the summary table")
+    run_parser.add_argument(
+        "--no-summary", dest="summary", action="store_false", help="leave out the summary table"
+    )
     part_parser = commands.add_parser("partitions", help="print a pipeline's partition keys")
     part_parser.add_argument("pipeline")
-    backfill_parser = commands.add_parser("backfill", help="queue an asset backfill of a month range for the daemon")
+    backfill_parser = commands.add_parser(
+        "backfill", help="queue an asset backfill of a month range for the daemon"
+    )
     backfill_parser.add_argument("months", nargs="+", help="FIRST [LAST] or FIRST..LAST (YYYY-MM)")
-    backfill_parser.add_argument("--pipeline", default="nyc_flights", help="a monthly pipeline (default: nyc_flights)")
+    backfill_parser.add_argument(
+        "--pipeline", default="nyc_flights", help="a monthly pipeline (default: nyc_flights)"
+    )
     args = parser.parse_args(argv)
     return {"run": run, "partitions": partitions, "backfill": backfill}[args.command](args)
 

@@ -60,7 +60,9 @@ class Pipeline:
         return build_resources(str(self.data_dir))
 
     def defs(self) -> dg.Definitions:
-        return dg.Definitions.merge(dg.build_defs_for_component(self.component), dg.Definitions(resources=self.resources()))
+        return dg.Definitions.merge(
+            dg.build_defs_for_component(self.component), dg.Definitions(resources=self.resources())
+        )
 
     @property
     def registry(self):
@@ -102,7 +104,9 @@ class Pipeline:
 
 
 def load_pipeline(pipeline: str, data_dir: Path, **overrides: Any) -> Pipeline:
-    return Pipeline(TrainingPipeline.resolve_from_dict(pipeline_attributes(pipeline, **overrides)), Path(data_dir))
+    return Pipeline(
+        TrainingPipeline.resolve_from_dict(pipeline_attributes(pipeline, **overrides)), Path(data_dir)
+    )
 
 
 EXAMPLES = REPO_ROOT / "docs" / "examples"

@@ -30,11 +30,17 @@ def column_drift(reference: pd.Series, current: pd.Series) -> tuple[str, float]:
 
     reference, current = reference.dropna(), current.dropna()
     if len(reference) == 0 or len(current) == 0:
-        raise ValueError(f"column {reference.name!r} has no values to compare ({len(reference)} reference, {len(current)} current)")
+        raise ValueError(
+            f"column {reference.name!r} has no values to compare ({len(reference)} reference, {len(current)} current)"
+        )
     if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
         return KS, float(ks_2samp(reference.to_numpy("float64"), current.to_numpy("float64")).statistic)
     shares = pd.concat(
-        [reference.astype(str).value_counts(normalize=True), current.astype(str).value_counts(normalize=True)], axis=1
+        [
+            reference.astype(str).value_counts(normalize=True),
+            current.astype(str).value_counts(normalize=True),
+        ],
+        axis=1,
     ).fillna(0.0)
     return TVD, float(0.5 * (shares.iloc[:, 0] - shares.iloc[:, 1]).abs().sum())
 
@@ -51,18 +57,23 @@ class Drift:
         return self.value > self.threshold
 
 
-def drift_of(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str], threshold: float) -> list[Drift]:
+def drift_of(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str], threshold: float
+) -> list[Drift]:
     """Each column's drift, largest first. A column missing from either frame is an error naming it."""
     missing = [c for c in columns if c not in reference.columns or c not in current.columns]
     if missing:
-        raise ValueError(f"cannot compare drift: columns {missing} are missing from the training data or the month")
+        raise ValueError(
+            f"cannot compare drift: columns {missing} are missing from the training data or the month"
+        )
     found = [Drift(c, *column_drift(reference[c], current[c]), threshold) for c in columns]
     return sorted(found, key=lambda d: d.value, reverse=True)
 
 
 def drift_markdown(drifts: list[Drift], what: str) -> str:
     rows = "\n".join(
-        f"| {d.column} | {d.statistic} | {d.value:.3f} | {d.threshold:.3f} | {'**drifted**' if d.drifted else 'ok'} |" for d in drifts
+        f"| {d.column} | {d.statistic} | {d.value:.3f} | {d.threshold:.3f} | {'**drifted**' if d.drifted else 'ok'} |"
+        for d in drifts
     )
     return f"{what}\n\n| column | statistic | value | threshold | |\n|---|---|---:|---:|---|\n{rows}\n"
 
@@ -117,7 +128,9 @@ def walk_forward(
         for k in windows:
             if at >= k:
                 window = stored_window(months, months[at - 1], k)
-                rows.append(BacktestRow(month, window_policy(k), score_window(window, month), month_span(window)))
+                rows.append(
+                    BacktestRow(month, window_policy(k), score_window(window, month), month_span(window))
+                )
         baseline = score_baseline(months[at - 1], month)
         if baseline is not None:  # the pipeline's first declared baseline, if it declares one
             rows.append(BacktestRow(month, baseline_label, baseline, months[at - 1]))
@@ -135,7 +148,9 @@ def policy_table(rows: list[BacktestRow]) -> tuple[list[str], list[str], dict[st
     for r in rows:
         scores.setdefault(r.policy, {})[r.month] = r.score
     fixed = [KEEP_CHAMPION, NEVER_RETRAIN, COURSE_BASELINE]  # after the retraining windows, shortest first
-    policies = sorted(scores, key=lambda p: (fixed.index(p) + 1000 if p in fixed else len(rows_of(rows, p)) * -1, p))
+    policies = sorted(
+        scores, key=lambda p: (fixed.index(p) + 1000 if p in fixed else len(rows_of(rows, p)) * -1, p)
+    )
     return months, policies, scores
 
 
@@ -156,13 +171,21 @@ def verdict(rows: list[BacktestRow], metric: str, higher_is_better: bool) -> Ver
     months, policies, scores = policy_table(rows)
     common = [m for m in months if all(m in scores[p] for p in policies)]
     if not policies or not common:
-        return Verdict(common, {}, None, "Too few months to compare the policies: every policy needs a score on the same month.")
+        return Verdict(
+            common,
+            {},
+            None,
+            "Too few months to compare the policies: every policy needs a score on the same month.",
+        )
     means = {p: sum(scores[p][m] for m in common) / len(common) for p in policies}
     ranked = sorted(policies, key=lambda p: means[p], reverse=higher_is_better)
     winner, others = ranked[0], ranked[1:]
     where = month_span(common) + f" ({len(common)} month{'s' if len(common) > 1 else ''} every policy covers)"
     versus = "; ".join(f"{p} {means[p]:.3f}" for p in others)
-    sentence = f"On {where}, **{winner}** wins: mean {metric.upper() if metric == 'rmse' else metric} {means[winner]:.3f}, vs {versus}."
+    sentence = (
+        f"On {where}, **{winner}** wins: mean {metric.upper() if metric == 'rmse' else metric} "
+        f"{means[winner]:.3f}, vs {versus}."
+    )
     return Verdict(common, means, winner, sentence)
 
 
@@ -195,10 +218,19 @@ def choose_window(
     shortest = min(windows)
     candidates = sorted(k for k in set(windows) if k < len(months))  # month months[k] has k months before it
     if not candidates:
-        return WindowChoice(shortest, [], {}, f"no month before this one can be scored yet: the shortest window, {_months(shortest)}")
+        return WindowChoice(
+            shortest,
+            [],
+            {},
+            f"no month before this one can be scored yet: the shortest window, {_months(shortest)}",
+        )
     longest = candidates[-1]
     judged = list(range(longest, len(months)))[-evidence_months:]
-    means = {k: sum(score_window(stored_window(months, months[at - 1], k), months[at]) for at in judged) / len(judged) for k in candidates}
+    means = {
+        k: sum(score_window(stored_window(months, months[at - 1], k), months[at]) for at in judged)
+        / len(judged)
+        for k in candidates
+    }
     best = sorted(candidates, key=lambda k: (-means[k] if higher_is_better else means[k], k))[0]
     label = metric.upper() if metric == "rmse" else metric
     where = month_span([months[at] for at in judged])
@@ -227,25 +259,46 @@ def backtest_markdown(rows: list[BacktestRow], found: Verdict, metric: str) -> s
     gaps = after_a_gap({r.month for r in rows} | {r.trained_on for r in rows if r.policy == window_policy(1)})
     header = "| month | " + " | ".join(policies) + " |\n|---|" + "---:|" * len(policies)
     lines = [
-        f"| {m}{' †' if m in gaps else ''} | " + " | ".join(f"{scores[p][m]:.3f}" if m in scores[p] else "–" for p in policies) + " |"
+        f"| {m}{' †' if m in gaps else ''} | "
+        + " | ".join(f"{scores[p][m]:.3f}" if m in scores[p] else "–" for p in policies)
+        + " |"
         for m in months
     ]
     if found.means:
-        lines.append(f"| mean of {month_span(found.months)} | " + " | ".join(f"**{found.means[p]:.3f}**" for p in policies) + " |")
+        lines.append(
+            f"| mean of {month_span(found.months)} | "
+            + " | ".join(f"**{found.means[p]:.3f}**" for p in policies)
+            + " |"
+        )
     note = (
-        "\n† the month before has no data: \"the last month\" and the windows reach back across the gap.\n" if gaps else ""
+        '\n† the month before has no data: "the last month" and the windows reach back across the gap.\n'
+        if gaps
+        else ""
     )
     better = "higher" if metric != "rmse" else "lower"
     title = metric.upper() if metric == "rmse" else metric
-    return f"{found.sentence}\n\n{title} on each month t ({better} is better):\n\n" + "\n".join([header, *lines]) + "\n" + note
+    return (
+        f"{found.sentence}\n\n{title} on each month t ({better} is better):\n\n"
+        + "\n".join([header, *lines])
+        + "\n"
+        + note
+    )
 
 
 # ---- model cards ------------------------------------------------------------------------------
 
 
 def model_card(
-    name: str, version: str, pipeline: str, task: str, trained_on: str, rows: int, features: Sequence[str],
-    train_metrics: dict[str, float], evaluation: dict[str, Any] | None = None, limitations: Sequence[str] = (),
+    name: str,
+    version: str,
+    pipeline: str,
+    task: str,
+    trained_on: str,
+    rows: int,
+    features: Sequence[str],
+    train_metrics: dict[str, float],
+    evaluation: dict[str, Any] | None = None,
+    limitations: Sequence[str] = (),
 ) -> str:
     """A Markdown model card for one registered version: data, inputs, metrics, baselines, limitations."""
     lines = [
@@ -258,7 +311,10 @@ def model_card(
     ]
     if evaluation:
         lines += ["", "## Evaluation", ""]
-        lines += [f"- **{k}**: {v:.3f}" if isinstance(v, float) else f"- **{k}**: {v}" for k, v in evaluation.items()]
+        lines += [
+            f"- **{k}**: {v:.3f}" if isinstance(v, float) else f"- **{k}**: {v}"
+            for k, v in evaluation.items()
+        ]
     if limitations:
         lines += ["", "## Limitations", "", *[f"- {item}" for item in limitations]]
     return "\n".join(lines) + "\n"

@@ -22,11 +22,17 @@ def _png(fig) -> bytes:
 
 
 def prediction_plot_png(
-    actual: np.ndarray, predicted: np.ndarray, title: str, target: str = "target", importances: list[tuple[str, float]] | None = None
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    title: str,
+    target: str = "target",
+    importances: list[tuple[str, float]] | None = None,
 ) -> bytes:
     """Predicted vs actual (hexbin), the residual histogram and, given, the permutation importances."""
     if importances:
-        fig, (left, right, third) = _subplots(1, 3, figsize=(12, 3.2), dpi=80, gridspec_kw={"width_ratios": [1, 1, 1.2]})
+        fig, (left, right, third) = _subplots(
+            1, 3, figsize=(12, 3.2), dpi=80, gridspec_kw={"width_ratios": [1, 1, 1.2]}
+        )
         names, values = [n for n, _ in importances][::-1], [v for _, v in importances][::-1]
         third.barh(range(len(names)), values, color="darkorange")
         third.set_yticks(range(len(names)), names, fontsize=7)
@@ -43,7 +49,13 @@ def prediction_plot_png(
     right.set_ylabel("rows")
     fig.suptitle(title, fontsize=10)
     # fixed: tight_layout cost 0.1 s a plot
-    fig.subplots_adjust(left=0.07 if importances else 0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.55 if importances else 0.3)
+    fig.subplots_adjust(
+        left=0.07 if importances else 0.1,
+        right=0.98,
+        bottom=0.16,
+        top=0.86,
+        wspace=0.55 if importances else 0.3,
+    )
     return _png(fig)
 
 
@@ -55,7 +67,9 @@ def classification_plot_png(
     matrix = np.asarray(confusion)
     left.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
-        left.text(j, i, str(count), ha="center", va="center", color="black" if count < matrix.max() / 2 else "white")
+        left.text(
+            j, i, str(count), ha="center", va="center", color="black" if count < matrix.max() / 2 else "white"
+        )
     left.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     left.set_yticks(range(len(labels)), labels, fontsize=8)
     left.set_xlabel("predicted")
@@ -76,7 +90,8 @@ def classification_plot_png(
         right.set_ylabel("rows")
         right.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.3)  # fixed: tight_layout cost 0.1 s a plot
+    # fixed: tight_layout cost 0.1 s a plot
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.86, wspace=0.3)
     return _png(fig)
 
 
@@ -93,14 +108,22 @@ def drift_plot_png(columns: list[str], values: list[float], threshold: float, ti
     return _png(fig)
 
 
-def decay_plot_png(months: list[str], policies: list[str], scores: dict[str, dict[str, float]], metric: str, title: str) -> bytes:
+def decay_plot_png(
+    months: list[str], policies: list[str], scores: dict[str, dict[str, float]], metric: str, title: str
+) -> bytes:
     """One line per retraining policy (in `policies` order): its score on each month (the walk-forward backtest)."""
     fig, axis = _subplots(figsize=(9, 3.6), dpi=80)
     positions = {m: i for i, m in enumerate(months)}
     for policy in policies:
         by_month = scores[policy]
         shown_months = [m for m in months if m in by_month]
-        axis.plot([positions[m] for m in shown_months], [by_month[m] for m in shown_months], marker="o", markersize=3, label=policy)
+        axis.plot(
+            [positions[m] for m in shown_months],
+            [by_month[m] for m in shown_months],
+            marker="o",
+            markersize=3,
+            label=policy,
+        )
     axis.set_xticks(range(len(months)), months, rotation=45, ha="right", fontsize=8)
     axis.set_ylabel(metric)
     axis.set_title(title, fontsize=10)

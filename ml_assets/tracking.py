@@ -144,10 +144,13 @@ def decide_champion(
     ones (accuracy) must rise to champion x (1 + tolerance); a tie never moves the alias.
     """
     if not checks_passed:
-        return ChampionDecision(False, f"version {candidate_version} failed a blocking check; the champion stays")
+        return ChampionDecision(
+            False, f"version {candidate_version} failed a blocking check; the champion stays"
+        )
     if champion_version is None or champion_score is None:
         return ChampionDecision(
-            True, f"no champion yet: version {candidate_version} ({metric} {candidate_score:.3f}) becomes the first"
+            True,
+            f"no champion yet: version {candidate_version} ({metric} {candidate_score:.3f}) becomes the first",
         )
     if str(champion_version) == str(candidate_version):
         return ChampionDecision(False, f"version {candidate_version} already is the champion")
@@ -165,7 +168,8 @@ def decide_champion(
         return ChampionDecision(
             True,
             f"version {candidate_version} {metric} {candidate_score:.3f} beats champion version {champion_version} "
-            f"{metric} {champion_score:.3f} on the same rows by {gain:.2f}% (needed {100 * min_relative_improvement:.2f}%)",
+            f"{metric} {champion_score:.3f} on the same rows by {gain:.2f}% (needed "
+            f"{100 * min_relative_improvement:.2f}%)",
         )
     return ChampionDecision(
         False,
@@ -174,7 +178,8 @@ def decide_champion(
     )
 
 
-TAG_HOST, TAG_PID = "ml_assets.host", "ml_assets.pid"  # where a run's process lives: a dead one leaves it RUNNING
+# where a run's process lives: a dead one leaves it RUNNING
+TAG_HOST, TAG_PID = "ml_assets.host", "ml_assets.pid"
 TAG_ASSET = "ml_assets.asset"
 TAG_PARTITION = "ml_assets.partition"
 TAG_DATASET = "ml_assets.dataset"
@@ -200,9 +205,13 @@ _CHECKED_URIS: set[str] = set()  # tracking URIs this process has found usable
 class MlflowTracking(dg.ConfigurableResource):
     """MLflow tracking and registry; the one owner of every MLflow run's life (start, FINISHED, FAILED)."""
 
-    tracking_uri: str = Field(description="MLFLOW_TRACKING_URI when set (read at run time), else the embedded SQLite store.")
+    tracking_uri: str = Field(
+        description="MLFLOW_TRACKING_URI when set (read at run time), else the embedded SQLite store."
+    )
     artifact_root: str = Field(description="Where new experiments keep their artifacts.")
-    ui_url: str = Field(default="http://127.0.0.1:5000", description="Where `mlflow ui` (or the server) is browsed.")
+    ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="Where `mlflow ui` (or the server) is browsed."
+    )
 
     def client(self) -> MlflowClient:
         from mlflow import MlflowClient
@@ -237,11 +246,17 @@ class MlflowTracking(dg.ConfigurableResource):
             if not experiments:
                 break
             for run in client.search_runs(
-                experiments, filter_string=f"tags.`{key}` = '{dagster_run_id}' and attributes.status = 'RUNNING'", max_results=500
+                experiments,
+                filter_string=f"tags.`{key}` = '{dagster_run_id}' and attributes.status = 'RUNNING'",
+                max_results=500,
             ):
                 if run.info.run_id in ended:
                     continue
-                client.set_tag(run.info.run_id, "ml_assets.ended_because", f"its Dagster run {dagster_run_id} ended {dagster_status}")
+                client.set_tag(
+                    run.info.run_id,
+                    "ml_assets.ended_because",
+                    f"its Dagster run {dagster_run_id} ended {dagster_status}",
+                )
                 client.set_terminated(run.info.run_id, "KILLED")
                 ended.append(run.info.run_id)
         return ended
@@ -258,8 +273,12 @@ def fluent_mlflow_at(uri: str) -> Iterator[None]:
     import mlflow
     import mlflow.tracking.fluent as fluent
 
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")}
-    saved_experiment = fluent._active_experiment_id  # dagster-mlflow's set_experiment changes it (and the variable)
+    saved = {
+        name: os.environ.get(name)
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+    }
+    # dagster-mlflow's set_experiment changes it (and the variable)
+    saved_experiment = fluent._active_experiment_id
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -286,8 +305,12 @@ class DagsterRunMlflow(dg.ConfigurableResource):
     aimed at this project's store), so a step that trains nothing opens no MLflow run, and an unusable tracking URI
     fails the step with the tracking resource's own message."""
 
-    experiment_name: str = Field(default=DAGSTER_RUNS_EXPERIMENT, description="The MLflow experiment of the Dagster runs.")
-    mlflow_tracking_uri: str | None = Field(default=None, description="Unset: the tracking resource's URI, already in force.")
+    experiment_name: str = Field(
+        default=DAGSTER_RUNS_EXPERIMENT, description="The MLflow experiment of the Dagster runs."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="Unset: the tracking resource's URI, already in force."
+    )
     _context: Any = PrivateAttr(default=None)
     _stack: Any = PrivateAttr(default=None)
     _parent_run_id: str | None = PrivateAttr(default=None)
@@ -304,7 +327,9 @@ class DagsterRunMlflow(dg.ConfigurableResource):
         import mlflow
 
         if self._parent_run_id is None:
-            ensure_experiment(tracking.client(), self.experiment_name, f"{tracking.artifact_root.rstrip('/')}/dagster_runs")
+            ensure_experiment(
+                tracking.client(), self.experiment_name, f"{tracking.artifact_root.rstrip('/')}/dagster_runs"
+            )
             # dagster-mlflow's resource is marked beta in 1.13 and nothing stable does this, and it reads the init
             # context's deprecated `dagster_run` and `run_id`: silenced here only
             with warnings.catch_warnings():
@@ -312,7 +337,9 @@ class DagsterRunMlflow(dg.ConfigurableResource):
                 warnings.filterwarnings("ignore", category=DeprecationWarning, message="InitResourceContext")
                 from dagster_mlflow import mlflow_tracking
 
-                run = self._stack.enter_context(contextlib.contextmanager(mlflow_tracking.resource_fn)(self._context))
+                run = self._stack.enter_context(
+                    contextlib.contextmanager(mlflow_tracking.resource_fn)(self._context)
+                )
             mlflow.set_tags({TAG_ASSET: "dagster_run", "dagster.job_name": run.run_name, **process_tags()})
             self._parent_run_id = mlflow.active_run().info.run_id
         return self._parent_run_id
@@ -323,8 +350,15 @@ class ModelRegistry:
 
     champion_alias = "champion"
 
-    def __init__(self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str):
-        self.mlflow, self.experiment, self.name, self.dataset = tracking_resource, experiment, registered_model, dataset
+    def __init__(
+        self, tracking_resource: MlflowTracking, experiment: str, registered_model: str, dataset: str
+    ):
+        self.mlflow, self.experiment, self.name, self.dataset = (
+            tracking_resource,
+            experiment,
+            registered_model,
+            dataset,
+        )
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
         self._references: dict[str, object] = {}  # drift references by version, likewise
         self._experiment_id: str | None = None
@@ -341,7 +375,9 @@ class ModelRegistry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def training_run(self, run_name: str, tags: dict[str, str], dagster_run: DagsterRunMlflow | None = None) -> Iterator[ActiveRun]:
+    def training_run(
+        self, run_name: str, tags: dict[str, str], dagster_run: DagsterRunMlflow | None = None
+    ) -> Iterator[ActiveRun]:
         """An MLflow run that ends FINISHED when the block completes and FAILED when it raises.
 
         With `dagster_run` (the `mlflow` resource, dagster-mlflow's: one MLflow run per Dagster run, found by its
@@ -363,7 +399,9 @@ class ModelRegistry:
                     mlflow.start_run(run_id=parent)  # resumed: the previous training ended it
             status = "FAILED"
             try:
-                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=dagster_run is not None) as run:
+                with mlflow.start_run(
+                    experiment_id=experiment_id, run_name=run_name, tags=tags, nested=dagster_run is not None
+                ) as run:
                     yield run
                 status = "FINISHED"
             finally:
@@ -383,17 +421,25 @@ class ModelRegistry:
 
         client = self.client()
         ended = []
-        for run in client.search_runs([self.experiment_id()], filter_string="attributes.status = 'RUNNING'", max_results=200):
+        for run in client.search_runs(
+            [self.experiment_id()], filter_string="attributes.status = 'RUNNING'", max_results=200
+        ):
             tags = run.data.tags
             pid, host = tags.get(TAG_PID), tags.get(TAG_HOST)
             dagster_run_id = tags.get("dagster.run_id") or tags.get("dagster_run_id")
             earlier_attempt = (
-                rerun is not None and dagster_run_id == rerun[0] and tags.get(TAG_ASSET) == "model"
+                rerun is not None
+                and dagster_run_id == rerun[0]
+                and tags.get(TAG_ASSET) == "model"
                 and tags.get(TAG_PARTITION) in rerun[1]
             )
             if earlier_attempt:
-                reason = f"an earlier attempt of this step of Dagster run {dagster_run_id} (its worker was lost)"
-                for version in client.search_model_versions(f"name = '{self.name}' and run_id = '{run.info.run_id}'"):
+                reason = (
+                    f"an earlier attempt of this step of Dagster run {dagster_run_id} (its worker was lost)"
+                )
+                for version in client.search_model_versions(
+                    f"name = '{self.name}' and run_id = '{run.info.run_id}'"
+                ):
                     client.delete_model_version(self.name, version.version)
             elif dagster_run_id and dagster_run_ended(dagster_run_id):
                 reason = f"its Dagster run {dagster_run_id} has ended"
@@ -407,7 +453,13 @@ class ModelRegistry:
         return ended
 
     def log_trained_model(
-        self, model, example: pd.DataFrame, rows: int, params: dict, train_metrics: dict[str, float], reference: pd.DataFrame
+        self,
+        model,
+        example: pd.DataFrame,
+        rows: int,
+        params: dict,
+        train_metrics: dict[str, float],
+        reference: pd.DataFrame,
     ):
         """Inside `training_run`: the parameters, training metrics, the model (registered as a new version, with its
         signature from `example`, a few of the `rows` it was fitted on, the input example, the ml_assets code it needs
@@ -425,7 +477,9 @@ class ModelRegistry:
         mlflow.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
         # whole numbers logged as floats: a served row with a gap in such a column still fits the signature
         example = example.head(5)
-        example = example.astype({c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])})
+        example = example.astype(
+            {c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])}
+        )
         info = mlflow.sklearn.log_model(
             model,
             name="model",
@@ -443,7 +497,9 @@ class ModelRegistry:
             mlflow.log_artifact(str(path), str(Path(self.REFERENCE_ARTIFACT).parent))
         return info
 
-    def log_evaluation(self, run_id: str, metrics: dict[str, float], markdown: str, png: bytes, where: str) -> None:
+    def log_evaluation(
+        self, run_id: str, metrics: dict[str, float], markdown: str, png: bytes, where: str
+    ) -> None:
         """The evaluation of a model on `where` (a month, or the held-out split), added to the run that trained it."""
         import tempfile
 
@@ -458,8 +514,14 @@ class ModelRegistry:
             client.log_artifact(run_id, str(plot), f"evaluation/{where}")
 
     def log_backtest(
-        self, pipeline: str, scores: list[tuple[str, str, float]], means: dict[str, float], winner: str | None, metric: str,
-        markdown: str, png: bytes | None,
+        self,
+        pipeline: str,
+        scores: list[tuple[str, str, float]],
+        means: dict[str, float],
+        winner: str | None,
+        metric: str,
+        markdown: str,
+        png: bytes | None,
     ) -> str | None:
         """One MLflow run per backtest: each policy's score per month (step = month index), the means, the table and
         the plot; ended FINISHED, or FAILED if logging fails. Returns its URL."""
@@ -468,11 +530,17 @@ class ModelRegistry:
         if not scores:
             return None
         client = self.client()
-        run = client.create_run(self.experiment_id(), run_name=f"{pipeline} backtest", tags={TAG_ASSET: "backtest_report", TAG_DATASET: pipeline})
+        run = client.create_run(
+            self.experiment_id(),
+            run_name=f"{pipeline} backtest",
+            tags={TAG_ASSET: "backtest_report", TAG_DATASET: pipeline},
+        )
         try:
             months = sorted({month for month, _, _ in scores})
             for month, policy, score in scores:
-                client.log_metric(run.info.run_id, f"backtest_{policy}_{metric}", score, step=months.index(month))
+                client.log_metric(
+                    run.info.run_id, f"backtest_{policy}_{metric}", score, step=months.index(month)
+                )
             for policy, mean in means.items():
                 client.log_metric(run.info.run_id, f"mean_{policy}_{metric}", mean)
             client.set_tag(run.info.run_id, "ml_assets.backtest_winner", winner or "none")
@@ -506,7 +574,8 @@ class ModelRegistry:
         if owner != self.dataset:
             raise RegistryNameClashError(
                 f"registered model {self.name!r} already exists in {redact_uri(self.mlflow.tracking_uri)} "
-                f"for {'pipeline ' + repr(owner) if owner else 'something other than ml_assets'}, not {self.dataset!r}; "
+                f"for {'pipeline ' + repr(owner) if owner else 'something other than ml_assets'}, not "
+                f"{self.dataset!r}; "
                 "choose another name with mlflow.registered_model in the pipeline's defs.yaml"
             )
 
@@ -598,7 +667,9 @@ class ModelRegistry:
 def skops_types_of(model) -> list[str]:
     """The types skops must be told to trust to load `model`: those of its own classes, found
     by dumping it once per model structure and process (a range trains one structure many times)."""
-    structure = tuple(sorted({f"{type(v).__module__}.{type(v).__qualname__}" for v in model.get_params(deep=True).values()}))
+    structure = tuple(
+        sorted({f"{type(v).__module__}.{type(v).__qualname__}" for v in model.get_params(deep=True).values()})
+    )
     return list(_untrusted_types(type(model), structure, model))
 
 
@@ -624,4 +695,3 @@ def process_tags() -> dict[str, str]:
     import socket
 
     return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
-

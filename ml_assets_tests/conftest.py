@@ -28,8 +28,10 @@ def tlc_dir() -> Path:
     try:
         return tlc_folder()
     except DataUnavailableError as exc:
-        why = (f"the real TLC files are in no mirror (ML_ASSETS_TLC_DIR, ../shared/data/tlc) and could not be "
-               f"downloaded: {exc}")
+        why = (
+            f"the real TLC files are in no mirror (ML_ASSETS_TLC_DIR, ../shared/data/tlc) and could not be "
+            f"downloaded: {exc}"
+        )
         if os.environ.get("ML_ASSETS_REQUIRE_DATA") == "1":
             pytest.fail(why + " (ML_ASSETS_REQUIRE_DATA=1)")
         pytest.skip(why)
@@ -65,7 +67,8 @@ class TripServer:
         self.faults: dict[str, int] = {}
         self.requests: list[tuple[str, str]] = []
         handler = partial(
-            type("Handler", (FaultyHandler,), {"faults": self.faults, "requests": self.requests}), directory=str(root)
+            type("Handler", (FaultyHandler,), {"faults": self.faults, "requests": self.requests}),
+            directory=str(root),
         )
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -180,7 +183,9 @@ def postgres_source():
     import pandas as pd
     import sqlalchemy
 
-    admin = sqlalchemy.create_engine("postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT"
+    )
     tag = uuid.uuid4().hex[:10]
     database, role, password = f"ml_assets_sql_{tag}", f"ml_assets_reader_{tag}", f"pw-sentinel-{tag}"
     with admin.connect() as connection:
@@ -194,7 +199,8 @@ def postgres_source():
         penguins = pd.read_csv(package_file("package://palmerpenguins/data/penguins.csv"))
         flights = read_flights()
         flights = flights[flights["month"] <= 2].assign(
-            scheduled=pd.to_datetime(flights[["year", "month", "day"]]) + pd.to_timedelta(flights["sched_dep_time"] // 100, unit="h")
+            scheduled=pd.to_datetime(flights[["year", "month", "day"]])
+            + pd.to_timedelta(flights["sched_dep_time"] // 100, unit="h")
         )
         with engine.begin() as connection:
             penguins.to_sql("penguins", connection, index=False)

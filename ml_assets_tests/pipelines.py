@@ -1,4 +1,5 @@
-"""Test helpers: a real pipeline from its defs.yaml (with overrides), materialized with real resources (ml_assets.local)."""
+"""Test helpers: a real pipeline from its defs.yaml (with overrides), materialized with real resources
+(ml_assets.local)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def materialization_metadata(result: dg.ExecuteInProcessResult, pipeline: str, a
     """The metadata of the run's first materialization of `pipeline/asset`, whichever step recorded
     it (a step can also report an external asset: champion_model reports the champion_alias)."""
     key = dg.AssetKey([pipeline, asset])
-    return next(e.materialization for e in result.get_asset_materialization_events() if e.asset_key == key).metadata
+    return next(
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == key
+    ).metadata
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -35,7 +38,9 @@ def requested(tick, checks: bool = False) -> set[tuple[str, str | None]]:
     for r in tick.results:
         if not r.true_subset.size or isinstance(r.key, dg.AssetCheckKey) != checks:
             continue
-        partitions = r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else [None]
+        partitions = (
+            r.true_subset.expensively_compute_partition_keys() if r.true_subset.is_partitioned else [None]
+        )
         found |= {(r.key.to_user_string(), p) for p in partitions}
     return found
 

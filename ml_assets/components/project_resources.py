@@ -41,12 +41,18 @@ def build_resources(
     """
     data_dir = _absolute(data_dir)
     tracking_uri = (
-        dg.EnvVar("MLFLOW_TRACKING_URI") if os.environ.get("MLFLOW_TRACKING_URI") else f"sqlite:///{data_dir}/mlflow/mlflow.db"
+        dg.EnvVar("MLFLOW_TRACKING_URI")
+        if os.environ.get("MLFLOW_TRACKING_URI")
+        else f"sqlite:///{data_dir}/mlflow/mlflow.db"
     )
-    webhook = dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK_URL") if os.environ.get("ML_ASSETS_ALERT_WEBHOOK_URL") else None
+    webhook = (
+        dg.EnvVar("ML_ASSETS_ALERT_WEBHOOK_URL") if os.environ.get("ML_ASSETS_ALERT_WEBHOOK_URL") else None
+    )
     storage = ProjectStorage(data_dir=data_dir)
     mlflow_tracking = MlflowTracking(
-        tracking_uri=tracking_uri, artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts", ui_url=mlflow_ui_url
+        tracking_uri=tracking_uri,
+        artifact_root=mlflow_artifact_root or f"{data_dir}/mlflow/artifacts",
+        ui_url=mlflow_ui_url,
     )
     return {
         "storage": storage,
@@ -56,7 +62,8 @@ def build_resources(
         "compute": StepCompute(native_threads=native_threads, parallel_fits=parallel_fits),
         "warehouse_io_manager": FrameIOManager(base_path=f"{data_dir}/warehouse"),
         "model_io_manager": ModelIOManager(base_path=f"{data_dir}/warehouse"),
-        "report_io_manager": ReportIOManager(base_path=storage.reports_dir),  # where storage.stored_report reads
+        # where storage.stored_report reads
+        "report_io_manager": ReportIOManager(base_path=storage.reports_dir),
     }
 
 
@@ -72,7 +79,8 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         ),
     )
     data_dir: str | None = Field(
-        default=None, description="Root of every output (a folder or fsspec URL); unset = data/ in the project."
+        default=None,
+        description="Root of every output (a folder or fsspec URL); unset = data/ in the project.",
     )
     executor: Literal["in_process", "multiprocess"] = Field(
         default="in_process",
@@ -80,8 +88,12 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
         # (each of those pays ~4 s of imports); multiprocess isolates steps at that cost
         description="in_process: a run's steps in one process; multiprocess: a process per step.",
     )
-    mlflow_ui_url: str = Field(default="http://127.0.0.1:5000", description="Base of the MLflow links in metadata.")
-    dagster_ui_url: str = Field(default="http://127.0.0.1:3000", description="Base of the run links in alerts.")
+    mlflow_ui_url: str = Field(
+        default="http://127.0.0.1:5000", description="Base of the MLflow links in metadata."
+    )
+    dagster_ui_url: str = Field(
+        default="http://127.0.0.1:3000", description="Base of the run links in alerts."
+    )
     native_threads: int = Field(
         default=1,
         description=(
@@ -100,18 +112,24 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         if self.native_threads < 1:
             raise ValueError(
-                f"native_threads (ML_ASSETS_NATIVE_THREADS) must be a whole number of threads, 1 or more: not {self.native_threads}"
+                "native_threads (ML_ASSETS_NATIVE_THREADS) must be a whole number of threads, 1 or more: "
+                f"not {self.native_threads}"
             )
         if self.parallel_fits < 1:
             raise ValueError(
-                f"parallel_fits (ML_ASSETS_PARALLEL_FITS) must be a whole number of fits at once, 1 or more: not {self.parallel_fits}"
+                "parallel_fits (ML_ASSETS_PARALLEL_FITS) must be a whole number of fits at once, 1 or "
+                f"more: not {self.parallel_fits}"
             )
         if self.deployment == "production":
             return self._production()
         data_dir = self.data_dir or str(Path(context.project_root) / "data")
         return dg.Definitions(
             resources=build_resources(
-                data_dir, self.mlflow_ui_url, self.dagster_ui_url, native_threads=self.native_threads, parallel_fits=self.parallel_fits
+                data_dir,
+                self.mlflow_ui_url,
+                self.dagster_ui_url,
+                native_threads=self.native_threads,
+                parallel_fits=self.parallel_fits,
             ),
             executor=dg.in_process_executor if self.executor == "in_process" else dg.multiprocess_executor,
             sensors=[run_failure_alert, failed_run_cleanup],
@@ -126,10 +144,20 @@ class ProjectResources(dg.Component, dg.Model, dg.Resolvable):
                 f"s3:// URL, not {self.data_dir!r}"
             )
         if not os.environ.get("MLFLOW_TRACKING_URI"):
-            raise ValueError("deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to")
+            raise ValueError(
+                "deployment production needs MLFLOW_TRACKING_URI: the MLflow server every worker logs to"
+            )
         # the server stores artifacts where its --artifacts-destination says (S3); clients never need that bucket
         resources = build_resources(
-            self.data_dir, self.mlflow_ui_url, self.dagster_ui_url, "mlflow-artifacts:/ml_assets", self.native_threads,
+            self.data_dir,
+            self.mlflow_ui_url,
+            self.dagster_ui_url,
+            "mlflow-artifacts:/ml_assets",
+            self.native_threads,
             self.parallel_fits,
         )
-        return dg.Definitions(resources=resources, executor=watched_celery_executor(), sensors=[run_failure_alert, failed_run_cleanup])
+        return dg.Definitions(
+            resources=resources,
+            executor=watched_celery_executor(),
+            sensors=[run_failure_alert, failed_run_cleanup],
+        )

@@ -35,14 +35,18 @@ def type_name(annotation: Any) -> str:
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args if a is not type(None)) + (" or null" if type(None) in args else "")
+        return " or ".join(type_name(a) for a in args if a is not type(None)) + (
+            " or null" if type(None) in args else ""
+        )
     if origin in (list, tuple):
         return f"list of {type_name(args[0])}" if args else "list"
     if origin is dict:
         return f"mapping of {type_name(args[0])} to {type_name(args[1])}" if args else "mapping"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
-    return {str: "text", int: "integer", float: "number", bool: "true/false"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return {str: "text", int: "integer", float: "number", bool: "true/false"}.get(
+        annotation, getattr(annotation, "__name__", str(annotation))
+    )
 
 
 def default_of(field: Any) -> str:
@@ -55,7 +59,7 @@ def default_of(field: Any) -> str:
         return "`null`"
     if isinstance(field.default, bool):
         return f"`{str(field.default).lower()}`"
-    return "`\"\"`" if field.default == "" else f"`{field.default}`"
+    return '`""`' if field.default == "" else f"`{field.default}`"
 
 
 def nested_models(annotation: Any) -> list[type[BaseModel]]:
@@ -92,12 +96,20 @@ def render() -> str:
     top = ["| setting | type | default | meaning |", "|---|---|---|---|"]
     for name, field in TrainingPipeline.model_fields.items():
         model = PARTS.get(name)
-        kind = type_name(model) if model is not None else ("a source kind, below" if name == "source" else type_name(field.annotation))
+        kind = (
+            type_name(model)
+            if model is not None
+            else ("a source kind, below" if name == "source" else type_name(field.annotation))
+        )
         resolver = next((m for m in field.metadata if hasattr(m, "description") and m.description), None)
         description = (field.description or getattr(resolver, "description", "") or "").replace("|", "\\|")
         top.append(f"| `{name}` | {kind} | {default_of(field)} | {' '.join(description.split())} |")
     seen: set[type[BaseModel]] = set()
-    parts = [s for model in PARTS.values() for s in sections(typing.get_args(model)[0] if typing.get_args(model) else model, seen)]
+    parts = [
+        s
+        for model in PARTS.values()
+        for s in sections(typing.get_args(model)[0] if typing.get_args(model) else model, seen)
+    ]
     kinds: dict[type, list[str]] = {}
     for kind in SOURCE_KINDS:
         kinds.setdefault(spec_class(kind), []).append(kind)
@@ -105,20 +117,27 @@ def render() -> str:
     for spec, names in kinds.items():
         doc = " ".join((spec.__doc__ or "").split())
         sources.append(f"### `kind: {' / '.join(names)}`\n\n{doc}\n\n{model_table(spec)}\n")
-    return "\n".join([
-        HEADER,
-        "## The pipeline\n",
-        "\n".join(top) + "\n",
-        "## Sources\n",
-        "`source.kind` picks one of these; each kind takes only its own settings. A database table, for example:\n",
-        SQL_EXAMPLE + "\n",
-        *sources,
-        "## The parts\n",
-        *parts,
-    ]).rstrip() + "\n"
+    return (
+        "\n".join(
+            [
+                HEADER,
+                "## The pipeline\n",
+                "\n".join(top) + "\n",
+                "## Sources\n",
+                "`source.kind` picks one of these; each kind takes only its own settings. A database "
+                "table, for example:\n",
+                SQL_EXAMPLE + "\n",
+                *sources,
+                "## The parts\n",
+                *parts,
+            ]
+        ).rstrip()
+        + "\n"
+    )
 
 
-if __name__ == "__main__":  # python -m ml_assets.components.reference docs/configuration-reference.md (dev.py docs)
+# python -m ml_assets.components.reference docs/configuration-reference.md (dev.py docs)
+if __name__ == "__main__":
     import sys
     from pathlib import Path
 

@@ -35,9 +35,17 @@ from ml_assets.orchestration.sensors import build_ingest_schedule, build_source_
 
 # each YAML part and the model that validates it (components/yaml_schema.py; the reference in components/reference.py)
 PARTS = {
-    "target": TargetSpec, "features": FeatureSpec, "estimator": EstimatorSpec, "baselines": list[BaselineSpec],
-    "quality": QualitySpec, "evaluation": EvaluationSpec, "partitioning": PartitioningSpec, "mlflow": MlflowSpec,
-    "champion": ChampionSpec, "automation": AutomationSpec, "monitoring": MonitoringSpec,
+    "target": TargetSpec,
+    "features": FeatureSpec,
+    "estimator": EstimatorSpec,
+    "baselines": list[BaselineSpec],
+    "quality": QualitySpec,
+    "evaluation": EvaluationSpec,
+    "partitioning": PartitioningSpec,
+    "mlflow": MlflowSpec,
+    "champion": ChampionSpec,
+    "automation": AutomationSpec,
+    "monitoring": MonitoringSpec,
 }
 
 
@@ -46,33 +54,49 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
     -> champion -> predictions, with blocking checks, MLflow tracking and registry, automation, a source sensor
     and (monthly) an ingest schedule and a backtest."""
 
-    name: str = Field(description="Asset-key prefix, group and job prefix of the pipeline (a Python identifier).")
-    description: Annotated[str, dg.Resolver.default(description="One sentence on what the pipeline predicts, shown on its jobs.")] = ""
+    name: str = Field(
+        description="Asset-key prefix, group and job prefix of the pipeline (a Python identifier)."
+    )
+    description: Annotated[
+        str, dg.Resolver.default(description="One sentence on what the pipeline predicts, shown on its jobs.")
+    ] = ""
     task: str = Field(description="regression or classification (ml_assets/tasks/: one folder per kind).")
     # each part below is Any to Dagster's loader, which checks only that the YAML is a mapping (templates may sit
-    # anywhere in it); the part's resolver renders the templates, then validates it by its model (components/yaml_schema.py)
+    # anywhere in it); the part's resolver renders the templates, then validates it by its model
+    # (components/yaml_schema.py)
     source: Annotated[Any, SOURCE]
     target: Annotated[Any, part(PARTS["target"], "The column the model predicts.")]
     features: Annotated[Any, part(PARTS["features"], "The model's inputs and how rows are cleaned.")] = Field(
         default_factory=FeatureSpec
     )
     estimator: Annotated[Any, part(PARTS["estimator"], "The model's estimator and hyperparameters.")]
-    baselines: Annotated[Any, part(PARTS["baselines"], "Reference predictors scored on the same rows (the trivial one is always there).")
+    baselines: Annotated[
+        Any,
+        part(
+            PARTS["baselines"],
+            "Reference predictors scored on the same rows (the trivial one is always there).",
+        ),
     ] = Field(default_factory=list)
-    quality: Annotated[Any, part(PARTS["quality"], "Thresholds of the blocking checks.")] = Field(default_factory=QualitySpec)
-    evaluation: Annotated[Any, part(PARTS["evaluation"], "Cross-validation of unpartitioned pipelines.")] = Field(
-        default_factory=EvaluationSpec
+    quality: Annotated[Any, part(PARTS["quality"], "Thresholds of the blocking checks.")] = Field(
+        default_factory=QualitySpec
+    )
+    evaluation: Annotated[Any, part(PARTS["evaluation"], "Cross-validation of unpartitioned pipelines.")] = (
+        Field(default_factory=EvaluationSpec)
     )
     partitioning: Annotated[Any, part(PARTS["partitioning"], "Monthly partitions, or none.")] = Field(
         default_factory=PartitioningSpec
     )
-    mlflow: Annotated[Any, part(PARTS["mlflow"], "MLflow experiment and registered model names.")] = Field(default_factory=MlflowSpec)
-    champion: Annotated[Any, part(PARTS["champion"], "The promotion gate.")] = Field(default_factory=ChampionSpec)
+    mlflow: Annotated[Any, part(PARTS["mlflow"], "MLflow experiment and registered model names.")] = Field(
+        default_factory=MlflowSpec
+    )
+    champion: Annotated[Any, part(PARTS["champion"], "The promotion gate.")] = Field(
+        default_factory=ChampionSpec
+    )
     automation: Annotated[Any, part(PARTS["automation"], "Sensor, automation and retry settings.")] = Field(
         default_factory=AutomationSpec
     )
-    monitoring: Annotated[Any, part(PARTS["monitoring"], "Drift checks, retraining and the backtest.")] = Field(
-        default_factory=MonitoringSpec
+    monitoring: Annotated[Any, part(PARTS["monitoring"], "Drift checks, retraining and the backtest.")] = (
+        Field(default_factory=MonitoringSpec)
     )
 
     @model_validator(mode="after")
@@ -86,8 +110,15 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
         monthly = self.partitioning.monthly
         source = self.source.build()
         task = task_class(self.task)(
-            self.name, self.target, self.features, self.estimator, self.baselines, self.quality, self.evaluation,
-            monthly is not None, source.time_column,
+            self.name,
+            self.target,
+            self.features,
+            self.estimator,
+            self.baselines,
+            self.quality,
+            self.evaluation,
+            monthly is not None,
+            source.time_column,
         )
         return PipelinePlan(
             name=self.name,
@@ -116,7 +147,8 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
         training_job = dg.define_asset_job(
             plan.job_name("training"),
             selection=group,
-            description=f"{plan.description or plan.name} raw data -> features -> model -> evaluation report -> champion.",
+            description=f"{plan.description or plan.name} raw data -> features -> model -> evaluation "
+            "report -> champion.",
         )
         return dg.Definitions(
             assets=build_pipeline_assets(plan),
@@ -129,7 +161,8 @@ class TrainingPipeline(dg.Component, dg.Model, dg.Resolvable):
                     target=group,
                     default_status=default_sensor_status(),
                     minimum_interval_seconds=plan.automation.automation_interval_s,
-                    description=f"Materializes {plan.name}'s features, model, report and champion when their inputs' data changed.",
+                    description=f"Materializes {plan.name}'s features, model, report and champion when "
+                    "their inputs' data changed.",
                 ),
             ],
         )

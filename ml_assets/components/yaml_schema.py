@@ -27,7 +27,9 @@ def part(model: Any, description: str) -> dg.Resolver:
         return adapter.validate_python(context.resolve_value(value))
 
     return dg.Resolver(
-        resolve, model_field_type=Annotated[Any, PlainValidator(_as_written, json_schema_input_type=model)], description=description
+        resolve,
+        model_field_type=Annotated[Any, PlainValidator(_as_written, json_schema_input_type=model)],
+        description=description,
     )
 
 

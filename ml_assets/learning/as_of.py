@@ -26,7 +26,8 @@ from ml_assets.learning.inputs import derive
 
 # (name, of, by, window_s, stat, to): config.AsOfAggregate.as_tuple()
 Aggregate = tuple[str, str, tuple[str, ...], int, str, "str | None"]
-_GROUP_STRIDE = 10**10  # seconds of a group's time line (year 2286): a group's keys never reach the next group's
+# seconds of a group's time line (year 2286): a group's keys never reach the next group's
+_GROUP_STRIDE = 10**10
 
 
 def _seconds(values: pd.Series, round_up: bool) -> np.ndarray:
@@ -40,7 +41,9 @@ def _seconds(values: pd.Series, round_up: bool) -> np.ndarray:
     return np.where(stamps.isna().to_numpy(), -1, seconds)
 
 
-def _group_codes(rows: pd.DataFrame, history: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _group_codes(
+    rows: pd.DataFrame, history: pd.DataFrame, by: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     if not by:
         return np.zeros(len(rows), dtype="int64"), np.zeros(len(history), dtype="int64")
     both = pd.concat([rows[list(by)], history[list(by)]], ignore_index=True)
@@ -79,7 +82,8 @@ def as_of_aggregates(
         keys = event_groups[usable] * _GROUP_STRIDE + avail_s[usable]
         order = np.argsort(keys, kind="stable")
         keys, values = keys[order], values[usable][order]
-        ends = np.searchsorted(keys, row_groups * _GROUP_STRIDE + query_s, side="left")  # strictly before the as-of time
+        # strictly before the as-of time
+        ends = np.searchsorted(keys, row_groups * _GROUP_STRIDE + query_s, side="left")
         starts = np.searchsorted(keys, row_groups * _GROUP_STRIDE + query_s - window_s, side="left")
         starts = np.minimum(starts, ends)
         counts = (ends - starts).astype("float64")
@@ -87,7 +91,12 @@ def as_of_aggregates(
         if stat == "count":
             result = counts
         elif stat == "median":
-            result = np.array([np.median(values[s:e]) if n else np.nan for s, e, n in zip(starts, ends, counts, strict=True)])
+            result = np.array(
+                [
+                    np.median(values[s:e]) if n else np.nan
+                    for s, e, n in zip(starts, ends, counts, strict=True)
+                ]
+            )
         else:
             sums = np.concatenate([[0.0], np.cumsum(values)])
             with np.errstate(divide="ignore", invalid="ignore"):

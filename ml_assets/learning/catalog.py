@@ -10,82 +10,297 @@ from __future__ import annotations
 # name -> task -> import path
 NAMED: dict[str, dict[str, str]] = {
     "linear_regression": {"regression": "sklearn.linear_model.LinearRegression"},
-    "ridge": {"regression": "sklearn.linear_model.Ridge", "classification": "sklearn.linear_model.RidgeClassifier"},
+    "ridge": {
+        "regression": "sklearn.linear_model.Ridge",
+        "classification": "sklearn.linear_model.RidgeClassifier",
+    },
     "lasso": {"regression": "sklearn.linear_model.Lasso"},
     "elastic_net": {"regression": "sklearn.linear_model.ElasticNet"},
     "logistic_regression": {"classification": "sklearn.linear_model.LogisticRegression"},
-    "random_forest": {"regression": "sklearn.ensemble.RandomForestRegressor", "classification": "sklearn.ensemble.RandomForestClassifier"},
-    "extra_trees": {"regression": "sklearn.ensemble.ExtraTreesRegressor", "classification": "sklearn.ensemble.ExtraTreesClassifier"},
+    "random_forest": {
+        "regression": "sklearn.ensemble.RandomForestRegressor",
+        "classification": "sklearn.ensemble.RandomForestClassifier",
+    },
+    "extra_trees": {
+        "regression": "sklearn.ensemble.ExtraTreesRegressor",
+        "classification": "sklearn.ensemble.ExtraTreesClassifier",
+    },
     "gradient_boosting": {
-        "regression": "sklearn.ensemble.GradientBoostingRegressor", "classification": "sklearn.ensemble.GradientBoostingClassifier"
+        "regression": "sklearn.ensemble.GradientBoostingRegressor",
+        "classification": "sklearn.ensemble.GradientBoostingClassifier",
     },
     "hist_gradient_boosting": {
         "regression": "sklearn.ensemble.HistGradientBoostingRegressor",
         "classification": "sklearn.ensemble.HistGradientBoostingClassifier",
     },
-    "k_neighbors": {"regression": "sklearn.neighbors.KNeighborsRegressor", "classification": "sklearn.neighbors.KNeighborsClassifier"},
-    "dummy": {"regression": "sklearn.dummy.DummyRegressor", "classification": "sklearn.dummy.DummyClassifier"},
+    "k_neighbors": {
+        "regression": "sklearn.neighbors.KNeighborsRegressor",
+        "classification": "sklearn.neighbors.KNeighborsClassifier",
+    },
+    "dummy": {
+        "regression": "sklearn.dummy.DummyRegressor",
+        "classification": "sklearn.dummy.DummyClassifier",
+    },
     # ml_assets' own: a linear model on a few columns, boosted trees on its residuals (see learning/composite.py)
     "linear_then_boosted_trees": {"regression": "ml_assets.learning.composite.LinearThenBoostedTrees"},
 }
 
 # import path -> constructor parameters (scikit-learn 1.9)
 PARAMS: dict[str, frozenset[str]] = {
-    "sklearn.linear_model.LinearRegression": frozenset(("copy_X", "fit_intercept", "n_jobs", "positive", "tol")),
-    "sklearn.linear_model.Ridge": frozenset(("alpha", "copy_X", "fit_intercept", "max_iter", "positive", "random_state", "solver", "tol")),
+    "sklearn.linear_model.LinearRegression": frozenset(
+        ("copy_X", "fit_intercept", "n_jobs", "positive", "tol")
+    ),
+    "sklearn.linear_model.Ridge": frozenset(
+        ("alpha", "copy_X", "fit_intercept", "max_iter", "positive", "random_state", "solver", "tol")
+    ),
     "sklearn.linear_model.RidgeClassifier": frozenset(
-        ("alpha", "class_weight", "copy_X", "fit_intercept", "max_iter", "positive", "random_state", "solver", "tol")
+        (
+            "alpha",
+            "class_weight",
+            "copy_X",
+            "fit_intercept",
+            "max_iter",
+            "positive",
+            "random_state",
+            "solver",
+            "tol",
+        )
     ),
     "sklearn.linear_model.Lasso": frozenset(
-        ("alpha", "copy_X", "fit_intercept", "max_iter", "positive", "precompute", "random_state", "selection", "tol", "warm_start")
+        (
+            "alpha",
+            "copy_X",
+            "fit_intercept",
+            "max_iter",
+            "positive",
+            "precompute",
+            "random_state",
+            "selection",
+            "tol",
+            "warm_start",
+        )
     ),
     "sklearn.linear_model.ElasticNet": frozenset(
-        ("alpha", "copy_X", "fit_intercept", "l1_ratio", "max_iter", "positive", "precompute", "random_state", "selection", "tol",
-         "warm_start")
+        (
+            "alpha",
+            "copy_X",
+            "fit_intercept",
+            "l1_ratio",
+            "max_iter",
+            "positive",
+            "precompute",
+            "random_state",
+            "selection",
+            "tol",
+            "warm_start",
+        )
     ),
     "sklearn.linear_model.LogisticRegression": frozenset(
-        ("C", "class_weight", "dual", "fit_intercept", "intercept_scaling", "l1_ratio", "max_iter", "n_jobs", "penalty",
-         "random_state", "solver", "tol", "verbose", "warm_start")
+        (
+            "C",
+            "class_weight",
+            "dual",
+            "fit_intercept",
+            "intercept_scaling",
+            "l1_ratio",
+            "max_iter",
+            "n_jobs",
+            "penalty",
+            "random_state",
+            "solver",
+            "tol",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.RandomForestRegressor": frozenset(
-        ("bootstrap", "ccp_alpha", "criterion", "max_depth", "max_features", "max_leaf_nodes", "max_samples", "min_impurity_decrease",
-         "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators", "n_jobs", "oob_score",
-         "random_state", "verbose", "warm_start")
+        (
+            "bootstrap",
+            "ccp_alpha",
+            "criterion",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "max_samples",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "monotonic_cst",
+            "n_estimators",
+            "n_jobs",
+            "oob_score",
+            "random_state",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.RandomForestClassifier": frozenset(
-        ("bootstrap", "ccp_alpha", "class_weight", "criterion", "max_depth", "max_features", "max_leaf_nodes", "max_samples",
-         "min_impurity_decrease", "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators",
-         "n_jobs", "oob_score", "random_state", "verbose", "warm_start")
+        (
+            "bootstrap",
+            "ccp_alpha",
+            "class_weight",
+            "criterion",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "max_samples",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "monotonic_cst",
+            "n_estimators",
+            "n_jobs",
+            "oob_score",
+            "random_state",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.ExtraTreesRegressor": frozenset(
-        ("bootstrap", "ccp_alpha", "criterion", "max_depth", "max_features", "max_leaf_nodes", "max_samples", "min_impurity_decrease",
-         "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators", "n_jobs", "oob_score",
-         "random_state", "verbose", "warm_start")
+        (
+            "bootstrap",
+            "ccp_alpha",
+            "criterion",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "max_samples",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "monotonic_cst",
+            "n_estimators",
+            "n_jobs",
+            "oob_score",
+            "random_state",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.ExtraTreesClassifier": frozenset(
-        ("bootstrap", "ccp_alpha", "class_weight", "criterion", "max_depth", "max_features", "max_leaf_nodes", "max_samples",
-         "min_impurity_decrease", "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "monotonic_cst", "n_estimators",
-         "n_jobs", "oob_score", "random_state", "verbose", "warm_start")
+        (
+            "bootstrap",
+            "ccp_alpha",
+            "class_weight",
+            "criterion",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "max_samples",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "monotonic_cst",
+            "n_estimators",
+            "n_jobs",
+            "oob_score",
+            "random_state",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.GradientBoostingRegressor": frozenset(
-        ("alpha", "ccp_alpha", "criterion", "init", "learning_rate", "loss", "max_depth", "max_features", "max_leaf_nodes",
-         "min_impurity_decrease", "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "n_estimators",
-         "n_iter_no_change", "random_state", "subsample", "tol", "validation_fraction", "verbose", "warm_start")
+        (
+            "alpha",
+            "ccp_alpha",
+            "criterion",
+            "init",
+            "learning_rate",
+            "loss",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "n_estimators",
+            "n_iter_no_change",
+            "random_state",
+            "subsample",
+            "tol",
+            "validation_fraction",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.GradientBoostingClassifier": frozenset(
-        ("ccp_alpha", "criterion", "init", "learning_rate", "loss", "max_depth", "max_features", "max_leaf_nodes",
-         "min_impurity_decrease", "min_samples_leaf", "min_samples_split", "min_weight_fraction_leaf", "n_estimators",
-         "n_iter_no_change", "random_state", "subsample", "tol", "validation_fraction", "verbose", "warm_start")
+        (
+            "ccp_alpha",
+            "criterion",
+            "init",
+            "learning_rate",
+            "loss",
+            "max_depth",
+            "max_features",
+            "max_leaf_nodes",
+            "min_impurity_decrease",
+            "min_samples_leaf",
+            "min_samples_split",
+            "min_weight_fraction_leaf",
+            "n_estimators",
+            "n_iter_no_change",
+            "random_state",
+            "subsample",
+            "tol",
+            "validation_fraction",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.HistGradientBoostingRegressor": frozenset(
-        ("categorical_features", "early_stopping", "interaction_cst", "l2_regularization", "learning_rate", "loss", "max_bins",
-         "max_depth", "max_features", "max_iter", "max_leaf_nodes", "min_samples_leaf", "monotonic_cst", "n_iter_no_change", "quantile",
-         "random_state", "scoring", "tol", "validation_fraction", "verbose", "warm_start")
+        (
+            "categorical_features",
+            "early_stopping",
+            "interaction_cst",
+            "l2_regularization",
+            "learning_rate",
+            "loss",
+            "max_bins",
+            "max_depth",
+            "max_features",
+            "max_iter",
+            "max_leaf_nodes",
+            "min_samples_leaf",
+            "monotonic_cst",
+            "n_iter_no_change",
+            "quantile",
+            "random_state",
+            "scoring",
+            "tol",
+            "validation_fraction",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.ensemble.HistGradientBoostingClassifier": frozenset(
-        ("categorical_features", "class_weight", "early_stopping", "interaction_cst", "l2_regularization", "learning_rate", "loss",
-         "max_bins", "max_depth", "max_features", "max_iter", "max_leaf_nodes", "min_samples_leaf", "monotonic_cst",
-         "n_iter_no_change", "random_state", "scoring", "tol", "validation_fraction", "verbose", "warm_start")
+        (
+            "categorical_features",
+            "class_weight",
+            "early_stopping",
+            "interaction_cst",
+            "l2_regularization",
+            "learning_rate",
+            "loss",
+            "max_bins",
+            "max_depth",
+            "max_features",
+            "max_iter",
+            "max_leaf_nodes",
+            "min_samples_leaf",
+            "monotonic_cst",
+            "n_iter_no_change",
+            "random_state",
+            "scoring",
+            "tol",
+            "validation_fraction",
+            "verbose",
+            "warm_start",
+        )
     ),
     "sklearn.neighbors.KNeighborsRegressor": frozenset(
         ("algorithm", "leaf_size", "metric", "metric_params", "n_jobs", "n_neighbors", "p", "weights")
@@ -96,8 +311,16 @@ PARAMS: dict[str, frozenset[str]] = {
     "sklearn.dummy.DummyRegressor": frozenset(("constant", "quantile", "strategy")),
     "sklearn.dummy.DummyClassifier": frozenset(("constant", "random_state", "strategy")),
     "ml_assets.learning.composite.LinearThenBoostedTrees": frozenset(
-        ("linear_categorical", "linear_numeric", "learning_rate", "max_iter", "max_leaf_nodes", "min_samples_leaf",
-         "l2_regularization", "random_state")
+        (
+            "linear_categorical",
+            "linear_numeric",
+            "learning_rate",
+            "max_iter",
+            "max_leaf_nodes",
+            "min_samples_leaf",
+            "l2_regularization",
+            "random_state",
+        )
     ),
 }
 
@@ -115,7 +338,9 @@ def import_path(kind: str, task: str) -> str:
         by_task = NAMED[kind]
         if task not in by_task:
             allowed = sorted(n for n, t in NAMED.items() if task in t)
-            raise EstimatorNameError(f"{kind!r} is not a {task} estimator; {task} names are {allowed} or an import path")
+            raise EstimatorNameError(
+                f"{kind!r} is not a {task} estimator; {task} names are {allowed} or an import path"
+            )
         return by_task[task]
     if "." not in kind:
         allowed = sorted(n for n, t in NAMED.items() if task in t)
@@ -138,5 +363,7 @@ def parameters_of(path: str) -> frozenset[str]:
     except (ImportError, AttributeError) as exc:
         raise EstimatorNameError(f"cannot import {path!r} ({type(exc).__name__}: {exc})") from None
     if not (hasattr(cls, "fit") and hasattr(cls, "predict")):
-        raise EstimatorNameError(f"{path!r} is not a scikit-learn estimator: it has no fit and predict methods")
+        raise EstimatorNameError(
+            f"{path!r} is not a scikit-learn estimator: it has no fit and predict methods"
+        )
     return frozenset(p for p in inspect.signature(cls).parameters if p not in ("self", "args", "kwargs"))

@@ -55,7 +55,11 @@ class LinearThenBoostedTrees(RegressorMixin, BaseEstimator):
                     "features",
                     ColumnTransformer(
                         [
-                            ("one_hot", OneHotEncoder(handle_unknown="ignore"), list(self.linear_categorical)),
+                            (
+                                "one_hot",
+                                OneHotEncoder(handle_unknown="ignore"),
+                                list(self.linear_categorical),
+                            ),
                             ("numeric", "passthrough", list(self.linear_numeric)),
                         ]
                     ),
@@ -74,8 +78,10 @@ class LinearThenBoostedTrees(RegressorMixin, BaseEstimator):
             early_stopping=False,
             random_state=self.random_state,
         )
-        return Pipeline([("features", clone(self.encoder)), ("regressor", trees)]) if self.encoder is not None else Pipeline(
-            [("regressor", trees)]
+        return (
+            Pipeline([("features", clone(self.encoder)), ("regressor", trees)])
+            if self.encoder is not None
+            else Pipeline([("regressor", trees)])
         )
 
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> LinearThenBoostedTrees:

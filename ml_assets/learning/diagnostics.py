@@ -9,7 +9,9 @@ import pandas as pd
 
 def group_residuals(groups: pd.Series, y_true, predicted, top: int = 8) -> pd.DataFrame:
     """The `top` largest groups, largest first: rows, mean residual (bias) and RMSE (residual = actual - predicted)."""
-    frame = pd.DataFrame({"group": groups.astype(object).to_numpy(), "residual": np.asarray(y_true) - np.asarray(predicted)})
+    frame = pd.DataFrame(
+        {"group": groups.astype(object).to_numpy(), "residual": np.asarray(y_true) - np.asarray(predicted)}
+    )
     summary = frame.groupby("group", dropna=False)["residual"].agg(
         rows="size", bias="mean", rmse=lambda r: float(np.sqrt(np.mean(np.square(r))))
     )
@@ -18,7 +20,10 @@ def group_residuals(groups: pd.Series, y_true, predicted, top: int = 8) -> pd.Da
 
 def residuals_table(summary: pd.DataFrame) -> str:
     """`group_residuals` as a Markdown table."""
-    lines = "\n".join(f"| {name} | {int(row.rows):,} | {row.bias:+.2f} | {row.rmse:.2f} |" for name, row in summary.iterrows())
+    lines = "\n".join(
+        f"| {name} | {int(row.rows):,} | {row.bias:+.2f} | {row.rmse:.2f} |"
+        for name, row in summary.iterrows()
+    )
     return f"| group | rows | mean residual | RMSE |\n|---|---:|---:|---:|\n{lines}"
 
 
@@ -41,7 +46,10 @@ def permutation_importances(
     increases = []
     for start in range(0, len(shuffles), per_call):
         batch = shuffles[start : start + per_call]
-        copies = pd.concat([X.assign(**{column: X[column].iloc[order].reset_index(drop=True)}) for column, order in batch], ignore_index=True)
+        copies = pd.concat(
+            [X.assign(**{column: X[column].iloc[order].reset_index(drop=True)}) for column, order in batch],
+            ignore_index=True,
+        )
         predicted = np.asarray(model.predict(copies), dtype=float).reshape(len(batch), len(X))
         increases.extend(np.sqrt(np.mean(np.square(predicted - y), axis=1)) - base)
     by_column = np.asarray(increases).reshape(len(X.columns), repeats)
@@ -60,7 +68,10 @@ def calibration_table(y_true, probabilities: np.ndarray, classes: list, bins: in
     for b in range(bins):
         inside = which == b
         if inside.any():
-            lines.append(f"| {edges[b]:.1f}-{edges[b + 1]:.1f} | {int(inside.sum())} | {stated[inside].mean():.3f} | {observed[inside].mean():.3f} |")
+            lines.append(
+                f"| {edges[b]:.1f}-{edges[b + 1]:.1f} | {int(inside.sum())} | {stated[inside].mean():.3f} "
+                f"| {observed[inside].mean():.3f} |"
+            )
     return f"| bin | rows | mean {what[0]} | {what[1]} |\n|---|---:|---:|---:|\n" + "\n".join(lines)
 
 
@@ -69,11 +80,19 @@ def calibration_error(y_true, probabilities: np.ndarray, classes: list, bins: in
     stated probability and the observed frequency (0 = perfectly calibrated)."""
     stated, observed = _stated_and_observed(np.asarray(y_true), probabilities, classes)
     which = np.clip(np.digitize(stated, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
-    gaps = [abs(stated[which == b].mean() - observed[which == b].mean()) * (which == b).sum() for b in range(bins) if (which == b).any()]
+    gaps = [
+        abs(stated[which == b].mean() - observed[which == b].mean()) * (which == b).sum()
+        for b in range(bins)
+        if (which == b).any()
+    ]
     return float(sum(gaps) / len(stated))
 
 
-def _stated_and_observed(y_true: np.ndarray, probabilities: np.ndarray, classes: list) -> tuple[np.ndarray, np.ndarray]:
+def _stated_and_observed(
+    y_true: np.ndarray, probabilities: np.ndarray, classes: list
+) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) == 2:
         return probabilities[:, 1], (y_true == classes[1]).astype(float)
-    return probabilities.max(axis=1), (np.asarray(classes)[probabilities.argmax(axis=1)] == y_true).astype(float)
+    return probabilities.max(axis=1), (np.asarray(classes)[probabilities.argmax(axis=1)] == y_true).astype(
+        float
+    )

@@ -19,7 +19,8 @@ def estimator_class(path: str):
 
 
 def takes_sparse_input(kind: str, task: str) -> bool:
-    """Whether the estimator a YAML `kind` names accepts sparse input (scikit-learn's input tags say; HistGradientBoosting
+    """Whether the estimator a YAML `kind` names accepts sparse input (scikit-learn's input tags say;
+    HistGradientBoosting
     and ml_assets' composite, whose boosted trees read the encoder's output, do not)."""
     path = import_path(kind, task)
     if path == COMPOSITE:
@@ -28,7 +29,8 @@ def takes_sparse_input(kind: str, task: str) -> bool:
 
     try:
         return bool(get_tags(estimator_class(path)()).input_tags.sparse)
-    except (TypeError, ValueError, AttributeError):  # an estimator that needs arguments, or predates tags: assume not
+    # an estimator that needs arguments, or predates tags: assume not
+    except (TypeError, ValueError, AttributeError):
         return False
 
 
@@ -39,7 +41,10 @@ def columns_named_by(kind: str, task: str, params: dict) -> dict[str, list[str]]
     from ml_assets.learning.composite import LinearThenBoostedTrees
 
     defaults = LinearThenBoostedTrees()
-    return {name: list(params.get(name, getattr(defaults, name))) for name in ("linear_categorical", "linear_numeric")}
+    return {
+        name: list(params.get(name, getattr(defaults, name)))
+        for name in ("linear_categorical", "linear_numeric")
+    }
 
 
 def build_estimator(kind: str, task: str, params: dict, random_state: int | None, input_encoder):
@@ -48,7 +53,11 @@ def build_estimator(kind: str, task: str, params: dict, random_state: int | None
     cls = estimator_class(path)
     accepted = PARAMS.get(path)
     values = {**DEFAULTS.get(path, {}), **params}
-    if random_state is not None and (accepted is None or "random_state" in accepted) and "random_state" not in params:
+    if (
+        random_state is not None
+        and (accepted is None or "random_state" in accepted)
+        and "random_state" not in params
+    ):
         try:
             cls(random_state=random_state)
             values["random_state"] = random_state
@@ -73,5 +82,15 @@ def build_model(
     """The one object that is trained, registered and served: rows as delivered in, predictions out."""
     inputs = DeclaredInputs(tuple(categorical), tuple(numeric), tuple(derived))
     dense = bool(categorical) and encoding == "onehot" and not takes_sparse_input(kind, task)
-    input_encoder = encoder(categorical, numeric, encoding, scale_numeric, task, random_state if random_state is not None else 0, dense)
-    return Pipeline([("inputs", inputs), ("model", build_estimator(kind, task, params, random_state, input_encoder))])
+    input_encoder = encoder(
+        categorical,
+        numeric,
+        encoding,
+        scale_numeric,
+        task,
+        random_state if random_state is not None else 0,
+        dense,
+    )
+    return Pipeline(
+        [("inputs", inputs), ("model", build_estimator(kind, task, params, random_state, input_encoder))]
+    )

@@ -23,7 +23,9 @@ def join_labels(left: pd.Series, right: pd.Series, separator: str = "_") -> pd.S
     if (left_codes < 0).any() or (right_codes < 0).any():  # missing values: plain concatenation keeps <NA>
         return (left.astype("string") + separator + right.astype("string")).astype(object)
     pair_codes, pairs = pd.factorize(left_codes.astype("int64") * len(rights) + right_codes)
-    labels = np.array([f"{lefts[p // len(rights)]}{separator}{rights[p % len(rights)]}" for p in pairs], dtype=object)
+    labels = np.array(
+        [f"{lefts[p // len(rights)]}{separator}{rights[p % len(rights)]}" for p in pairs], dtype=object
+    )
     return pd.Series(labels[pair_codes], index=left.index, dtype=object)
 
 
@@ -38,7 +40,9 @@ def date_part(values: pd.Series, part: str) -> pd.Series:
     return getattr(stamps.dt, part)
 
 
-def derive(frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], part: str | None = None) -> pd.Series:
+def derive(
+    frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], part: str | None = None
+) -> pd.Series:
     """One derived column (pure pandas): join, date_part, minutes_between or bin."""
     if kind == "join":
         out = frame[columns[0]]
@@ -52,7 +56,8 @@ def derive(frame: pd.DataFrame, name: str, kind: str, columns: Sequence[str], pa
         return ((end - start).dt.total_seconds() / 60.0).rename(name)
     if kind == "bin":  # `part` is the width: 95 degrees in bins of 30 -> "90"
         lower = np.floor(pd.to_numeric(frame[columns[0]], errors="coerce").to_numpy("float64") / part) * part
-        bins, which = np.unique(lower, return_inverse=True)  # each distinct bin formatted once, not once per row
+        # each distinct bin formatted once, not once per row
+        bins, which = np.unique(lower, return_inverse=True)
         names = np.array([f"{v:g}" if np.isfinite(v) else np.nan for v in bins], dtype=object)
         return pd.Series(names[which.reshape(-1)], index=frame.index, dtype=object).rename(name)
     raise ValueError(f"unknown derived column kind {kind!r}")
@@ -71,7 +76,9 @@ class DeclaredInputs(TransformerMixin, BaseEstimator):
     `derived` holds (name, kind, columns, part) tuples; `categorical` and `numeric` may name them.
     """
 
-    def __init__(self, categorical: Sequence[str] = (), numeric: Sequence[str] = (), derived: Sequence[tuple] = ()):
+    def __init__(
+        self, categorical: Sequence[str] = (), numeric: Sequence[str] = (), derived: Sequence[tuple] = ()
+    ):
         self.categorical = categorical
         self.numeric = numeric
         self.derived = derived
@@ -90,14 +97,18 @@ class DeclaredInputs(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None) -> DeclaredInputs:
         missing = [c for c in self.source_columns() if c not in X.columns]
         if missing:
-            raise ValueError(f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}")
+            raise ValueError(
+                f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}"
+            )
         self.n_features_in_ = len(X.columns)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in self.source_columns() if c not in X.columns]
         if missing:
-            raise ValueError(f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}")
+            raise ValueError(
+                f"the rows lack the declared input column(s) {missing}; they hold {list(X.columns)}"
+            )
         made = {d[0]: derive(X, *d) for d in self.derived if d[0] in (*self.categorical, *self.numeric)}
         out = {}
         for column in self.categorical:
@@ -118,14 +129,25 @@ DENSE_ONEHOT_MAX_CATEGORIES = 64
 def encoding_description(encoding: str, dense: bool) -> str:
     """How the categorical inputs reach the estimator, in words (the model's metadata and report say it)."""
     if encoding == "onehot" and dense:
-        return (f"one-hot, dense (the estimator takes no sparse input): at most {DENSE_ONEHOT_MAX_CATEGORIES} columns per "
-                "input, the rarer categories sharing one")
-    return {"onehot": "one-hot (sparse when thin)", "ordinal": "ordinal codes", "target": "cross-fitted target encoding",
-            "none": "passed through as they are"}[encoding]
+        return (
+            f"one-hot, dense (the estimator takes no sparse input): at most {DENSE_ONEHOT_MAX_CATEGORIES} columns per "
+            "input, the rarer categories sharing one"
+        )
+    return {
+        "onehot": "one-hot (sparse when thin)",
+        "ordinal": "ordinal codes",
+        "target": "cross-fitted target encoding",
+        "none": "passed through as they are",
+    }[encoding]
 
 
 def encoder(
-    categorical: Sequence[str], numeric: Sequence[str], encoding: str, scale_numeric: bool, task: str, random_state: int,
+    categorical: Sequence[str],
+    numeric: Sequence[str],
+    encoding: str,
+    scale_numeric: bool,
+    task: str,
+    random_state: int,
     dense: bool = False,
 ):
     """A ColumnTransformer after DeclaredInputs: categories encoded (`onehot`, `ordinal`, `target`
@@ -143,23 +165,45 @@ def encoder(
     transformers = []
     if categorical:
         if encoding == "target":
-            folds = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=random_state)
+            folds = (KFold if task == "regression" else StratifiedKFold)(
+                5, shuffle=True, random_state=random_state
+            )
             target_type = "continuous" if task == "regression" else "auto"
-            transformers.append(("categorical", TargetEncoder(target_type=target_type, cv=folds), list(categorical)))
+            transformers.append(
+                ("categorical", TargetEncoder(target_type=target_type, cv=folds), list(categorical))
+            )
         elif encoding == "ordinal":
             transformers.append(
-                ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1),
-                 list(categorical))
+                (
+                    "categorical",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                    ),
+                    list(categorical),
+                )
             )
         elif encoding == "onehot":
             onehot = (
-                OneHotEncoder(handle_unknown="ignore", sparse_output=False, max_categories=DENSE_ONEHOT_MAX_CATEGORIES)
-                if dense else OneHotEncoder(handle_unknown="ignore")
+                OneHotEncoder(
+                    handle_unknown="ignore", sparse_output=False, max_categories=DENSE_ONEHOT_MAX_CATEGORIES
+                )
+                if dense
+                else OneHotEncoder(handle_unknown="ignore")
             )
-            transformers.append(("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), onehot), list(categorical)))
+            transformers.append(
+                (
+                    "categorical",
+                    make_pipeline(SimpleImputer(strategy="most_frequent"), onehot),
+                    list(categorical),
+                )
+            )
         else:
             transformers.append(("categorical", "passthrough", list(categorical)))
     if numeric:
-        steps = [SimpleImputer(strategy="median", keep_empty_features=True)] + ([StandardScaler()] if scale_numeric else [])
+        steps = [SimpleImputer(strategy="median", keep_empty_features=True)] + (
+            [StandardScaler()] if scale_numeric else []
+        )
         transformers.append(("numeric", make_pipeline(*steps), list(numeric)))
-    return ColumnTransformer(transformers, verbose_feature_names_out=False, **({"sparse_threshold": 0.0} if dense else {}))
+    return ColumnTransformer(
+        transformers, verbose_feature_names_out=False, **({"sparse_threshold": 0.0} if dense else {})
+    )

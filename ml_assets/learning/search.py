@@ -40,13 +40,21 @@ def searched(model: Pipeline, search, task: str, primary_metric: str, random_sta
     """`model` with its final estimator wrapped in the declared search."""
     from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
 
-    folds = (StratifiedKFold if task == "classification" else KFold)(search.folds, shuffle=True, random_state=random_state)
+    folds = (StratifiedKFold if task == "classification" else KFold)(
+        search.folds, shuffle=True, random_state=random_state
+    )
     inner = model.named_steps["model"]
     step = "model__estimator" if isinstance(inner, Pipeline) else "model"
     estimator = inner.named_steps["estimator"] if isinstance(inner, Pipeline) else inner
     tuned = RandomizedSearchCV(
-        estimator, distributions(search.space, ""), n_iter=search.iterations, cv=folds, scoring=SCORING[primary_metric],
-        random_state=random_state, refit=True, n_jobs=1,
+        estimator,
+        distributions(search.space, ""),
+        n_iter=search.iterations,
+        cv=folds,
+        scoring=SCORING[primary_metric],
+        random_state=random_state,
+        refit=True,
+        n_jobs=1,
     )
     return model.set_params(**{step: tuned})
 

@@ -9,7 +9,9 @@ from pydantic import Field
 class AlertWebhook(dg.ConfigurableResource):
     """Where run-failure alerts go: a Slack-compatible incoming-webhook URL, or nowhere."""
 
-    webhook_url: str | None = Field(default=None, description="ML_ASSETS_ALERT_WEBHOOK_URL; unset = log only.")
+    webhook_url: str | None = Field(
+        default=None, description="ML_ASSETS_ALERT_WEBHOOK_URL; unset = log only."
+    )
     dagster_ui_url: str = Field(default="http://127.0.0.1:3000", description="Base of the run links.")
     timeout_s: float = 10.0
 

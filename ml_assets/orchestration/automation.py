@@ -33,7 +33,9 @@ def on_upstream_data_change() -> dg.AutomationCondition:
 def with_its_asset() -> dg.AutomationCondition:
     """For the checks of a subsettable asset: requested whenever automation requests the asset, so
     they run in the same run (automation would otherwise launch the asset without them)."""
-    return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label("with_its_asset")
+    return dg.AutomationCondition.any_deps_match(dg.AutomationCondition.will_be_requested()).with_label(
+        "with_its_asset"
+    )
 
 
 def follows_champion(champion: dg.AssetKey, alias: dg.AssetKey | None = None) -> dg.AutomationCondition:
@@ -48,9 +50,11 @@ def follows_champion(champion: dg.AssetKey, alias: dg.AssetKey | None = None) ->
     not_required = dg.AssetSelection.assets(champion, *([alias] if alias else []))
     changed = dg.AutomationCondition.newly_missing() | any_deps_data_changed()
     if alias is not None:
-        changed |= dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).allow(
-            dg.AssetSelection.assets(alias)
-        ).with_label("champion_alias_moved")
+        changed |= (
+            dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated())
+            .allow(dg.AssetSelection.assets(alias))
+            .with_label("champion_alias_moved")
+        )
     return (
         changed.since_last_handled()
         & ~dg.AutomationCondition.any_deps_missing().ignore(not_required)

@@ -33,7 +33,10 @@ def backfill_params(pipeline: str, months: list[str]) -> dict:
     """
     return {
         "partitionsByAssets": [
-            {"assetKey": {"path": [pipeline, asset]}, "partitions": {"range": {"start": months[0], "end": months[-1]}}}
+            {
+                "assetKey": {"path": [pipeline, asset]},
+                "partitions": {"range": {"start": months[0], "end": months[-1]}},
+            }
             for asset in ASSET_NAMES
         ]
     }
@@ -50,19 +53,28 @@ def launch_backfill(pipeline: str, months: list[str], env: dict[str, str] | None
     variables = json.dumps({"params": backfill_params(pipeline, months)})
     out = subprocess.run(
         [str(graphql), "-m", "ml_assets.definitions", "-t", BACKFILL_MUTATION, "-v", variables],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     # dagster-graphql prints its code server's log lines around the JSON answer
     answers = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"data"')]
     launched = (answers[0] if answers else {}).get("data", {}).get("launchPartitionBackfill", {})
     if launched.get("__typename") != "LaunchBackfillSuccess":
-        raise RuntimeError(f"the backfill of {pipeline} was not launched: {launched.get('message') or (out.stderr or out.stdout).strip()[-2000:]}")
+        raise RuntimeError(
+            f"the backfill of {pipeline} was not launched: "
+            f"{launched.get('message') or (out.stderr or out.stdout).strip()[-2000:]}"
+        )
     return launched["backfillId"]
 
 
 def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
     """The first error a failed run recorded, with its step: a step's, else the run's own (e.g. resource set-up)."""
-    for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE):
+    for event_type in (
+        dg.DagsterEventType.STEP_FAILURE,
+        dg.DagsterEventType.ENGINE_EVENT,
+        dg.DagsterEventType.RUN_FAILURE,
+    ):
         for record in instance.all_logs(run_id, of_type=event_type):
             event = record.dagster_event
             error = getattr(event.event_specific_data, "error", None)
@@ -79,14 +91,24 @@ def run_failure(instance: dg.DagsterInstance, run_id: str) -> str:
 def backfill_outcome(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, Any]:
     backfill = instance.get_backfill(backfill_id)
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-    failures = [f"run {run.run_id[:8]} {run_failure(instance, run.run_id)}" for run in runs if run.status == dg.DagsterRunStatus.FAILURE]
-    canceled = [f"run {run.run_id[:8]} was canceled" for run in runs if run.status == dg.DagsterRunStatus.CANCELED]
+    failures = [
+        f"run {run.run_id[:8]} {run_failure(instance, run.run_id)}"
+        for run in runs
+        if run.status == dg.DagsterRunStatus.FAILURE
+    ]
+    canceled = [
+        f"run {run.run_id[:8]} was canceled" for run in runs if run.status == dg.DagsterRunStatus.CANCELED
+    ]
     failed_partitions: dict[str, list[str]] = {}
     data = getattr(backfill, "asset_backfill_data", None)
     if data is not None:
         subset = data.failed_and_downstream_subset
         for key in sorted(subset.asset_keys, key=lambda k: k.to_user_string()):
-            partitions = subset.get_partitions_subset(key).get_partition_keys() if key in subset.partitions_subsets_by_asset_key else []
+            partitions = (
+                subset.get_partitions_subset(key).get_partition_keys()
+                if key in subset.partitions_subsets_by_asset_key
+                else []
+            )
             failed_partitions[key.to_user_string()] = sorted(partitions)
     reasons = failures + canceled
     if backfill.error is not None:
@@ -103,9 +125,13 @@ def backfill_outcome(instance: dg.DagsterInstance, backfill_id: str) -> dict[str
                 was_requested = requested is not None and _in_subset(requested, key, partition)
                 reasons.append(
                     f"{asset}{f'[{partition}]' if partition else ''} marked failed with every run finished: "
-                    + (f"planned by run(s) {', '.join(planned)}, which did not materialize it" if planned else
-                       "requested, but no run of the backfill planned it" if was_requested else
-                       "never requested (the daemon did not see its parents materialized)")
+                    + (
+                        f"planned by run(s) {', '.join(planned)}, which did not materialize it"
+                        if planned
+                        else "requested, but no run of the backfill planned it"
+                        if was_requested
+                        else "never requested (the daemon did not see its parents materialized)"
+                    )
                 )
     if status != "COMPLETED_SUCCESS" and not reasons:
         reasons.append(f"Dagster recorded no failed run and no error for this {status} backfill")
@@ -125,11 +151,17 @@ def _planned(run: dg.DagsterRun, key: dg.AssetKey, partition: str | None) -> boo
     tags = run.tags
     if tags.get("dagster/partition") is not None:
         return tags["dagster/partition"] == partition
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    start, end = (
+        tags.get("dagster/asset_partition_range_start"),
+        tags.get("dagster/asset_partition_range_end"),
+    )
     return start is not None and end is not None and start <= partition <= end
 
 
 def _in_subset(subset, key: dg.AssetKey, partition: str | None) -> bool:
     if partition is None:
         return key in subset.non_partitioned_asset_keys
-    return key in subset.partitions_subsets_by_asset_key and partition in subset.get_partitions_subset(key).get_partition_keys()
+    return (
+        key in subset.partitions_subsets_by_asset_key
+        and partition in subset.get_partitions_subset(key).get_partition_keys()
+    )

@@ -36,7 +36,9 @@ WORKER_WAIT_ENV = "ML_ASSETS_CELERY_WORKER_WAIT_S"
 
 
 RUN_WATCH_INTERVAL_S = 0.5  # how often a running step's task reads its run's status (one indexed query)
-FENCED_EXIT_CODE = 75  # the pool process's exit when its run ended: Celery requeues, the next delivery is dropped
+FENCED_EXIT_CODE = (
+    75  # the pool process's exit when its run ended: Celery requeues, the next delivery is dropped
+)
 CELERY_TASK_ID = "celery_task_id"  # the engine event's metadata naming a step's task (what a revoke needs)
 
 
@@ -62,13 +64,19 @@ class StepWorkerError(Exception):
 @dataclass(frozen=True)
 class CeleryLimits:
     step_time_limit_s: int = 3600  # a month's longest step takes seconds to minutes; one hour is a hang
-    redeliver_after_s: int = 3900  # must exceed the time limit: Redis redelivers a message still unacked by then
+    redeliver_after_s: int = (
+        3900  # must exceed the time limit: Redis redelivers a message still unacked by then
+    )
     worker_wait_s: int = 900  # a queued step nobody takes for 15 minutes fails its run
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict[str, str] = os.environ) -> CeleryLimits:
         values = {}
-        for field_name, env in (("step_time_limit_s", TIME_LIMIT_ENV), ("redeliver_after_s", REDELIVER_ENV), ("worker_wait_s", WORKER_WAIT_ENV)):
+        for field_name, env in (
+            ("step_time_limit_s", TIME_LIMIT_ENV),
+            ("redeliver_after_s", REDELIVER_ENV),
+            ("worker_wait_s", WORKER_WAIT_ENV),
+        ):
             raw = environ.get(env)
             if raw is None:
                 continue
@@ -80,7 +88,8 @@ class CeleryLimits:
         limits = cls(**values)
         if limits.redeliver_after_s <= limits.step_time_limit_s:
             raise ValueError(
-                f"{REDELIVER_ENV} ({limits.redeliver_after_s}) must exceed {TIME_LIMIT_ENV} ({limits.step_time_limit_s}): "
+                f"{REDELIVER_ENV} ({limits.redeliver_after_s}) must exceed {TIME_LIMIT_ENV} "
+                f"({limits.step_time_limit_s}): "
                 "Redis would hand a step that is still running to a second worker"
             )
         return limits
@@ -115,17 +124,23 @@ class _WatchedResult:
     def ready(self) -> bool:
         if self.result.ready():
             return True
-        seen = (self.result.state, repr(self.result.info))  # STARTED's info names the worker: a rerun is a change
+        # STARTED's info names the worker: a rerun is a change
+        seen = self.result.state, repr(self.result.info)
         if seen != self.seen:
             self.seen, self.since = seen, time.monotonic()
         waited = time.monotonic() - self.since
         if seen[0] == "PENDING" and waited > self.limits.worker_wait_s:
             self.failure = (
-                f"no Celery worker took step {self.step_key} from queue {self.queue!r} within {self.limits.worker_wait_s} s "
+                f"no Celery worker took step {self.step_key} from queue {self.queue!r} within "
+                f"{self.limits.worker_wait_s} s "
                 f"({WORKER_WAIT_ENV}): start one with `celery -A ml_assets.celery_app worker -Q {self.queue}`"
             )
         elif seen[0] == "STARTED" and waited > self.limits.redeliver_after_s + self.limits.worker_wait_s:
-            worker = (self.result.info or {}).get("hostname", "a worker") if isinstance(self.result.info, dict) else "a worker"
+            worker = (
+                (self.result.info or {}).get("hostname", "a worker")
+                if isinstance(self.result.info, dict)
+                else "a worker"
+            )
             self.failure = (
                 f"step {self.step_key} started on {worker} {waited:.0f} s ago and neither finished nor was taken by "
                 f"another worker: its worker was lost ({REDELIVER_ENV}={self.limits.redeliver_after_s}, "
@@ -153,8 +168,10 @@ def _submit_watched(app, plan_context, step, queue, priority, known_state):
     result = _submit_task(app, plan_context, step, queue, priority, known_state)
     # in the run's event log: the failed-run sensor revokes a failed run's tasks by these ids
     plan_context.instance.report_engine_event(
-        f"step {step.key} queued on {queue!r} as Celery task {result.id}", plan_context.dagster_run,
-        EngineEventData({CELERY_TASK_ID: result.id}), step_key=step.key,
+        f"step {step.key} queued on {queue!r} as Celery task {result.id}",
+        plan_context.dagster_run,
+        EngineEventData({CELERY_TASK_ID: result.id}),
+        step_key=step.key,
     )
     return _WatchedResult(result, step.key, queue, limits)
 
@@ -177,8 +194,11 @@ def _watch_run(instance_ref, run_id: str, steps: str, done: threading.Event) -> 
             except Exception:  # noqa: BLE001 - the instance's database unreachable a moment: look again
                 continue
             if run is not None and run.status != dg.DagsterRunStatus.STARTED:
-                print(f"[ml_assets] run {run_id} is {run.status.value}: step {steps} stops here, committing nothing",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[ml_assets] run {run_id} is {run.status.value}: step {steps} stops here, committing nothing",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(FENCED_EXIT_CODE)
 
 
@@ -193,11 +213,20 @@ class FencedStepTask(Task):
             run = instance.get_run_by_id(run_id)
         if run is None or run.status != dg.DagsterRunStatus.STARTED:
             status = run.status.value if run is not None else "unknown to the instance"
-            print(f"[ml_assets] run {run_id} is {status}: its step task {self.request.id} is dropped", file=sys.stderr, flush=True)
+            print(
+                f"[ml_assets] run {run_id} is {status}: its step task {self.request.id} is dropped",
+                file=sys.stderr,
+                flush=True,
+            )
             return []
         steps = ", ".join(step_args.get("step_keys_to_execute") or []) if isinstance(step_args, dict) else "?"
         done = threading.Event()
-        threading.Thread(target=_watch_run, args=(instance_ref, run_id, steps, done), daemon=True, name="ml_assets-run-watch").start()
+        threading.Thread(
+            target=_watch_run,
+            args=(instance_ref, run_id, steps, done),
+            daemon=True,
+            name="ml_assets-run-watch",
+        ).start()
         try:
             return super().__call__(*args, **kwargs)
         finally:
@@ -241,7 +270,9 @@ def watched_celery_executor() -> dg.ExecutorDefinition:
         def execute(self, plan_context, execution_plan):
             return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=_submit_watched)
 
-    @dg.executor(name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements())
+    @dg.executor(
+        name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements()
+    )
     def celery(init_context):
         from dagster._core.execution.retries import RetryMode
 

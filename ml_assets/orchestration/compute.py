@@ -28,11 +28,16 @@ R = TypeVar("R")
 
 
 class StepCompute(dg.ConfigurableResource):
-    """Holds a step's OpenMP and BLAS threads to `native_threads`, and runs its independent fits `parallel_fits` at once."""
+    """Holds a step's OpenMP and BLAS threads to `native_threads`, and runs its independent fits
+    `parallel_fits` at once."""
 
-    native_threads: int = Field(default=1, ge=1, description="Native threads per fit (ML_ASSETS_NATIVE_THREADS); 1 by default.")
+    native_threads: int = Field(
+        default=1, ge=1, description="Native threads per fit (ML_ASSETS_NATIVE_THREADS); 1 by default."
+    )
     parallel_fits: int = Field(
-        default=1, ge=1, description="Models a step fits at once, a thread each (ML_ASSETS_PARALLEL_FITS); 1 by default."
+        default=1,
+        ge=1,
+        description="Models a step fits at once, a thread each (ML_ASSETS_PARALLEL_FITS); 1 by default.",
     )
     _limits: Any = PrivateAttr(default=None)
 

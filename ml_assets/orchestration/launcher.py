@@ -39,7 +39,11 @@ def _runs_here(run: dg.DagsterRun) -> bool:
     if not grpc:
         return False
     info = json.loads(grpc)
-    return bool(info.get("socket")) or info.get("host") in LOCAL_HOSTS or info.get("host") == socket.gethostname()
+    return (
+        bool(info.get("socket"))
+        or info.get("host") in LOCAL_HOSTS
+        or info.get("host") == socket.gethostname()
+    )
 
 
 def run_process_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
@@ -54,7 +58,10 @@ def run_process_gone(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | 
     latest = instance.get_run_by_id(run.run_id)
     if latest is None or latest.status != dg.DagsterRunStatus.STARTED:
         return None
-    return f"its process {pid} on {socket.gethostname()} is gone (killed, or its machine restarted) and it never recorded an end"
+    return (
+        f"its process {pid} on {socket.gethostname()} is gone (killed, or its machine restarted) and it "
+        "never recorded an end"
+    )
 
 
 def fail_runs_whose_process_is_gone(instance: dg.DagsterInstance) -> list[str]:
@@ -63,7 +70,9 @@ def fail_runs_whose_process_is_gone(instance: dg.DagsterInstance) -> list[str]:
     for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
         reason = run_process_gone(instance, record.dagster_run)
         if reason:
-            instance.report_run_failed(record.dagster_run, f"run {record.dagster_run.run_id} failed: {reason}")
+            instance.report_run_failed(
+                record.dagster_run, f"run {record.dagster_run.run_id} failed: {reason}"
+            )
             failed.append(record.dagster_run.run_id)
     return failed
 
@@ -104,6 +113,8 @@ class ProcessCheckingRunLauncher(dg.DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         seen = self._first_seen_gone.setdefault(run.run_id, time.monotonic())
         if not self._code_server_answers(run.run_id) and time.monotonic() - seen < self.code_server_grace_s:
-            return CheckRunHealthResult(WorkerStatus.RUNNING, f"{reason}; its code server is down too: failed once it is back")
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING, f"{reason}; its code server is down too: failed once it is back"
+            )
         self._first_seen_gone.pop(run.run_id, None)
         return CheckRunHealthResult(WorkerStatus.FAILED, reason)

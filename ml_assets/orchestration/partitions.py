@@ -11,7 +11,9 @@ from ml_assets.months import MONTH_FMT, next_month
 def monthly_partitions(spec: MonthlyPartitioning) -> dg.MonthlyPartitionsDefinition:
     """The months a source can deliver: a fixed range, or open-ended behind the publication lag."""
     if spec.last_month:
-        return dg.MonthlyPartitionsDefinition(start_date=spec.first_month, end_date=next_month(spec.last_month), fmt=MONTH_FMT)
+        return dg.MonthlyPartitionsDefinition(
+            start_date=spec.first_month, end_date=next_month(spec.last_month), fmt=MONTH_FMT
+        )
     # The TLC publishes a month about two months after it ends: with a lag of L months the
     # newest partition is L months back (end_offset 0 would be last month).
     return dg.MonthlyPartitionsDefinition(

@@ -11,10 +11,23 @@ from ml_assets.sources.base import DataSource
 from ml_assets.tasks.base import Task
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
-RAW_DATA, FEATURES, MODEL, EVALUATION_REPORT, CHAMPION_MODEL = "raw_data", "features", "model", "evaluation_report", "champion_model"
+RAW_DATA, FEATURES, MODEL, EVALUATION_REPORT, CHAMPION_MODEL = (
+    "raw_data",
+    "features",
+    "model",
+    "evaluation_report",
+    "champion_model",
+)
 PREDICTIONS, BACKTEST_REPORT, DRIFT_ALARM = "predictions", "backtest_report", "drift_alarm"
 CHAMPION_ALIAS = "champion_alias"
-ASSET_NAMES = (RAW_DATA, FEATURES, MODEL, EVALUATION_REPORT, CHAMPION_MODEL, PREDICTIONS)  # every pipeline; monthly ones add BACKTEST_REPORT
+ASSET_NAMES = (
+    RAW_DATA,
+    FEATURES,
+    MODEL,
+    EVALUATION_REPORT,
+    CHAMPION_MODEL,
+    PREDICTIONS,
+)  # every pipeline; monthly ones add BACKTEST_REPORT
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,8 @@ class PipelinePlan:
 
     @property
     def chooses_window(self) -> bool:
-        """`training_window: backtest`: each month's window is the one the walk-forward backtest scored best before it."""
+        """`training_window: backtest`: each month's window is the one the walk-forward backtest scored
+        best before it."""
         return self.training_window == "backtest"
 
     @property

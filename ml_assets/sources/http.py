@@ -53,7 +53,9 @@ def head_fingerprint(url: str, timeout_s: float) -> str | None:
     return "http:" + "|".join(h.get(k) or "" for k in ("ETag", "Last-Modified", "Content-Length"))
 
 
-def write_stream_atomically(chunks: Iterable[bytes], dest: UPath, expected_bytes: int | None, label: str) -> int:
+def write_stream_atomically(
+    chunks: Iterable[bytes], dest: UPath, expected_bytes: int | None, label: str
+) -> int:
     """Stream into a temp file beside `dest`, then rename: `dest` is either whole or absent."""
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     written = 0

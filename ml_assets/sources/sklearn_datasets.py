@@ -14,7 +14,12 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
 
 # dataset -> loader keyword arguments (diabetes: the measurements as recorded, not mean-centred and scaled)
 OFFLINE_DATASETS: dict[str, dict] = {
-    "iris": {}, "wine": {}, "breast_cancer": {}, "diabetes": {"scaled": False}, "digits": {}, "linnerud": {},
+    "iris": {},
+    "wine": {},
+    "breast_cancer": {},
+    "diabetes": {"scaled": False},
+    "digits": {},
+    "linnerud": {},
 }
 
 
@@ -23,7 +28,8 @@ class SklearnSpec(SourceSpecBase):
 
     kind: Literal["sklearn"] = Field(description="A data set bundled with scikit-learn (offline).")
     dataset: Literal["iris", "wine", "breast_cancer", "diabetes", "digits", "linnerud"] = Field(
-        description="iris, wine, breast_cancer, digits (classification; column `target`), diabetes (regression; `target`), "
+        description="iris, wine, breast_cancer, digits (classification; column `target`), diabetes "
+        "(regression; `target`), "
         "linnerud (three targets: Weight, Waist, Pulse)."
     )
 

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDataError, SourceSpecBase, SourceUnavailableError
+from ml_assets.sources.base import (
+    DataSource,
+    MonthNotAvailableError,
+    SourceDataError,
+    SourceSpecBase,
+    SourceUnavailableError,
+)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -30,9 +36,13 @@ class SqlSpec(SourceSpecBase):
         description="Name of the environment variable holding the SQLAlchemy URL (e.g. postgresql://user:pw@host/db); "
         "read at run time, never shown."
     )
-    table: str | None = Field(default=None, description="A table name (schema.table allowed); or give `query`.")
+    table: str | None = Field(
+        default=None, description="A table name (schema.table allowed); or give `query`."
+    )
     query: str | None = Field(default=None, description="A SELECT statement; or give `table`.")
-    time_column: str | None = Field(default=None, description="A timestamp column: monthly pipelines read one month of rows.")
+    time_column: str | None = Field(
+        default=None, description="A timestamp column: monthly pipelines read one month of rows."
+    )
     timeout_s: float = Field(default=60.0, gt=0, description="Connection timeout, seconds.")
 
     @model_validator(mode="after")
@@ -40,9 +50,14 @@ class SqlSpec(SourceSpecBase):
         if bool(self.table) == bool(self.query):
             raise ValueError("source.table / source.query: give exactly one of them")
         if self.table and not TABLE_NAME.match(self.table):
-            raise ValueError(f"source.table={self.table!r} is not allowed: a table name, letters, digits and _ (schema.table allowed)")
+            raise ValueError(
+                f"source.table={self.table!r} is not allowed: a table name, letters, digits and _ "
+                "(schema.table allowed)"
+            )
         if not re.match(r"^[A-Z_][A-Z0-9_]*$", self.url_env, re.IGNORECASE):
-            raise ValueError(f"source.url_env={self.url_env!r} is not allowed: the NAME of an environment variable, not the URL")
+            raise ValueError(
+                f"source.url_env={self.url_env!r} is not allowed: the NAME of an environment variable, not the URL"
+            )
         return self
 
     def monthly_ready(self) -> str | None:
@@ -53,7 +68,8 @@ class SqlSpec(SourceSpecBase):
 
 
 def engine_url(raw: str):
-    """The URL SQLAlchemy will use. `postgresql://` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 where 3 is absent."""
+    """The URL SQLAlchemy will use. `postgresql://` means psycopg 3 to SQLAlchemy 2.1; use psycopg2 where 3
+    is absent."""
     import importlib.util
 
     from sqlalchemy.engine import make_url
@@ -85,11 +101,17 @@ class SqlSource(DataSource):
     def _url(self):
         raw = os.environ.get(self.url_env)
         if not raw:
-            raise SourceDataError("-", f"${self.url_env}", f"the environment variable {self.url_env} (source.url_env) is not set")
+            raise SourceDataError(
+                "-",
+                f"${self.url_env}",
+                f"the environment variable {self.url_env} (source.url_env) is not set",
+            )
         try:
             return engine_url(raw)
         except Exception:  # noqa: BLE001 - the message could hold the URL
-            raise SourceDataError("-", f"${self.url_env}", f"{self.url_env} does not hold a SQLAlchemy URL") from None
+            raise SourceDataError(
+                "-", f"${self.url_env}", f"{self.url_env} does not hold a SQLAlchemy URL"
+            ) from None
 
     def location(self, partition: str | None) -> str:
         try:
@@ -101,13 +123,20 @@ class SqlSource(DataSource):
     def statement(self, partition: str | None):
         from sqlalchemy import text
 
-        base = f"SELECT * FROM {self.table}" if self.table else f"SELECT * FROM ({self.query.rstrip().rstrip(';')}) AS source_rows"
+        base = (
+            f"SELECT * FROM {self.table}"
+            if self.table
+            else f"SELECT * FROM ({self.query.rstrip().rstrip(';')}) AS source_rows"
+        )
         if partition and self.time_column:
             from ml_assets.months import month_bounds
 
             start, end = month_bounds(partition)
             column = self.time_column.replace('"', "")
-            return text(f'{base} WHERE "{column}" >= :start AND "{column}" < :end'), {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
+            return text(f'{base} WHERE "{column}" >= :start AND "{column}" < :end'), {
+                "start": start.to_pydatetime(),
+                "end": end.to_pydatetime(),
+            }
         return text(base), {}
 
     def read(self, partition: str | None) -> pd.DataFrame:
@@ -118,8 +147,12 @@ class SqlSource(DataSource):
         url = self._url()
         where = self.location(partition)
         statement, params = self.statement(partition)
-        connect_args = {"connect_timeout": int(self.timeout_s)} if url.get_backend_name() == "postgresql" else {}
-        engine = sqlalchemy.create_engine(url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True)
+        connect_args = (
+            {"connect_timeout": int(self.timeout_s)} if url.get_backend_name() == "postgresql" else {}
+        )
+        engine = sqlalchemy.create_engine(
+            url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool, hide_parameters=True
+        )
         try:
             with engine.connect() as connection:
                 frame = pd.read_sql(statement, connection, params=params)
@@ -128,9 +161,13 @@ class SqlSource(DataSource):
             raise SourceUnavailableError(f"{where}: {reason}") from None
         except (ProgrammingError, DBAPIError) as exc:  # the query or table is wrong: not retried
             reason = masked(str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__, url)
-            raise SourceDataError(partition or "-", where, f"the database refused the query: {reason}") from None
+            raise SourceDataError(
+                partition or "-", where, f"the database refused the query: {reason}"
+            ) from None
         except SQLAlchemyError as exc:
-            raise SourceDataError(partition or "-", where, masked(f"{type(exc).__name__}: {exc}", url)) from None
+            raise SourceDataError(
+                partition or "-", where, masked(f"{type(exc).__name__}: {exc}", url)
+            ) from None
         finally:
             engine.dispose()
         if self.time_column and self.time_column in frame.columns:
@@ -147,12 +184,17 @@ class SqlSource(DataSource):
             return None
         if frame.empty:
             return None
-        return "sha256:" + hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+        return (
+            "sha256:"
+            + hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+        )
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
         frame = self.read(partition)
         if frame.empty:
             if partition:
-                raise MonthNotAvailableError(partition, self.location(partition), f"no row's {self.time_column} falls in {partition}")
+                raise MonthNotAvailableError(
+                    partition, self.location(partition), f"no row's {self.time_column} falls in {partition}"
+                )
             raise SourceDataError("-", self.location(partition), "the query returned no rows")
         return frame, self.location(partition)

@@ -20,7 +20,13 @@ from pydantic import Field, model_validator
 from upath import UPath
 
 from ml_assets.sources import http
-from ml_assets.sources.base import DataSource, MonthNotAvailableError, SourceDataError, SourceSpecBase, SourceUnavailableError
+from ml_assets.sources.base import (
+    DataSource,
+    MonthNotAvailableError,
+    SourceDataError,
+    SourceSpecBase,
+    SourceUnavailableError,
+)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -32,20 +38,33 @@ HASHED_UP_TO_BYTES = 64 << 20  # files below this are fingerprinted by content, 
 class TableSpec(SourceSpecBase):
     """`kind: table` (also `csv`, `parquet`): a CSV or Parquet file by path or URL."""
 
-    kind: Literal["table", "csv", "parquet"] = Field(description="table (format from the file name), csv or parquet.")
+    kind: Literal["table", "csv", "parquet"] = Field(
+        description="table (format from the file name), csv or parquet."
+    )
     path: str | None = Field(
         default=None,
-        description="A path, an http(s)://, s3:// or other fsspec URL, or package://<package>/<file> (a file an installed "
-        "package ships); may contain {month} (YYYY-MM) for one file per month. .zip and .gz files are unpacked. Empty: the `bundled` copy.",
+        description="A path, an http(s)://, s3:// or other fsspec URL, or package://<package>/<file> (a "
+        "file an installed "
+        "package ships); may contain {month} (YYYY-MM) for one file per month. .zip and .gz files are "
+        "unpacked. Empty: the `bundled` copy.",
     )
-    bundled: str | None = Field(default=None, description="A file under ml_assets/datasets/, read when `path` is empty.")
+    bundled: str | None = Field(
+        default=None, description="A file under ml_assets/datasets/, read when `path` is empty."
+    )
     format: Literal["csv", "parquet"] | None = Field(
-        default=None, description="csv or parquet; unset: from the file name (.parquet/.pq are Parquet, the rest CSV)."
+        default=None,
+        description="csv or parquet; unset: from the file name (.parquet/.pq are Parquet, the rest CSV).",
     )
-    sha256: str | None = Field(default=None, description="Expected SHA-256 of the file read; any other content is refused.")
-    columns: list[str] | None = Field(default=None, description="CSV: column names, for a file without a header row.")
+    sha256: str | None = Field(
+        default=None, description="Expected SHA-256 of the file read; any other content is refused."
+    )
+    columns: list[str] | None = Field(
+        default=None, description="CSV: column names, for a file without a header row."
+    )
     separator: str = Field(default=",", description="CSV: the field separator.")
-    na_values: list[str] = Field(default_factory=list, description="CSV: strings that mean a missing value (besides the empty field).")
+    na_values: list[str] = Field(
+        default_factory=list, description="CSV: strings that mean a missing value (besides the empty field)."
+    )
     parse_dates: list[str] = Field(default_factory=list, description="Columns to read as timestamps.")
     time_column: str | None = Field(
         default=None,
@@ -65,7 +84,10 @@ class TableSpec(SourceSpecBase):
     def monthly_ready(self) -> str | None:
         if "{month}" in (self.path or "") or self.time_column:
             return None
-        return "a table is monthly by a '{month}' in source.path (one file per month) or by source.time_column (one table split by month)"
+        return (
+            "a table is monthly by a '{month}' in source.path (one file per month) or by "
+            "source.time_column (one table split by month)"
+        )
 
     def whole_table_ready(self) -> str | None:
         if "{month}" in (self.path or ""):
@@ -77,8 +99,15 @@ class TableSpec(SourceSpecBase):
         plain = location.lower().split("?")[0].removesuffix(".gz").removesuffix(".zip")
         fmt = self.format or ("parquet" if plain.endswith((".parquet", ".pq")) else "csv")
         return TableSource(
-            location, fmt, self.sha256, tuple(self.columns) if self.columns else None, self.separator, tuple(self.na_values),
-            tuple(self.parse_dates), self.time_column, self.timeout_s,
+            location,
+            fmt,
+            self.sha256,
+            tuple(self.columns) if self.columns else None,
+            self.separator,
+            tuple(self.na_values),
+            tuple(self.parse_dates),
+            self.time_column,
+            self.timeout_s,
         )
 
 
@@ -97,7 +126,9 @@ def package_file(location: str) -> str:
     package, _, inside = location.removeprefix("package://").partition("/")
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SourceDataError("-", location, f"the package {package!r} is not installed (pip install {package})")
+        raise SourceDataError(
+            "-", location, f"the package {package!r} is not installed (pip install {package})"
+        )
     return str(Path(next(iter(spec.submodule_search_locations))) / inside)
 
 
@@ -114,7 +145,11 @@ def unpacked(data: bytes, location: str, month: str | None) -> bytes:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 members = [m for m in archive.namelist() if not m.endswith("/")]
                 if len(members) != 1:
-                    raise SourceDataError(month or "-", location, f"the archive holds {len(members)} files {members[:5]}, not one table")
+                    raise SourceDataError(
+                        month or "-",
+                        location,
+                        f"the archive holds {len(members)} files {members[:5]}, not one table",
+                    )
                 return archive.read(members[0])
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise SourceDataError(month or "-", location, f"not a readable archive ({exc})") from None
@@ -126,11 +161,15 @@ def read_bytes(location: str, cache_dir: str, month: str | None, timeout_s: floa
     from ml_assets.sources.download_cache import cached_month_file
 
     if http.is_http(location):
-        return cached_month_file(_cache_folder(cache_dir, location), location, month or "", timeout_s).read_bytes()
+        return cached_month_file(
+            _cache_folder(cache_dir, location), location, month or "", timeout_s
+        ).read_bytes()
     path = UPath(location)
     try:
         if not path.exists():
-            raise (MonthNotAvailableError if month else SourceDataError)(month or "-", location, "no such file")
+            raise (MonthNotAvailableError if month else SourceDataError)(
+                month or "-", location, "no such file"
+            )
         return path.read_bytes()
     except (PermissionError, FileNotFoundError) as exc:
         raise SourceDataError(month or "-", location, f"cannot read it ({type(exc).__name__})") from exc
@@ -147,8 +186,14 @@ def _line_with_wrong_field_count(text: str, expected: int, separator: str) -> tu
     return None
 
 
-def parse_csv(data: bytes, location: str, month: str | None, columns: tuple[str, ...] | None, separator: str,
-              na_values: tuple[str, ...]) -> pd.DataFrame:
+def parse_csv(
+    data: bytes,
+    location: str,
+    month: str | None,
+    columns: tuple[str, ...] | None,
+    separator: str,
+    na_values: tuple[str, ...],
+) -> pd.DataFrame:
     """A CSV read strictly: every row has the header's (or `columns`') number of fields, and the file ends with a
     complete line. pandas alone would take a field too many per row as the index and shift every column."""
     import warnings
@@ -169,29 +214,39 @@ def parse_csv(data: bytes, location: str, month: str | None, columns: tuple[str,
         found = _line_with_wrong_field_count(last_line, expected, separator)
         if found:
             raise SourceDataError(
-                where, location,
-                f"the file ends mid-line: its last line ({len(text.splitlines())}) has {found[1]} of {expected} fields (cut off in transfer?)",
+                where,
+                location,
+                f"the file ends mid-line: its last line ({len(text.splitlines())}) has {found[1]} of "
+                f"{expected} fields (cut off in transfer?)",
             )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                io.StringIO(text), sep=separator, header=None if columns else "infer", names=list(columns) if columns else None,
-                index_col=False, na_values=list(na_values) or None,
+                io.StringIO(text),
+                sep=separator,
+                header=None if columns else "infer",
+                names=list(columns) if columns else None,
+                index_col=False,
+                na_values=list(na_values) or None,
             )
     except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
         found = _line_with_wrong_field_count(text, expected, separator)
         if found is None:
             raise SourceDataError(where, location, f"not a readable CSV file ({str(exc).strip()})") from None
         what = "source.columns names" if columns else "the header has"
-        raise SourceDataError(where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}") from None
+        raise SourceDataError(
+            where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}"
+        ) from None
     if frame.empty:
         raise SourceDataError(where, location, "the file holds no rows")
     # pandas fills a row with a field too few with missing values, silently: every row is counted here
     found = _line_with_wrong_field_count(text, expected, separator)
     if found:
         what = "source.columns names" if columns else "the header has"
-        raise SourceDataError(where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}")
+        raise SourceDataError(
+            where, location, f"line {found[0]} has {found[1]} fields where {what} {expected}"
+        )
     return frame
 
 
@@ -209,9 +264,15 @@ def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame
 
 
 @functools.lru_cache(maxsize=2)
-def _parsed(data_sha: str, data: bytes, location: str, fmt: str, columns, separator, na_values) -> pd.DataFrame:
+def _parsed(
+    data_sha: str, data: bytes, location: str, fmt: str, columns, separator, na_values
+) -> pd.DataFrame:
     """A whole table parsed once per content and process: a range run splits one file into many months."""
-    return parse_parquet(data, location, None) if fmt == "parquet" else parse_csv(data, location, None, columns, separator, na_values)
+    return (
+        parse_parquet(data, location, None)
+        if fmt == "parquet"
+        else parse_csv(data, location, None, columns, separator, na_values)
+    )
 
 
 @dataclass(frozen=True)
@@ -251,7 +312,11 @@ class TableSource(DataSource):
             # HEAD headers for a URL, size and modification time for a large file, None for no file
             return source_fingerprint(location, min(self.timeout_s, 10.0))
         digest = "sha256:" + sha256_of(path.read_bytes())
-        return digest if not (partition and self.time_column and not self.per_month_files) else f"{digest}|{partition}"
+        return (
+            digest
+            if not (partition and self.time_column and not self.per_month_files)
+            else f"{digest}|{partition}"
+        )
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
         import pandas as pd
@@ -260,18 +325,30 @@ class TableSource(DataSource):
         data = read_bytes(location, cache_dir, partition, self.timeout_s)
         digest = sha256_of(data)
         if self.sha256 and digest != self.sha256:
-            raise SourceDataError(partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}")
+            raise SourceDataError(
+                partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}"
+            )
         data = unpacked(data, location, partition)
-        frame = _parsed(digest, data, location, self.format, self.columns, self.separator, self.na_values).copy()
+        frame = _parsed(
+            digest, data, location, self.format, self.columns, self.separator, self.na_values
+        ).copy()
         for column in {*self.parse_dates, *([self.time_column] if self.time_column else [])}:
             if column not in frame.columns:
-                raise SourceDataError(partition or "-", location, f"no column {column!r} to read as timestamps; it has {list(frame.columns)}")
+                raise SourceDataError(
+                    partition or "-",
+                    location,
+                    f"no column {column!r} to read as timestamps; it has {list(frame.columns)}",
+                )
             try:
                 stamps = pd.to_datetime(frame[column])
                 # with a time zone: kept as UTC without one (MLflow signatures and month bounds take naive timestamps)
-                frame[column] = stamps.dt.tz_convert(None) if getattr(stamps.dt, "tz", None) is not None else stamps
+                frame[column] = (
+                    stamps.dt.tz_convert(None) if getattr(stamps.dt, "tz", None) is not None else stamps
+                )
             except (ValueError, TypeError) as exc:
-                raise SourceDataError(partition or "-", location, f"column {column!r} does not hold timestamps ({exc})") from None
+                raise SourceDataError(
+                    partition or "-", location, f"column {column!r} does not hold timestamps ({exc})"
+                ) from None
         if partition and self.time_column and not self.per_month_files:
             from ml_assets.months import month_bounds
 
@@ -279,5 +356,7 @@ class TableSource(DataSource):
             stamps = frame[self.time_column]
             frame = frame[(stamps >= start) & (stamps < end)].reset_index(drop=True)
             if frame.empty:
-                raise MonthNotAvailableError(partition, location, f"no row's {self.time_column} falls in {partition}")
+                raise MonthNotAvailableError(
+                    partition, location, f"no row's {self.time_column} falls in {partition}"
+                )
         return frame, location

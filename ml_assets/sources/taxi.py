@@ -15,7 +15,12 @@ from upath import UPath
 
 from ml_assets.sources import http
 from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase
-from ml_assets.sources.download_cache import cached_fingerprint, cached_month_file, quarantine, source_fingerprint
+from ml_assets.sources.download_cache import (
+    cached_fingerprint,
+    cached_month_file,
+    quarantine,
+    source_fingerprint,
+)
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
@@ -43,7 +48,13 @@ def month_url(url_template: str, color: str, month: str) -> str:
 
 def required_columns(color: str) -> list[str]:
     prefix = TIMESTAMP_PREFIX[color]
-    return [f"{prefix}_pickup_datetime", f"{prefix}_dropoff_datetime", "PULocationID", "DOLocationID", "trip_distance"]
+    return [
+        f"{prefix}_pickup_datetime",
+        f"{prefix}_dropoff_datetime",
+        "PULocationID",
+        "DOLocationID",
+        "trip_distance",
+    ]
 
 
 def read_taxi_month(path: UPath, color: str, month: str) -> pd.DataFrame:
@@ -102,10 +113,13 @@ class TlcTaxiSpec(SourceSpecBase):
     distance (miles), duration_min (dropoff - pickup) and dropoff_datetime."""
 
     kind: Literal["tlc_taxi"] = Field(description="NYC TLC monthly trip records by URL.")
-    color: Literal["green", "yellow"] = Field(description="The TLC colour: green or yellow (the timestamp columns differ).")
+    color: Literal["green", "yellow"] = Field(
+        description="The TLC colour: green or yellow (the timestamp columns differ)."
+    )
     url_template: str | None = Field(
         default=None,
-        description="http(s)://, file://, s3:// URL or a path with {month} (YYYY-MM) and usually {color}; unset = the TLC's own URL.",
+        description="http(s)://, file://, s3:// URL or a path with {month} (YYYY-MM) and usually {color}; "
+        "unset = the TLC's own URL.",
     )
     timeout_s: float = Field(default=60.0, gt=0, description="Network timeout of a request, seconds.")
 
@@ -113,7 +127,10 @@ class TlcTaxiSpec(SourceSpecBase):
     def _template(self) -> TlcTaxiSpec:
         template = self.url_template or TLC_URL_TEMPLATE
         if "{month}" not in template:
-            raise ValueError(f"source.url_template={template!r} is not allowed: it must contain '{{month}}' (and usually '{{color}}')")
+            raise ValueError(
+                f"source.url_template={template!r} is not allowed: it must contain '{{month}}' (and "
+                f"usually '{{color}}')"
+            )
         return self
 
     def monthly_ready(self) -> str | None:
@@ -161,5 +178,7 @@ class TaxiSource(DataSource):
         except SourceDataError as exc:
             moved = quarantine(path)
             raise SourceDataError(
-                partition, url, f"{exc.problem}; the cached copy was moved to {moved} so the next run downloads it afresh"
+                partition,
+                url,
+                f"{exc.problem}; the cached copy was moved to {moved} so the next run downloads it afresh",
             ) from exc

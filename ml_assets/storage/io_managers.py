@@ -119,10 +119,16 @@ class MonthlyStore(dg.UPathIOManager):
                 f"{context.asset_key.to_user_string()} must return ByMonth with one value per partition "
                 f"{sorted(paths)}; got {type(obj).__name__} {sorted(obj) if isinstance(obj, dict) else ''}"
             )
-        self._store(context, {partition: self.encode(obj[partition], path) for partition, path in sorted(paths.items())})
+        self._store(
+            context,
+            {partition: self.encode(obj[partition], path) for partition, path in sorted(paths.items())},
+        )
         first = next(iter(sorted(paths.values())))
         context.add_output_metadata(
-            {"path": dg.MetadataValue.path(str(first if len(paths) == 1 else first.parent)), **self.get_metadata(context, obj)}
+            {
+                "path": dg.MetadataValue.path(str(first if len(paths) == 1 else first.parent)),
+                **self.get_metadata(context, obj),
+            }
         )
 
 
@@ -164,7 +170,10 @@ class ReportStore(MonthlyStore):
     extension = ".json"
 
     def encode(self, obj: dict, path: UPath) -> dict[UPath, bytes]:
-        return {path.with_suffix(".md"): obj["markdown"].encode(), path: json.dumps(obj, indent=2, default=str).encode()}
+        return {
+            path.with_suffix(".md"): obj["markdown"].encode(),
+            path: json.dumps(obj, indent=2, default=str).encode(),
+        }
 
     def read(self, context: dg.InputContext, path: UPath) -> dict:
         with path.open("rb") as handle:

@@ -95,7 +95,11 @@ class Journal:
         # a step of a run that has ended (its retry may be writing these files now) replaces nothing
         refuse_unless_running(self.instance, self.run_id, f"{self.asset.to_user_string()}'s files")
         own = self._file(self.run_id)
-        entry = (self._read(own) if own.exists() else None) or {"run_id": self.run_id, "started": time.time(), "months": {}}
+        entry = (self._read(own) if own.exists() else None) or {
+            "run_id": self.run_id,
+            "started": time.time(),
+            "months": {},
+        }
         entry.update(host=HOST, pid=os.getpid())  # this attempt's writer (a retry may run on another worker)
         for key, paths in files.items():
             if key in entry["months"]:
@@ -150,7 +154,8 @@ class Journal:
         for key, files in entry["months"].items():
             latest = self._latest_materialization(key)
             if latest is not None and (latest.run_id == run_id or latest.timestamp > entry["started"]):
-                self._drop_copies(files)  # stored with its materialization, or since replaced by a later run's
+                # stored with its materialization, or since replaced by a later run's
+                self._drop_copies(files)
             elif unknown_and_done:
                 self._drop_copies(files)  # another instance's run: nothing here says what it recorded
             elif over:
@@ -166,7 +171,8 @@ class Journal:
 
     def _latest_materialization(self, key: str):
         records = self.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=self.asset, asset_partitions=[key] if self.partitioned else None), limit=1
+            dg.AssetRecordsFilter(asset_key=self.asset, asset_partitions=[key] if self.partitioned else None),
+            limit=1,
         ).records
         return records[0] if records else None
 

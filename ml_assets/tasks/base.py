@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # imported where used: the code location loads without them
     import numpy as np
     import pandas as pd
 
-ACTUAL, PREDICTION = "actual", "prediction"  # columns of the scored rows (predictions) and of a drift reference
+# columns of the scored rows (predictions) and of a drift reference
+ACTUAL, PREDICTION = "actual", "prediction"
 
 
 # raw_data's column marking the rows before the month kept only as as-of history (features.as_of)
@@ -38,7 +39,11 @@ HISTORY_MARK = "as_of_history"
 
 def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
-    return frame.sample(n=rows, random_state=seed).reset_index(drop=True) if len(frame) > rows else frame.reset_index(drop=True)
+    return (
+        frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+        if len(frame) > rows
+        else frame.reset_index(drop=True)
+    )
 
 
 def plain(value: Any) -> Any:
@@ -72,15 +77,25 @@ class Task(EvaluationProtocols):
     trivial_key: ClassVar[str]  # the always-present baseline (mean predictor, majority class)
     trivial_name: ClassVar[str]
     threshold_setting: ClassVar[str]  # quality.<setting>; a kind without one has no threshold check
-    catalog: ClassVar[str] = ""  # which column of learning/catalog.py names its estimators (default: its kind)
+    catalog: ClassVar[str] = (
+        ""  # which column of learning/catalog.py names its estimators (default: its kind)
+    )
 
     @classmethod
     def estimator_task(cls) -> str:
         return cls.catalog or cls.kind
 
     def __init__(
-        self, name: str, target: TargetSpec, features: FeatureSpec, estimator: EstimatorSpec, baselines: list[BaselineSpec],
-        quality: QualitySpec, evaluation: EvaluationSpec, monthly: bool, time_column: str | None,
+        self,
+        name: str,
+        target: TargetSpec,
+        features: FeatureSpec,
+        estimator: EstimatorSpec,
+        baselines: list[BaselineSpec],
+        quality: QualitySpec,
+        evaluation: EvaluationSpec,
+        monthly: bool,
+        time_column: str | None,
     ):
         self.name, self.target, self.feature_spec, self.estimator = name, target, features, estimator
         self.baselines, self.quality, self.evaluation = list(baselines), quality, evaluation
@@ -95,7 +110,8 @@ class Task(EvaluationProtocols):
             "features": self.feature_spec.model_dump(mode="json"),
             "estimator": self.estimator.model_dump(mode="json"),
             "baselines": [b.model_dump(mode="json") for b in self.baselines],
-            "evaluation": self.evaluation.model_dump(mode="json", exclude={"cv_jobs"}),  # how many processes: not a score
+            # how many processes: not a score
+            "evaluation": self.evaluation.model_dump(mode="json", exclude={"cv_jobs"}),
             "monthly": self.monthly,
         }
 
@@ -122,19 +138,25 @@ class Task(EvaluationProtocols):
 
     @property
     def feature_check_names(self) -> list[str]:
-        return [checks.FEATURES_NO_NULLS, checks.FEATURES_RETENTION, checks.FEATURES_ENOUGH_ROWS] + self.extra_feature_checks()
+        return [
+            checks.FEATURES_NO_NULLS,
+            checks.FEATURES_RETENTION,
+            checks.FEATURES_ENOUGH_ROWS,
+        ] + self.extra_feature_checks()
 
     @property
     def evaluation_check_names(self) -> list[str]:
         names = [self.threshold_check] if self.threshold is not None else []
         names.append(f"beats_{self.trivial_key}")
-        # the re-computation of every reported figure from what was stored (tasks/recompute.py), run after the report is stored
+        # the re-computation of every reported figure from what was stored (tasks/recompute.py), run after
+        # the report is stored
         return names + [b.check_name for b in self.baselines if b.check_name] + [checks.FIGURES_RECOMPUTED]
 
     def check_descriptions(self) -> dict[str, str]:
         where = "on the next month" if self.monthly else "in cross-validation"
         descriptions = {
-            self.threshold_check: f"The model's {self.primary_metric} {where} is within quality.{self.threshold_setting}.",
+            self.threshold_check: f"The model's {self.primary_metric} {where} is within "
+            f"quality.{self.threshold_setting}.",
             f"beats_{self.trivial_key}": f"The model beats the {self.trivial_name} {where}.",
         }
         for b in self.baselines:
@@ -165,9 +187,16 @@ class Task(EvaluationProtocols):
             return list(spec.categorical), list(spec.numeric)
         categorical, numeric = [], []
         for column in frame.columns:
-            if column in (self.target_column, self.time_column) or pd.api.types.is_datetime64_any_dtype(frame[column]):
+            if column in (self.target_column, self.time_column) or pd.api.types.is_datetime64_any_dtype(
+                frame[column]
+            ):
                 continue
-            (numeric if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]) else categorical).append(column)
+            (
+                numeric
+                if pd.api.types.is_numeric_dtype(frame[column])
+                and not pd.api.types.is_bool_dtype(frame[column])
+                else categorical
+            ).append(column)
         return categorical, numeric
 
     def derived(self) -> tuple[tuple, ...]:
@@ -190,7 +219,9 @@ class Task(EvaluationProtocols):
 
         categorical, numeric = self.inputs(frame)
         as_of = set(self.feature_spec.as_of_names())
-        return DeclaredInputs(categorical, [c for c in numeric if c not in as_of], self.derived()).source_columns()
+        return DeclaredInputs(
+            categorical, [c for c in numeric if c not in as_of], self.derived()
+        ).source_columns()
 
     def as_of_source_columns(self) -> list[str]:
         """The delivered columns the as-of inputs are computed from."""
@@ -209,7 +240,9 @@ class Task(EvaluationProtocols):
         """The month's own rows, without those kept only as as-of history."""
         if HISTORY_MARK not in raw.columns:
             return raw
-        return raw[~raw[HISTORY_MARK].to_numpy(dtype=bool)].drop(columns=[HISTORY_MARK]).reset_index(drop=True)
+        return (
+            raw[~raw[HISTORY_MARK].to_numpy(dtype=bool)].drop(columns=[HISTORY_MARK]).reset_index(drop=True)
+        )
 
     def with_as_of(self, raw: pd.DataFrame) -> pd.DataFrame:
         """The rows with their as-of inputs, each from the rows (history included) available before its time."""
@@ -234,7 +267,10 @@ class Task(EvaluationProtocols):
         if derived_target is not None:
             missing = [c for c in derived_target[2] if c not in raw.columns]
             if missing:
-                return [f"target.column {self.target_column!r} is derived from {missing}, which are not among the delivered columns {columns}"]
+                return [
+                    f"target.column {self.target_column!r} is derived from {missing}, which are not among "
+                    f"the delivered columns {columns}"
+                ]
             raw = self.with_derived_target(raw)
         elif self.target_column not in raw.columns:
             return [f"target.column {self.target_column!r} is not among the delivered columns {columns}"]
@@ -243,7 +279,9 @@ class Task(EvaluationProtocols):
             return [f"the declared feature column(s) {missing} are not among the delivered columns {columns}"]
         missing = [c for c in self.as_of_source_columns() if c not in raw.columns]
         if missing:
-            return [f"features.as_of needs the column(s) {missing}, which are not among the delivered columns {columns}"]
+            return [
+                f"features.as_of needs the column(s) {missing}, which are not among the delivered columns {columns}"
+            ]
         from ml_assets.learning.estimators import columns_named_by
 
         categorical, numeric = self.inputs(raw)
@@ -252,13 +290,20 @@ class Task(EvaluationProtocols):
                 values = raw[column].dropna() if column in raw.columns else raw.iloc[:0, 0]
                 text = values[pd.to_numeric(values, errors="coerce").isna()]
                 if len(text):
-                    return [f"features.encoding=none passes the categorical inputs to the estimator as they are, and {column!r} "
-                            f"holds text (e.g. {plain(text.iloc[0])!r}): choose onehot, ordinal or target"]
-        for param, named in columns_named_by(self.estimator.kind, self.estimator_task(), dict(self.estimator.params)).items():
+                    return [
+                        "features.encoding=none passes the categorical inputs to the estimator as they "
+                        f"are, and {column!r} "
+                        f"holds text (e.g. {plain(text.iloc[0])!r}): choose onehot, ordinal or target"
+                    ]
+        for param, named in columns_named_by(
+            self.estimator.kind, self.estimator_task(), dict(self.estimator.params)
+        ).items():
             side = categorical if param.endswith("categorical") else numeric
             if any(c not in side for c in named):
-                return [f"estimator.params.{param}={named} names columns that are not its kind of model input: the "
-                        f"{'categorical' if side is categorical else 'numeric'} inputs are {side}"]
+                return [
+                    f"estimator.params.{param}={named} names columns that are not its kind of model input: the "
+                    f"{'categorical' if side is categorical else 'numeric'} inputs are {side}"
+                ]
         problems = []
         derived = {d.name: d for d in self.feature_spec.derived}
         for column in numeric:
@@ -268,11 +313,16 @@ class Task(EvaluationProtocols):
                 bad = values[parsed.isna() & values.notna()]
                 if len(bad):
                     problems.append(
-                        f"features.numeric column {column!r} holds text (e.g. {plain(bad.iloc[0])!r} in {len(bad)} rows): "
+                        f"features.numeric column {column!r} holds text (e.g. {plain(bad.iloc[0])!r} in "
+                        f"{len(bad)} rows): "
                         "list it under features.categorical, or add the value to source.na_values"
                     )
         as_of = self.feature_spec.as_of
-        timestamps = [(f"features.derived[{d.name}]", c) for d in self.feature_spec.derived for c in ([d.part_of] if d.part_of else (d.minutes_between or []))]
+        timestamps = [
+            (f"features.derived[{d.name}]", c)
+            for d in self.feature_spec.derived
+            for c in ([d.part_of] if d.part_of else (d.minutes_between or []))
+        ]
         timestamps += [("features.as_of", c) for c in ((as_of.time, as_of.available_at) if as_of else ())]
         for setting, column in timestamps:
             try:
@@ -280,24 +330,37 @@ class Task(EvaluationProtocols):
                     warnings.simplefilter("ignore", UserWarning)
                     pd.to_datetime(raw[column].head(1000))
             except (ValueError, TypeError):
-                problems.append(f"{setting} needs timestamps in {column!r}, which holds e.g. {plain(raw[column].iloc[0])!r}")
+                problems.append(
+                    f"{setting} needs timestamps in {column!r}, which holds e.g. {plain(raw[column].iloc[0])!r}"
+                )
         return problems + self.target_problems(raw[self.target_column])
 
     def raw(self, raw: pd.DataFrame, partition: str | None) -> StepResult:
         problems = self.refusals(raw)
         results = [
-            checks.outcome(checks.RAW_SCHEMA, partition, not problems, problems="; ".join(problems) or "none"),
+            checks.outcome(
+                checks.RAW_SCHEMA, partition, not problems, problems="; ".join(problems) or "none"
+            ),
             checks.outcome(checks.RAW_NOT_EMPTY, partition, len(raw) > 0, rows=len(raw)),
         ]
         metadata: dict[str, Any] = {}
         if self.monthly and self.time_column:
             outside = self.outside_month(raw, partition)
             share = float(outside.mean()) if len(raw) else 0.0
-            metadata.update({"first_time": str(raw[self.time_column].min()), "last_time": str(raw[self.time_column].max())})
+            metadata.update(
+                {
+                    "first_time": str(raw[self.time_column].min()),
+                    "last_time": str(raw[self.time_column].max()),
+                }
+            )
             results.append(
                 checks.outcome(
-                    checks.RAW_ROWS_IN_MONTH, partition, share <= self.quality.max_outside_month_share,
-                    rows_outside_month=int(outside.sum()), share_outside_month=share, max_share=float(self.quality.max_outside_month_share),
+                    checks.RAW_ROWS_IN_MONTH,
+                    partition,
+                    share <= self.quality.max_outside_month_share,
+                    rows_outside_month=int(outside.sum()),
+                    share_outside_month=share,
+                    max_share=float(self.quality.max_outside_month_share),
                 )
             )
         extra, more = self.raw_extras(self.with_derived_target(raw), partition)
@@ -321,11 +384,18 @@ class Task(EvaluationProtocols):
     def clean(self, raw: pd.DataFrame, partition: str | None) -> tuple[pd.DataFrame, dict[str, int]]:
         """Rows kept for training and evaluation, and how many each rule dropped (in the order applied)."""
         spec = self.feature_spec
-        raw = self.with_as_of(self.with_derived_target(raw))  # before any row is dropped: every delivered row is history
+        # before any row is dropped: every delivered row is history
+        raw = self.with_as_of(self.with_derived_target(raw))
         raw = self.own_rows(raw)
-        keep = [c for c in raw.columns if c in {*self.source_columns(raw), *spec.as_of_names(), self.target_column, self.time_column}]
+        keep = [
+            c
+            for c in raw.columns
+            if c in {*self.source_columns(raw), *spec.as_of_names(), self.target_column, self.time_column}
+        ]
         frame = raw[keep]
-        rules: dict[str, Callable[[pd.DataFrame], Any]] = {"missing_target": lambda f: f[self.target_column].notna().to_numpy()}
+        rules: dict[str, Callable[[pd.DataFrame], Any]] = {
+            "missing_target": lambda f: f[self.target_column].notna().to_numpy()
+        }
         if self.monthly and self.time_column and self.time_column in frame.columns:
             rules["outside_month"] = lambda f: ~self.outside_month(f, partition)
         if spec.drop_missing:
@@ -363,8 +433,13 @@ class Task(EvaluationProtocols):
         frame, dropped = self.clean(raw, partition)
         categorical, numeric = self.inputs(frame)
         must_be_whole = [self.target_column] + (
-            (self.source_columns(frame) if self.feature_spec.drop_missing is True else list(self.feature_spec.drop_missing))
-            if self.feature_spec.drop_missing else []
+            (
+                self.source_columns(frame)
+                if self.feature_spec.drop_missing is True
+                else list(self.feature_spec.drop_missing)
+            )
+            if self.feature_spec.drop_missing
+            else []
         )
         nulls = {c: int(n) for c, n in frame[must_be_whole].isna().sum().items() if n}
         raw = self.own_rows(raw)
@@ -372,11 +447,19 @@ class Task(EvaluationProtocols):
         results = [
             checks.outcome(checks.FEATURES_NO_NULLS, partition, not nulls, null_counts=str(nulls or "none")),
             checks.outcome(
-                checks.FEATURES_RETENTION, partition, retention >= self.quality.min_retention_ratio,
-                retention_ratio=float(retention), min_ratio=float(self.quality.min_retention_ratio),
+                checks.FEATURES_RETENTION,
+                partition,
+                retention >= self.quality.min_retention_ratio,
+                retention_ratio=float(retention),
+                min_ratio=float(self.quality.min_retention_ratio),
             ),
-            checks.outcome(checks.FEATURES_ENOUGH_ROWS, partition, len(frame) >= self.quality.min_rows, rows=len(frame),
-                          min_rows=self.quality.min_rows),
+            checks.outcome(
+                checks.FEATURES_ENOUGH_ROWS,
+                partition,
+                len(frame) >= self.quality.min_rows,
+                rows=len(frame),
+                min_rows=self.quality.min_rows,
+            ),
         ]
         extra, more = self.feature_extras(frame, partition)
         gaps = {c: int(n) for c, n in frame.drop(columns=[self.target_column]).isna().sum().items() if n}
@@ -406,8 +489,15 @@ class Task(EvaluationProtocols):
         spec = self.estimator
         seed = spec.random_state if random_state is None else random_state
         model = build_model(
-            self.estimator_task(), spec.kind, dict(spec.params), seed,
-            categorical, numeric, self.derived(), self.feature_spec.encoding, self.feature_spec.scale_numeric,
+            self.estimator_task(),
+            spec.kind,
+            dict(spec.params),
+            seed,
+            categorical,
+            numeric,
+            self.derived(),
+            self.feature_spec.encoding,
+            self.feature_spec.scale_numeric,
         )
         if spec.search is None:
             return model
@@ -423,7 +513,10 @@ class Task(EvaluationProtocols):
         if not self.inputs(frame)[0]:
             return None
         encoding = self.feature_spec.encoding
-        return encoding_description(encoding, encoding == "onehot" and not takes_sparse_input(self.estimator.kind, self.estimator_task()))
+        return encoding_description(
+            encoding,
+            encoding == "onehot" and not takes_sparse_input(self.estimator.kind, self.estimator_task()),
+        )
 
     def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):
         from ml_assets.learning.estimators import build_model
@@ -431,7 +524,8 @@ class Task(EvaluationProtocols):
         categorical, numeric = self.inputs(frame)
         columns = baseline.columns or [*categorical, *numeric]
         derived = tuple(d for d in self.derived() if d[0] in columns)
-        if baseline.encoding == "none":  # every column read as a number, in the order given (the seed scripts' X.to_numpy())
+        # every column read as a number, in the order given (the seed scripts' X.to_numpy())
+        if baseline.encoding == "none":
             if not baseline.columns:
                 columns = [c for c in frame.columns if c in set(columns)]
             base_categorical, base_numeric = [], columns
@@ -439,8 +533,15 @@ class Task(EvaluationProtocols):
             base_categorical = [c for c in columns if c in categorical]
             base_numeric = [c for c in columns if c in numeric]
         return build_model(
-            self.estimator_task(), baseline.estimator.kind, dict(baseline.estimator.params), baseline.estimator.random_state,
-            base_categorical, base_numeric, derived, baseline.encoding, baseline.scale_numeric,
+            self.estimator_task(),
+            baseline.estimator.kind,
+            dict(baseline.estimator.params),
+            baseline.estimator.random_state,
+            base_categorical,
+            base_numeric,
+            derived,
+            baseline.encoding,
+            baseline.scale_numeric,
         )
 
     def trivial_model(self):
@@ -453,7 +554,11 @@ class Task(EvaluationProtocols):
         return out
 
     def predictor_names(self) -> dict[str, str]:
-        return {CANDIDATE: f"model ({self.estimator.kind})", self.trivial_key: self.trivial_name, **{b.key: b.name for b in self.baselines}}
+        return {
+            CANDIDATE: f"model ({self.estimator.kind})",
+            self.trivial_key: self.trivial_name,
+            **{b.key: b.name for b in self.baselines},
+        }
 
     def split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The registered model's training rows and its held-out rows (unpartitioned pipelines)."""
@@ -462,7 +567,10 @@ class Task(EvaluationProtocols):
 
         positions = np.arange(len(y))
         return train_test_split(
-            positions, test_size=self.evaluation.holdout_share, random_state=self.evaluation.random_state, stratify=self.stratify(y)
+            positions,
+            test_size=self.evaluation.holdout_share,
+            random_state=self.evaluation.random_state,
+            stratify=self.stratify(y),
         )
 
     def stratify(self, y):
@@ -476,7 +584,11 @@ class Task(EvaluationProtocols):
         return features.iloc[train]
 
     def train(
-        self, features: pd.DataFrame, random_state: int | None = None, prefit: Fitted | None = None, metric_rows: int | None = None,
+        self,
+        features: pd.DataFrame,
+        random_state: int | None = None,
+        prefit: Fitted | None = None,
+        metric_rows: int | None = None,
     ) -> Trained:
         """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
         returned for the same rows and seed (the walk-forward fit of the same window is the same model). The training
@@ -492,11 +604,17 @@ class Task(EvaluationProtocols):
         X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
         classes = self.classes_for(model, y)
         fitted = self.metrics(y_measured, self.predict_output(model, X_measured, classes), classes)
-        params = {"estimator": self.estimator.kind, **self.estimator.params, **picked,
-                  "random_state": random_state if random_state is not None else self.estimator.random_state,
-                  "features": ",".join([*categorical, *numeric])}
+        params = {
+            "estimator": self.estimator.kind,
+            **self.estimator.params,
+            **picked,
+            "random_state": random_state if random_state is not None else self.estimator.random_state,
+            "features": ",".join([*categorical, *numeric]),
+        }
         if picked:
-            params["search"] = f"{self.estimator.search.iterations} random candidates x {self.estimator.search.folds} folds"
+            params["search"] = (
+                f"{self.estimator.search.iterations} random candidates x {self.estimator.search.folds} folds"
+            )
         metadata = {
             "train_rows": len(rows),
             **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
@@ -505,8 +623,15 @@ class Task(EvaluationProtocols):
             "categorical_features": ", ".join(categorical) or "none",
             **({"categorical_encoding": self.encoding_used(rows)} if categorical else {}),
             "numeric_features": ", ".join(numeric) or "none",
-            **({"searched_hyperparameters": ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items())}
-               if picked else {}),
+            **(
+                {
+                    "searched_hyperparameters": ", ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items()
+                    )
+                }
+                if picked
+                else {}
+            ),
         }
         return Trained(model, X.head(5), len(X), params, fitted, metadata)
 
@@ -552,11 +677,19 @@ class Task(EvaluationProtocols):
 
     def transformed_inputs(self, model, X: pd.DataFrame) -> pd.DataFrame:
         """The model's inputs after DeclaredInputs (derived columns made): what drift is measured on."""
-        return model.named_steps["inputs"].transform(X) if hasattr(model, "named_steps") and "inputs" in model.named_steps else X
+        return (
+            model.named_steps["inputs"].transform(X)
+            if hasattr(model, "named_steps") and "inputs" in model.named_steps
+            else X
+        )
 
     def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, y = self.xy(features)
-        return self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: model.predict(X)}).reset_index(drop=True)
+        return (
+            self.transformed_inputs(model, X)
+            .assign(**{ACTUAL: y, PREDICTION: model.predict(X)})
+            .reset_index(drop=True)
+        )
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
         raise NotImplementedError
@@ -564,22 +697,29 @@ class Task(EvaluationProtocols):
     def limitations(self, trained_on: str | None) -> list[str]:
         if self.monthly:
             return [
-                f"Learned from {trained_on if ' ' in str(trained_on) else f'one month ({trained_on})'}; the drift checks of "
+                f"Learned from {trained_on if ' ' in str(trained_on) else f'one month ({trained_on})'}; "
+                "the drift checks of "
                 "`predictions` compare every later month with it, "
                 "and `backtest_report` shows how fast such a model decays.",
-                "Categories it never saw (new routes, zones, labels) are encoded as unknown: their predictions fall back on the other inputs.",
+                "Categories it never saw (new routes, zones, labels) are encoded as unknown: their "
+                "predictions fall back on the other inputs.",
             ]
         return [
-            f"Learned from {1 - self.evaluation.holdout_share:.0%} of one table; the held-out rest and cross-validation on "
+            f"Learned from {1 - self.evaluation.holdout_share:.0%} of one table; the held-out rest and "
+            "cross-validation on "
             "the same table measure it, not a different population or a later time.",
             "The cross-validated standard deviation in the evaluation report is the honest error bar.",
         ]
 
     # ---- the report's task-specific parts --------------------------------------------------------------------
     def metrics_table(self, rows: list[tuple[str, dict[str, float]]]) -> str:
-        header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
+        header = (
+            "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
+        )
         lines = [
-            f"| {name} | " + " | ".join(f"{m[k]:.3f}" if k in m and m[k] == m[k] else "" for k in self.metric_names) + " |"
+            f"| {name} | "
+            + " | ".join(f"{m[k]:.3f}" if k in m and m[k] == m[k] else "" for k in self.metric_names)
+            + " |"
             for name, m in rows
         ]
         return "\n".join([header, *lines])
@@ -592,7 +732,9 @@ class Task(EvaluationProtocols):
                 continue
             change = 100.0 * (model / value - 1.0)
             good = (change >= 0) == self.higher_is_better
-            parts.append(f"{abs(change):.1f}% {'better' if good else 'WORSE'} than the {self.predictor_names()[key]}")
+            parts.append(
+                f"{abs(change):.1f}% {'better' if good else 'WORSE'} than the {self.predictor_names()[key]}"
+            )
         return f"The model's {metric} is " + "; ".join(parts) + " on the same rows." if parts else ""
 
     def rows_note(self, y) -> str:
@@ -612,6 +754,12 @@ class Task(EvaluationProtocols):
         return Diagnostics()
 
     def plot_png(
-        self, y_true, output, classes, per_fold: dict[str, list[float]] | None, title: str, bars: list | None = None
+        self,
+        y_true,
+        output,
+        classes,
+        per_fold: dict[str, list[float]] | None,
+        title: str,
+        bars: list | None = None,
     ) -> bytes:
         raise NotImplementedError

@@ -31,19 +31,26 @@ TARGET_DRIFT = "target_drift"
 DRIFT_CHECKS = [FEATURE_DRIFT, PREDICTION_DRIFT, TARGET_DRIFT]
 
 DESCRIPTIONS = {
-    RAW_SCHEMA: "The target and every declared input column are present, numeric inputs hold numbers, the target fits the task.",
+    RAW_SCHEMA: "The target and every declared input column are present, numeric inputs hold numbers, the "
+    "target fits the task.",
     RAW_NOT_EMPTY: "The source delivered at least one row.",
-    RAW_ROWS_IN_MONTH: "Share of rows whose time column falls outside the partition month is at most quality.max_outside_month_share.",
+    RAW_ROWS_IN_MONTH: "Share of rows whose time column falls outside the partition month is at most "
+    "quality.max_outside_month_share.",
     RAW_TWO_CLASSES: "The target column holds at least two classes.",
-    FEATURES_NO_NULLS: "No target is missing, nor any input of features.drop_missing (other gaps go to the model's imputers).",
+    FEATURES_NO_NULLS: "No target is missing, nor any input of features.drop_missing (other gaps go to the "
+    "model's imputers).",
     FEATURES_TARGET_IN_RANGE: "Every target lies within [target.min, target.max].",
     FEATURES_ENOUGH_ROWS: "At least quality.min_rows cleaned rows are left to train and evaluate on.",
     FEATURES_RETENTION: "Cleaning kept at least quality.min_retention_ratio of the raw rows.",
     FEATURES_ROWS_PER_CLASS: "Every class has at least as many rows as cross-validation folds (monthly: one).",
-    FIGURES_RECOMPUTED: "Every primary figure reported (the model's and each baseline's) is what the stored model and the "
-    "baselines refitted with their seeds give on the stored rows it was scored on, within 1e-9 (read back after storing).",
-    FEATURE_DRIFT: "No model input drifted from the champion's training data beyond monitoring.drift.max_feature_drift.",
-    PREDICTION_DRIFT: "The champion's predictions did not drift from those on its training data beyond max_prediction_drift.",
+    FIGURES_RECOMPUTED: "Every primary figure reported (the model's and each baseline's) is what the "
+    "stored model and the "
+    "baselines refitted with their seeds give on the stored rows it was scored on, within 1e-9 (read back "
+    "after storing).",
+    FEATURE_DRIFT: "No model input drifted from the champion's training data beyond "
+    "monitoring.drift.max_feature_drift.",
+    PREDICTION_DRIFT: "The champion's predictions did not drift from those on its training data beyond "
+    "max_prediction_drift.",
     TARGET_DRIFT: "The target did not drift from the champion's training data beyond max_target_drift.",
 }
 
@@ -61,7 +68,10 @@ class CheckOutcome:
 
 def outcome(name: str, month: str | None, passed: bool, **metadata) -> CheckOutcome:
     """A check's outcome naming the month it judged (a partitioned asset's check shows no partition in the UI)."""
-    figures = {key: for_ui(value) if isinstance(value, float) and value == value else value for key, value in metadata.items()}
+    figures = {
+        key: for_ui(value) if isinstance(value, float) and value == value else value
+        for key, value in metadata.items()
+    }
     where = {"month": month} if month else {}
     return CheckOutcome(name, bool(passed), {**where, **figures})
 
@@ -76,7 +86,8 @@ def not_judged(name: str, why: str, month: str | None = None) -> CheckOutcome:
 def figures(check) -> str:
     """A failed check's figures in one line, e.g. `accuracy 0.979 < min_accuracy 0.999` (CLI, dev.py run, logs)."""
     values = {k: getattr(v, "value", v) for k, v in (check.metadata or {}).items()}
-    if values.get("disagreements", "none") != "none":  # a re-computation's: each figure reported and recomputed
+    # a re-computation's: each figure reported and recomputed
+    if values.get("disagreements", "none") != "none":
         return str(values["disagreements"])
     numbers = [(k, v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)]
     if len(numbers) >= 2:
@@ -99,7 +110,9 @@ def recomputed(month: str | None, figures: list) -> CheckOutcome:
     return CheckOutcome(FIGURES_RECOMPUTED, not wrong, metadata)
 
 
-def drift_outcomes(month: str, reference: str, drifts: dict[str, list], plot_markdown: str | None = None) -> list[CheckOutcome]:
+def drift_outcomes(
+    month: str, reference: str, drifts: dict[str, list], plot_markdown: str | None = None
+) -> list[CheckOutcome]:
     """One outcome per drift check (WARN: a drifted month is real data, not bad data). `drifts` maps a check name to
     its columns' Drift values, largest first ([] = nothing to compare)."""
     results = []

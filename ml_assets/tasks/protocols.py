@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from ml_assets.tasks.checks import CheckOutcome
 
 
-
 def mean_pm_sd(stats: dict[str, float]) -> str:
     """`0.841 ± 0.032`: a cross-validated mean and its standard deviation."""
     return f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
@@ -32,12 +31,22 @@ class EvaluationProtocols:
     """Mixed into `Task`; uses its hooks (metrics, predict_output, predictors, split, cv_splitter, report parts)."""
 
     def evaluate(
-        self, model, data, partition: str | None, train_metric: float | None, model_version: str | None,
-        champion: tuple[str | None, float | None], model_months: str | None = None, scores: ScoreCache | None = None,
-        window_reason: str | None = None, jobs: int = 1,
+        self,
+        model,
+        data,
+        partition: str | None,
+        train_metric: float | None,
+        model_version: str | None,
+        champion: tuple[str | None, float | None],
+        model_months: str | None = None,
+        scores: ScoreCache | None = None,
+        window_reason: str | None = None,
+        jobs: int = 1,
     ) -> Evaluated:
         if self.monthly:
-            return self.evaluate_next_month(model, data, partition, train_metric, model_version, champion, model_months, window_reason)
+            return self.evaluate_next_month(
+                model, data, partition, train_metric, model_version, champion, model_months, window_reason
+            )
         return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores, jobs=jobs)
 
     def _judge(self, where: str | None, scores: dict[str, float]) -> list[CheckOutcome]:
@@ -52,17 +61,45 @@ class EvaluationProtocols:
         results = []
         if self.threshold is not None:
             ok = model >= self.threshold if self.higher_is_better else model <= self.threshold
-            results.append(checks.outcome(self.threshold_check, where, ok, **{metric: float(model), self.threshold_setting: float(self.threshold)}))
+            results.append(
+                checks.outcome(
+                    self.threshold_check,
+                    where,
+                    ok,
+                    **{metric: float(model), self.threshold_setting: float(self.threshold)},
+                )
+            )
         trivial = scores[self.trivial_key]
-        results.append(checks.outcome(f"beats_{self.trivial_key}", where, better(model, trivial), **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)}))
+        results.append(
+            checks.outcome(
+                f"beats_{self.trivial_key}",
+                where,
+                better(model, trivial),
+                **{metric: float(model), f"{self.trivial_key}_{metric}": float(trivial)},
+            )
+        )
         for b in self.baselines:
             if b.check_name:
                 ok = better(model, scores[b.key], strictly=b.check == "beats")
-                results.append(checks.outcome(b.check_name, where, ok, **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])}))
+                results.append(
+                    checks.outcome(
+                        b.check_name,
+                        where,
+                        ok,
+                        **{metric: float(model), f"{b.key}_{metric}": float(scores[b.key])},
+                    )
+                )
         return results
 
     def evaluate_next_month(
-        self, model, pair: dict[str, pd.DataFrame], month: str, train_metric, model_version, champion, model_months: str | None = None,
+        self,
+        model,
+        pair: dict[str, pd.DataFrame],
+        month: str,
+        train_metric,
+        model_version,
+        champion,
+        model_months: str | None = None,
         window_reason: str | None = None,
     ) -> Evaluated:
         """`model_months`: the months the model learned from when its training window holds more than one;
@@ -89,16 +126,24 @@ class EvaluationProtocols:
             names[CANDIDATE] = f"model version {model_version} ({self.estimator.kind})"
         rows = [(names[k], m) for k, m in metrics.items()]
         if champion_score is not None:
-            rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
+            rows.insert(
+                1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score})
+            )
         table = self.metrics_table(rows)
         comparison = self.comparison_sentence(scores)
         trained = (
-            f"The model learned from **{model_months}** (its training window); every baseline is fitted on **{train_month}** "
+            f"The model learned from **{model_months}** (its training window); every baseline is fitted on "
+            f"**{train_month}** "
             f"({len(train):,} rows) alone. Scored on **{valid_month}** ({len(valid):,} rows)."
-            if model_months and model_months != train_month else
-            f"Trained on **{train_month}** ({len(train):,} rows), scored on **{valid_month}** ({len(valid):,} rows): train on "
+            if model_months and model_months != train_month
+            else f"Trained on **{train_month}** ({len(train):,} rows), scored on **{valid_month}** "
+            f"({len(valid):,} rows): train on "
             f"one month, score on the next. Every baseline is fitted on {train_month} too."
-        ) + (f" Its window was chosen by the walk-forward backtest on the months before {train_month}: {window_reason}." if window_reason else "")
+        ) + (
+            f" Its window was chosen by the walk-forward backtest on the months before {train_month}: {window_reason}."
+            if window_reason
+            else ""
+        )
         encoding = self.encoding_used(train)
         if encoding:
             trained += f" Categorical inputs: {encoding}."
@@ -110,24 +155,43 @@ class EvaluationProtocols:
             + diagnostics.markdown
         )
         png = self.plot_png(
-            y_valid, outputs[CANDIDATE], classes, None, f"{self.name}: trained {train_month}, scored {valid_month}", diagnostics.bars
+            y_valid,
+            outputs[CANDIDATE],
+            classes,
+            None,
+            f"{self.name}: trained {train_month}, scored {valid_month}",
+            diagnostics.bars,
         )
         model_metrics = metrics[CANDIDATE]
         report = {
-            "pipeline": self.name, "task": self.kind, "partition": month, "protocol": "next month",
-            "train_month": train_month, "valid_month": valid_month, "train_rows": len(train), "valid_rows": len(valid),
-            "model_training_months": model_months or train_month, "model_training_window_reason": window_reason,
+            "pipeline": self.name,
+            "task": self.kind,
+            "partition": month,
+            "protocol": "next month",
+            "train_month": train_month,
+            "valid_month": valid_month,
+            "train_rows": len(train),
+            "valid_rows": len(valid),
+            "model_training_months": model_months or train_month,
+            "model_training_window_reason": window_reason,
             "categorical_encoding": encoding,
-            "metrics": metrics, "primary_metric": self.primary_metric, "score": scores[CANDIDATE],
-            "baselines": {k: v for k, v in scores.items() if k != CANDIDATE}, "baseline_names": {k: n for k, n in names.items() if k != CANDIDATE},
-            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
+            "metrics": metrics,
+            "primary_metric": self.primary_metric,
+            "score": scores[CANDIDATE],
+            "baselines": {k: v for k, v in scores.items() if k != CANDIDATE},
+            "baseline_names": {k: n for k, n in names.items() if k != CANDIDATE},
+            "model_version": model_version,
+            "champion_version": champion_version,
+            f"champion_{self.primary_metric}": champion_score,
             "checks": {r.check_name: r.passed for r in check_results},
             **{m: v for m, v in model_metrics.items()},
         }
         ui = {
             **{m: for_ui(v) for m, v in model_metrics.items() if v == v},
             **{f"{k}_{self.primary_metric}": for_ui(v) for k, v in scores.items() if k != CANDIDATE},
-            f"champion_{self.primary_metric}": for_ui(champion_score) if champion_score is not None else "no champion yet",
+            f"champion_{self.primary_metric}": for_ui(champion_score)
+            if champion_score is not None
+            else "no champion yet",
             "train_month": train_month,
             "valid_rows": len(valid),
             **{name: for_ui(value) for name, value in diagnostics.figures.items()},
@@ -150,7 +214,13 @@ class EvaluationProtocols:
         )
 
     def evaluate_cross_validated(
-        self, model, features: pd.DataFrame, model_version, champion, cache: ScoreCache | None = None, jobs: int = 1
+        self,
+        model,
+        features: pd.DataFrame,
+        model_version,
+        champion,
+        cache: ScoreCache | None = None,
+        jobs: int = 1,
     ) -> Evaluated:
         """`jobs`: processes that fit the folds when `evaluation.cv_jobs` is unset."""
         import numpy as np
@@ -173,42 +243,70 @@ class EvaluationProtocols:
         # the folds' scores depend only on the rows and what is declared (the search space included): computed once
         cache = cache or ScoreCache(None)
         hits = cache.hits
-        per_fold = cache.remember("cross_validation", cache_key("cross_validation", self.declared(), frame_fingerprint(features)), cross_validate)
+        per_fold = cache.remember(
+            "cross_validation",
+            cache_key("cross_validation", self.declared(), frame_fingerprint(features)),
+            cross_validate,
+        )
         reused = cache.hits > hits
-        scores: dict[str, dict[str, list[float]]] = {k: {m: [] for m in self.metric_names} for k in predictors}
+        scores: dict[str, dict[str, list[float]]] = {
+            k: {m: [] for m in self.metric_names} for k in predictors
+        }
         for fold in per_fold:
             for key, values in fold.items():
                 for metric, value in values.items():
                     scores[key][metric].append(value)
         summary = {
-            k: {m: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0} for m, v in ms.items()}
+            k: {
+                m: {"mean": float(np.nanmean(v)), "sd": float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0}
+                for m, v in ms.items()
+            }
             for k, ms in scores.items()
         }
-        reference = next((b.key for b in self.baselines if b.check_name), self.baselines[0].key if self.baselines else self.trivial_key)
-        paired = _paired(scores[CANDIDATE][self.primary_metric], scores[reference][self.primary_metric], self.higher_is_better)
+        reference = next(
+            (b.key for b in self.baselines if b.check_name),
+            self.baselines[0].key if self.baselines else self.trivial_key,
+        )
+        paired = _paired(
+            scores[CANDIDATE][self.primary_metric],
+            scores[reference][self.primary_metric],
+            self.higher_is_better,
+        )
         cv_scores = {k: s[self.primary_metric]["mean"] for k, s in summary.items()}
         check_results = self._judge(None, cv_scores)
         # the registered model (fitted on the training split) and the baselines on the held-out rows
         train, test = self.split(y)
-        holdout = {CANDIDATE: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)}
+        holdout = {
+            CANDIDATE: self.metrics(y[test], self.predict_output(model, X.iloc[test], classes), classes)
+        }
         for key, predictor in predictors.items():
             if key != CANDIDATE:
                 fitted = predictor.fit(X.iloc[train], y[train])
-                holdout[key] = self.metrics(y[test], self.predict_output(fitted, X.iloc[test], classes), classes)
+                holdout[key] = self.metrics(
+                    y[test], self.predict_output(fitted, X.iloc[test], classes), classes
+                )
         champion_version, champion_score = champion
         names = self.predictor_names()
         if model_version:
             names[CANDIDATE] = f"model ({self.estimator.kind}, version {model_version})"
-        header = "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
-        cv_rows = "\n".join(f"| {names[k]} | " + " | ".join(mean_pm_sd(s[m]) for m in self.metric_names) + " |" for k, s in summary.items())
+        header = (
+            "| predictor | " + " | ".join(self.metric_names) + " |\n|---|" + "---:|" * len(self.metric_names)
+        )
+        cv_rows = "\n".join(
+            f"| {names[k]} | " + " | ".join(mean_pm_sd(s[m]) for m in self.metric_names) + " |"
+            for k, s in summary.items()
+        )
         holdout_rows = [(names[k], m) for k, m in holdout.items()]
         if champion_score is not None:
-            holdout_rows.insert(1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score}))
+            holdout_rows.insert(
+                1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score})
+            )
         folds = spec.cv_folds * spec.cv_repeats
         gain = paired["mean"]
         better_word = "better" if (gain >= 0) else "WORSE"
         verdict = (
-            f"On the same {folds} folds the model's {self.primary_metric} is **{abs(gain):.3f} {better_word}** than the "
+            f"On the same {folds} folds the model's {self.primary_metric} is **{abs(gain):.3f} "
+            f"{better_word}** than the "
             f"{names[reference]}'s (paired difference {gain:+.3f} ± {paired['sd']:.3f}; {paired['wins']} folds won, "
             f"{paired['ties']} tied, {paired['losses']} lost)."
         )
@@ -216,47 +314,88 @@ class EvaluationProtocols:
         diagnostics = self.diagnostics(model, X.iloc[test], y[test], test_output, "the held-out rows")
         markdown = (
             f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}."
-            + (f" Categorical inputs: {encoding}." if encoding else "") + "\n\n"
-            f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for every predictor\n\n"
+            + (f" Categorical inputs: {encoding}." if encoding else "")
+            + "\n\n"
+            f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for "
+            "every predictor\n\n"
             + self.search_note()
-            + ("The fold scores are reused: these rows were cross-validated before with the same declared model, search "
-               "space and library versions.\n\n" if reused else "")
+            + (
+                "The fold scores are reused: these rows were cross-validated before with the same declared "
+                "model, search "
+                "space and library versions.\n\n"
+                if reused
+                else ""
+            )
             + f"{header}\n{cv_rows}\n\n{verdict}\n\n"
             f"## Held-out split ({len(test)} rows): the registered model\n\n{self.metrics_table(holdout_rows)}\n\n"
             + self.extra_markdown(y[test], test_output, classes, "the held-out rows")
             + diagnostics.markdown
         )
         png = self.plot_png(
-            y[test], test_output, classes, {k: v[self.primary_metric] for k, v in scores.items()}, f"{self.name}: {len(y)} rows",
+            y[test],
+            test_output,
+            classes,
+            {k: v[self.primary_metric] for k, v in scores.items()},
+            f"{self.name}: {len(y)} rows",
             diagnostics.bars,
         )
         model_cv = summary[CANDIDATE]
         report = {
-            "pipeline": self.name, "task": self.kind, "partition": None, "protocol": "cross-validation", "rows": len(y),
-            "classes": self.labels(classes) if classes is not None else None, "categorical_encoding": encoding,
-            "cv": {"folds": spec.cv_folds, "repeats": spec.cv_repeats, "reused": reused, "summary": summary, "paired": {"against": reference, **paired}},
-            "holdout": {"rows": len(test), "metrics": holdout, **self.holdout_extras(y[test], test_output, classes)},
-            "primary_metric": self.primary_metric, "score": holdout[CANDIDATE][self.primary_metric],
+            "pipeline": self.name,
+            "task": self.kind,
+            "partition": None,
+            "protocol": "cross-validation",
+            "rows": len(y),
+            "classes": self.labels(classes) if classes is not None else None,
+            "categorical_encoding": encoding,
+            "cv": {
+                "folds": spec.cv_folds,
+                "repeats": spec.cv_repeats,
+                "reused": reused,
+                "summary": summary,
+                "paired": {"against": reference, **paired},
+            },
+            "holdout": {
+                "rows": len(test),
+                "metrics": holdout,
+                **self.holdout_extras(y[test], test_output, classes),
+            },
+            "primary_metric": self.primary_metric,
+            "score": holdout[CANDIDATE][self.primary_metric],
             "baseline_names": {k: n for k, n in names.items() if k != CANDIDATE},
-            "model_version": model_version, "champion_version": champion_version, f"champion_{self.primary_metric}": champion_score,
+            "model_version": model_version,
+            "champion_version": champion_version,
+            f"champion_{self.primary_metric}": champion_score,
             "checks": {r.check_name: r.passed for r in check_results},
         }
         ui = {
             **{f"cv_{m}_mean": for_ui(v["mean"]) for m, v in model_cv.items() if v["mean"] == v["mean"]},
             f"cv_{self.primary_metric}_sd": for_ui(model_cv[self.primary_metric]["sd"]),
-            **{f"{k}_cv_{self.primary_metric}": for_ui(s[self.primary_metric]["mean"]) for k, s in summary.items() if k != CANDIDATE},
+            **{
+                f"{k}_cv_{self.primary_metric}": for_ui(s[self.primary_metric]["mean"])
+                for k, s in summary.items()
+                if k != CANDIDATE
+            },
             f"{self.primary_metric}_gain_over_{reference}": for_ui(gain),
             f"holdout_{self.primary_metric}": for_ui(holdout[CANDIDATE][self.primary_metric]),
             "holdout_rows": len(test),
             "cv_scores": "reused (same rows, same declared model)" if reused else "computed",
             **{name: for_ui(value) for name, value in diagnostics.figures.items()},
-            f"champion_{self.primary_metric}": for_ui(champion_score) if champion_score is not None else "no champion yet",
+            f"champion_{self.primary_metric}": for_ui(champion_score)
+            if champion_score is not None
+            else "no champion yet",
         }
         logged = {f"cv_{m}_mean": v["mean"] for m, v in model_cv.items() if v["mean"] == v["mean"]}
         logged |= {f"cv_{m}_sd": v["sd"] for m, v in model_cv.items() if v["sd"] == v["sd"]}
         logged |= {f"holdout_{m}": v for m, v in holdout[CANDIDATE].items() if v == v}
-        logged |= {f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"] for k, s in summary.items() if k != CANDIDATE}
-        return Evaluated(report, markdown, png, holdout[CANDIDATE][self.primary_metric], logged, ui, check_results)
+        logged |= {
+            f"{k}_cv_{self.primary_metric}_mean": s[self.primary_metric]["mean"]
+            for k, s in summary.items()
+            if k != CANDIDATE
+        }
+        return Evaluated(
+            report, markdown, png, holdout[CANDIDATE][self.primary_metric], logged, ui, check_results
+        )
 
 
 def _fold_metrics(task, predictors: dict, X, y, train, test, classes) -> dict[str, dict[str, float]]:

@@ -89,7 +89,8 @@ def recompute_report(task, report: dict, model, features) -> list[Figure]:
 
 
 def recompute_scored(task, model, rows: pd.DataFrame, reported: dict[str, Any]) -> list[Figure]:
-    """A month's reported primary metric (`predictions`) against the stored champion's predictions on the stored rows."""
+    """A month's reported primary metric (`predictions`) against the stored champion's predictions on the
+    stored rows."""
     metric = task.primary_metric
     if metric not in reported:
         return []
@@ -97,4 +98,10 @@ def recompute_scored(task, model, rows: pd.DataFrame, reported: dict[str, Any]) 
 
     X, y = task.xy(rows)
     known = ~pd.isna(y)
-    return [Figure(metric, _number(reported[metric]), task.primary_from_predictions(y[known], model.predict(X[known])))]
+    return [
+        Figure(
+            metric,
+            _number(reported[metric]),
+            task.primary_from_predictions(y[known], model.predict(X[known])),
+        )
+    ]

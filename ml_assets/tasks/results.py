@@ -24,7 +24,8 @@ class StepResult:
 @dataclass
 class Trained:
     model: Any
-    example: pd.DataFrame  # five of the rows as delivered that it was fitted on: its signature and input example
+    # five of the rows as delivered that it was fitted on: its signature and input example
+    example: pd.DataFrame
     rows: int  # how many rows it was fitted on
     params: dict[str, Any]
     train_metrics: dict[str, float]

@@ -27,7 +27,11 @@ def concat_months(features: dict[str, pd.DataFrame], months: list[str]) -> pd.Da
     """The rows of `months`, oldest first, as one frame."""
     import pandas as pd
 
-    return features[months[0]] if len(months) == 1 else pd.concat([features[m] for m in months], ignore_index=True)
+    return (
+        features[months[0]]
+        if len(months) == 1
+        else pd.concat([features[m] for m in months], ignore_index=True)
+    )
 
 
 class WalkForwardScores:
@@ -35,14 +39,19 @@ class WalkForwardScores:
     fits side by side; one after the other by default)."""
 
     def __init__(
-        self, task: Task, features: dict[str, pd.DataFrame], random_state: int | None = None, cache: ScoreCache | None = None,
+        self,
+        task: Task,
+        features: dict[str, pd.DataFrame],
+        random_state: int | None = None,
+        cache: ScoreCache | None = None,
         map: Callable[[Callable, list], list] | None = None,  # noqa: A002  (what it is)
     ):
         self.task, self.features, self.random_state = task, features, random_state
         self.cache = cache or ScoreCache(None)
         self.map = map or (lambda work, items: [work(item) for item in items])
         # what every key shares, dumped once per step rather than once per score
-        self._declared = (task.declared(), {"random_state": random_state})  # the launch-time seed, as the model config held it
+        # the launch-time seed, as the model config held it
+        self._declared = task.declared(), {"random_state": random_state}
         self._fitted: dict[tuple[str, ...], Fitted] = {}
         self._scores: dict[tuple[tuple[str, ...], str], float] = {}  # looked up in the cache once per step
         self._fingerprints: dict[str, str] = {}
@@ -57,7 +66,10 @@ class WalkForwardScores:
 
     def _key(self, window: tuple[str, ...], month: str) -> str:
         return cache_key(
-            "walk_forward", *self._declared, [(m, self.fingerprint(m)) for m in window], (month, self.fingerprint(month)),
+            "walk_forward",
+            *self._declared,
+            [(m, self.fingerprint(m)) for m in window],
+            (month, self.fingerprint(month)),
         )
 
     def _fit(self, window: tuple[str, ...]) -> tuple[Fitted, bool]:
@@ -66,7 +78,9 @@ class WalkForwardScores:
         stored = self.cache.get_fit(key)
         if isinstance(stored, Fitted):
             return stored, False
-        return self.cache.keep_fit(key, self.task.fit(concat_months(self.features, list(window)), self.random_state)), True
+        return self.cache.keep_fit(
+            key, self.task.fit(concat_months(self.features, list(window)), self.random_state)
+        ), True
 
     def _keep(self, window: tuple[str, ...], fitted: Fitted, new: bool) -> Fitted:
         with self._lock:
@@ -96,7 +110,11 @@ class WalkForwardScores:
         pair = (tuple(window), month)
         if pair not in self._scores:
             self._scores[pair] = float(
-                self.cache.remember("walk_forward", self._key(*pair), lambda: self.task.primary_metric_of(self.model(window), self.features[month]))
+                self.cache.remember(
+                    "walk_forward",
+                    self._key(*pair),
+                    lambda: self.task.primary_metric_of(self.model(window), self.features[month]),
+                )
             )
         return self._scores[pair]
 
@@ -121,7 +139,9 @@ class WalkForwardScores:
 
         def fit_and_score(window: tuple[str, ...]) -> tuple[Fitted, list[float]]:
             fitted = self.fit_for(window)
-            return fitted, [self.task.primary_metric_of(fitted.model, self.features[month]) for month in missing[window]]
+            return fitted, [
+                self.task.primary_metric_of(fitted.model, self.features[month]) for month in missing[window]
+            ]
 
         for window, (_, values) in zip(missing, self.map(fit_and_score, list(missing)), strict=True):
             for month, value in zip(missing[window], values, strict=True):

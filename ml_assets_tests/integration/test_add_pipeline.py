@@ -50,11 +50,26 @@ def test_a_fifth_pipeline_is_one_yaml_file(tmp_path):
             defs = tree.build_defs()
             graph = defs.resolve_asset_graph()
             assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-                f"wine/{a}" for a in ("raw_data", "features", "model", "evaluation_report", "champion_model", "predictions")
+                f"wine/{a}"
+                for a in (
+                    "raw_data",
+                    "features",
+                    "model",
+                    "evaluation_report",
+                    "champion_model",
+                    "predictions",
+                )
             }
-            assert {s.name for s in defs.sensors} == {"wine_source_sensor", "wine_automation", "run_failure_alert", "failed_run_cleanup"}
+            assert {s.name for s in defs.sensors} == {
+                "wine_source_sensor",
+                "wine_automation",
+                "run_failure_alert",
+                "failed_run_cleanup",
+            }
             with dg.DagsterInstance.ephemeral() as instance:
-                result = defs.resolve_job_def("wine_training").execute_in_process(instance=instance, raise_on_error=False)
+                result = defs.resolve_job_def("wine_training").execute_in_process(
+                    instance=instance, raise_on_error=False
+                )
     assert result.success
     checks = {
         e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
@@ -84,7 +99,9 @@ post_processing:
 """
     with create_defs_folder_sandbox() as sandbox:
         (sandbox.defs_folder_path / "wine").mkdir()
-        (sandbox.defs_folder_path / "wine" / "defs.yaml").write_text(textwrap.dedent(WINE_YAML) + post_processing)
+        (sandbox.defs_folder_path / "wine" / "defs.yaml").write_text(
+            textwrap.dedent(WINE_YAML) + post_processing
+        )
         (sandbox.defs_folder_path / "project").mkdir()
         (sandbox.defs_folder_path / "project" / "defs.yaml").write_text(
             f"type: ml_assets.components.ProjectResources\nattributes:\n  data_dir: {tmp_path / 'data'}\n"

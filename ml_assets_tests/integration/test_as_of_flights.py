@@ -16,7 +16,9 @@ def test_no_flight_landing_after_a_departure_changes_that_departures_inputs(flig
     raw = normalize_flights(read_flights(), "2013-03")
     names = task.feature_spec.as_of_names()
     before = task.with_as_of(raw)[names]
-    assert before["route_air_24h"].notna().mean() > 0.9, "most departures should have recent arrivals on their route"
+    assert before["route_air_24h"].notna().mean() > 0.9, (
+        "most departures should have recent arrivals on their route"
+    )
     rng = np.random.default_rng(0)
     for i in rng.choice(len(raw), 20, replace=False):
         later = (raw["arrived_at"] >= raw["pickup_datetime"][i]) | raw["arrived_at"].isna()
@@ -25,13 +27,17 @@ def test_no_flight_landing_after_a_departure_changes_that_departures_inputs(flig
         changed.loc[later, "duration_min"] = changed.loc[later, "duration_min"] * 3 + 17
         kept = raw[~later | (raw.index == i)]
         for variant in (changed, kept):
-            pd.testing.assert_series_equal(task.with_as_of(variant)[names].loc[i], before.loc[i], check_names=False)
+            pd.testing.assert_series_equal(
+                task.with_as_of(variant)[names].loc[i], before.loc[i], check_names=False
+            )
 
 
 def test_a_months_first_departures_look_back_into_the_month_before(flights, instance):
     """raw_data keeps the last week of the previous month as history (marked, not the month's rows): the month's
     first departures have recent arrivals, and the features hold only the month's own rows."""
-    assert flights.materialize(instance, months=("2013-02", "2013-03"), assets=["raw_data", "features"]).success
+    assert flights.materialize(
+        instance, months=("2013-02", "2013-03"), assets=["raw_data", "features"]
+    ).success
     raw = pd.read_parquet(flights.warehouse("raw_data") / "2013-03.parquet")
     history = raw[raw["as_of_history"]]
     assert len(history) > 5000 and history["pickup_datetime"].max() < pd.Timestamp("2013-03-01")

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 def _digests(pipeline) -> dict[str, str]:
     warehouse = UPath(pipeline.data_dir) / "warehouse"
-    files = [p for p in [*warehouse.rglob("*.parquet"), *warehouse.rglob("*.joblib")] if ".journal" not in p.parts]
+    files = [
+        p for p in [*warehouse.rglob("*.parquet"), *warehouse.rglob("*.joblib")] if ".journal" not in p.parts
+    ]
     return {str(p.relative_to(pipeline.data_dir)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -27,7 +29,9 @@ def _metrics(pipeline) -> dict[str, dict]:
     keep = ("rmse", "mae", "r2", "baselines", "train_rows", "valid_rows")
     reports = UPath(pipeline.data_dir) / "reports" / pipeline.name / "evaluation_report"
     evaluated = [(p.name, json.loads(p.read_text())) for p in reports.glob("*.json")]
-    return {name: {k: report[k] for k in keep} for name, report in evaluated if report["status"] == "evaluated"}
+    return {
+        name: {k: report[k] for k in keep} for name, report in evaluated if report["status"] == "evaluated"
+    }
 
 
 def test_backfilling_twice_leaves_identical_outputs(flights):
@@ -41,7 +45,11 @@ def test_backfilling_twice_leaves_identical_outputs(flights):
     # predictions follow whichever model is champion when they run (the second pass finds the
     # first pass's), so they are left out below; the first month, with no champion yet, is stored empty
     scored = sorted(path for path in first if "/predictions/" in path)
-    assert [path.rsplit("/", 1)[1] for path in scored] == ["2013-01.parquet", "2013-02.parquet", "2013-03.parquet"]
+    assert [path.rsplit("/", 1)[1] for path in scored] == [
+        "2013-01.parquet",
+        "2013-02.parquet",
+        "2013-03.parquet",
+    ]
     first = {path: digest for path, digest in first.items() if path not in scored}
     assert len(first) == 9  # raw, features and model for each of three months
     assert {p: d for p, d in _digests(flights).items() if "/predictions/" not in p} == first  # byte for byte
@@ -58,17 +66,32 @@ def test_a_range_in_one_run_gives_what_month_by_month_runs_give(flights, tmp_pat
     # one run, one materialization per asset and month, one result per check for the range
     assert materialized(ranged) == sorted(
         ["champion_model", "evaluation_report", "features", "model", "predictions", "raw_data"] * 3
-        + ["backtest_report", "champion_alias"]  # the alias once: the gates of a range run report it at the end
+        # the alias once: the gates of a range run report it at the end
+        + [
+            "backtest_report",
+            "champion_alias",
+        ]
     )
     assert all(check_results(ranged).values())
     assert _metrics(flights) == _metrics(by_month) and len(_metrics(flights)) == 2
+
     # predictions differ by design: the range scores every month with the champion it ends with
     def trained(pipeline):
-        return {k.split("/", 1)[1]: v for k, v in _digests(pipeline).items() if k.endswith(".parquet") and "/predictions/" not in k}
+        return {
+            k.split("/", 1)[1]: v
+            for k, v in _digests(pipeline).items()
+            if k.endswith(".parquet") and "/predictions/" not in k
+        }
 
     assert trained(flights) == trained(by_month) and len(trained(flights)) == 6
+
     def gates(pipeline):
-        return [json.loads((pipeline.data_dir / "reports" / "nyc_flights" / "champion_model" / f"{m}.json").read_text()) for m in MONTHS]
+        return [
+            json.loads(
+                (pipeline.data_dir / "reports" / "nyc_flights" / "champion_model" / f"{m}.json").read_text()
+            )
+            for m in MONTHS
+        ]
 
     champions = gates(flights)
     # in the range as month by month, each gate faced the champion the previous month's gate left, and decided alike
@@ -83,16 +106,24 @@ def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(home), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, str(REPO_ROOT / "dev.py"), "backfill", "2013-01", "2013-12"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "backfill" in done.stdout and "of nyc_flights queued for 12 month(s) 2013-01..2013-12" in done.stdout
+    assert (
+        "backfill" in done.stdout and "of nyc_flights queued for 12 month(s) 2013-01..2013-12" in done.stdout
+    )
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (backfill,) = instance.get_backfills()
         assert backfill.is_asset_backfill
         targeted = backfill.asset_backfill_data.target_subset
         ranges = {
-            key.to_user_string(): [(r.start, r.end) for r in subset.get_partition_key_ranges(subset.partitions_def)]
+            key.to_user_string(): [
+                (r.start, r.end) for r in subset.get_partition_key_ranges(subset.partitions_def)
+            ]
             for key, subset in targeted.partitions_subsets_by_asset_key.items()
         }
         # one range for every asset: the daemon runs it as a single run
@@ -100,12 +131,27 @@ def test_cli_queues_an_asset_backfill_in_dependency_order(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "bad", [["2013-13"], ["2013-01", "2013-02", "2013-03"], ["2014-01", "2014-12"], ["2013-01", "2013-02", "--pipeline", "nope"]]
+    "bad",
+    [
+        ["2013-13"],
+        ["2013-01", "2013-02", "2013-03"],
+        ["2014-01", "2014-12"],
+        ["2013-01", "2013-02", "--pipeline", "nope"],
+    ],
 )
 def test_cli_backfill_refuses_bad_ranges(tmp_path, bad):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "ML_ASSETS_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "dev.py"), "backfill", *bad], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        [sys.executable, str(REPO_ROOT / "dev.py"), "backfill", *bad],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode != 0
-    assert "YYYY-MM" in done.stderr or "no partitions" in done.stderr or "nope" in done.stderr or "usage" in done.stderr
+    assert (
+        "YYYY-MM" in done.stderr
+        or "no partitions" in done.stderr
+        or "nope" in done.stderr
+        or "usage" in done.stderr
+    )

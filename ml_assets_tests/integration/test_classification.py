@@ -25,13 +25,17 @@ def all_checks(pipeline) -> set[str]:
     task = pipeline.plan.task
     return set(task.raw_check_names + task.feature_check_names + task.evaluation_check_names)
 
-HEART_SHA256 = "a74b7efa387bc9d108d7d0115d831fe9b414b29ae7124f331b622b4efa0427c8"  # ../shared/data/heart/PROVENANCE.md
+
+HEART_SHA256 = (
+    "a74b7efa387bc9d108d7d0115d831fe9b414b29ae7124f331b622b4efa0427c8"  # ../shared/data/heart/PROVENANCE.md
+)
 
 
 def test_bundled_heart_file_is_the_uci_original():
     data = BUNDLED_HEART.read_bytes()
     assert hashlib.sha256(data).hexdigest() == HEART_SHA256
-    assert HEART_SHA256 in (BUNDLED_HEART.parent / "PROVENANCE.md").read_text()  # the attribution travels with it
+    # the attribution travels with it
+    assert HEART_SHA256 in (BUNDLED_HEART.parent / "PROVENANCE.md").read_text()
 
 
 @pytest.mark.slow
@@ -39,7 +43,14 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     result = iris.materialize(instance)
     assert result.success, failure_messages(result)
     # the gate names a champion in the same run, so the table is also scored by it
-    assert materialized(result) == ["champion_model", "evaluation_report", "features", "model", "predictions", "raw_data"]
+    assert materialized(result) == [
+        "champion_model",
+        "evaluation_report",
+        "features",
+        "model",
+        "predictions",
+        "raw_data",
+    ]
     assert check_results(result) == {name: True for name in all_checks(iris)}
 
     report = json.loads(iris.report().read_text())
@@ -51,9 +62,14 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     assert summary["model"]["log_loss"]["mean"] < summary["majority_class"]["log_loss"]["mean"]
     holdout = report["holdout"]
     assert holdout["rows"] == 30 and np.asarray(holdout["confusion_matrix"]).sum() == 30
-    assert np.trace(holdout["confusion_matrix"]) / 30 == pytest.approx(holdout["metrics"]["model"]["accuracy"])
+    assert np.trace(holdout["confusion_matrix"]) / 30 == pytest.approx(
+        holdout["metrics"]["model"]["accuracy"]
+    )
     markdown = iris.report().with_suffix(".md").read_text()
-    assert "| Airflow iris DAG, RandomForestClassifier(n_estimators=100) |" in markdown and "Confusion matrix" in markdown
+    assert (
+        "| Airflow iris DAG, RandomForestClassifier(n_estimators=100) |" in markdown
+        and "Confusion matrix" in markdown
+    )
     metadata = result.asset_materializations_for_node("iris__evaluation_report")[0].metadata
     assert metadata["cv_accuracy_mean"].value == round(summary["model"]["accuracy"]["mean"], 4)
     assert "data:image/png;base64," in metadata["report"].value
@@ -72,10 +88,15 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
         champion = mlflow.pyfunc.load_model("models:/iris_species@champion")
     X, y = features.drop(columns=["target"]), features["target"].to_numpy()
     _, test = iris.plan.task.split(y)
-    assert (champion.predict(X.iloc[test]) == y[test]).mean() == pytest.approx(holdout["metrics"]["model"]["accuracy"])
+    assert (champion.predict(X.iloc[test]) == y[test]).mean() == pytest.approx(
+        holdout["metrics"]["model"]["accuracy"]
+    )
     # `predictions` stores every row, and reports figures only on the 30 rows the champion never saw
     scoring = result.asset_materializations_for_node("iris__predictions")[0].metadata
-    assert scoring["rows"].value == 150 and "the 30 held-out rows the champion never saw" in scoring["scored_on"].value
+    assert (
+        scoring["rows"].value == 150
+        and "the 30 held-out rows the champion never saw" in scoring["scored_on"].value
+    )
     assert scoring["accuracy"].value == pytest.approx(holdout["metrics"]["model"]["accuracy"], abs=1e-3)
 
     # the same data again: a new version, identical scores, and the tie does not move the alias
@@ -87,7 +108,11 @@ def test_iris_end_to_end_beats_the_airflow_dag(iris, instance):
     reused = json.loads(iris.report().read_text())
     assert reused["cv"]["reused"] is True and reused["cv"]["summary"] == summary
     assert "The fold scores are reused" in iris.report().with_suffix(".md").read_text()
-    assert again.asset_materializations_for_node("iris__evaluation_report")[0].metadata["cv_scores"].value.startswith("reused")
+    assert (
+        again.asset_materializations_for_node("iris__evaluation_report")[0]
+        .metadata["cv_scores"]
+        .value.startswith("reused")
+    )
     decision = again.asset_materializations_for_node("iris__champion_model")[0].metadata
     assert decision["decision"].value == "kept" and "does not beat" in decision["reason"].value
     assert str(client.get_model_version_by_alias("iris_species", "champion").version) == "1"
@@ -99,7 +124,8 @@ def test_heart_disease_end_to_end_beats_the_prefect_flow_on_the_same_folds(heart
     assert result.success, failure_messages(result)
     assert check_results(result) == {name: True for name in all_checks(heart)}
     features_meta = result.asset_materializations_for_node("heart_disease__features")[0].metadata
-    assert features_meta["rows_in"].value == 303 and features_meta["dropped_missing_values"].value == 6  # 4 ca, 2 thal
+    # 4 ca, 2 thal
+    assert features_meta["rows_in"].value == 303 and features_meta["dropped_missing_values"].value == 6
 
     # the Prefect flow's steps re-implemented here, independently: dropna, StandardScaler, RF(100), on the same folds.
     # The flow fits its scaler on every row before splitting (a leak); the declared baseline fits it on each
@@ -144,19 +170,30 @@ def test_heart_disease_from_a_url_in_the_environment(data_dir, instance, heart_s
     assert heart.plan.source.location(None) == url
     result = heart.materialize(instance, assets=["raw_data", "features"])
     assert result.success, failure_messages(result)
-    assert result.asset_materializations_for_node("heart_disease__raw_data")[0].metadata["location"].value == url
+    assert (
+        result.asset_materializations_for_node("heart_disease__raw_data")[0].metadata["location"].value == url
+    )
 
 
 @pytest.mark.parametrize(
     "content, expected",
     [
         (b"63.0,1.0,1.0\n67.0,1.0,4.0\n", "line 1 has 3 fields where source.columns names 14"),
-        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,high\n", "needs a numeric target; 'num' holds"),
+        (
+            b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,high\n",
+            "needs a numeric target; 'num' holds",
+        ),
         (b"", "the file is empty"),
         # pandas alone would take the first field as the index and shift every column by one
         (b"1," * 14 + b"0\n" + b"2," * 14 + b"1\n", "line 1 has 15 fields where source.columns names 14"),
-        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n67.0,1.0,4.0,160.0", "the file ends mid-line"),
-        (b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n" * 20, "holds 1 class ([0]): at least two are needed"),
+        (
+            b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n67.0,1.0,4.0,160.0",
+            "the file ends mid-line",
+        ),
+        (
+            b"63.0,1.0,1.0,145.0,233.0,1.0,2.0,150.0,0.0,2.3,3.0,0.0,6.0,0\n" * 20,
+            "holds 1 class ([0]): at least two are needed",
+        ),
     ],
     ids=["short-rows", "text-label", "empty-file", "extra-field", "cut-off", "one-class"],
 )

@@ -54,7 +54,9 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
 
 
 def _latest_run(instance: dg.DagsterInstance, key: dg.AssetKey, month: str) -> str:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1).records
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=1
+    ).records
     return records[0].run_id
 
 
@@ -73,7 +75,11 @@ def test_a_step_killed_between_two_months_leaves_every_month_as_its_materializat
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     writer = subprocess.Popen(
         [sys.executable, "-c", KILLED_WRITER, str(flights.data_dir), str(marker)],
-        cwd=REPO_ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO_ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         _wait_for(lambda: marker.exists() or writer.poll() is not None, 300, "the writer to reach 2013-02")
@@ -91,12 +97,15 @@ def test_a_step_killed_between_two_months_leaves_every_month_as_its_materializat
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         killed = [r for r in instance.get_runs() if r.run_id != good.run_id]
-        assert [r.status for r in killed] == [dg.DagsterRunStatus.STARTED]  # no daemon marked it: nothing needs one
+        # no daemon marked it: nothing needs one
+        assert [r.status for r in killed] == [dg.DagsterRunStatus.STARTED]
         # the next run that reads the months settles the dead run's journal first
         after = flights.materialize(instance, assets=["features"], months=MONTHS)
         assert after.success
         assert {m: (raw / f"{m}.parquet").read_bytes() for m in months} == stored
         assert all(_latest_run(instance, key, m) == good.run_id for m in months)
-    assert not [p for p in journal.rglob("*") if p.is_file()], "the settled journal or its copies were left behind"
+    assert not [p for p in journal.rglob("*") if p.is_file()], (
+        "the settled journal or its copies were left behind"
+    )
     features = pd.read_parquet(io.BytesIO((flights.warehouse("features") / "2013-01.parquet").read_bytes()))
     assert "written_by_the_killed_run" not in features.columns

@@ -25,7 +25,9 @@ def test_four_pipelines_each_its_own_group_and_prefix(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"{p}/{a}" for p in PIPELINES for a in ASSETS} | {f"{p}/{a}" for p in MONTHLY for a in MONTHLY_ONLY}
+    assert keys == {f"{p}/{a}" for p in PIPELINES for a in ASSETS} | {
+        f"{p}/{a}" for p in MONTHLY for a in MONTHLY_ONLY
+    }
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0]
@@ -35,7 +37,10 @@ def test_four_pipelines_each_its_own_group_and_prefix(defs):
 
 def test_automation_is_on_by_default(defs):
     sensors = {s.name: s for s in defs.sensors}
-    assert set(sensors) == {f"{p}_{w}" for p in PIPELINES for w in ("source_sensor", "automation")} | {"run_failure_alert", "failed_run_cleanup"}
+    assert set(sensors) == {f"{p}_{w}" for p in PIPELINES for w in ("source_sensor", "automation")} | {
+        "run_failure_alert",
+        "failed_run_cleanup",
+    }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
     schedules = {s.name: s for s in defs.schedules}
     assert set(schedules) == {"nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule"}
@@ -43,9 +48,14 @@ def test_automation_is_on_by_default(defs):
 
 
 def test_shared_resources_and_executor(defs):
-    assert {"storage", "mlflow_tracking", "alert_webhook", "warehouse_io_manager", "model_io_manager", "report_io_manager"} <= set(
-        defs.resources
-    )
+    assert {
+        "storage",
+        "mlflow_tracking",
+        "alert_webhook",
+        "warehouse_io_manager",
+        "model_io_manager",
+        "report_io_manager",
+    } <= set(defs.resources)
     assert defs.resolve_job_def("iris_training").executor_def.name == "in_process"
 
 
@@ -62,12 +72,20 @@ def test_code_location_loads_without_warnings():
 def test_multiprocess_executor_from_the_environment():
     code = "import ml_assets.definitions as d; print(d.defs().resolve_job_def('iris_training').executor_def.name)"
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "multiprocess"},
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, "ML_ASSETS_EXECUTOR": "multiprocess"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert done.stdout.strip() == "multiprocess"
     bad = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**os.environ, "ML_ASSETS_EXECUTOR": "kubernetes"}, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, "ML_ASSETS_EXECUTOR": "kubernetes"},
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode != 0 and "executor" in bad.stderr and "kubernetes" in bad.stderr
 
@@ -76,14 +94,26 @@ def test_multiprocess_executor_from_the_environment():
 def test_dg_and_dagster_clis_see_the_four_pipelines(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     bin_dir = os.path.dirname(sys.executable)
-    check = subprocess.run([f"{bin_dir}/dg", "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    check = subprocess.run(
+        [f"{bin_dir}/dg", "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     listed = subprocess.run(
-        [f"{bin_dir}/dagster", "asset", "list", "-m", "ml_assets.definitions"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        [f"{bin_dir}/dagster", "asset", "list", "-m", "ml_assets.definitions"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert listed.returncode == 0, listed.stderr
     assert {f"{p}/{a}" for p in PIPELINES for a in ASSETS} <= set(listed.stdout.split())
-    components = subprocess.run([f"{bin_dir}/dg", "list", "components", "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    components = subprocess.run(
+        [f"{bin_dir}/dg", "list", "components", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert components.returncode == 0, components.stderr
     assert "ml_assets.components.TrainingPipeline" in components.stdout
 
@@ -103,8 +133,21 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     for month in ("2021-01", "2021-02"):
         done = subprocess.run(
-            [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", "nyc_taxi_green/raw_data*", "--partition", month],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+            [
+                dagster,
+                "asset",
+                "materialize",
+                "-m",
+                "ml_assets.definitions",
+                "--select",
+                "nyc_taxi_green/raw_data*",
+                "--partition",
+                month,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr[-3000:]
     assert "Asset check 'beats_course_baseline' on 'nyc_taxi_green/evaluation_report' passed" in done.stderr
@@ -118,7 +161,8 @@ def test_cli_materializes_a_taxi_month_through_the_local_server(trip_server, tmp
     assert sorted(r.data.tags["ml_assets.partition"] for r in runs) == ["2021-01", "2021-02"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     # one parent run per Dagster run (dagster-mlflow's), each model run nested under its own; nothing left RUNNING
-    dagster_runs = client.get_experiment_by_name("ml_assets/dagster_runs")  # dagster-mlflow's runs, one per Dagster run
+    # dagster-mlflow's runs, one per Dagster run
+    dagster_runs = client.get_experiment_by_name("ml_assets/dagster_runs")
     everything = client.search_runs([experiment.experiment_id, dagster_runs.experiment_id])
     assert "RUNNING" not in {r.info.status for r in everything}
     parents = {r.info.run_id: r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"}

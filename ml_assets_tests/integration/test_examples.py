@@ -16,7 +16,9 @@ GUIDE = (REPO_ROOT / "docs" / "bring-your-own-data.md").read_text()  # where the
 @pytest.mark.parametrize("name", ["penguins", "diabetes", "flight_delays", "penguins_sql"])
 def test_the_guide_quotes_each_example_verbatim(name):
     text = (EXAMPLES / name / "defs.yaml").read_text()
-    assert text.strip() in GUIDE, f"docs/bring-your-own-data.md does not quote docs/examples/{name}/defs.yaml as it is"
+    assert text.strip() in GUIDE, (
+        f"docs/bring-your-own-data.md does not quote docs/examples/{name}/defs.yaml as it is"
+    )
 
 
 def test_a_csv_with_text_and_missing_values(data_dir, instance):
@@ -25,7 +27,8 @@ def test_a_csv_with_text_and_missing_values(data_dir, instance):
     assert result.success, failure_messages(result)
     assert all(check_results(result).values()), check_results(result)
     raw = pd.read_parquet(penguins.warehouse("raw_data.parquet"))
-    assert len(raw) == 344 and raw["island"].dtype == object and raw["sex"].isna().sum() == 11  # read as delivered
+    # read as delivered
+    assert len(raw) == 344 and raw["island"].dtype == object and raw["sex"].isna().sum() == 11
     features = pd.read_parquet(penguins.warehouse("features.parquet"))
     assert len(features) == 344 and features["sex"].isna().sum() == 11  # kept: the imputer fills the gaps
     report = json.loads(penguins.report().read_text())
@@ -61,7 +64,8 @@ def test_a_monthly_table_split_by_its_time_column(data_dir, instance):
     everything = pd.read_csv(delays.plan.source.location("2013-02"), usecols=["time_hour"])
     stamps = pd.to_datetime(everything["time_hour"])
     assert len(raw) == int(((stamps >= "2013-02-01") & (stamps < "2013-03-01")).sum()) > 24_000
-    assert raw["time_hour"].dt.month.eq(2).all() and raw["time_hour"].dt.tz is None  # UTC, kept without a zone
+    # UTC, kept without a zone
+    assert raw["time_hour"].dt.month.eq(2).all() and raw["time_hour"].dt.tz is None
     report = json.loads(delays.report("2013-02").read_text())
     assert report["train_month"] == "2013-01" and report["valid_month"] == "2013-02"
     assert report["score"] > report["baselines"]["majority_class"]
@@ -69,7 +73,8 @@ def test_a_monthly_table_split_by_its_time_column(data_dir, instance):
 
 
 def test_a_database_table(data_dir, instance, postgres_source, monkeypatch):
-    """The SQL example of docs/bring-your-own-data.md as written, on the penguins loaded into the machine's PostgreSQL."""
+    """The SQL example of docs/bring-your-own-data.md as written, on the penguins loaded into the machine's
+    PostgreSQL."""
     url, password = postgres_source
     monkeypatch.setenv("PENGUINS_DB_URL", url)
     penguins = load_yaml_pipeline(EXAMPLES / "penguins_sql" / "defs.yaml", data_dir)

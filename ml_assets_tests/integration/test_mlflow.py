@@ -6,7 +6,13 @@ import pytest
 from mlflow import MlflowClient
 
 from ml_assets.tracking import DAGSTER_RUNS_EXPERIMENT
-from ml_assets_tests.pipelines import check_results, failure_messages, load_pipeline, materialization_metadata, materialized
+from ml_assets_tests.pipelines import (
+    check_results,
+    failure_messages,
+    load_pipeline,
+    materialization_metadata,
+    materialized,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +25,9 @@ def _runs(pipeline, asset="model"):
     client = _client(pipeline)
     experiment = client.get_experiment_by_name(pipeline.plan.experiment)
     return client.search_runs(
-        [experiment.experiment_id], filter_string=f"tags.`ml_assets.asset` = '{asset}'", order_by=["attributes.start_time ASC"]
+        [experiment.experiment_id],
+        filter_string=f"tags.`ml_assets.asset` = '{asset}'",
+        order_by=["attributes.start_time ASC"],
     )
 
 
@@ -100,7 +108,8 @@ def test_alias_moves_for_better_model_and_stays_within_tolerance(flights, data_d
         result = flights.materialize(instance, month)
         assert result.success, failure_messages(result)
         gate = materialization_metadata(result, "nyc_flights", "champion_model")
-        better = gate["candidate_rmse"].value < gate["previous_champion_rmse"].value  # measured on the same month
+        # measured on the same month
+        better = gate["candidate_rmse"].value < gate["previous_champion_rmse"].value
         assert gate["decision"].value == ("promoted" if better else "kept"), gate["reason"].value
         assert ("champion_alias" in materialized(result)) == better  # the alias moves only with a promotion
         if better:
@@ -118,7 +127,8 @@ def test_alias_moves_for_better_model_and_stays_within_tolerance(flights, data_d
 
 
 def test_failed_blocking_check_stops_promotion(data_dir, instance, two_months, flights):
-    strict = load_pipeline("nyc_flights", data_dir, quality={"max_rmse": 1.0})  # no model predicts flights within a minute
+    # no model predicts flights within a minute
+    strict = load_pipeline("nyc_flights", data_dir, quality={"max_rmse": 1.0})
     result = strict.materialize(instance, "2013-03")
     assert not result.success
     assert check_results(result)["rmse_within_threshold"] is False
@@ -128,10 +138,15 @@ def test_failed_blocking_check_stops_promotion(data_dir, instance, two_months, f
 
 def test_one_parent_run_per_dagster_run_holds_each_months_model_run(flights, instance):
     """dagster-mlflow's resource opens one MLflow run per Dagster run; a range trains every month's model in it."""
-    result = flights.materialize(instance, months=("2013-01", "2013-03"), assets=["raw_data", "features", "model"])
+    result = flights.materialize(
+        instance, months=("2013-01", "2013-03"), assets=["raw_data", "features", "model"]
+    )
     assert result.success, failure_messages(result)
     client = _client(flights)
-    experiments = [client.get_experiment_by_name(name).experiment_id for name in (flights.plan.experiment, DAGSTER_RUNS_EXPERIMENT)]
+    experiments = [
+        client.get_experiment_by_name(name).experiment_id
+        for name in (flights.plan.experiment, DAGSTER_RUNS_EXPERIMENT)
+    ]
     everything = client.search_runs(experiments)
     (parent,) = [r for r in everything if r.data.tags.get("ml_assets.asset") == "dagster_run"]
     assert parent.info.experiment_id == experiments[1]  # the project's experiment of Dagster runs
@@ -154,7 +169,9 @@ def test_failed_training_marks_the_mlflow_run_failed(flights, instance, two_mont
     assert mlflow.active_run() is None
     # the failing step's Dagster run has its parent run ended FAILED too: no run anywhere is left RUNNING
     names = (flights.plan.experiment, DAGSTER_RUNS_EXPERIMENT)
-    everything = _client(flights).search_runs([_client(flights).get_experiment_by_name(name).experiment_id for name in names])
+    everything = _client(flights).search_runs(
+        [_client(flights).get_experiment_by_name(name).experiment_id for name in names]
+    )
     assert "RUNNING" not in {r.info.status for r in everything}
     failed_parent = [r for r in everything if r.data.tags.get("dagster_run_id") == result.run_id]
     assert [r.info.status for r in failed_parent] == ["FAILED"]
@@ -167,7 +184,9 @@ def test_failed_training_marks_the_mlflow_run_failed(flights, instance, two_mont
         ("http://ml:s3cret-token@127.0.0.1:9", "does not answer", "http://ml:***@127.0.0.1:9"),
     ],
 )
-def test_bad_tracking_uri_fails_the_run_with_a_clear_message(flights, instance, monkeypatch, uri, message, shown):
+def test_bad_tracking_uri_fails_the_run_with_a_clear_message(
+    flights, instance, monkeypatch, uri, message, shown
+):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     result = flights.materialize(instance, "2013-01")
     assert not result.success
@@ -181,14 +200,19 @@ def test_registry_name_taken_by_another_pipeline_fails_clearly(flights, instance
 
     check_tracking_uri(flights.tracking_uri)  # creates the store's folder
     client = _client(flights)
-    client.create_registered_model(flights.plan.registered_model, tags={"ml_assets.dataset": "nyc_taxi_green"})
+    client.create_registered_model(
+        flights.plan.registered_model, tags={"ml_assets.dataset": "nyc_taxi_green"}
+    )
     result = flights.materialize(instance, "2013-01")
     assert not result.success
     message = failure_messages(result)
     assert f"registered model '{flights.plan.registered_model}' already exists" in message
     assert "pipeline 'nyc_taxi_green'" in message and "mlflow.registered_model" in message
     assert client.search_model_versions(f"name = '{flights.plan.registered_model}'") == []
-    assert {r.info.status for r in _client(flights).search_runs([r.experiment_id for r in client.search_experiments()])} <= {"FAILED"}
+    assert {
+        r.info.status
+        for r in _client(flights).search_runs([r.experiment_id for r in client.search_experiments()])
+    } <= {"FAILED"}
 
 
 class _HealthyThenDropping:
@@ -269,7 +293,9 @@ def test_the_credential_search_finds_a_planted_leak(flights, instance, monkeypat
     assert sentinel in said
 
 
-def test_a_process_killed_mid_training_leaves_no_mlflow_run_running_after_the_next_run(flights, data_dir, instance):
+def test_a_process_killed_mid_training_leaves_no_mlflow_run_running_after_the_next_run(
+    flights, data_dir, instance
+):
     """SIGKILL of the process while its model trains: MLflow keeps the run RUNNING (nothing in the dead process can
     end it); the pipeline's next model step finds it and ends it KILLED, saying why."""
     import signal
@@ -284,7 +310,9 @@ def test_a_process_killed_mid_training_leaves_no_mlflow_run_running_after_the_ne
         "with dg.DagsterInstance.ephemeral() as instance:\n"
         "    p.materialize(instance, '2013-01', assets=['raw_data', 'features', 'model'])\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     client = None
     try:
         deadline = time.monotonic() + 300  # the child imports, reads the month and starts its MLflow run
@@ -294,11 +322,14 @@ def test_a_process_killed_mid_training_leaves_no_mlflow_run_running_after_the_ne
                 if client is None:
                     from ml_assets.tracking import check_tracking_uri
 
-                    check_tracking_uri(flights.tracking_uri)  # waits on the child's store creation (a file lock)
+                    # waits on the child's store creation (a file lock)
+                    check_tracking_uri(flights.tracking_uri)
                     client = _client(flights)
                 experiment = client.get_experiment_by_name(flights.plan.experiment)
                 if experiment is not None:
-                    running = client.search_runs([experiment.experiment_id], filter_string="attributes.status = 'RUNNING'")
+                    running = client.search_runs(
+                        [experiment.experiment_id], filter_string="attributes.status = 'RUNNING'"
+                    )
                     if any(r.data.tags.get("ml_assets.asset") == "model" for r in running):
                         break
             time.sleep(0.2)

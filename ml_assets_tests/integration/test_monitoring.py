@@ -42,7 +42,9 @@ def _alarms(instance, pipeline, month: str) -> list[dict]:
 def ranged(tmp_path_factory):
     """nyc_flights over 2013-01..04 in one run, as `dev.py run` does it; read-only for the tests below. Its windows
     are 1 or 2 months (the YAML's 1, 3 or 6 need more months than four to compete), chosen by the backtest."""
-    flights = load_pipeline("nyc_flights", tmp_path_factory.mktemp("ranged") / "data", monitoring={"backtest_windows": [1, 2]})
+    flights = load_pipeline(
+        "nyc_flights", tmp_path_factory.mktemp("ranged") / "data", monitoring={"backtest_windows": [1, 2]}
+    )
     with dg.DagsterInstance.ephemeral() as instance:
         result = flights.materialize(instance, months=(FLIGHT_MONTHS[0], FLIGHT_MONTHS[-1]))
         assert result.success, failure_messages(result)
@@ -59,20 +61,28 @@ def test_predictions_are_the_champions_on_every_month(ranged):
     by_month = record.event_log_entry.asset_materialization.metadata["by_month"].value
     # the champion's whole window, as its MLflow run records it
     params = flights.registry.client().get_run(champion.run_id).data.params
-    window = params["training_months"].split(", ") if "training_months" in params else [
-        flights.registry.client().get_run(champion.run_id).data.tags["ml_assets.partition"]]
-    assert by_month["2013-04"]["champion_training_months"] == (window[0] if len(window) == 1 else f"{window[0]}..{window[-1]}")
+    window = (
+        params["training_months"].split(", ")
+        if "training_months" in params
+        else [flights.registry.client().get_run(champion.run_id).data.tags["ml_assets.partition"]]
+    )
+    assert by_month["2013-04"]["champion_training_months"] == (
+        window[0] if len(window) == 1 else f"{window[0]}..{window[-1]}"
+    )
     for month in FLIGHT_MONTHS:
         scored, features = _stored(flights, "predictions", month), _stored(flights, "features", month)
         assert len(scored) == len(features) > 20_000
-        assert scored["prediction"].tolist() == pytest.approx(model.predict(features.drop(columns=["duration_min"])).tolist())
+        assert scored["prediction"].tolist() == pytest.approx(
+            model.predict(features.drop(columns=["duration_min"])).tolist()
+        )
         assert scored["actual"].tolist() == features["duration_min"].tolist()
         assert by_month[month]["champion_version"] == str(champion.version)
         # a month the champion learned from shows its figures only as in_sample_; every other month as the skill
         assert by_month[month]["out_of_sample"] is (month not in window)
         shown = "rmse" if month not in window else "in_sample_rmse"
         hidden = "in_sample_rmse" if month not in window else "rmse"
-        assert 3 < by_month[month][shown] < 10 and hidden not in by_month[month]  # numeric: the UI plots it across months
+        # numeric: the UI plots it across months
+        assert 3 < by_month[month][shown] < 10 and hidden not in by_month[month]
         assert not any(key.startswith(("mae", "r2")) for key in by_month[month]) or month not in window
     # real consecutive months of 2013 do not drift beyond the YAML's thresholds
     checks = check_results(flights_range)
@@ -83,14 +93,25 @@ def test_predictions_are_the_champions_on_every_month(ranged):
 def test_drift_check_metadata_names_the_reference_and_every_column(ranged):
     flights, instance, flights_range = ranged
     evaluations = [
-        e.asset_check_evaluation_data for e in flights_range.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        e.asset_check_evaluation_data
+        for e in flights_range.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
     ]
     feature_drift = next(e for e in evaluations if e.check_name == "feature_drift")
     metadata = {k: v.value for k, v in feature_drift.metadata.items()}
     champion = flights.registry.champion()
     assert metadata["reference"].startswith(f"version {champion.version}'s training data")
-    assert metadata["drifted"] == "none" and 0 < metadata["largest_drift"] < 0.2 and metadata["threshold"] == 0.2
-    for column in ("origin_tvd", "route_tvd", "carrier_tvd", "distance_ks", "destination_bearing_ks", "pickup_hour_ks"):
+    assert (
+        metadata["drifted"] == "none" and 0 < metadata["largest_drift"] < 0.2 and metadata["threshold"] == 0.2
+    )
+    for column in (
+        "origin_tvd",
+        "route_tvd",
+        "carrier_tvd",
+        "distance_ks",
+        "destination_bearing_ks",
+        "pickup_hour_ks",
+    ):
         assert 0 <= metadata[column] < 0.2
     # as-of inputs follow the target: the target drift check judges them, the feature drift check leaves them out
     assert not [c for c in metadata if c.startswith(("route_air", "sector_", "all_"))]
@@ -111,22 +132,36 @@ def test_backtest_agrees_with_the_pipelines_own_reports(ranged):
         assert at["course baseline"] == pytest.approx(evaluation["baselines"]["course_baseline"], rel=1e-9)
     # the model of 2013-04 chose between 1 and 2 months on 2013-03 alone (never on 04): the backtest's own figures
     model = {
-        k: v.value for k, v in instance.fetch_materializations(
+        k: v.value
+        for k, v in instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=flights.key("model"), asset_partitions=["2013-04"]), limit=1
-        ).records[0].asset_materialization.metadata.items()
+        )
+        .records[0]
+        .asset_materialization.metadata.items()
     }
     march = rows[rows["month"] == "2013-03"].set_index("policy")["score"]
     one, two = march["retrain monthly on the last month"], march["retrain monthly on the last 2 months"]
     assert model["training_window_months"] == (1 if one <= two else 2)
     assert model["training_months"] == ("2013-04" if one <= two else "2013-03, 2013-04")
-    assert "on 2013-03:" in model["training_window_reason"] and f"{min(one, two):.3f}" in model["training_window_reason"]
+    assert (
+        "on 2013-03:" in model["training_window_reason"]
+        and f"{min(one, two):.3f}" in model["training_window_reason"]
+    )
     assert "2013-04" not in model["training_window_reason"]
     for month in FLIGHT_MONTHS[:3]:
-        assert _stored(flights, "evaluation_report", FLIGHT_MONTHS[FLIGHT_MONTHS.index(month) + 1])["model_training_months"] == month
+        assert (
+            _stored(flights, "evaluation_report", FLIGHT_MONTHS[FLIGHT_MONTHS.index(month) + 1])[
+                "model_training_months"
+            ]
+            == month
+        )
     # the champion as it stood at t: the version the previous month's gate left
     for month, previous in zip(FLIGHT_MONTHS[2:], FLIGHT_MONTHS[1:], strict=False):
         kept = rows[(rows["month"] == month) & (rows["policy"] == "keep the champion")].iloc[0]
-        assert kept["trained_on"] == f"version {_stored(flights, 'champion_model', previous)['champion_version']}"
+        assert (
+            kept["trained_on"]
+            == f"version {_stored(flights, 'champion_model', previous)['champion_version']}"
+        )
     two_months = rows[rows["policy"] == "retrain monthly on the last 2 months"]
     assert two_months["month"].tolist() == ["2013-03", "2013-04"]
     assert two_months["trained_on"].tolist() == ["2013-01..2013-02", "2013-02..2013-03"]
@@ -161,7 +196,10 @@ def test_no_champion_stores_the_month_empty_and_the_run_succeeds(flights, instan
     assert result.success, failure_messages(result)
     assert "predictions" in materialized(result)
     metadata = materialization_metadata(result, "nyc_flights", "predictions")
-    assert metadata["status"].value == "no champion yet: nyc_flights_air_time has none" and metadata["rows"].value == 0
+    assert (
+        metadata["status"].value == "no champion yet: nyc_flights_air_time has none"
+        and metadata["rows"].value == 0
+    )
     assert len(_stored(flights, "predictions", "2013-01")) == 0
     assert [a["reason"] for a in _alarms(instance, flights, "2013-01")] == ["no champion to score this month"]
     assert all(check_results(result).values())  # the drift checks judged nothing, and said why
@@ -173,7 +211,9 @@ def test_no_champion_stores_the_month_empty_and_the_run_succeeds(flights, instan
 
 def _alias_reports(instance, pipeline) -> list[str]:
     """The champion versions `champion_model` reported on the external champion_alias, oldest first."""
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pipeline.key("champion_alias")), limit=50).records
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=pipeline.key("champion_alias")), limit=50
+    ).records
     return [r.asset_materialization.metadata["champion_version"].value for r in reversed(records)]
 
 
@@ -186,10 +226,16 @@ def test_a_month_awaiting_its_data_is_scored_empty_or_not_at_all(flights, instan
     assert len(_stored(flights, "predictions", "2013-02")) > 20_000
     empty = _stored(flights, "predictions", "2013-03")
     assert len(empty) == 0 and list(empty.columns) == list(_stored(flights, "predictions", "2013-02").columns)
-    by_month = in_range.asset_materializations_for_node("nyc_flights__predictions")[0].metadata["by_month"].value
+    by_month = (
+        in_range.asset_materializations_for_node("nyc_flights__predictions")[0].metadata["by_month"].value
+    )
     assert by_month["2013-03"] == {"status": "awaiting data", "rows": 0}
     alone = flights.materialize(instance, "2013-05", assets=["predictions"])
-    assert alone.success and materialized(alone) == ["predictions"] and len(_stored(flights, "predictions", "2013-05")) == 0
+    assert (
+        alone.success
+        and materialized(alone) == ["predictions"]
+        and len(_stored(flights, "predictions", "2013-05")) == 0
+    )
     assert materialization_metadata(alone, "nyc_flights", "predictions")["status"].value == "awaiting data"
     assert all(check_results(alone).values())  # judged nothing, and said why
     assert _alarms(instance, flights, "2013-03") == [] and _alarms(instance, flights, "2013-05") == []
@@ -197,13 +243,15 @@ def test_a_month_awaiting_its_data_is_scored_empty_or_not_at_all(flights, instan
 
 def test_predictions_follow_the_champion_alias(flights, instance):
     assert flights.materialize(instance, months=("2013-01", "2013-03")).success
-    assert _alias_reports(instance, flights) == [str(flights.registry.champion().version)]  # reported once per run
+    # reported once per run
+    assert _alias_reports(instance, flights) == [str(flights.registry.champion().version)]
     defs = flights.defs()
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert flights.materialize(instance, "2013-04", assets=TRAINING).success
     assert _stored(flights, "champion_model", "2013-04")["promoted"]  # the alias moved
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
-    assert {p for k, p in requested(tick) if k == "nyc_flights/predictions"} == set(FLIGHT_MONTHS)  # every month re-scored
+    # every month re-scored
+    assert {p for k, p in requested(tick) if k == "nyc_flights/predictions"} == set(FLIGHT_MONTHS)
     run_requested(flights, instance, tick)
     version = str(flights.registry.champion().version)
     assert _alias_reports(instance, flights)[-1] == version
@@ -244,7 +292,8 @@ def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_
     pickups had moved (origin shares 0.3 apart, durations longer). Under `retrain: on_drift` the
     drift alarm is the only thing that trains a model, and the new model must pass the gate."""
     taxi = load_pipeline(
-        "nyc_taxi_green", data_dir,
+        "nyc_taxi_green",
+        data_dir,
         source={"url_template": trip_server.url_template},
         partitioning={"monthly": {"first_month": "2021-01", "last_month": "2022-02"}},
         automation={"ingest_retries": 0},
@@ -275,7 +324,9 @@ def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_
     history = settle()
     assert ("nyc_taxi_green/predictions", "2022-01") in history
     assert ("nyc_taxi_green/model", "2022-01") in history  # the alarm, and nothing else, trained it
-    assert history.index(("nyc_taxi_green/predictions", "2022-01")) < history.index(("nyc_taxi_green/model", "2022-01"))
+    assert history.index(("nyc_taxi_green/predictions", "2022-01")) < history.index(
+        ("nyc_taxi_green/model", "2022-01")
+    )
     alarm = _alarms(instance, taxi, "2022-01")
     assert alarm and alarm[0]["reason"].startswith(f"drifted from version {first_champion}'s training data")
     assert "origin tvd" in alarm[0]["drifted"]
@@ -288,13 +339,20 @@ def test_drift_retrains_through_automation_and_the_champion_gate(data_dir, trip_
     assert ("nyc_taxi_green/champion_model", "2022-02") in history
     gate = _stored(taxi, "champion_model", "2022-02")
     retrained = taxi.registry.version_for_run(taxi.registry.training_run_for("2022-01").info.run_id)
-    assert gate["candidate_version"] == str(retrained.version) and gate["previous_champion_version"] == first_champion
+    assert (
+        gate["candidate_version"] == str(retrained.version)
+        and gate["previous_champion_version"] == first_champion
+    )
     assert gate["promoted"] and gate["candidate_score"] < gate["previous_champion_score"]
     assert str(taxi.registry.champion().version) == str(retrained.version)
     # the new champion re-scored the months, and February 2022 no longer drifts from its training data
-    latest = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=taxi.key("predictions"), asset_partitions=["2022-02"]), limit=1
-    ).records[0].event_log_entry.asset_materialization.metadata
+    latest = (
+        instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=taxi.key("predictions"), asset_partitions=["2022-02"]), limit=1
+        )
+        .records[0]
+        .event_log_entry.asset_materialization.metadata
+    )
     assert latest["champion_version"].value == str(retrained.version)
     assert latest["champion_training_months"].value == "2022-01" and latest["out_of_sample"].value is True
     assert latest["feature_drift_largest"].value < 0.2
@@ -306,11 +364,15 @@ def test_a_range_run_shows_each_months_own_report_and_figures(ranged):
     flights, instance, flights_range = ranged
     for month in FLIGHT_MONTHS[1:]:
         record = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=flights.key("evaluation_report"), asset_partitions=[month]), limit=1
+            dg.AssetRecordsFilter(asset_key=flights.key("evaluation_report"), asset_partitions=[month]),
+            limit=1,
         ).records[0]
         metadata = record.event_log_entry.asset_materialization.metadata
         evaluation = _stored(flights, "evaluation_report", month)
-        assert f"evaluation for {month}" in metadata["report"].value and "data:image/png;base64," in metadata["report"].value
+        assert (
+            f"evaluation for {month}" in metadata["report"].value
+            and "data:image/png;base64," in metadata["report"].value
+        )
         assert metadata["rmse"].value == round(evaluation["rmse"], 4)
         assert metadata["train_month"].value == evaluation["train_month"]
 
@@ -321,7 +383,8 @@ def test_a_failed_blocking_check_logs_its_figures(data_dir, instance):
     assert not result.success and check_results(result)["accuracy_within_threshold"] is False
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any(
-        "iris/evaluation_report: check accuracy_within_threshold failed: accuracy 0.9" in m and "< min_accuracy 0.999" in m
+        "iris/evaluation_report: check accuracy_within_threshold failed: accuracy 0.9" in m
+        and "< min_accuracy 0.999" in m
         for m in messages
     ), messages
 
@@ -336,9 +399,14 @@ def test_the_cli_summary_shows_a_failed_check_as_a_row_with_its_month_and_figure
     result = flights.materialize(instance, "2013-02")
     assert not result.success
     rows = failed_check_rows(result, flights.plan, ["2013-02"])
-    assert ["nyc_flights", "2013-02", "check rmse_within_threshold failed"] == rows[0][:3] and "> max_rmse 1" in rows[0][3]
+    assert ["nyc_flights", "2013-02", "check rmse_within_threshold failed"] == rows[0][
+        :3
+    ] and "> max_rmse 1" in rows[0][3]
     messages = [e.user_message for e in instance.all_logs(result.run_id)]
-    assert any("nyc_flights/evaluation_report[2013-02]: check rmse_within_threshold failed: rmse" in m for m in messages), messages
+    assert any(
+        "nyc_flights/evaluation_report[2013-02]: check rmse_within_threshold failed: rmse" in m
+        for m in messages
+    ), messages
     print_summary(flights.defs(), [flights.plan], {"nyc_flights": [["2013-02"]]}, 1.0, rows)
     out = capsys.readouterr().out
     assert "1 failure(s): pipeline, month, what failed, figures" in out

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 def all_checks(pipeline) -> set[str]:
     task = pipeline.plan.task
-    return set(task.raw_check_names + task.feature_check_names + task.evaluation_check_names + checks.DRIFT_CHECKS)
+    return set(
+        task.raw_check_names + task.feature_check_names + task.evaluation_check_names + checks.DRIFT_CHECKS
+    )
 
 
 def course_baseline_rmse(train: pd.DataFrame, valid: pd.DataFrame) -> float:
@@ -30,7 +32,9 @@ def course_baseline_rmse(train: pd.DataFrame, valid: pd.DataFrame) -> float:
         return pd.DataFrame({"PU_DO": route, "trip_distance": frame["distance"]}).to_dict(orient="records")
 
     vectorizer = DictVectorizer()
-    model = LinearRegression().fit(vectorizer.fit_transform(as_dicts(train)), train["duration_min"].to_numpy())
+    model = LinearRegression().fit(
+        vectorizer.fit_transform(as_dicts(train)), train["duration_min"].to_numpy()
+    )
     predicted = model.predict(vectorizer.transform(as_dicts(valid)))
     return float(np.sqrt(np.mean((valid["duration_min"].to_numpy() - predicted) ** 2)))
 
@@ -41,7 +45,10 @@ def _assert_month_beats_baseline(pipeline, instance, train_month, valid_month):
     assert result.success, failure_messages(result)
     assert check_results(result) == {name: True for name in all_checks(pipeline)}
 
-    features = {m: pd.read_parquet(pipeline.warehouse("features") / f"{m}.parquet") for m in (train_month, valid_month)}
+    features = {
+        m: pd.read_parquet(pipeline.warehouse("features") / f"{m}.parquet")
+        for m in (train_month, valid_month)
+    }
     # recompute the course baseline in the test, independently of the report
     baseline = course_baseline_rmse(features[train_month], features[valid_month])
     report = json.loads(pipeline.report(valid_month).read_text())
@@ -61,7 +68,14 @@ def test_flights_two_months_end_to_end(flights, instance):
     # the first month has nothing earlier to train on: its report and gate say so (never Missing);
     # with no champion yet, the month's predictions are stored empty and its drift alarm says so
     assert materialized(first) == [
-        "backtest_report", "champion_model", "drift_alarm", "evaluation_report", "features", "model", "predictions", "raw_data"
+        "backtest_report",
+        "champion_model",
+        "drift_alarm",
+        "evaluation_report",
+        "features",
+        "model",
+        "predictions",
+        "raw_data",
     ]
     first_report = json.loads(flights.report("2013-01").read_text())
     assert first_report["status"] == "first month" and "nothing to evaluate" in first_report["markdown"]
@@ -71,12 +85,25 @@ def test_flights_two_months_end_to_end(flights, instance):
     # diagnostics: permutation importance of each declared input (a derived route, not origin and destination) as
     # numbers Dagster plots across months, and residuals by the largest routes
     evaluation = flights.materialize(instance, "2013-02", assets=["evaluation_report"])
-    metadata = {k: v.value for k, v in evaluation.asset_materializations_for_node("nyc_flights__evaluation_report")[0].metadata.items()}
+    metadata = {
+        k: v.value
+        for k, v in evaluation.asset_materializations_for_node("nyc_flights__evaluation_report")[
+            0
+        ].metadata.items()
+    }
     declared = [*flights.plan.task.feature_spec.categorical, *flights.plan.task.feature_spec.numeric]
     assert {k.removeprefix("importance_") for k in metadata if k.startswith("importance_")} == set(declared)
-    assert max(declared, key=lambda c: metadata[f"importance_{c}"]) in ("distance", "route_air_24h", "route_air_7d", "route_air_3h")
+    assert max(declared, key=lambda c: metadata[f"importance_{c}"]) in (
+        "distance",
+        "route_air_24h",
+        "route_air_7d",
+        "route_air_3h",
+    )
     assert metadata["worst_large_route_rmse"] > 0 and abs(metadata["mean_residual"]) < 2
-    assert "Permutation importance on 2013-02" in report["markdown"] and "largest `route` groups" in report["markdown"]
+    assert (
+        "Permutation importance on 2013-02" in report["markdown"]
+        and "largest `route` groups" in report["markdown"]
+    )
     for asset, ext in [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]:
         for month in ("2013-01", "2013-02"):
             assert (flights.warehouse(asset) / f"{month}.{ext}").exists()
@@ -97,7 +124,13 @@ def test_feature_metadata_counts_dropped_rows(taxi, instance):
     assert metadata["dropped_outside_month"].value == 3
     dropped = sum(
         metadata[f"dropped_{r}"].value
-        for r in ("missing_target", "outside_month", "missing_values", "distance_out_of_range", "target_out_of_range")
+        for r in (
+            "missing_target",
+            "outside_month",
+            "missing_values",
+            "distance_out_of_range",
+            "target_out_of_range",
+        )
     )
     assert metadata["rows_out"].value == 76_518 - dropped
 
@@ -123,7 +156,9 @@ def test_month_downloads_once(taxi, instance, served_dir):
 def test_transient_fault_is_retried(data_dir, instance, trip_server):
     trip_server.faults["green_tripdata_2021-01.parquet"] = 2
     taxi = load_pipeline(
-        "nyc_taxi_green", data_dir, source={"url_template": trip_server.url_template},
+        "nyc_taxi_green",
+        data_dir,
+        source={"url_template": trip_server.url_template},
         automation={"ingest_retries": 3, "ingest_retry_delay_s": 0.05},
     )
     result = taxi.materialize(instance, "2021-01", assets=["raw_data"])
@@ -135,9 +170,21 @@ def test_transient_fault_is_retried(data_dir, instance, trip_server):
     "month, break_file, expected",
     [
         ("2021-04", None, r"month 2021-04: .*green_tripdata_2021-04\.parquet: HTTP 404: month not published"),
-        ("2021-03", write_truncated, r"month 2021-03: .*green_tripdata_2021-03\.parquet: not a readable parquet file"),
-        ("2021-03", lambda s, d: write_without_column(s, d, "PULocationID"), r"month 2021-03: .*missing required column\(s\) \['PULocationID'\]"),
-        ("2021-03", write_empty, r"month 2021-03: .*green_tripdata_2021-03\.parquet: the file holds no trips"),
+        (
+            "2021-03",
+            write_truncated,
+            r"month 2021-03: .*green_tripdata_2021-03\.parquet: not a readable parquet file",
+        ),
+        (
+            "2021-03",
+            lambda s, d: write_without_column(s, d, "PULocationID"),
+            r"month 2021-03: .*missing required column\(s\) \['PULocationID'\]",
+        ),
+        (
+            "2021-03",
+            write_empty,
+            r"month 2021-03: .*green_tripdata_2021-03\.parquet: the file holds no trips",
+        ),
     ],
     ids=["missing-month", "truncated", "missing-column", "empty-month"],
 )
@@ -181,7 +228,10 @@ def test_a_damaged_stored_model_names_its_file_and_the_command_that_rebuilds_it(
     assert not result.success
     message = failure_messages(result)
     assert f"{model_file}, the stored nyc_flights/model of 2013-01, cannot be read" in message, message
-    assert "dagster asset materialize -m ml_assets.definitions --select 'nyc_flights/model' --partition 2013-01" in message
+    assert (
+        "dagster asset materialize -m ml_assets.definitions --select 'nyc_flights/model' --partition 2013-01"
+        in message
+    )
     # the command it names rebuilds it, and the evaluation then runs
     assert flights.materialize(instance, "2013-01", assets=["model"]).success
     assert flights.materialize(instance, "2013-02", assets=["evaluation_report"]).success
@@ -196,7 +246,10 @@ def test_a_refused_month_breaks_neither_the_next_month_nor_the_backtest(taxi, in
     later = taxi.materialize(instance, "2021-03", assets=training)
     assert later.success, failure_messages(later)
     evaluation = json.loads(taxi.report("2021-03").read_text())
-    assert evaluation["status"] == "previous month refused" and "2021-02's data was refused" in evaluation["markdown"]
+    assert (
+        evaluation["status"] == "previous month refused"
+        and "2021-02's data was refused" in evaluation["markdown"]
+    )
     backtest = taxi.materialize(instance, assets=["backtest_report"])
     assert backtest.success, failure_messages(backtest)
     report = json.loads(taxi.report(None, "backtest_report").read_text())

@@ -89,7 +89,9 @@ def test_months_ingested_by_one_range_run_are_not_requested_again(local_taxi, tl
 def test_offline_taxi_source_skips_with_a_message_naming_the_url(data_dir, instance):
     url = "http://127.0.0.1:9/{color}_tripdata_{month}.parquet"  # nothing listens on port 9
     taxi = load_pipeline(
-        "nyc_taxi_green", data_dir, source={"url_template": url, "timeout_s": 2},
+        "nyc_taxi_green",
+        data_dir,
+        source={"url_template": url, "timeout_s": 2},
         partitioning={"monthly": {"first_month": "2021-01", "last_month": "2021-02"}},
     )
     skip, _ = _tick(taxi, instance)
@@ -156,12 +158,18 @@ def test_unpartitioned_automation_follows_changed_data_but_not_identical_data(lo
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     # the whole chain in one run: features, a new model, its report, the champion gate and the scoring
     assert _requested(tick) == {
-        (f"heart_disease/{a}", None) for a in ("features", "model", "evaluation_report", "champion_model", "predictions")
+        (f"heart_disease/{a}", None)
+        for a in ("features", "model", "evaluation_report", "champion_model", "predictions")
     }
     # and the report's blocking checks with it, in the same run
     assert {k for k, _ in _requested(tick, checks=True)} == {
         f"heart_disease/evaluation_report:{c}"
-        for c in ("accuracy_within_threshold", "beats_majority_class", "not_worse_than_seed_script", "figures_recomputed")
+        for c in (
+            "accuracy_within_threshold",
+            "beats_majority_class",
+            "not_worse_than_seed_script",
+            "figures_recomputed",
+        )
     } | {"heart_disease/predictions:figures_recomputed"}
 
 
@@ -172,7 +180,9 @@ def test_schedule_ingests_the_newest_published_month(data_dir, monkeypatch):
     schedule = defs.resolve_schedule_def("nyc_taxi_green_ingest_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     when = datetime.datetime(2026, 11, 3, 6, 0, tzinfo=datetime.UTC)
-    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def()) as context:
+    with dg.build_schedule_context(
+        scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    ) as context:
         requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-09"]  # two months back
 
@@ -194,11 +204,16 @@ class _Capture(http.server.BaseHTTPRequestHandler):
 def _failed_run(data_dir, instance):
     # a real failing run: the taxi source has no file for the month
     taxi = load_pipeline(
-        "nyc_taxi_green", data_dir, source={"url_template": str(data_dir / "{month}.parquet")},
-        partitioning={"monthly": {"first_month": "2021-01", "last_month": "2021-03"}}, automation={"ingest_retries": 0},
+        "nyc_taxi_green",
+        data_dir,
+        source={"url_template": str(data_dir / "{month}.parquet")},
+        partitioning={"monthly": {"first_month": "2021-01", "last_month": "2021-03"}},
+        automation={"ingest_retries": 0},
     )
-    result = taxi.defs().resolve_job_def("nyc_taxi_green_ingest").execute_in_process(
-        partition_key="2021-03", instance=instance, raise_on_error=False
+    result = (
+        taxi.defs()
+        .resolve_job_def("nyc_taxi_green_ingest")
+        .execute_in_process(partition_key="2021-03", instance=instance, raise_on_error=False)
     )
     assert not result.success
     return result
@@ -207,8 +222,11 @@ def _failed_run(data_dir, instance):
 def _alert(result, instance, resources):
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
-        sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
-        dagster_run=result.dagster_run, resources={"alert_webhook": resources["alert_webhook"]},
+        sensor_name="run_failure_alert",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"alert_webhook": resources["alert_webhook"]},
     ).for_run_failure()
     run_failure_alert(context)
 
@@ -220,7 +238,8 @@ def test_failure_alert_posts_to_webhook(data_dir, instance, monkeypatch):
     try:
         monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
         resources = build_resources(str(data_dir))
-        assert isinstance(resources["alert_webhook"].webhook_url, dg.EnvVar)  # read at run time, never in config
+        # read at run time, never in config
+        assert isinstance(resources["alert_webhook"].webhook_url, dg.EnvVar)
         result = _failed_run(data_dir, instance)
         _alert(result, instance, resources)
     finally:
@@ -253,8 +272,6 @@ def test_failure_payload_is_slack_compatible():
     assert payload["text"].startswith("ml_assets run failed") and payload["blocks"][0]["type"] == "section"
 
 
-
-
 @pytest.mark.slow
 def test_automation_follows_changed_data_but_not_identical_reingestion(local_taxi, tlc_dir, instance):
     folder, taxi = local_taxi
@@ -266,7 +283,10 @@ def test_automation_follows_changed_data_but_not_identical_reingestion(local_tax
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     # predictions come along: without a champion they are stored empty, and say so (under
     # retrain: on_drift that is what trains the first model)
-    assert _requested(tick) == {("nyc_taxi_green/features", "2021-01"), ("nyc_taxi_green/predictions", "2021-01")}
+    assert _requested(tick) == {
+        ("nyc_taxi_green/features", "2021-01"),
+        ("nyc_taxi_green/predictions", "2021-01"),
+    }
     assert taxi.materialize(instance, "2021-01", assets=["features"]).success
     # the model follows once the features exist and their blocking checks passed
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
@@ -287,5 +307,6 @@ def test_automation_follows_changed_data_but_not_identical_reingestion(local_tax
     assert taxi.materialize(instance, "2021-01", assets=["raw_data"]).success
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
     # both follow in one run now: in-run blocking checks still stop the model if features fail
-    assert _requested(tick) == {(f"nyc_taxi_green/{a}", "2021-01") for a in ("features", "model", "predictions")}
-
+    assert _requested(tick) == {
+        (f"nyc_taxi_green/{a}", "2021-01") for a in ("features", "model", "predictions")
+    }

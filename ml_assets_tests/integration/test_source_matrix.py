@@ -35,14 +35,27 @@ def evaluated(p: Pipeline, month=None) -> dict:
 def test_table_regression_one_file_per_month_with_a_derived_target(data_dir, instance, trip_server):
     """The TLC files as plain parquet tables: the trip duration declared as minutes between two timestamps."""
     taxi = pipeline(
-        data_dir, name="green_table", task="regression",
-        source={"kind": "table", "path": trip_server.url_template.replace("{color}", "green"), "time_column": "lpep_pickup_datetime"},
+        data_dir,
+        name="green_table",
+        task="regression",
+        source={
+            "kind": "table",
+            "path": trip_server.url_template.replace("{color}", "green"),
+            "time_column": "lpep_pickup_datetime",
+        },
         target={"column": "duration_min", "min": 1, "max": 60},
         features={
-            "categorical": ["PULocationID", "DOLocationID"], "numeric": ["trip_distance", "hour"], "encoding": "target",
+            "categorical": ["PULocationID", "DOLocationID"],
+            "numeric": ["trip_distance", "hour"],
+            "encoding": "target",
             "scale_numeric": False,
-            "derived": [{"name": "duration_min", "minutes_between": ["lpep_pickup_datetime", "lpep_dropoff_datetime"]},
-                        {"name": "hour", "part_of": "lpep_pickup_datetime", "part": "hour"}],
+            "derived": [
+                {
+                    "name": "duration_min",
+                    "minutes_between": ["lpep_pickup_datetime", "lpep_dropoff_datetime"],
+                },
+                {"name": "hour", "part_of": "lpep_pickup_datetime", "part": "hour"},
+            ],
         },
         estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 50}},
         partitioning={"monthly": {"first_month": "2021-01", "last_month": "2021-02"}},
@@ -65,7 +78,11 @@ def test_table_classification_unpartitioned_from_a_url(data_dir, instance, tmp_p
     from functools import partial
     from pathlib import Path
 
-    source = Path(next(iter(importlib.util.find_spec("palmerpenguins").submodule_search_locations))) / "data" / "penguins.csv"
+    source = (
+        Path(next(iter(importlib.util.find_spec("palmerpenguins").submodule_search_locations)))
+        / "data"
+        / "penguins.csv"
+    )
     served = tmp_path / "served"
     served.mkdir()
     shutil.copy(source, served)
@@ -76,11 +93,16 @@ def test_table_classification_unpartitioned_from_a_url(data_dir, instance, tmp_p
     try:
         url = f"http://127.0.0.1:{server.server_port}/penguins.csv"
         attributes = dict(
-            name="penguins_url", task="classification",
+            name="penguins_url",
+            task="classification",
             source={"kind": "table", "path": url, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()},
             target={"column": "sex"},  # a text target with gaps: rows without it are dropped, counted
-            features={"categorical": ["species", "island"], "numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]},
-            estimator={"kind": "logistic_regression"}, evaluation=FAST_CV,
+            features={
+                "categorical": ["species", "island"],
+                "numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"],
+            },
+            estimator={"kind": "logistic_regression"},
+            evaluation=FAST_CV,
         )
         penguins = pipeline(data_dir, **attributes)
         result = penguins.materialize(instance)
@@ -103,7 +125,10 @@ def test_table_classification_unpartitioned_from_a_url(data_dir, instance, tmp_p
 def test_trip_source_classification_monthly(data_dir, instance):
     """nycflights13 with a classification target: is the flight longer than two hours in the air?"""
     long = pipeline(
-        data_dir, name="long_flights", task="classification", source={"kind": "nycflights13"},
+        data_dir,
+        name="long_flights",
+        task="classification",
+        source={"kind": "nycflights13"},
         target={"column": "duration_min", "positive_above": 120, "class_names": ["short", "long"]},
         features={"categorical": ["origin", "carrier"], "numeric": ["distance"], "drop_missing": True},
         estimator={"kind": "logistic_regression"},
@@ -121,8 +146,13 @@ def test_sklearn_regression_and_every_offline_data_set(data_dir, instance):
     for name in OFFLINE_DATASETS:  # all load offline, as one table
         assert len(load_sklearn_dataset(name)) > 0
     digits = pipeline(
-        data_dir, name="digits", task="classification", source={"kind": "sklearn", "dataset": "digits"},
-        target={"column": "target"}, estimator={"kind": "logistic_regression", "params": {"C": 0.1}}, evaluation=FAST_CV,
+        data_dir,
+        name="digits",
+        task="classification",
+        source={"kind": "sklearn", "dataset": "digits"},
+        target={"column": "target"},
+        estimator={"kind": "logistic_regression", "params": {"C": 0.1}},
+        evaluation=FAST_CV,
     )
     result = digits.materialize(instance)
     assert result.success, failure_messages(result)
@@ -141,13 +171,19 @@ def _everything_said(instance, data_dir) -> str:
     return "\n".join(text)
 
 
-def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, instance, postgres_source, monkeypatch):
+def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(
+    data_dir, instance, postgres_source, monkeypatch
+):
     url, password = postgres_source
     monkeypatch.setenv("ML_ASSETS_TEST_DB_URL", url)
     penguins = pipeline(
-        data_dir, name="penguins_sql", task="classification",
+        data_dir,
+        name="penguins_sql",
+        task="classification",
         source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "penguins"},
-        target={"column": "species"}, estimator={"kind": "random_forest", "params": {"n_estimators": 50}}, evaluation=FAST_CV,
+        target={"column": "species"},
+        estimator={"kind": "random_forest", "params": {"n_estimators": 50}},
+        evaluation=FAST_CV,
     )
     result = penguins.materialize(instance)
     assert result.success, failure_messages(result)
@@ -156,39 +192,72 @@ def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, in
     assert "***" in location and password not in location
 
     air_time = pipeline(
-        data_dir, name="flights_sql", task="regression",
-        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "query": "SELECT origin, dest, distance, air_time, scheduled FROM flights",
-                "time_column": "scheduled"},
-        target={"column": "air_time"}, features={"categorical": ["origin", "dest"], "numeric": ["distance"]},
-        estimator={"kind": "ridge"}, partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
+        data_dir,
+        name="flights_sql",
+        task="regression",
+        source={
+            "kind": "sql",
+            "url_env": "ML_ASSETS_TEST_DB_URL",
+            "query": "SELECT origin, dest, distance, air_time, scheduled FROM flights",
+            "time_column": "scheduled",
+        },
+        target={"column": "air_time"},
+        features={"categorical": ["origin", "dest"], "numeric": ["distance"]},
+        estimator={"kind": "ridge"},
+        partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
     )
     result = run_months(air_time, instance, ["2013-01", "2013-02"])
     assert len(pd.read_parquet(air_time.warehouse("raw_data") / "2013-02.parquet")) == 24_951
-    assert evaluated(air_time, "2013-02")["score"] < 0.2 * evaluated(air_time, "2013-02")["baselines"]["mean_predictor"]
+    assert (
+        evaluated(air_time, "2013-02")["score"]
+        < 0.2 * evaluated(air_time, "2013-02")["baselines"]["mean_predictor"]
+    )
 
     # the other two combinations on the same database: a regression on a table, a classification by month
     mass = pipeline(
-        data_dir, name="mass_sql", task="regression",
-        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "query": "SELECT * FROM penguins WHERE body_mass_g IS NOT NULL"},
-        target={"column": "body_mass_g"}, features={"numeric": ["flipper_length_mm"], "categorical": ["species", "sex"]},
-        estimator={"kind": "ridge"}, evaluation=FAST_CV,
+        data_dir,
+        name="mass_sql",
+        task="regression",
+        source={
+            "kind": "sql",
+            "url_env": "ML_ASSETS_TEST_DB_URL",
+            "query": "SELECT * FROM penguins WHERE body_mass_g IS NOT NULL",
+        },
+        target={"column": "body_mass_g"},
+        features={"numeric": ["flipper_length_mm"], "categorical": ["species", "sex"]},
+        estimator={"kind": "ridge"},
+        evaluation=FAST_CV,
     )
     result = mass.materialize(instance)
     assert result.success, failure_messages(result)
     assert evaluated(mass)["rows"] == 342
     long_haul = pipeline(
-        data_dir, name="long_sql", task="classification",
-        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "flights", "time_column": "scheduled"},
-        target={"column": "air_time", "positive_above": 180}, features={"categorical": ["origin", "carrier"], "numeric": ["distance"]},
-        estimator={"kind": "logistic_regression"}, partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
+        data_dir,
+        name="long_sql",
+        task="classification",
+        source={
+            "kind": "sql",
+            "url_env": "ML_ASSETS_TEST_DB_URL",
+            "table": "flights",
+            "time_column": "scheduled",
+        },
+        target={"column": "air_time", "positive_above": 180},
+        features={"categorical": ["origin", "carrier"], "numeric": ["distance"]},
+        estimator={"kind": "logistic_regression"},
+        partitioning={"monthly": {"first_month": "2013-01", "last_month": "2013-02"}},
     )
     run_months(long_haul, instance, ["2013-01", "2013-02"])
     assert evaluated(long_haul, "2013-02")["score"] > 0.95
 
     # a table that does not exist, and a server that is not there: clear messages, still no password
-    missing = pipeline(data_dir, name="missing_sql", task="classification",
-                       source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "no_such_table"},
-                       target={"column": "species"}, estimator={"kind": "logistic_regression"})
+    missing = pipeline(
+        data_dir,
+        name="missing_sql",
+        task="classification",
+        source={"kind": "sql", "url_env": "ML_ASSETS_TEST_DB_URL", "table": "no_such_table"},
+        target={"column": "species"},
+        estimator={"kind": "logistic_regression"},
+    )
     failed = missing.materialize(instance, assets=["raw_data"])
     assert not failed.success and "the database refused the query" in failure_messages(failed)
     monkeypatch.setenv("ML_ASSETS_TEST_DB_URL", url.replace(":5432/", ":1/"))
@@ -206,18 +275,36 @@ def test_sql_source_both_tasks_monthly_or_not_and_no_password_shown(data_dir, in
 def test_table_regression_unpartitioned_from_a_package_file(data_dir, instance):
     """Body mass from the penguins CSV as the package ships it: a regression on a table, text inputs one-hot."""
     mass = pipeline(
-        data_dir, name="penguin_mass", task="regression",
+        data_dir,
+        name="penguin_mass",
+        task="regression",
         source={"kind": "table", "path": "package://palmerpenguins/data/penguins.csv"},
         target={"column": "body_mass_g"},
-        features={"numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"], "categorical": ["species", "island", "sex"]},
-        estimator={"kind": "ridge"}, baselines=[{"key": "flipper_only", "name": "flipper length alone",
-                                                 "estimator": {"kind": "linear_regression"}, "columns": ["flipper_length_mm"],
-                                                 "check": "beats"}],
+        features={
+            "numeric": ["bill_length_mm", "bill_depth_mm", "flipper_length_mm"],
+            "categorical": ["species", "island", "sex"],
+        },
+        estimator={"kind": "ridge"},
+        baselines=[
+            {
+                "key": "flipper_only",
+                "name": "flipper length alone",
+                "estimator": {"kind": "linear_regression"},
+                "columns": ["flipper_length_mm"],
+                "check": "beats",
+            }
+        ],
         evaluation=FAST_CV,
     )
     result = mass.materialize(instance)
     assert result.success, failure_messages(result)
-    assert check_results(result) == {name: True for name in check_results(result)} and "beats_flipper_only" in check_results(result)
+    assert check_results(result) == {
+        name: True for name in check_results(result)
+    } and "beats_flipper_only" in check_results(result)
     summary = evaluated(mass)["cv"]["summary"]
-    assert summary["model"]["rmse"]["mean"] < summary["flipper_only"]["rmse"]["mean"] < summary["mean_predictor"]["rmse"]["mean"]
+    assert (
+        summary["model"]["rmse"]["mean"]
+        < summary["flipper_only"]["rmse"]["mean"]
+        < summary["mean_predictor"]["rmse"]["mean"]
+    )
     assert evaluated(mass)["rows"] == 342  # the two birds without a body mass are dropped, counted

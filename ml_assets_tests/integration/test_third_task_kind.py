@@ -40,14 +40,22 @@ def test_a_third_task_kind_is_one_folder_and_one_registry_line(tmp_path, monkeyp
     (folder.parent / "__init__.py").write_text("")
     (folder / "__init__.py").write_text(textwrap.dedent(MEDIAN_REGRESSION))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(TASK_KINDS, "median_regression", "contrib_tasks.median_regression:MedianRegressionTask")  # the line
+    monkeypatch.setitem(
+        TASK_KINDS, "median_regression", "contrib_tasks.median_regression:MedianRegressionTask"
+    )  # the line
 
     component = TrainingPipeline.resolve_from_dict(
         {
-            "name": "diabetes_median", "task": "median_regression", "source": {"kind": "sklearn", "dataset": "diabetes"},
+            "name": "diabetes_median",
+            "task": "median_regression",
+            "source": {"kind": "sklearn", "dataset": "diabetes"},
             "target": {"column": "target"},
-            "estimator": {"kind": "sklearn.ensemble.HistGradientBoostingRegressor", "params": {"loss": "absolute_error", "max_iter": 50}},
-            # folds in this process: the worker processes would not see the temporary package (ml_assets/tasks/ they would)
+            "estimator": {
+                "kind": "sklearn.ensemble.HistGradientBoostingRegressor",
+                "params": {"loss": "absolute_error", "max_iter": 50},
+            },
+            # folds in this process: the worker processes would not see the temporary package
+            # (ml_assets/tasks/ they would)
             "evaluation": {"cv_folds": 3, "cv_repeats": 1, "cv_jobs": 1},
         }
     )

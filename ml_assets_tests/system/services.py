@@ -21,7 +21,9 @@ def require_services() -> None:
     pytest.skip(f"services absent: {missing}")
 
 
-def wait_until(condition: Callable, what: str, timeout_s: float, poll_s: float = 0.05, explain: Callable[[], str] = str):
+def wait_until(
+    condition: Callable, what: str, timeout_s: float, poll_s: float = 0.05, explain: Callable[[], str] = str
+):
     """`condition()`'s first truthy value, asked every `poll_s` until `timeout_s`; else the test fails, saying `what`
     did not happen in time and what `explain()` adds (a server's output, say)."""
     deadline = time.monotonic() + timeout_s

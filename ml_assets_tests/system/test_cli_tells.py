@@ -14,15 +14,26 @@ pytestmark = pytest.mark.slow
 
 
 def fresh_env(tmp_path, **extra) -> dict:
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "ML_ASSETS_DATA_DIR": str(tmp_path / "data"), **extra}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "ML_ASSETS_DATA_DIR": str(tmp_path / "data"),
+        **extra,
+    }
     env.pop("MLFLOW_TRACKING_URI", None)
     (tmp_path / "home").mkdir(exist_ok=True)
     return env
 
 
 def dev_run(env, *args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO_ROOT / "dev.py"), "run", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "dev.py"), "run", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_a_month_range_on_fresh_storage_builds_what_it_needs_and_says_so(tmp_path):
@@ -30,7 +41,10 @@ def test_a_month_range_on_fresh_storage_builds_what_it_needs_and_says_so(tmp_pat
     done = dev_run(env, "--pipelines", "nyc_flights", "--months", "2013-03", "2013-04", "--jobs", "1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "2013-03 is scored by the model of 2013-02, which learns from 2013-01..2013-02: building raw_data, features and model" in out
+    assert (
+        "2013-03 is scored by the model of 2013-02, which learns from 2013-01..2013-02: building raw_data, "
+        "features and model" in out
+    )
     assert "2 evaluation report(s)" in out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("nyc_flights  2013-0")]
     assert [r[1] for r in rows] == ["2013-03", "2013-04"], out
@@ -40,9 +54,22 @@ def test_a_range_launched_from_dagsters_cli_without_its_past_fails_at_once_namin
     env = fresh_env(tmp_path)
     began = time.perf_counter()
     done = subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
-         "--select", "nyc_flights/raw_data*", "--partition-range", "2013-05...2013-06"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(REPO_ROOT / ".venv" / "bin" / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "ml_assets.definitions",
+            "--select",
+            "nyc_flights/raw_data*",
+            "--partition-range",
+            "2013-05...2013-06",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     said = done.stdout + done.stderr
     assert done.returncode != 0

@@ -27,18 +27,23 @@ DEADLINE_S = 1800  # generous: the test runs beside busy loops (143 s for the wh
 def _materializations(instance, asset: str, month: str) -> int:
     return len(
         instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["nyc_taxi_green", asset]), asset_partitions=[month]), limit=100
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["nyc_taxi_green", asset]), asset_partitions=[month]),
+            limit=100,
         ).records
     )
 
 
 def _automation_ticks_since(instance, since: float) -> int:
     """Finished ticks of the taxi pipeline's automation sensor that started after `since` (a Unix time)."""
-    from dagster._core.scheduler.instigation import TickStatus  # the instance's tick records (no public name in 1.13)
+    # the instance's tick records (no public name in 1.13)
+    from dagster._core.scheduler.instigation import TickStatus
 
     states = [s for s in instance.all_instigator_state() if s.instigator_name == "nyc_taxi_green_automation"]
     finished = [TickStatus.SUCCESS, TickStatus.SKIPPED, TickStatus.FAILURE]
-    return sum(len(instance.get_ticks(s.instigator_origin_id, s.selector_id, after=since, statuses=finished)) for s in states)
+    return sum(
+        len(instance.get_ticks(s.instigator_origin_id, s.selector_id, after=since, statuses=finished))
+        for s in states
+    )
 
 
 def _wait_for(predicate, timeout_s: float, what: str, log: Path) -> float:
@@ -78,13 +83,23 @@ def daemon(tmp_path):
     # only the taxi pipeline's sensors: the others would queue their own runs beside it
     dagster = str(Path(sys.executable).with_name("dagster"))
     for sensor in ("nyc_taxi_green_source_sensor", "nyc_taxi_green_automation"):
-        subprocess.run([dagster, "sensor", "start", "-w", str(workspace), sensor], cwd=REPO_ROOT, env=env, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [dagster, "sensor", "start", "-w", str(workspace), sensor],
+            cwd=REPO_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     log = tmp_path / "daemon.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     instance = dg.DagsterInstance.from_config(str(home))
     try:
@@ -107,15 +122,24 @@ def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, t
     instance, source, log = daemon
     with busy_cpus(per_cpu=2, limit_s=DEADLINE_S) as load:  # sized to prove the point, not to soak
         shutil.copy(tlc_dir / "green_tripdata_2021-01.parquet", source)
-        busy = _wait_for(lambda: _materializations(instance, "model", "2021-01") >= 1, DEADLINE_S, "the model of 2021-01", log)
+        busy = _wait_for(
+            lambda: _materializations(instance, "model", "2021-01") >= 1,
+            DEADLINE_S,
+            "the model of 2021-01",
+            log,
+        )
         busiest = load()
     print(f"\n[busy] a new month to its model in {busy:.0f} s at a 1-minute load average up to {busiest:.1f}")
-    assert busiest >= 2 * (os.cpu_count() or 1), f"the busy loops did not load the machine: load average {busiest:.1f}"
+    assert busiest >= 2 * (os.cpu_count() or 1), (
+        f"the busy loops did not load the machine: load average {busiest:.1f}"
+    )
 
     shutil.copy(tlc_dir / "green_tripdata_2021-02.parquet", source)
     first = _wait_for(
         lambda: _materializations(instance, "champion_model", "2021-02") >= 1,
-        DEADLINE_S / 2, "the first evaluation and champion of 2021-02", log,
+        DEADLINE_S / 2,
+        "the first evaluation and champion of 2021-02",
+        log,
     )
     assert _materializations(instance, "evaluation_report", "2021-02") == 1
     _source_change_flows_through_the_graph(daemon, tlc_dir, first)
@@ -132,7 +156,9 @@ def _source_change_flows_through_the_graph(daemon, tlc_dir, first: float):
     pq.write_table(original.slice(0, original.num_rows - 1_000), source / "green_tripdata_2021-02.parquet")
     latency = _wait_for(
         lambda: _materializations(instance, "evaluation_report", "2021-02") >= 2,
-        deadline, "the evaluation of the corrected 2021-02", log,
+        deadline,
+        "the evaluation of the corrected 2021-02",
+        log,
     )
     assert _materializations(instance, "features", "2021-02") == 2
     assert _materializations(instance, "model", "2021-02") == 2
@@ -146,11 +172,18 @@ def _source_change_flows_through_the_graph(daemon, tlc_dir, first: float):
     (source / "green_tripdata_2021-02.parquet").write_bytes(data)
     _wait_for(
         lambda: _materializations(instance, "raw_data", "2021-02") > raw_before,
-        DEADLINE_S / 4, "the re-ingestion of identical bytes", log,
+        DEADLINE_S / 4,
+        "the re-ingestion of identical bytes",
+        log,
     )
     # several automation ticks judge the re-ingested month (counted from the daemon's tick records, not waited for)
     reingested = time.time()
-    _wait_for(lambda: _automation_ticks_since(instance, reingested) >= 3, DEADLINE_S / 4, "three automation ticks", log)
+    _wait_for(
+        lambda: _automation_ticks_since(instance, reingested) >= 3,
+        DEADLINE_S / 4,
+        "three automation ticks",
+        log,
+    )
     assert _materializations(instance, "features", "2021-02") == features_before
     assert _materializations(instance, "evaluation_report", "2021-02") == reports_before
     print(

@@ -41,8 +41,18 @@ def _dockerignore_keeps(relative: str, rules: list[str]) -> bool:
 
 def _build_context(target: Path) -> list[str]:
     """Copy what `docker build .` would send (tracked and untracked files, .dockerignore applied) into `target`."""
-    rules = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    rules = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     kept = []
     for relative in listed.stdout.split():
         if _dockerignore_keeps(relative, rules) and (REPO_ROOT / relative).is_file():
@@ -53,17 +63,36 @@ def _build_context(target: Path) -> list[str]:
 
 
 def test_the_build_context_holds_the_package_and_nothing_local():
-    rules = [line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line.strip() and not line.startswith("#")]
-    for inside in ("pyproject.toml", "constraints.txt", "ml_assets/definitions.py", "ml_assets/defs/iris/defs.yaml",
-                   "deploy/production/dagster.yaml", "workspace.yaml"):
+    rules = [
+        line.strip()
+        for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for inside in (
+        "pyproject.toml",
+        "constraints.txt",
+        "ml_assets/definitions.py",
+        "ml_assets/defs/iris/defs.yaml",
+        "deploy/production/dagster.yaml",
+        "workspace.yaml",
+    ):
         assert _dockerignore_keeps(inside, rules), inside
-    for outside in (".venv/bin/python", ".git/HEAD", ".stack/credentials.json", ".dagster_home/dagster.yaml",
-                    "data/warehouse/nyc_flights/model/2013-01.joblib", "data/mlflow/mlflow.db", "ml_assets_tests/conftest.py",
-                    "benchmarks/bench.py", "ml_assets/__pycache__/cli.cpython-311.pyc"):
+    for outside in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        ".stack/credentials.json",
+        ".dagster_home/dagster.yaml",
+        "data/warehouse/nyc_flights/model/2013-01.joblib",
+        "data/mlflow/mlflow.db",
+        "ml_assets_tests/conftest.py",
+        "benchmarks/bench.py",
+        "ml_assets/__pycache__/cli.cpython-311.pyc",
+    ):
         assert not _dockerignore_keeps(outside, rules), outside
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     copied = re.findall(r"^COPY (.+?) \S+$", dockerfile, flags=re.M)
-    assert not any(source.split()[0] in ("data", ".", "deploy") for source in copied), copied  # no local outputs baked in
+    # no local outputs baked in
+    assert not any(source.split()[0] in ("data", ".", "deploy") for source in copied), copied
 
 
 def _module_of(dotted_class: str) -> str:
@@ -82,12 +111,18 @@ def _named_modules() -> dict[str, str]:
     values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text())
     # the Dagster chart's types and the modules its templates load them from (helm/dagster/templates/helpers)
     chart_modules = {
-        "K8sRunLauncher": "dagster_k8s", "CeleryK8sRunLauncher": "dagster_celery_k8s", "S3ComputeLogManager": "dagster_aws.s3.compute_log_manager",
-        "GCSComputeLogManager": "dagster_gcp.gcs.compute_log_manager", "AzureBlobComputeLogManager": "dagster_azure.blob.compute_log_manager",
+        "K8sRunLauncher": "dagster_k8s",
+        "CeleryK8sRunLauncher": "dagster_celery_k8s",
+        "S3ComputeLogManager": "dagster_aws.s3.compute_log_manager",
+        "GCSComputeLogManager": "dagster_gcp.gcs.compute_log_manager",
+        "AzureBlobComputeLogManager": "dagster_azure.blob.compute_log_manager",
         "QueuedRunCoordinator": "dagster._core.run_coordinator",
     }
-    for where, kind in (("runLauncher", values["runLauncher"]["type"]), ("computeLogManager", values["computeLogManager"]["type"]),
-                        ("dagsterDaemon.runCoordinator", values["dagsterDaemon"]["runCoordinator"]["type"])):
+    for where, kind in (
+        ("runLauncher", values["runLauncher"]["type"]),
+        ("computeLogManager", values["computeLogManager"]["type"]),
+        ("dagsterDaemon.runCoordinator", values["dagsterDaemon"]["runCoordinator"]["type"]),
+    ):
         named[chart_modules[kind]] = f"values.yaml {where} {kind}"
     for deployment in values["dagster-user-deployments"]["deployments"]:
         args = deployment["codeServerArgs"]
@@ -98,23 +133,45 @@ def _named_modules() -> dict[str, str]:
             if command[:1] == ["celery"]:
                 named[command[command.index("-A") + 1]] = f"ml-assets.yaml {document['metadata']['name']}"
             if command[:2] == ["mlflow", "server"] and "basic-auth" in command:
-                named["mlflow.server.auth"] = f"ml-assets.yaml {document['metadata']['name']} (--app-name basic-auth)"
+                named["mlflow.server.auth"] = (
+                    f"ml-assets.yaml {document['metadata']['name']} (--app-name basic-auth)"
+                )
     return named
 
 
 def test_the_manifests_deploy_the_broker_and_give_mlflow_its_store_credentials_from_a_secret():
-    documents = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all((DEPLOY / "helm" / "ml-assets.yaml").read_text())}
+    documents = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in yaml.safe_load_all((DEPLOY / "helm" / "ml-assets.yaml").read_text())
+    }
     assert {("StatefulSet", "rabbitmq"), ("Service", "rabbitmq"), ("Deployment", "mlflow")} <= set(documents)
     assert "consumer_timeout" in documents["ConfigMap", "rabbitmq-config"]["data"]["ml-assets.conf"]
     (mlflow,) = documents["Deployment", "mlflow"]["spec"]["template"]["spec"]["containers"]
     env = {item["name"]: item for item in mlflow["env"]}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_BACKEND_STORE_URI"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_S3_ENDPOINT_URL",
+        "MLFLOW_BACKEND_STORE_URI",
+    ):
         assert "secretKeyRef" in env[name]["valueFrom"], name  # from a Secret, never a literal value
-    rabbit_env = {item["name"]: item for item in documents["StatefulSet", "rabbitmq"]["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert all("secretKeyRef" in rabbit_env[n]["valueFrom"] for n in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"))
+    rabbit_env = {
+        item["name"]: item
+        for item in documents["StatefulSet", "rabbitmq"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert all(
+        "secretKeyRef" in rabbit_env[n]["valueFrom"]
+        for n in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS")
+    )
     named = _named_modules()
-    assert {"ml_assets.celery_app", "ml_assets.orchestration.launcher:ProcessCheckingRunLauncher", "dagster_k8s", "dagster_aws.s3.compute_log_manager",
-            "mlflow.server.auth", "ml_assets.definitions"} <= set(named), named
+    assert {
+        "ml_assets.celery_app",
+        "ml_assets.orchestration.launcher:ProcessCheckingRunLauncher",
+        "dagster_k8s",
+        "dagster_aws.s3.compute_log_manager",
+        "mlflow.server.auth",
+        "ml_assets.definitions",
+    } <= set(named), named
 
 
 @pytest.mark.slow
@@ -125,19 +182,27 @@ def test_the_images_install_lines_give_a_virtualenv_that_imports_every_module_th
     context = tmp_path / "context"
     context.mkdir()
     kept = _build_context(context)
-    assert "ml_assets/definitions.py" in kept and not any(k.startswith(("data/", "ml_assets_tests/", ".stack")) for k in kept)
+    assert "ml_assets/definitions.py" in kept and not any(
+        k.startswith(("data/", "ml_assets_tests/", ".stack")) for k in kept
+    )
     env_dir = tmp_path / "image-venv"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     dockerfile = (DEPLOY / "Dockerfile").read_text().replace("\\\n", " ")
-    installs = [line.split("RUN ", 1)[1] for line in dockerfile.splitlines() if line.startswith("RUN ") and "pip install" in line]
+    installs = [
+        line.split("RUN ", 1)[1]
+        for line in dockerfile.splitlines()
+        if line.startswith("RUN ") and "pip install" in line
+    ]
     assert len(installs) == 2, installs
     for install in installs:
         for command in install.split("&&"):
             words = shlex.split(command)
             if words[:2] != ["pip", "install"]:
                 continue  # useradd, chown: the image's user, not its Python
-            done = subprocess.run([str(python), "-m", *words], cwd=context, capture_output=True, text=True, timeout=1800)
+            done = subprocess.run(
+                [str(python), "-m", *words], cwd=context, capture_output=True, text=True, timeout=1800
+            )
             assert done.returncode == 0, (command, done.stdout[-2000:], done.stderr[-3000:])
     named = _named_modules()
     # as Dagster loads them: its public `dagster.core` names map to `dagster._core`, and a `module:class` is the class
@@ -153,11 +218,22 @@ def test_the_images_install_lines_give_a_virtualenv_that_imports_every_module_th
         "        failed.append((name, repr(error)))\n"
         "print(failed)\nsys.exit(1 if failed else 0)\n"
     )
-    imported = subprocess.run([str(python), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                              env={"PATH": "/usr/bin:/bin", "ML_ASSETS_CELERY_BROKER_URL": "amqp://u:p@127.0.0.1:1//",
-                                   "ML_ASSETS_CELERY_BACKEND_URL": "redis://:p@127.0.0.1:1/1"})
+    imported = subprocess.run(
+        [str(python), "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ML_ASSETS_CELERY_BROKER_URL": "amqp://u:p@127.0.0.1:1//",
+            "ML_ASSETS_CELERY_BACKEND_URL": "redis://:p@127.0.0.1:1/1",
+        },
+    )
     assert imported.returncode == 0, imported.stdout[-3000:]
-    listed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True).stdout.lower()
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True, check=True
+    ).stdout.lower()
     assert "moto==" not in listed and "pytest==" not in listed  # no test server, no test tools in the image
     print(f"\n[deploy] the image's venv imports {len(named)} named modules: {sorted(named)}")
 
@@ -165,7 +241,8 @@ def test_the_images_install_lines_give_a_virtualenv_that_imports_every_module_th
 def _override_validator():
     """The chart's published schema (deploy/helm/dagster-chart/), made fit for an override file: Helm checks the chart's
     defaults merged with it, so the `required` lists the defaults fill are dropped (a type's conditional requirement,
-    under `then`, stays), and the Kubernetes types, `$ref`s to kubernetesjsonschema.dev, are left unchecked (offline)."""
+    under `then`, stays), and the Kubernetes types, `$ref`s to kubernetesjsonschema.dev, are left unchecked
+    (offline)."""
     import copy
     import json
 

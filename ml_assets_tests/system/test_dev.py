@@ -44,8 +44,12 @@ def test_a_ui_backfill_targets_the_months_picked_and_at_most_the_next():
     graph = defs().resolve_asset_graph()
     with dg.DagsterInstance.ephemeral() as instance:
         target = AssetBackfillData.from_asset_partitions(
-            asset_graph=graph, partition_names=FLIGHT_MONTHS[:4], asset_selection=[dg.AssetKey(["nyc_flights", a]) for a in ASSET_NAMES],
-            dynamic_partitions_store=instance, backfill_start_timestamp=time.time(), all_partitions=False,
+            asset_graph=graph,
+            partition_names=FLIGHT_MONTHS[:4],
+            asset_selection=[dg.AssetKey(["nyc_flights", a]) for a in ASSET_NAMES],
+            dynamic_partitions_store=instance,
+            backfill_start_timestamp=time.time(),
+            all_partitions=False,
         ).target_subset
     from ml_assets.cli import load_pipelines
 
@@ -56,7 +60,10 @@ def test_a_ui_backfill_targets_the_months_picked_and_at_most_the_next():
         if asset in ("raw_data", "features"):
             assert months == set(FLIGHT_MONTHS[:4]), (asset, sorted(months))
         else:  # models whose window reaches back into the range, and the evaluations after them: they await their data
-            assert set(FLIGHT_MONTHS[:4]) <= months <= set(FLIGHT_MONTHS[: 4 + window]), (asset, sorted(months))
+            assert set(FLIGHT_MONTHS[:4]) <= months <= set(FLIGHT_MONTHS[: 4 + window]), (
+                asset,
+                sorted(months),
+            )
 
 
 @pytest.mark.slow
@@ -75,7 +82,8 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
 
     Dagster adds months after the range (children of the range's last months through the models, whose
     window choice reads months back into it): those months report they await their data instead of failing, and
-    their models train nothing, so the backfill ends successful. A failure names its runs, steps and errors, or says Dagster recorded none (backfill_outcome)."""
+    their models train nothing, so the backfill ends successful. A failure names its runs, steps and
+    errors, or says Dagster recorded none (backfill_outcome)."""
     import json
 
     import dagster as dg
@@ -86,12 +94,18 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
         reports = data_dir / "reports" / "nyc_flights" / "evaluation_report"
         seen["reports"] = {p.stem: json.loads(p.read_text())["status"] for p in reports.glob("*.json")}
         seen["models"] = {
-            r.partition_key: r.asset_materialization.metadata.get("status", dg.MetadataValue.text("trained")).value
+            r.partition_key: r.asset_materialization.metadata.get(
+                "status", dg.MetadataValue.text("trained")
+            ).value
             for r in instance.fetch_materializations(dg.AssetKey(["nyc_flights", "model"]), limit=100).records
         }
         seen["warnings"] = [
-            record.message for run in instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": result["backfill_id"]}))
-            for record in instance.all_logs(run.run_id) if "emitted no result" in (record.message or "")
+            record.message
+            for run in instance.get_runs(
+                filters=dg.RunsFilter(tags={"dagster/backfill": result["backfill_id"]})
+            )
+            for record in instance.all_logs(run.run_id)
+            if "emitted no result" in (record.message or "")
         ]
 
     from ml_assets.local import busy_cpus
@@ -99,15 +113,29 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
     with busy_cpus(per_cpu=2, limit_s=1800) as load:  # a busy machine, sized to prove the point, not to soak
         result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1500, inspect=inspect)
         busiest = load()
-    print(f"\n[busy] names backfill of 2 months: {result['seconds']:.0f} s at a 1-minute load average up to {busiest:.1f}")
-    assert busiest >= 2 * (os.cpu_count() or 1), f"the busy loops did not load the machine: load average {busiest:.1f}"
-    assert result["status"] == "COMPLETED_SUCCESS", (result["failures"], result["failed_partitions"], result["daemon_log"])
+    print(
+        f"\n[busy] names backfill of 2 months: {result['seconds']:.0f} s at a 1-minute load average up to {busiest:.1f}"
+    )
+    assert busiest >= 2 * (os.cpu_count() or 1), (
+        f"the busy loops did not load the machine: load average {busiest:.1f}"
+    )
+    assert result["status"] == "COMPLETED_SUCCESS", (
+        result["failures"],
+        result["failed_partitions"],
+        result["daemon_log"],
+    )
     assert result["checks_failed"] == 0 and not result["failures"], result
-    assert {m: s for m, s in seen["reports"].items() if m <= "2013-02"} == {"2013-01": "first month", "2013-02": "evaluated"}
+    assert {m: s for m, s in seen["reports"].items() if m <= "2013-02"} == {
+        "2013-01": "first month",
+        "2013-02": "evaluated",
+    }
     later = {m: s for m, s in seen["reports"].items() if m > "2013-02"}
     assert "2013-03" in later and set(later.values()) == {"awaiting data"}, later
     # the models of those months trained nothing: no MLflow run, no registered version
-    assert {m: s for m, s in seen["models"].items() if m <= "2013-02"} == {"2013-01": "trained", "2013-02": "trained"}
+    assert {m: s for m, s in seen["models"].items() if m <= "2013-02"} == {
+        "2013-01": "trained",
+        "2013-02": "trained",
+    }
     assert all(s.startswith("awaiting") for m, s in seen["models"].items() if m > "2013-02"), seen["models"]
     assert seen["warnings"] == []
 
@@ -119,13 +147,33 @@ def test_dev_run_materializes_pipelines_and_prints_one_summary(tmp_path):
     done = subprocess.run(
         # side by side on a new DAGSTER_HOME (the processes must not both make its storage): the flights here, iris then
         # heart disease in a process each, heart disease's started while a flights step holds this process's stdout
-        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris", "heart_disease", "nyc_flights",
-         "--months", "2013-01", "2013-06", "--jobs", "2"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            str(REPO_ROOT / "dev.py"),
+            "run",
+            "--pipelines",
+            "iris",
+            "heart_disease",
+            "nyc_flights",
+            "--months",
+            "2013-01",
+            "2013-06",
+            "--jobs",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
-    assert "[run] iris: ok" in out and "[run] heart_disease: ok" in out and "[run] nyc_flights[2013-01..2013-06]: ok" in out
+    assert (
+        "[run] iris: ok" in out
+        and "[run] heart_disease: ok" in out
+        and "[run] nyc_flights[2013-01..2013-06]: ok" in out
+    )
     assert "7 evaluation report(s)" in out
     iris_line = next(line for line in out.splitlines() if line.strip().startswith("iris"))
     assert "CV accuracy" in iris_line and "seed script" in iris_line and "majority class" in iris_line

@@ -24,7 +24,10 @@ from ml_assets_tests.pipelines import REPO_ROOT
 from ml_assets_tests.system.services import require_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
-BACKFILL_STATUS = "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status runs { runId } } } }"
+BACKFILL_STATUS = (
+    "query($id: String!) "
+    "{ partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status runs { runId } } } }"
+)
 RUN_LOGS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
   ... on MessageEvent { message } ... on ExecutionStepFailureEvent { error { message } } } } } }"""
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
@@ -32,7 +35,8 @@ RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } }
 
 def _graphql(port: int, query: str, variables: dict) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
         headers={"Content-Type": "application/json"},
     )
     try:
@@ -43,7 +47,13 @@ def _graphql(port: int, query: str, variables: dict) -> dict:
 
 
 def _wait(condition, what: str, timeout_s: float, output: list[str]):
-    return wait_until(condition, what, timeout_s, poll_s=1, explain=lambda: "; dev.py stack printed:\n" + "".join(output)[-4000:])
+    return wait_until(
+        condition,
+        what,
+        timeout_s,
+        poll_s=1,
+        explain=lambda: "; dev.py stack printed:\n" + "".join(output)[-4000:],
+    )
 
 
 def _machine_redis():
@@ -66,7 +76,11 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
     stack = subprocess.Popen(
         # sensors and schedules stopped: the backfill runs alone (started, they queue every pipeline's months)
         [sys.executable, "dev.py", "stack", "--workers", "1", "--port", str(port), "--automation", "stopped"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(iter(stack.stdout.readline, "")), daemon=True).start()
@@ -74,7 +88,9 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
         _wait(lambda: any("stack up" in line for line in output), "the stack did not come up", 300, output)
         credentials = json.loads((folder / "credentials.json").read_text())
         assert oct((folder / "credentials.json").stat().st_mode & 0o777) == "0o600"
-        secrets = [credentials[s]["password"] for s in ("postgres", "redis", "rabbitmq", "mlflow")] + [credentials["s3"]["secret"]]
+        secrets = [credentials[s]["password"] for s in ("postgres", "redis", "rabbitmq", "mlflow")] + [
+            credentials["s3"]["secret"]
+        ]
 
         def answers() -> bool:
             try:
@@ -84,16 +100,30 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
                 return False
 
         _wait(answers, "the Dagster UI did not answer", 300, output)
-        _wait(lambda: _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }", {})
-              ["repositoriesOrError"].get("nodes"), "the code location did not load", 300, output)
+        _wait(
+            lambda: _graphql(
+                port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }", {}
+            )["repositoriesOrError"].get("nodes"),
+            "the code location did not load",
+            300,
+            output,
+        )
         # what the UI sends for a backfill over two months of every flights asset
-        launched = _graphql(port, BACKFILL_MUTATION, {"params": backfill_params("nyc_flights", ["2013-01", "2013-02"])})
+        launched = _graphql(
+            port, BACKFILL_MUTATION, {"params": backfill_params("nyc_flights", ["2013-01", "2013-02"])}
+        )
         backfill = launched["launchPartitionBackfill"]
         assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
 
         def finished():
-            state = _graphql(port, BACKFILL_STATUS, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
-            return state if state["status"] in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED") else None
+            state = _graphql(port, BACKFILL_STATUS, {"id": backfill["backfillId"]})[
+                "partitionBackfillOrError"
+            ]
+            return (
+                state
+                if state["status"] in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+                else None
+            )
 
         state = _wait(finished, "the backfill did not finish", 900, output)
         run_ids = [run["runId"] for run in state["runs"]]
@@ -104,7 +134,9 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
         log_text = json.dumps(logs)
         assert "in celery worker" in log_text  # the steps ran on the stack's Celery worker
         pids = {path.name: int(path.read_text()) for path in folder.glob("*.pid")}
-        assert {"postgres", "redis", "rabbitmq", "s3", "mlflow", "worker1"} <= {name.removesuffix(".pid") for name in pids}
+        assert {"postgres", "redis", "rabbitmq", "s3", "mlflow", "worker1"} <= {
+            name.removesuffix(".pid") for name in pids
+        }
     finally:
         os.killpg(stack.pid, signal.SIGTERM)
         stack.wait(timeout=180)

@@ -27,8 +27,14 @@ def _env(tmp_path) -> dict:
 
 def _killed_mid_run(env: dict, instance: dg.DagsterInstance) -> str:
     """`dev.py run --pipelines iris`, SIGKILLed (its whole group) once its run has started a step; the run's id."""
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"], cwd=REPO_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         runs = [r for r in instance.get_runs(limit=1) if r.status == dg.DagsterRunStatus.STARTED]
@@ -44,8 +50,14 @@ def _killed_mid_run(env: dict, instance: dg.DagsterInstance) -> str:
 def test_a_killed_runs_status_is_failed_by_the_next_start_and_by_the_daemon(tmp_path):
     env = _env(tmp_path)
     # dev.py writes the embedded instance's dagster.yaml on its first start
-    subprocess.run([sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"], cwd=REPO_ROOT, env=env,
-                   check=True, capture_output=True, timeout=900)
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     config = (tmp_path / "home" / "dagster.yaml").read_text()
     assert "ProcessCheckingRunLauncher" in config and "run_monitoring" in config
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
@@ -53,21 +65,39 @@ def test_a_killed_runs_status_is_failed_by_the_next_start_and_by_the_daemon(tmp_
         with dg.DagsterInstance.get() as instance:
             # 1. the next dev.py run marks it FAILED before it starts its own
             killed = _killed_mid_run(env, instance)
-            assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED  # nobody else would ever change it
-            again = subprocess.run([sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"], cwd=REPO_ROOT,
-                                   env=env, capture_output=True, text=True, timeout=900)
+            # nobody else would ever change it
+            assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED
+            again = subprocess.run(
+                [sys.executable, str(REPO_ROOT / "dev.py"), "run", "--pipelines", "iris"],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             assert again.returncode == 0, again.stderr[-3000:]
-            assert f"run {killed} of an earlier start was still STARTED though its process is gone: marked FAILED" in again.stdout
+            assert (
+                f"run {killed} of an earlier start was still STARTED though its process is gone: marked FAILED"
+                in again.stdout
+            )
             assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
 
             # 2. with the daemon of `dagster dev` up, its run monitoring fails the next one within a poll
             killed = _killed_mid_run(env, instance)
-            daemon = subprocess.Popen([os.path.join(BIN, "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
-                                      cwd=REPO_ROOT, env={**env, "ML_ASSETS_AUTOMATION": "stopped"},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            daemon = subprocess.Popen(
+                [os.path.join(BIN, "dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+                cwd=REPO_ROOT,
+                env={**env, "ML_ASSETS_AUTOMATION": "stopped"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             began = time.monotonic()
             try:
-                while time.monotonic() - began < 300 and instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED:
+                while (
+                    time.monotonic() - began < 300
+                    and instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED
+                ):
                     time.sleep(0.5)
                 waited = time.monotonic() - began
             finally:

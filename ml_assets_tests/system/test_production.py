@@ -48,9 +48,13 @@ def _sample_argv(stop: threading.Event) -> None:
 def stack(tmp_path_factory):
     require_services()
     settings = StackSettings(
-        folder=tmp_path_factory.mktemp("stack"), prefix=f"mlat_{uuid.uuid4().hex[:8]}",
-        pg_password=f"pg-{SENTINEL}", redis_password=f"redis-{SENTINEL}", amqp_password=f"amqp-{SENTINEL}",
-        mlflow_password=f"mlflow-{SENTINEL}", alert_webhook_url=f"http://127.0.0.1:9/hooks/{SENTINEL}",
+        folder=tmp_path_factory.mktemp("stack"),
+        prefix=f"mlat_{uuid.uuid4().hex[:8]}",
+        pg_password=f"pg-{SENTINEL}",
+        redis_password=f"redis-{SENTINEL}",
+        amqp_password=f"amqp-{SENTINEL}",
+        mlflow_password=f"mlflow-{SENTINEL}",
+        alert_webhook_url=f"http://127.0.0.1:9/hooks/{SENTINEL}",
     )
     running = Stack(settings)
     stop_sampling = threading.Event()
@@ -67,10 +71,22 @@ def stack(tmp_path_factory):
 
 
 def _launch(stack: Stack, job: str, tags: dict | None = None, **env: str) -> subprocess.Popen:
-    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "ml_assets.definitions", "-j", job]
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "job",
+        "execute",
+        "-m",
+        "ml_assets.definitions",
+        "-j",
+        job,
+    ]
     return subprocess.Popen(
         [*command, *(["--tags", json.dumps(tags)] if tags else [])],
-        cwd=REPO_ROOT, env={**stack.settings.env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+        env={**stack.settings.env(), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -87,7 +103,9 @@ def _step_workers(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
         if event is None or not event.step_key:
             continue
         step = steps.setdefault(event.step_key, {})
-        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and "Celery worker" in (event.engine_event_data.metadata or {}):
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and "Celery worker" in (
+            event.engine_event_data.metadata or {}
+        ):
             step["worker"] = event.engine_event_data.metadata["Celery worker"].value
         elif event.event_type == dg.DagsterEventType.STEP_START:
             step["pid"], step["start"] = event.pid, record.timestamp
@@ -113,12 +131,16 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
             run_pids.add(start.dagster_event.pid)
             steps.update({f"{run.job_name}:{k}": v for k, v in _step_workers(instance, run.run_id).items()})
     # flights: five training steps, predictions and backtest_report; iris: five and predictions
-    assert len(steps) == 13 and all({"worker", "pid", "start", "end"} <= set(s) for s in steps.values()), steps
+    assert len(steps) == 13 and all({"worker", "pid", "start", "end"} <= set(s) for s in steps.values()), (
+        steps
+    )
     # every step ran in a worker process, none in a run's own process, and both workers took steps
     assert not {s["pid"] for s in steps.values()} & run_pids
     assert {s["worker"].split("@")[0] for s in steps.values()} == {"w1", "w2"}
     overlapping = [
-        (a, b) for a, sa in steps.items() for b, sb in steps.items()
+        (a, b)
+        for a, sa in steps.items()
+        for b, sb in steps.items()
         if sa["worker"] != sb["worker"] and sa["start"] < sb["end"] and sb["start"] < sa["end"]
     ]
     assert overlapping, "steps on the two workers never ran at the same time"
@@ -126,11 +148,17 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
     s3 = stack.s3()
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket)["Contents"]}
     for month in ("2013-01", "2013-02", "2013-03"):
-        assert {f"data/warehouse/nyc_flights/{a}/{month}.{e}" for a, e in
-                [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]} <= keys
+        assert {
+            f"data/warehouse/nyc_flights/{a}/{month}.{e}"
+            for a, e in [("raw_data", "parquet"), ("features", "parquet"), ("model", "joblib")]
+        } <= keys
         assert f"data/reports/nyc_flights/evaluation_report/{month}.json" in keys
-        assert f"data/warehouse/nyc_flights/predictions/{month}.parquet" in keys  # scored by the range's champion
-    assert {"data/reports/iris/evaluation_report.json", "data/reports/nyc_flights/backtest_report.json"} <= keys
+        # scored by the range's champion
+        assert f"data/warehouse/nyc_flights/predictions/{month}.parquet" in keys
+    assert {
+        "data/reports/iris/evaluation_report.json",
+        "data/reports/nyc_flights/backtest_report.json",
+    } <= keys
 
     import mlflow
 
@@ -150,20 +178,34 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
     connection.close()
     artifacts = [o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.artifact_bucket)["Contents"]]
     assert sum(key.endswith("/MLmodel") for key in artifacts) == 4
-    assert sum(key.endswith("/reference/training_sample.parquet") for key in artifacts) == 4  # each model's drift reference
+    # each model's drift reference
+    assert sum(key.endswith("/reference/training_sample.parquet") for key in artifacts) == 4
 
     features = pd.read_parquet(
         f"s3://{stack.settings.bucket}/data/warehouse/nyc_flights/features/2013-03.parquet",
-        storage_options={"key": stack.settings.s3_key, "secret": stack.settings.s3_secret,
-                         "client_kwargs": {"endpoint_url": stack.settings.s3_endpoint}},
+        storage_options={
+            "key": stack.settings.s3_key,
+            "secret": stack.settings.s3_secret,
+            "client_kwargs": {"endpoint_url": stack.settings.s3_endpoint},
+        },
     )
     env = stack.settings.env()
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                                           "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
-                                           "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD")}
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_TRACKING_USERNAME",
+            "MLFLOW_TRACKING_PASSWORD",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+            "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD",
+        )
+    }
     os.environ.update({k: env[k] for k in saved})
     try:
-        champion = mlflow.pyfunc.load_model("models:/nyc_flights_air_time@champion")  # through the server's artifact proxy
+        # through the server's artifact proxy
+        champion = mlflow.pyfunc.load_model("models:/nyc_flights_air_time@champion")
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
@@ -183,7 +225,9 @@ def test_with_no_worker_the_run_fails_after_its_wait_naming_the_step(stack):
         for number in (1, 2):
             stack.start_worker(number)
     assert waiting.returncode != 0
-    assert "no Celery worker took step iris__raw_data from queue 'dagster' within 15 s" in output, output[-3000:]
+    assert "no Celery worker took step iris__raw_data from queue 'dagster' within 15 s" in output, output[
+        -3000:
+    ]
     assert waited < 300, waited  # the run's start-up, 15 s of waiting, and its failure: never a hang
     with _instance(stack) as instance:
         (run,) = instance.get_runs(limit=1)
@@ -196,8 +240,14 @@ def test_a_wrong_credential_fails_with_a_message_that_names_the_service_but_not_
     settings = stack.settings
     cases = {  # service: (the environment given, where the steps run too)
         "PostgreSQL": ({"DAGSTER_PG_PASSWORD": wrong}, False),
-        "RabbitMQ": ({"ML_ASSETS_CELERY_BROKER_URL": settings.broker_url.replace(settings.amqp_password, wrong)}, False),
-        "Redis": ({"ML_ASSETS_CELERY_BACKEND_URL": settings.redis_url(1).replace(settings.redis_password, wrong)}, False),
+        "RabbitMQ": (
+            {"ML_ASSETS_CELERY_BROKER_URL": settings.broker_url.replace(settings.amqp_password, wrong)},
+            False,
+        ),
+        "Redis": (
+            {"ML_ASSETS_CELERY_BACKEND_URL": settings.redis_url(1).replace(settings.redis_password, wrong)},
+            False,
+        ),
         # MLflow's and S3's are checked where the steps run: a worker given the wrong one
         "MLflow": ({"MLFLOW_TRACKING_PASSWORD": wrong}, True),
         "S3": ({"AWS_SECRET_ACCESS_KEY": wrong}, True),
@@ -224,7 +274,7 @@ def test_a_wrong_credential_fails_with_a_message_that_names_the_service_but_not_
         CLI_OUTPUT.append(output)
         assert run.returncode != 0, (service, output[-3000:])
         assert expected[service] in output, (service, output[-3000:])
-        assert wrong not in output, (service, output[output.find(wrong) - 300: output.find(wrong) + 50])
+        assert wrong not in output, (service, output[output.find(wrong) - 300 : output.find(wrong) + 50])
 
 
 def test_a_worker_without_the_broker_setting_refuses_to_start_naming_it(stack):
@@ -232,7 +282,11 @@ def test_a_worker_without_the_broker_setting_refuses_to_start_naming_it(stack):
     env = {k: v for k, v in stack.settings.env().items() if k != "ML_ASSETS_CELERY_BROKER_URL"}
     started = subprocess.run(
         [str(BIN / "celery"), "-A", "ml_assets.celery_app", "worker", "-Q", "dagster", "--concurrency", "1"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert started.returncode != 0
     assert "ML_ASSETS_CELERY_BROKER_URL is not set" in started.stderr, started.stderr[-2000:]
@@ -266,7 +320,11 @@ def _mlflow_runs_running(stack: Stack) -> list[str]:
 
 
 def _new_run(instance: dg.DagsterInstance, earlier: set[str]) -> dg.DagsterRun | None:
-    newest = [r for r in instance.get_runs(limit=5) if r.run_id not in earlier and not r.tags.get("dagster/parent_run_id")]
+    newest = [
+        r
+        for r in instance.get_runs(limit=5)
+        if r.run_id not in earlier and not r.tags.get("dagster/parent_run_id")
+    ]
     return newest[0] if newest else None
 
 
@@ -275,7 +333,9 @@ def _step_running(instance: dg.DagsterInstance, run_id: str, step_key: str) -> d
     return step if "worker" in step and "pid" in step and "end" not in step else None
 
 
-def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_within_minutes_at_the_defaults(stack):
+def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_within_minutes_at_the_defaults(
+    stack,
+):
     """SIGKILL of a worker's process group (master and pool child, as the OOM killer or an eviction does) while it fits
     and registers the models of three months, at the default limits: RabbitMQ returns the step to the queue as the
     worker's connection drops, the other worker runs it, the run succeeds; each month has one registered version and
@@ -284,15 +344,31 @@ def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_with
     with _instance(stack) as instance:
         earlier = {r.run_id for r in instance.get_runs()}
         run = subprocess.Popen(
-            [str(BIN / "dagster"), "asset", "materialize", "-m", "ml_assets.definitions",
-             "--select", "nyc_flights/raw_data,nyc_flights/features,nyc_flights/model", "--partition-range", f"{months[0]}...{months[-1]}"],
-            cwd=REPO_ROOT, env=stack.settings.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                str(BIN / "dagster"),
+                "asset",
+                "materialize",
+                "-m",
+                "ml_assets.definitions",
+                "--select",
+                "nyc_flights/raw_data,nyc_flights/features,nyc_flights/model",
+                "--partition-range",
+                f"{months[0]}...{months[-1]}",
+            ],
+            cwd=REPO_ROOT,
+            env=stack.settings.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         output: list[str] = []
         threading.Thread(target=lambda: output.extend(iter(run.stdout.readline, "")), daemon=True).start()
         record = wait_until(lambda: _new_run(instance, earlier), "the run did not start", 300)
-        step = wait_until(lambda: _step_running(instance, record.run_id, "nyc_flights__model") or run.poll() is not None,
-                         "the model step did not start", 600)
+        step = wait_until(
+            lambda: _step_running(instance, record.run_id, "nyc_flights__model") or run.poll() is not None,
+            "the model step did not start",
+            600,
+        )
         assert isinstance(step, dict), "".join(output)[-3000:]
         killed_worker, killed_at = step["worker"], time.monotonic()
         stack.kill_worker(int(killed_worker.split("@")[0][1:]))
@@ -302,16 +378,22 @@ def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_with
             assert run.returncode == 0, "".join(output)[-3000:]
             record = instance.get_run_by_id(record.run_id)
             assert record.status == dg.DagsterRunStatus.SUCCESS
-            engine = [e.dagster_event.engine_event_data.metadata["Celery worker"].value
-                      for e in instance.all_logs(record.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-                      if e.dagster_event.step_key == "nyc_flights__model"
-                      and "Celery worker" in (e.dagster_event.engine_event_data.metadata or {})]
-            successes = [e for e in instance.all_logs(record.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
-                         if e.dagster_event.step_key == "nyc_flights__model"]
+            engine = [
+                e.dagster_event.engine_event_data.metadata["Celery worker"].value
+                for e in instance.all_logs(record.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+                if e.dagster_event.step_key == "nyc_flights__model"
+                and "Celery worker" in (e.dagster_event.engine_event_data.metadata or {})
+            ]
+            successes = [
+                e
+                for e in instance.all_logs(record.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+                if e.dagster_event.step_key == "nyc_flights__model"
+            ]
         finally:
             stack.start_worker(int(killed_worker.split("@")[0][1:]))
     print(f"\n[faults] whole worker killed mid model: the run succeeded {recovered_in:.0f} s after the kill")
-    assert engine == [killed_worker, engine[1]] and engine[1] != killed_worker, engine  # taken again by the other worker
+    # taken again by the other worker
+    assert engine == [killed_worker, engine[1]] and engine[1] != killed_worker, engine
     assert len(successes) == 1
     assert recovered_in < 300, recovered_in  # minutes, not the hour of a Redis visibility timeout
     versions = _versions_by_month(stack)
@@ -322,9 +404,19 @@ def test_a_whole_worker_killed_during_the_model_step_reruns_it_on_the_other_with
 
 def _launched(stack: Stack, job: str, tags: dict | None = None) -> str:
     """`dagster job launch` against the stack's instance (queued; the daemon dequeues it to the code server)."""
-    command = [str(BIN / "dagster"), "job", "launch", "-m", "ml_assets.definitions", "-j", job,
-               *(["--tags", json.dumps(tags)] if tags else [])]
-    done = subprocess.run(command, cwd=REPO_ROOT, env=stack.settings.env(), capture_output=True, text=True, timeout=300)
+    command = [
+        str(BIN / "dagster"),
+        "job",
+        "launch",
+        "-m",
+        "ml_assets.definitions",
+        "-j",
+        job,
+        *(["--tags", json.dumps(tags)] if tags else []),
+    ]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, env=stack.settings.env(), capture_output=True, text=True, timeout=300
+    )
     CLI_OUTPUT.append(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     with _instance(stack) as instance:
@@ -346,40 +438,77 @@ def test_a_run_worker_killed_mid_model_its_step_commits_nothing_and_the_retry_do
     step stops without recording anything more into the failed run, its task is revoked, run retries launch the rest;
     one registered version per month (the retry's), the model files are the retry's, no MLflow run left RUNNING."""
     months = ("2013-04", "2013-05", "2013-06")
-    run_id = _launched(stack, "nyc_flights_training",
-                       {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]})
+    run_id = _launched(
+        stack,
+        "nyc_flights_training",
+        {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[-1]},
+    )
     with _instance(stack) as instance:
-        wait_until(lambda: _step_running(instance, run_id, "nyc_flights__model"), "the model step did not start", 600)
+        wait_until(
+            lambda: _step_running(instance, run_id, "nyc_flights__model"), "the model step did not start", 600
+        )
         os.kill(_run_pid(instance, run_id), 9)
         killed_at = time.time()
         retry = wait_until(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
-        retry = wait_until(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
+        retry = wait_until(
+            lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r,
+            "the retry did not finish",
+            900,
+        )
         failed = instance.get_run_by_id(run_id)
         failed_events = instance.all_logs(run_id)
-        retry_model = [e for e in instance.all_logs(retry.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
-                       if e.dagster_event.step_key == "nyc_flights__model"]
-    print(f"\n[faults] run worker killed mid model: retry {retry.status.value} {retry_model[0].timestamp - killed_at:.0f} s "
-          "after the kill (its model step's end)")
+        retry_model = [
+            e
+            for e in instance.all_logs(retry.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+            if e.dagster_event.step_key == "nyc_flights__model"
+        ]
+    print(
+        f"\n[faults] run worker killed mid model: retry {retry.status.value} "
+        f"{retry_model[0].timestamp - killed_at:.0f} s "
+        "after the kill (its model step's end)"
+    )
     assert failed.status == dg.DagsterRunStatus.FAILURE
     assert retry.status == dg.DagsterRunStatus.SUCCESS
-    ended = next(i for i, e in enumerate(failed_events) if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE)
+    ended = next(
+        i
+        for i, e in enumerate(failed_events)
+        if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE
+    )
     # after it failed, the failed run recorded no output, materialization, check or success of any step (the fenced
     # step's process ends within RUN_WATCH_INTERVAL_S of the failure; a log line of that moment is all it could add)
-    committed = {dg.DagsterEventType.STEP_OUTPUT, dg.DagsterEventType.HANDLED_OUTPUT, dg.DagsterEventType.ASSET_MATERIALIZATION,
-                 dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.DagsterEventType.STEP_SUCCESS}
-    late = [e.dagster_event.event_type_value for e in failed_events[ended + 1:] if e.dagster_event and e.dagster_event.step_key]
+    committed = {
+        dg.DagsterEventType.STEP_OUTPUT,
+        dg.DagsterEventType.HANDLED_OUTPUT,
+        dg.DagsterEventType.ASSET_MATERIALIZATION,
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.STEP_SUCCESS,
+    }
+    late = [
+        e.dagster_event.event_type_value
+        for e in failed_events[ended + 1 :]
+        if e.dagster_event and e.dagster_event.step_key
+    ]
     print(f"[faults] events of steps recorded into the failed run after its failure: {late or 'none'}")
     assert not [t for t in late if dg.DagsterEventType(t) in committed], late
-    assert not [e for e in failed_events if e.dagster_event and e.dagster_event.event_type in
-                (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_SUCCESS)
-                and e.dagster_event.step_key == "nyc_flights__model"]
+    assert not [
+        e
+        for e in failed_events
+        if e.dagster_event
+        and e.dagster_event.event_type
+        in (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.STEP_SUCCESS)
+        and e.dagster_event.step_key == "nyc_flights__model"
+    ]
     logs = "".join(path.read_text(errors="replace") for path in stack.settings.folder.glob("worker*.log"))
     assert f"run {run_id} is FAILURE" in logs  # the step's task saw its run end and stopped
     versions = _versions_by_month(stack)
-    assert {month: [r for _, r in versions.get(month, [])] for month in months} == {month: [retry.run_id] for month in months}
+    assert {month: [r for _, r in versions.get(month, [])] for month in months} == {
+        month: [retry.run_id] for month in months
+    }
     s3 = stack.s3()
     for month in months:  # the files are the retry's: written after its model step started, by nobody since
-        written = s3.head_object(Bucket=stack.settings.bucket, Key=f"data/warehouse/nyc_flights/model/{month}.joblib")["LastModified"]
+        written = s3.head_object(
+            Bucket=stack.settings.bucket, Key=f"data/warehouse/nyc_flights/model/{month}.joblib"
+        )["LastModified"]
         assert written.timestamp() <= retry_model[0].timestamp + 1
         assert written.timestamp() > killed_at
     assert _mlflow_runs_running(stack) == []
@@ -399,22 +528,40 @@ def test_a_run_whose_worker_and_code_server_are_killed_is_failed_and_retried_wit
     process gone and fails it once the daemon has a code server again, run retries launch it, and the retry succeeds."""
     run_id = _launched(stack, "iris_training")
     with _instance(stack) as instance:
-        wait_until(lambda: _run_pid(instance, run_id) and instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START),
-                  "the run did not start a step", 600)
+        wait_until(
+            lambda: (
+                _run_pid(instance, run_id)
+                and instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
+            ),
+            "the run did not start a step",
+            600,
+        )
         run_pid = _run_pid(instance, run_id)
-        code_servers = [pid for pid in _children(stack.processes["daemon"].pid)
-                        if b"api grpc" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")]
+        code_servers = [
+            pid
+            for pid in _children(stack.processes["daemon"].pid)
+            if b"api grpc" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        ]
         assert code_servers and run_pid in _children(code_servers[0]), (code_servers, run_pid)
         for pid in (*code_servers, run_pid):
             os.kill(pid, 9)
         killed_at = time.monotonic()
-        failed = wait_until(lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, "the run was not failed", 600)
+        failed = wait_until(
+            lambda: (r := instance.get_run_by_id(run_id)).is_finished and r, "the run was not failed", 600
+        )
         failed_in = time.monotonic() - killed_at
         retry = wait_until(lambda: _retry_of(instance, run_id), "no retry was launched", 300)
-        retry = wait_until(lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r, "the retry did not finish", 900)
+        retry = wait_until(
+            lambda: (r := instance.get_run_by_id(retry.run_id)).is_finished and r,
+            "the retry did not finish",
+            900,
+        )
         retried_in = time.monotonic() - killed_at
         failure = [e.message for e in instance.all_logs(run_id) if "is gone" in (e.message or "")]
-    print(f"\n[faults] run worker and code server killed: FAILED after {failed_in:.0f} s, retry SUCCESS after {retried_in:.0f} s")
+    print(
+        f"\n[faults] run worker and code server killed: FAILED after {failed_in:.0f} s, retry SUCCESS "
+        f"after {retried_in:.0f} s"
+    )
     assert failed.status == dg.DagsterRunStatus.FAILURE
     assert failure, "the run's failure does not say its process is gone"
     assert retry.status == dg.DagsterRunStatus.SUCCESS
@@ -424,8 +571,12 @@ def test_a_run_whose_worker_and_code_server_are_killed_is_failed_and_retried_wit
 
 def test_dg_launch_runs_on_the_stacks_instance(stack):
     done = subprocess.run(
-        [str(BIN / "dg"), "launch", "--assets", "iris/raw_data"], cwd=REPO_ROOT, env=stack.settings.env(),
-        capture_output=True, text=True, timeout=600,
+        [str(BIN / "dg"), "launch", "--assets", "iris/raw_data"],
+        cwd=REPO_ROOT,
+        env=stack.settings.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     CLI_OUTPUT.append(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -467,8 +618,13 @@ def _readable_places(stack: Stack) -> list[tuple[str, str]]:
         client = stack.redis(db)
         for key in client.scan_iter():
             kind = client.type(key).decode()
-            readers = {"string": client.get, "list": lambda k, c=client: c.lrange(k, 0, -1), "hash": client.hgetall,
-                       "set": client.smembers, "zset": lambda k, c=client: c.zrange(k, 0, -1)}
+            readers = {
+                "string": client.get,
+                "list": lambda k, c=client: c.lrange(k, 0, -1),
+                "hash": client.hgetall,
+                "set": client.smembers,
+                "zset": lambda k, c=client: c.zrange(k, 0, -1),
+            }
             value = readers[kind](key) if kind in readers else b""
             places.append((f"redis db{db}", f"{key!r} {value!r}"))
     s3 = stack.s3()
@@ -503,7 +659,7 @@ def _leaks(places: list[tuple[str, str]], secrets: list[str]) -> dict[str, str]:
     for where, text in places:
         for secret in secrets:
             if secret in text:
-                found[where] = text[max(0, text.find(secret) - 200): text.find(secret) + 50]
+                found[where] = text[max(0, text.find(secret) - 200) : text.find(secret) + 50]
     return found
 
 
@@ -533,7 +689,10 @@ def test_no_credential_is_shown_anywhere(stack):
         (run,) = instance.get_runs(limit=1)
         (failure,) = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
         context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_event=failure.dagster_event, dagster_instance=instance, dagster_run=run,
+            sensor_name="run_failure_alert",
+            dagster_event=failure.dagster_event,
+            dagster_instance=instance,
+            dagster_run=run,
             resources={"alert_webhook": AlertWebhook(webhook_url=settings.alert_webhook_url)},
         ).for_run_failure()
         with pytest.raises(RuntimeError) as refused:  # nothing listens on port 9
@@ -543,14 +702,23 @@ def test_no_credential_is_shown_anywhere(stack):
     CLI_OUTPUT.append("".join(traceback.format_exception(refused.value)))
     assert "the alert webhook did not accept the alert" in CLI_OUTPUT[-1]
     places = _readable_places(stack)
-    assert "ml_assets:***@127.0.0.1:9" in "\n".join(text for _, text in places)  # the error names the server, redacted
+    # the error names the server, redacted
+    assert "ml_assets:***@127.0.0.1:9" in "\n".join(text for _, text in places)
     wheres = {where.split(" ")[0] for where, _ in places}
     assert {"cli", "run", "event", "postgres", "redis", "s3", "file", "argv"} <= wheres, wheres
     files = {where for where, _ in places if where.startswith("file ")}
     assert {"file daemon.log", "file webserver.log", "file rabbitmq.log", "file worker1.log"} <= files
     assert any("compute_logs" in where for where in files), sorted(files)[:50]  # the steps' captured output
     sampled = "\n".join(text for where, text in places if where == "argv during runs")
-    for process in ("mlflow server", "dagster-daemon", "dagster-webserver", "celery", "api grpc", "spawn_main", "rabbit"):
+    for process in (
+        "mlflow server",
+        "dagster-daemon",
+        "dagster-webserver",
+        "celery",
+        "api grpc",
+        "spawn_main",
+        "rabbit",
+    ):
         assert process in sampled, process  # the argv of every kind of process was seen while it ran
     assert not _leaks(places, secrets), _leaks(places, secrets)
 
@@ -561,7 +729,9 @@ def test_no_credential_is_shown_anywhere(stack):
         connection = stack.connect(database)
         with connection.cursor() as cursor:
             cursor.execute("CREATE TABLE planted (body bytea)")
-            cursor.execute("INSERT INTO planted VALUES (%s)", (zlib.compress(f"planted {SENTINEL}".encode()),))
+            cursor.execute(
+                "INSERT INTO planted VALUES (%s)", (zlib.compress(f"planted {SENTINEL}".encode()),)
+            )
         connection.close()
     stack.redis(1).set("planted", SENTINEL)
     stack.s3().put_object(Bucket=settings.artifact_bucket, Key="planted.txt", Body=SENTINEL.encode())
@@ -581,5 +751,11 @@ def test_no_credential_is_shown_anywhere(stack):
         stack.redis(1).delete("planted")
         stack.s3().delete_object(Bucket=settings.artifact_bucket, Key="planted.txt")
         planted_log.unlink()
-    assert found == {*(f"postgres {d}.planted" for d in stack.databases), "redis db1", f"s3 {settings.artifact_bucket}",
-                     "file dagster_home/storage/planted/compute_logs/planted.err", "argv", "argv during runs"}, found
+    assert found == {
+        *(f"postgres {d}.planted" for d in stack.databases),
+        "redis db1",
+        f"s3 {settings.artifact_bucket}",
+        "file dagster_home/storage/planted/compute_logs/planted.err",
+        "argv",
+        "argv during runs",
+    }, found

@@ -89,7 +89,9 @@ def settings_env(tmp_path_factory):
     home, data = root / "home", root / "data"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"
+    }
     env.update(
         DAGSTER_HOME=str(home),
         ML_ASSETS_DATA_DIR=str(data),
@@ -110,15 +112,31 @@ def dagster_dev(settings_env):
     flights_range = ["--partition-range", "...".join(SEED_MONTHS)]
     for selection, partition in [("nyc_flights/raw_data*", flights_range), ("iris/raw_data*", [])]:
         seed = subprocess.run(
-            [dagster, "asset", "materialize", "-m", "ml_assets.definitions", "--select", selection, *partition],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+            [
+                dagster,
+                "asset",
+                "materialize",
+                "-m",
+                "ml_assets.definitions",
+                "--select",
+                selection,
+                *partition,
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert seed.returncode == 0, seed.stderr[-4000:]
     port, log = _free_port(), root / "dagster_dev.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [dagster, "dev", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         _wait_http(f"http://127.0.0.1:{port}/server_info", 180, log)
@@ -147,7 +165,9 @@ def page(dagster_dev, tmp_path_factory):
         context.set_default_timeout(60_000)
         page = context.new_page()
         # Dagster's one-time "join the community" dialog opens whenever it likes; dismiss it before any action
-        page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True), lambda skip: skip.click())
+        page.add_locator_handler(
+            page.get_by_role("button", name="Skip", exact=True), lambda skip: skip.click()
+        )
         try:
             yield page
         finally:
@@ -159,11 +179,14 @@ def _open(page, base: str, path: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-# the crops the manual shows (docs/*.png): `python3 dev.py screenshots` runs this module with ML_ASSETS_DOCS_SCREENSHOTS=docs,
+# the crops the manual shows (docs/*.png): `python3 dev.py screenshots` runs this module with
+# ML_ASSETS_DOCS_SCREENSHOTS=docs,
 # so the pictures come from the current release
 DOCS_PICTURES = {
-    "01-asset-graph-cropped": "asset-graph", "06-evaluation-report-cropped": "evaluation-report",
-    "09-iris-report-cropped": "classification-report", "10-backtest-report-cropped": "backtest-report",
+    "01-asset-graph-cropped": "asset-graph",
+    "06-evaluation-report-cropped": "evaluation-report",
+    "09-iris-report-cropped": "classification-report",
+    "10-backtest-report-cropped": "backtest-report",
 }
 
 
@@ -186,7 +209,11 @@ def _groups_in_view(page) -> bool:
     if not all(label.count() for label in labels):  # the graph draws only what is near the view
         return False
     headers = [label.first.bounding_box() for label in labels]
-    nodes = [b for b in (label.bounding_box() for label in graph.get_by_text("champion_model", exact=True).all()) if b]
+    nodes = [
+        b
+        for b in (label.bounding_box() for label in graph.get_by_text("champion_model", exact=True).all())
+        if b
+    ]
     inside = lambda b: b and b["y"] >= 110 and b["y"] + b["height"] <= view["height"] - 10  # noqa: E731 (below the toolbar)
     return all(inside(b) for b in headers) and len([b for b in nodes if inside(b)]) == len(GROUPS)
 
@@ -224,8 +251,10 @@ def _graph_screenshot(page, name: str) -> None:
     _shot(page, name)
     boxes = page.evaluate(
         """(names) => names.map(name => {
-            let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 && x.textContent.trim() === name);
-            while (e && e.getBoundingClientRect().height < 100) e = e.parentElement;  // up from the header to the group's box
+            let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 &&
+            x.textContent.trim() === name);
+            while (e && e.getBoundingClientRect().height < 100) e = e.parentElement;  // up from the header
+            to the group's box
             const r = e.getBoundingClientRect();
             return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
         })""",
@@ -240,7 +269,9 @@ def _graph_screenshot(page, name: str) -> None:
 
 def _expected_graph():
     graph = load_defs().resolve_asset_graph()
-    return {key: (graph.get(key).group_name, graph.get(key).description) for key in graph.get_all_asset_keys()}
+    return {
+        key: (graph.get(key).group_name, graph.get(key).description) for key in graph.get_all_asset_keys()
+    }
 
 
 def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev):
@@ -293,7 +324,10 @@ def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
     base, _, _ = dagster_dev
     _open(page, base, "/automation")
     names = [
-        "nyc_flights_ingest_schedule", "nyc_taxi_green_ingest_schedule", "run_failure_alert", "failed_run_cleanup",
+        "nyc_flights_ingest_schedule",
+        "nyc_taxi_green_ingest_schedule",
+        "run_failure_alert",
+        "failed_run_cleanup",
         *(f"{group}_{kind}" for group in GROUPS for kind in ("source_sensor", "automation")),
     ]
     page.get_by_text(names[0], exact=True).wait_for()
@@ -325,7 +359,9 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     dialog.get_by_role("button", name="Launch 1 run").click()
 
     # the toast's "View" (exact: the navigation's "Overview" link also contains "view")
-    toast_view = page.get_by_role("link", name="View", exact=True).or_(page.get_by_role("button", name="View", exact=True))
+    toast_view = page.get_by_role("link", name="View", exact=True).or_(
+        page.get_by_role("button", name="View", exact=True)
+    )
     toast_view.first.click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+"))
     run_id = page.url.rsplit("/", 1)[-1]
@@ -336,30 +372,45 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
         found = re.search(rf"Runs\s*/\s*{run_id[:8]}\s+(\w+)", page.locator("body").inner_text())
         status = found.group(1) if found else None
     _shot(page, "05-run")
-    assert status == "Success", f"run {run_id} ended as {status}; dagster dev log tail:\n{log.read_text()[-4000:]}"
+    assert status == "Success", (
+        f"run {run_id} ended as {status}; dagster dev log tail:\n{log.read_text()[-4000:]}"
+    )
     assert f"partition: {UI_MONTH}" in page.locator("body").inner_text()
 
     _open(page, base, f"/assets/nyc_flights/evaluation_report?view=partitions&partition={UI_MONTH}")
     mlflow_link = page.locator("a[href*='/#/experiments/']").first
-    expect(mlflow_link).to_have_attribute("href", re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$"))
+    expect(mlflow_link).to_have_attribute(
+        "href", re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$")
+    )
     page.get_by_text("[Show Markdown]").click()
     report = page.get_by_role("dialog")
     report.get_by_text(f"evaluation for {UI_MONTH}").wait_for()
     text = report.inner_text()
     rmse = float(re.search(r"model version \d+ \([^)]*\)\s+([\d.]+)", text).group(1))
-    baseline = float(re.search(r"course baseline \(DictVectorizer \+ LinearRegression[^)]*\)\s+([\d.]+)", text).group(1))
-    stored = json.loads((data / "reports" / "nyc_flights" / "evaluation_report" / f"{UI_MONTH}.json").read_text())
+    baseline = float(
+        re.search(r"course baseline \(DictVectorizer \+ LinearRegression[^)]*\)\s+([\d.]+)", text).group(1)
+    )
+    stored = json.loads(
+        (data / "reports" / "nyc_flights" / "evaluation_report" / f"{UI_MONTH}.json").read_text()
+    )
     assert rmse == pytest.approx(stored["rmse"], abs=5e-4)
     assert rmse < baseline
     plot = report.locator("img")
-    assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, "the plot renders in the report"
+    assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, (
+        "the plot renders in the report"
+    )
     _shot(page, "06-evaluation-report")
     report.screenshot(path=str(SCREENSHOTS / "06-evaluation-report-cropped.png"))
     _publish("06-evaluation-report-cropped")
     report.get_by_role("button", name="Close").click()
 
-    task = load_pipeline("nyc_flights", data).plan.task  # every declared check of each asset shows as succeeded
-    counts = {"raw_data": task.raw_check_names, "features": task.feature_check_names, "evaluation_report": task.evaluation_check_names}
+    # every declared check of each asset shows as succeeded
+    task = load_pipeline("nyc_flights", data).plan.task
+    counts = {
+        "raw_data": task.raw_check_names,
+        "features": task.feature_check_names,
+        "evaluation_report": task.evaluation_check_names,
+    }
     for asset, count in {asset: len(names) for asset, names in counts.items()}.items():
         _open(page, base, f"/assets/nyc_flights/{asset}?view=checks")
         succeeded = page.get_by_text("Succeeded", exact=True)
@@ -388,7 +439,11 @@ def test_read_the_iris_classification_report(page, dagster_dev):
     text = report.inner_text()
     stored = json.loads((data / "reports" / "iris" / "evaluation_report.json").read_text())
     model_cv = float(re.search(r"model \(logistic_regression, version \d+\)\s+([\d.]+) ± ", text).group(1))
-    seed_cv = float(re.search(r"Airflow iris DAG, RandomForestClassifier\(n_estimators=100\)\s+([\d.]+) ± ", text).group(1))
+    seed_cv = float(
+        re.search(r"Airflow iris DAG, RandomForestClassifier\(n_estimators=100\)\s+([\d.]+) ± ", text).group(
+            1
+        )
+    )
     assert model_cv == pytest.approx(stored["cv"]["summary"]["model"]["accuracy"]["mean"], abs=5e-4)
     assert model_cv >= seed_cv
     expect(report.get_by_text("Confusion matrix of the model on the held-out rows")).to_be_visible()
@@ -398,7 +453,8 @@ def test_read_the_iris_classification_report(page, dagster_dev):
     _publish("09-iris-report-cropped")
     report.get_by_role("button", name="Close").click()
     _open(page, base, "/assets/iris/evaluation_report?view=checks")
-    checks = load_pipeline("iris", data).plan.task.evaluation_check_names  # threshold, majority, seed DAG, re-computation
+    # threshold, majority, seed DAG, re-computation
+    checks = load_pipeline("iris", data).plan.task.evaluation_check_names
     expect(page.get_by_text("Succeeded", exact=True)).to_have_count(len(checks), timeout=30_000)
 
 
@@ -414,7 +470,12 @@ def test_read_the_backtest_and_its_decay_plot(page, dagster_dev):
     report.get_by_text("RMSE on each month t (lower is better)").wait_for()
     text = report.inner_text()
     assert f"{stored['winner']} wins" in text.replace("\n", " ")
-    for policy in ("retrain monthly on the last month", "retrain monthly on the last 3 months", "keep the champion", "course baseline"):
+    for policy in (
+        "retrain monthly on the last month",
+        "retrain monthly on the last 3 months",
+        "keep the champion",
+        "course baseline",
+    ):
         expect(report.get_by_text(policy).first).to_be_visible()
     plot = report.locator("img")
     assert plot.count() == 1 and plot.evaluate("img => img.naturalWidth") > 0, "the decay plot renders"

@@ -13,13 +13,19 @@ def declared(task: str, monthly: bool = False, window: int | str = 1, **override
     attributes: dict[str, Any] = {
         "name": "shapes",
         "task": task,
-        "source": {"kind": "table", "path": "/nonexistent/table.csv", **({"time_column": "when"} if monthly else {})},
+        "source": {
+            "kind": "table",
+            "path": "/nonexistent/table.csv",
+            **({"time_column": "when"} if monthly else {}),
+        },
         "target": {"column": "label" if task == "classification" else "y"},
         "estimator": {"kind": "logistic_regression" if task == "classification" else "ridge"},
         "evaluation": {"cv_folds": 3, "cv_repeats": 1},
     }
     if monthly:
-        attributes["partitioning"] = {"monthly": {"first_month": "2020-01", "last_month": "2020-12", "training_window": window}}
+        attributes["partitioning"] = {
+            "monthly": {"first_month": "2020-01", "last_month": "2020-12", "training_window": window}
+        }
     return TrainingPipeline.resolve_from_dict(deep_merge(attributes, overrides))
 
 

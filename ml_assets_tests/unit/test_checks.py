@@ -28,7 +28,8 @@ def test_raw_checks_fail_on_the_wrong_month_and_a_missing_column(tlc_dir, tmp_pa
     results = _by_name(task.raw(raw.drop(columns=["origin"]), "2021-02").check_results)
     assert not results[checks.RAW_SCHEMA].passed
     problems = results[checks.RAW_SCHEMA].metadata["problems"]
-    assert "['origin']" in problems and "delivered columns" in problems and "'destination'" in problems  # lists what is there
+    # lists what is there
+    assert "['origin']" in problems and "delivered columns" in problems and "'destination'" in problems
     assert not results[checks.RAW_ROWS_IN_MONTH].passed  # January's trips are not February's
 
 
@@ -38,8 +39,13 @@ def test_feature_checks_count_every_rule_and_enforce_range_and_retention(tlc_dir
     step = task.features(raw, "2021-01")
     assert all(r.passed for r in step.check_results)
     dropped = {k: v for k, v in step.metadata.items() if k.startswith("dropped_")}
-    assert set(dropped) == {"dropped_missing_target", "dropped_outside_month", "dropped_missing_values",
-                            "dropped_distance_out_of_range", "dropped_target_out_of_range"}
+    assert set(dropped) == {
+        "dropped_missing_target",
+        "dropped_outside_month",
+        "dropped_missing_values",
+        "dropped_distance_out_of_range",
+        "dropped_target_out_of_range",
+    }
     assert sum(dropped.values()) == len(raw) - len(step.value)
     assert step.value["duration_min"].between(1, 60).all()
     strict = load_pipeline("nyc_taxi_green", tmp_path, quality={"min_retention_ratio": 0.99}).plan.task

@@ -31,7 +31,9 @@ def test_flights_months_and_taxi_publication_lag(tmp_path, monkeypatch):
 def test_environment_reaches_the_yaml_through_templates(tmp_path, monkeypatch):
     monkeypatch.delenv("ML_ASSETS_TAXI_URL_TEMPLATE", raising=False)
     assert load_pipeline("nyc_taxi_green", tmp_path).plan.source.url_template == TLC_URL_TEMPLATE
-    monkeypatch.setenv("ML_ASSETS_TAXI_URL_TEMPLATE", "http://127.0.0.1:8000/{color}_tripdata_{month}.parquet")
+    monkeypatch.setenv(
+        "ML_ASSETS_TAXI_URL_TEMPLATE", "http://127.0.0.1:8000/{color}_tripdata_{month}.parquet"
+    )
     monkeypatch.setenv("ML_ASSETS_TAXI_END_MONTH", "2021-03")
     plan = load_pipeline("nyc_taxi_green", tmp_path).plan
     assert plan.source.location("2021-02") == "http://127.0.0.1:8000/green_tripdata_2021-02.parquet"
@@ -60,34 +62,81 @@ def _error(**overrides) -> str:
     "overrides, expected",
     [
         ({"task": "ranking"}, "task='ranking' is not allowed: one of ['classification', 'regression']"),
-        ({"estimator": {"kind": "xgboost"}}, "estimator.kind='xgboost' is not allowed: 'xgboost' is neither a named classification estimator"),
-        ({"estimator": {"kind": "linear_regression"}}, "'linear_regression' is not a classification estimator"),
-        ({"estimator": {"params": {"C": 1.0, "n_trees": 5}}}, "estimator.params ['n_trees'] are not hyperparameters of logistic_regression"),
+        (
+            {"estimator": {"kind": "xgboost"}},
+            "estimator.kind='xgboost' is not allowed: 'xgboost' is neither a named classification estimator",
+        ),
+        (
+            {"estimator": {"kind": "linear_regression"}},
+            "'linear_regression' is not a classification estimator",
+        ),
+        (
+            {"estimator": {"params": {"C": 1.0, "n_trees": 5}}},
+            "estimator.params ['n_trees'] are not hyperparameters of logistic_regression",
+        ),
         ({"estimator": {"params": {"random_state": 5}}}, "random_state is set by estimator.random_state"),
         ({"estimator": {"kind": "sklearn.svm.NoSuchModel"}}, "cannot import 'sklearn.svm.NoSuchModel'"),
         ({"source": {"dataset": "titanic"}}, "source.dataset='titanic' is not allowed"),
         ({"_source": {"kind": "excel"}}, "source.kind='excel' is not allowed: one of ["),
-        ({"_source": {"kind": "sklearn", "dataset": "iris", "pth": "x"}}, "source.pth is not a setting of kind 'sklearn'; its settings are"),
+        (
+            {"_source": {"kind": "sklearn", "dataset": "iris", "pth": "x"}},
+            "source.pth is not a setting of kind 'sklearn'; its settings are",
+        ),
         ({"_source": {"kind": "table"}}, "source.path is not set"),
-        ({"_source": {"kind": "sql", "url_env": "postgresql://u:p@h/db", "table": "t"}}, "the NAME of an environment variable"),
+        (
+            {"_source": {"kind": "sql", "url_env": "postgresql://u:p@h/db", "table": "t"}},
+            "the NAME of an environment variable",
+        ),
         ({"_source": {"kind": "sql", "url_env": "DB_URL"}}, "give exactly one of them"),
         ({"quality": {"min_accuracy": 1.5}}, "min_accuracy"),
         ({"quality": {"max_rmse": 3}}, "quality.max_rmse=3.0 is not allowed: a regression threshold"),
-        ({"target": {"class_names": ["only"]}}, "target.class_names=['only'] is not allowed: two or more names"),
-        ({"features": {"numeric": ["a"], "categorical": ["a"]}}, "each column under only one of numeric and categorical"),
-        ({"features": {"derived": [{"name": "r", "join": ["a", "b"]}]}}, "a derived column is used only when listed"),
-        ({"features": {"categorical": ["x"], "derived": [{"name": "x", "part_of": "t", "part": "fortnight"}]}}, "part='fortnight' is not allowed"),
-        ({"baselines": [{"key": "seed script", "name": "x", "estimator": {"kind": "random_forest"}}]}, "baselines[].key='seed script'"),
+        (
+            {"target": {"class_names": ["only"]}},
+            "target.class_names=['only'] is not allowed: two or more names",
+        ),
+        (
+            {"features": {"numeric": ["a"], "categorical": ["a"]}},
+            "each column under only one of numeric and categorical",
+        ),
+        (
+            {"features": {"derived": [{"name": "r", "join": ["a", "b"]}]}},
+            "a derived column is used only when listed",
+        ),
+        (
+            {
+                "features": {
+                    "categorical": ["x"],
+                    "derived": [{"name": "x", "part_of": "t", "part": "fortnight"}],
+                }
+            },
+            "part='fortnight' is not allowed",
+        ),
+        (
+            {"baselines": [{"key": "seed script", "name": "x", "estimator": {"kind": "random_forest"}}]},
+            "baselines[].key='seed script'",
+        ),
         ({"evaluation": {"cv_folds": 1}}, "cv_folds"),
         ({"evaluation": {"cv_jobs": 0}}, "evaluation.cv_jobs=0 is not allowed"),
         ({"name": "iris flowers"}, "name='iris flowers' is not allowed"),
-        ({"partitioning": {"monthly": {"first_month": "2013-01"}}}, "partitioning.monthly='set' is not allowed: source kind 'sklearn' is one table"),
-        ({"_pipeline": "nyc_flights", "partitioning": {"monthly": {"first_month": "2013-13"}}}, "partitioning.monthly.first_month='2013-13'"),
+        (
+            {"partitioning": {"monthly": {"first_month": "2013-01"}}},
+            "partitioning.monthly='set' is not allowed: source kind 'sklearn' is one table",
+        ),
+        (
+            {"_pipeline": "nyc_flights", "partitioning": {"monthly": {"first_month": "2013-13"}}},
+            "partitioning.monthly.first_month='2013-13'",
+        ),
         ({"_pipeline": "nyc_flights", "partitioning": {"monthly": None}}, "delivers one month at a time"),
         ({"_pipeline": "nyc_flights", "target": {"class_names": ["a", "b"]}}, "classification settings"),
         ({"_pipeline": "nyc_taxi_green", "source": {"color": "blue"}}, "color"),
-        ({"_pipeline": "nyc_taxi_green", "source": {"url_template": "http://x/y.parquet"}}, "must contain '{month}'"),
-        ({"_pipeline": "nyc_flights", "estimator": {"params": {"learning_rat": 0.1}}}, "estimator.params ['learning_rat']"),
+        (
+            {"_pipeline": "nyc_taxi_green", "source": {"url_template": "http://x/y.parquet"}},
+            "must contain '{month}'",
+        ),
+        (
+            {"_pipeline": "nyc_flights", "estimator": {"params": {"learning_rat": 0.1}}},
+            "estimator.params ['learning_rat']",
+        ),
         ({"champion": {"min_improvement": 2}}, "min_improvement"),
     ],
 )
@@ -103,11 +152,22 @@ def test_project_resources_validate_the_executor():
 
 
 def test_every_schema_field_is_described():
-    """What `dg utils inspect-component` shows: every field of the pipeline and of every source kind has a description."""
+    """What `dg utils inspect-component` shows: every field of the pipeline and of every source kind has a
+    description."""
     from ml_assets.sources import SOURCE_KINDS, spec_class
 
     schema = TrainingPipeline.model().model_json_schema()
-    assert {"name", "task", "source", "target", "estimator", "baselines", "quality", "partitioning", "mlflow"} <= set(schema["properties"])
+    assert {
+        "name",
+        "task",
+        "source",
+        "target",
+        "estimator",
+        "baselines",
+        "quality",
+        "partitioning",
+        "mlflow",
+    } <= set(schema["properties"])
     undocumented = []
 
     def walk(properties: dict, where: str):
@@ -130,7 +190,8 @@ def test_the_code_location_loads_without_the_heavy_libraries():
 
     code = (
         "import sys; from ml_assets.definitions import defs; defs(); "
-        "print(sorted(m for m in ('sklearn', 'mlflow', 'pandas', 'numpy', 'scipy', 'pyarrow', 'matplotlib', 'requests') "
+        "print(sorted(m for m in ('sklearn', 'mlflow', 'pandas', 'numpy', 'scipy', 'pyarrow', "
+        "'matplotlib', 'requests') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -165,18 +226,34 @@ def test_the_component_schema_types_every_source_kind_and_refuses_what_none_take
 
     dg_cli = Path(sys.executable).parent / "dg"
     out = subprocess.run(
-        [str(dg_cli), "utils", "inspect-component", "ml_assets.components.TrainingPipeline", "--defs-yaml-json-schema"],
-        capture_output=True, text=True, check=True,
+        [
+            str(dg_cli),
+            "utils",
+            "inspect-component",
+            "ml_assets.components.TrainingPipeline",
+            "--defs-yaml-json-schema",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     attributes = json.loads(out.stdout)["properties"]["attributes"]  # its $defs sit beside its properties
     source = json.dumps(attributes["properties"]["source"])
     kinds = {ref.split("/")[-1] for ref in re.findall(r'"\$ref": "(#/\$defs/\w+)"', source)}
     assert {"TableSpec", "SqlSpec", "SklearnSpec", "FlightsSpec", "TlcTaxiSpec"} <= kinds
     fields = {kind: set(attributes["$defs"][kind]["properties"]) for kind in kinds}
-    assert "url_env" in fields["SqlSpec"] and "time_column" in fields["TableSpec"] and "dataset" in fields["SklearnSpec"]
+    assert (
+        "url_env" in fields["SqlSpec"]
+        and "time_column" in fields["TableSpec"]
+        and "dataset" in fields["SklearnSpec"]
+    )
     for name in ("iris", "heart_disease"):
         shipped = yaml.safe_load((DEFS / name / "defs.yaml").read_text())["attributes"]
         jsonschema.validate(shipped, attributes)
-        planted = {**shipped, "source": {**shipped["source"], "url_env": "DB_URL"}}  # a sql setting on another kind
+        # a sql setting on another kind
+        planted = {
+            **shipped,
+            "source": {**shipped["source"], "url_env": "DB_URL"},
+        }
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(planted, attributes)

@@ -9,7 +9,11 @@ from ml_assets.orchestration.celery import CeleryLimits
 def test_celery_limits_default_to_a_redelivery_after_the_time_limit():
     limits = CeleryLimits.from_env({})
     settings = limits.celery_settings()
-    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"] and settings["task_track_started"]
+    assert (
+        settings["task_acks_late"]
+        and settings["task_reject_on_worker_lost"]
+        and settings["task_track_started"]
+    )
     assert settings["broker_transport_options"]["visibility_timeout"] > settings["task_time_limit"]
     # a time limit alone moves the redelivery with it
     assert CeleryLimits.from_env({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "60"}).redeliver_after_s == 360
@@ -18,10 +22,15 @@ def test_celery_limits_default_to_a_redelivery_after_the_time_limit():
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "ten"}, "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S must be a whole number of seconds above 0, not 'ten'"),
+        (
+            {"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "ten"},
+            "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S must be a whole number of seconds above 0, not 'ten'",
+        ),
         ({"ML_ASSETS_CELERY_WORKER_WAIT_S": "0"}, "ML_ASSETS_CELERY_WORKER_WAIT_S must be a whole number"),
-        ({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "600", "ML_ASSETS_CELERY_REDELIVER_AFTER_S": "300"},
-         "ML_ASSETS_CELERY_REDELIVER_AFTER_S (300) must exceed ML_ASSETS_CELERY_STEP_TIME_LIMIT_S (600)"),
+        (
+            {"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "600", "ML_ASSETS_CELERY_REDELIVER_AFTER_S": "300"},
+            "ML_ASSETS_CELERY_REDELIVER_AFTER_S (300) must exceed ML_ASSETS_CELERY_STEP_TIME_LIMIT_S (600)",
+        ),
     ],
 )
 def test_celery_limits_refuse_what_would_hang_or_run_a_step_twice(environ, expected):
@@ -97,13 +106,21 @@ def test_parallel_fits_run_in_threads_each_held_to_the_native_threads_and_stop_o
         list(compute.map(failing, range(20)))
     assert len(started) < 20
     # one at a time runs in the step's own thread
-    assert {name for _, _, name in StepCompute(parallel_fits=1).map(work, range(3))} == {threading.current_thread().name}
+    assert {name for _, _, name in StepCompute(parallel_fits=1).map(work, range(3))} == {
+        threading.current_thread().name
+    }
 
 
 def test_native_threads_setting_is_checked(monkeypatch):
     from ml_assets.components import ProjectResources
 
-    with pytest.raises(ValueError, match="native_threads \\(ML_ASSETS_NATIVE_THREADS\\) must be a whole number of threads, 1 or more: not 0"):
+    with pytest.raises(
+        ValueError,
+        match="native_threads \\(ML_ASSETS_NATIVE_THREADS\\) must be a whole number of threads, 1 or more: not 0",
+    ):
         ProjectResources.resolve_from_dict({"native_threads": 0}).build_defs(None)
-    with pytest.raises(ValueError, match="parallel_fits \\(ML_ASSETS_PARALLEL_FITS\\) must be a whole number of fits at once, 1 or more: not 0"):
+    with pytest.raises(
+        ValueError,
+        match="parallel_fits \\(ML_ASSETS_PARALLEL_FITS\\) must be a whole number of fits at once, 1 or more: not 0",
+    ):
         ProjectResources.resolve_from_dict({"parallel_fits": 0}).build_defs(None)

@@ -11,7 +11,9 @@ def test_residuals_are_summed_by_the_largest_groups_first():
     actual = np.array([10, 10, 10, 10, 10, 4, 4, 4, 0], dtype=float)
     predicted = np.array([8, 8, 8, 8, 8, 5, 5, 5, 0], dtype=float)
     table = residuals_table(group_residuals(groups, actual, predicted, top=2)).splitlines()
-    assert table[2] == "| a | 5 | +2.00 | 2.00 |" and table[3] == "| b | 3 | -1.00 | 1.00 |" and len(table) == 4
+    assert (
+        table[2] == "| a | 5 | +2.00 | 2.00 |" and table[3] == "| b | 3 | -1.00 | 1.00 |" and len(table) == 4
+    )
 
 
 def test_permutation_importance_ranks_the_input_the_model_uses_first():
@@ -25,8 +27,19 @@ def test_permutation_importance_ranks_the_input_the_model_uses_first():
 
 def test_permutation_importance_is_the_rmse_increase_whether_predicted_together_or_one_shuffle_at_a_time():
     rng = np.random.default_rng(1)
-    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200), "kind": pd.Categorical(rng.choice(["x", "y"], 200))})
-    y = 2 * X["a"].to_numpy() - X["b"].to_numpy() + (X["kind"] == "y").to_numpy() + rng.normal(scale=0.1, size=200)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=200),
+            "b": rng.normal(size=200),
+            "kind": pd.Categorical(rng.choice(["x", "y"], 200)),
+        }
+    )
+    y = (
+        2 * X["a"].to_numpy()
+        - X["b"].to_numpy()
+        + (X["kind"] == "y").to_numpy()
+        + rng.normal(scale=0.1, size=200)
+    )
 
     class Recorded:
         """A model on the three columns that records the rows of each predict call (and needs `kind` categorical)."""
@@ -41,7 +54,9 @@ def test_permutation_importance_is_the_rmse_increase_whether_predicted_together_
 
     together, apart = Recorded(), Recorded()
     found = permutation_importances(together, X, y, rows=500, repeats=2, random_state=3)
-    assert found == permutation_importances(apart, X, y, rows=500, repeats=2, random_state=3, rows_per_predict=200)
+    assert found == permutation_importances(
+        apart, X, y, rows=500, repeats=2, random_state=3, rows_per_predict=200
+    )
     assert together.calls == [200, 1200] and apart.calls == [200] * 7
     # by hand: the same seeded shuffles, one column at a time
     order = np.random.default_rng(3)
@@ -65,11 +80,18 @@ def test_calibration_compares_stated_probability_with_what_happened():
     proba_1 = np.array([0.1, 0.1, 0.9, 0.9, 0.9, 0.9, 0.5, 0.5])
     table = calibration_table(y, np.column_stack([1 - proba_1, proba_1]), [0, 1], bins=5).splitlines()
     assert table[0] == "| bin | rows | mean P(1) | share 1 |"
-    assert table[2:] == ["| 0.0-0.2 | 2 | 0.100 | 0.000 |", "| 0.4-0.6 | 2 | 0.500 | 1.000 |", "| 0.8-1.0 | 4 | 0.900 | 0.750 |"]
+    assert table[2:] == [
+        "| 0.0-0.2 | 2 | 0.100 | 0.000 |",
+        "| 0.4-0.6 | 2 | 0.500 | 1.000 |",
+        "| 0.8-1.0 | 4 | 0.900 | 0.750 |",
+    ]
     # three classes: the top class's probability against how often it is right
     three = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
     rows = calibration_table(np.array(["a", "b", "c"]), three, ["a", "b", "c"], bins=5).splitlines()
-    assert rows[0] == "| bin | rows | mean confidence | accuracy |" and rows[2] == "| 0.8-1.0 | 3 | 0.800 | 0.667 |"
+    assert (
+        rows[0] == "| bin | rows | mean confidence | accuracy |"
+        and rows[2] == "| 0.8-1.0 | 3 | 0.800 | 0.667 |"
+    )
 
 
 def test_calibration_error_weighs_each_bins_gap_by_its_rows():

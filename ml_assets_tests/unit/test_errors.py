@@ -25,8 +25,11 @@ def penguins_like(**columns) -> pd.DataFrame:
 
 def task_of(**attributes):
     base = {
-        "name": "birds", "task": "classification", "source": {"kind": "table", "path": "birds.csv"},
-        "target": {"column": "species"}, "features": {"numeric": ["bill_length_mm"], "categorical": ["island", "sex"]},
+        "name": "birds",
+        "task": "classification",
+        "source": {"kind": "table", "path": "birds.csv"},
+        "target": {"column": "species"},
+        "features": {"numeric": ["bill_length_mm"], "categorical": ["island", "sex"]},
         "estimator": {"kind": "logistic_regression"},
     }
     return TrainingPipeline.resolve_from_dict({**base, **attributes}).plan().task
@@ -35,25 +38,63 @@ def task_of(**attributes):
 @pytest.mark.parametrize(
     "attributes, frame, expected",
     [
-        ({"target": {"column": "spieces"}}, penguins_like(),
-         "target.column 'spieces' is not among the delivered columns ['species', 'island', 'bill_length_mm', 'body_mass_g', 'sex']"),
-        ({"features": {"numeric": ["flipper"]}}, penguins_like(),
-         "the declared feature column(s) ['flipper'] are not among the delivered columns ['species'"),
-        ({"features": {"numeric": ["island"]}}, penguins_like(),
-         "features.numeric column 'island' holds text (e.g. 'Torgersen' in 24 rows): list it under features.categorical"),
-        ({"task": "regression", "estimator": {"kind": "ridge"}}, penguins_like(),
-         "target.column 'species' holds object values (e.g. 'Adelie'): regression needs numbers; declare task: classification"),
-        ({"target": {"column": "body_mass_g"}}, penguins_like(),
-         "target.column 'body_mass_g' looks like a measurement (24 distinct values, e.g. 3750.0): declare task: regression"),
-        ({}, penguins_like(species="Gentoo"), "target.column 'species' holds 1 class (['Gentoo']): at least two are needed"),
-        ({"target": {"column": "species", "class_names": ["a", "b"]}}, penguins_like(),
-         "target.class_names ['a', 'b'] names classes by position, which only labels 0..1 have, but the data holds "
-         "['Adelie', 'Chinstrap', 'Gentoo']: write it as a mapping from label to name, class_names: {Adelie: <name>, "
-         "Chinstrap: <name>, Gentoo: <name>}"),
-        ({"target": {"column": "species", "positive_above": 1}}, penguins_like(),
-         "target.positive_above needs a numeric target; 'species' holds object (e.g. 'Adelie')"),
-        ({"features": {"numeric": ["bill_length_mm", "hour"], "derived": [{"name": "hour", "part_of": "island", "part": "hour"}]}},
-         penguins_like(), "features.derived[hour] needs timestamps in 'island', which holds e.g. 'Torgersen'"),
+        (
+            {"target": {"column": "spieces"}},
+            penguins_like(),
+            "target.column 'spieces' is not among the delivered columns ['species', 'island', "
+            "'bill_length_mm', 'body_mass_g', 'sex']",
+        ),
+        (
+            {"features": {"numeric": ["flipper"]}},
+            penguins_like(),
+            "the declared feature column(s) ['flipper'] are not among the delivered columns ['species'",
+        ),
+        (
+            {"features": {"numeric": ["island"]}},
+            penguins_like(),
+            "features.numeric column 'island' holds text (e.g. 'Torgersen' in 24 rows): list it under "
+            "features.categorical",
+        ),
+        (
+            {"task": "regression", "estimator": {"kind": "ridge"}},
+            penguins_like(),
+            "target.column 'species' holds object values (e.g. 'Adelie'): regression needs numbers; "
+            "declare task: classification",
+        ),
+        (
+            {"target": {"column": "body_mass_g"}},
+            penguins_like(),
+            "target.column 'body_mass_g' looks like a measurement (24 distinct values, e.g. 3750.0): "
+            "declare task: regression",
+        ),
+        (
+            {},
+            penguins_like(species="Gentoo"),
+            "target.column 'species' holds 1 class (['Gentoo']): at least two are needed",
+        ),
+        (
+            {"target": {"column": "species", "class_names": ["a", "b"]}},
+            penguins_like(),
+            "target.class_names ['a', 'b'] names classes by position, which only labels 0..1 have, but the data holds "
+            "['Adelie', 'Chinstrap', 'Gentoo']: write it as a mapping from label to name, class_names: "
+            "{Adelie: <name>, "
+            "Chinstrap: <name>, Gentoo: <name>}",
+        ),
+        (
+            {"target": {"column": "species", "positive_above": 1}},
+            penguins_like(),
+            "target.positive_above needs a numeric target; 'species' holds object (e.g. 'Adelie')",
+        ),
+        (
+            {
+                "features": {
+                    "numeric": ["bill_length_mm", "hour"],
+                    "derived": [{"name": "hour", "part_of": "island", "part": "hour"}],
+                }
+            },
+            penguins_like(),
+            "features.derived[hour] needs timestamps in 'island', which holds e.g. 'Torgersen'",
+        ),
         ({}, penguins_like().iloc[:0], "the source delivered no rows"),
     ],
 )
@@ -70,8 +111,10 @@ def test_a_clean_table_has_nothing_to_refuse():
     "data, columns, expected",
     [
         (b"a,b,c\n1,2,3\n4,5,6,7\n", None, "line 3 has 4 fields where the header has 3"),
-        (b"a,b,c\n1,2,3,9\n4,5,6,7\n", None, "line 2 has 4 fields where the header has 3"),  # pandas would shift every column
-        (b"a,b,c\n1,2\n4,5,6\n", None, "line 2 has 2 fields where the header has 3"),  # pandas would fill a gap silently
+        # pandas would shift every column
+        (b"a,b,c\n1,2,3,9\n4,5,6,7\n", None, "line 2 has 4 fields where the header has 3"),
+        # pandas would fill a gap silently
+        (b"a,b,c\n1,2\n4,5,6\n", None, "line 2 has 2 fields where the header has 3"),
         (b"1,2,3\n4,5,6,7\n", ("a", "b", "c"), "line 2 has 4 fields where source.columns names 3"),
         (b"a,b,c\n1,2,3\n4,5", None, "the file ends mid-line: its last line (3) has 2 of 3 fields"),
         (b"", None, "the file is empty"),
@@ -86,5 +129,9 @@ def test_a_csv_is_read_strictly_row_by_row(data, columns, expected):
 
 
 def test_a_well_formed_csv_keeps_text_and_gaps():
-    frame = parse_csv(b"name,size,colour\nx,1.5,red\ny,,\n\"z, quoted\",3,blue\n", "t.csv", None, None, ",", ())
-    assert frame["name"].tolist() == ["x", "y", "z, quoted"] and frame["size"].isna().sum() == 1 and frame["colour"].isna().sum() == 1
+    frame = parse_csv(b'name,size,colour\nx,1.5,red\ny,,\n"z, quoted",3,blue\n', "t.csv", None, None, ",", ())
+    assert (
+        frame["name"].tolist() == ["x", "y", "z, quoted"]
+        and frame["size"].isna().sum() == 1
+        and frame["colour"].isna().sum() == 1
+    )

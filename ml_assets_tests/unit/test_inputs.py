@@ -15,8 +15,12 @@ from ml_assets.learning.inputs import DeclaredInputs, join_labels
 def rows() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "start": pd.to_datetime(["2024-01-06 08:15", "2024-01-07 17:45", "2024-01-08 23:59", "2024-01-09 00:00"]),
-            "end": pd.to_datetime(["2024-01-06 08:45", "2024-01-07 18:00", "2024-01-09 00:29", "2024-01-09 01:00"]),
+            "start": pd.to_datetime(
+                ["2024-01-06 08:15", "2024-01-07 17:45", "2024-01-08 23:59", "2024-01-09 00:00"]
+            ),
+            "end": pd.to_datetime(
+                ["2024-01-06 08:45", "2024-01-07 18:00", "2024-01-09 00:29", "2024-01-09 01:00"]
+            ),
             "origin": ["A", "B", None, "A"],
             "destination": ["B", "B", "C", "C"],
             "size": [1.0, None, 3.0, 4.0],
@@ -27,14 +31,20 @@ def rows() -> pd.DataFrame:
 
 def test_derived_columns_are_computed_from_rows_as_delivered():
     inputs = DeclaredInputs(
-        categorical=("route", "colour"), numeric=("size", "hour", "minute_of_day", "weekend", "minutes"),
-        derived=(("route", "join", ("origin", "destination"), None), ("hour", "date_part", ("start",), "hour"),
-                 ("minute_of_day", "date_part", ("start",), "minute_of_day"), ("weekend", "date_part", ("start",), "is_weekend"),
-                 ("minutes", "minutes_between", ("start", "end"), None)),
+        categorical=("route", "colour"),
+        numeric=("size", "hour", "minute_of_day", "weekend", "minutes"),
+        derived=(
+            ("route", "join", ("origin", "destination"), None),
+            ("hour", "date_part", ("start",), "hour"),
+            ("minute_of_day", "date_part", ("start",), "minute_of_day"),
+            ("weekend", "date_part", ("start",), "is_weekend"),
+            ("minutes", "minutes_between", ("start", "end"), None),
+        ),
     )
     out = inputs.fit(rows()).transform(rows())
     assert list(out.columns) == ["route", "colour", "size", "hour", "minute_of_day", "weekend", "minutes"]
-    assert out["route"].tolist()[:2] == ["A_B", "B_B"] and pd.isna(out["route"].iloc[2])  # a missing part stays missing
+    # a missing part stays missing
+    assert out["route"].tolist()[:2] == ["A_B", "B_B"] and pd.isna(out["route"].iloc[2])
     assert out["hour"].tolist() == [8, 17, 23, 0]
     assert out["minute_of_day"].tolist() == [495, 1065, 1439, 0]
     assert out["weekend"].tolist() == [1, 1, 0, 0]  # Saturday, Sunday, Monday, Tuesday
@@ -44,7 +54,9 @@ def test_derived_columns_are_computed_from_rows_as_delivered():
 
 
 def test_a_missing_input_column_is_named_with_what_is_there():
-    with pytest.raises(ValueError, match=r"lack the declared input column\(s\) \['weight'\]; they hold \['start'"):
+    with pytest.raises(
+        ValueError, match=r"lack the declared input column\(s\) \['weight'\]; they hold \['start'"
+    ):
         DeclaredInputs(numeric=("weight",)).fit(rows())
 
 
@@ -58,11 +70,19 @@ def test_one_pipeline_trains_and_serves_with_text_dates_and_gaps(encoding):
     frame = pd.concat([rows()] * 10, ignore_index=True)
     y = np.arange(len(frame), dtype=float) % 7
     model = build_model(
-        "regression", "random_forest", {"n_estimators": 5}, 0, ["route", "colour"], ["size", "hour"],
-        [("route", "join", ("origin", "destination"), None), ("hour", "date_part", ("start",), "hour")], encoding, True,
+        "regression",
+        "random_forest",
+        {"n_estimators": 5},
+        0,
+        ["route", "colour"],
+        ["size", "hour"],
+        [("route", "join", ("origin", "destination"), None), ("hour", "date_part", ("start",), "hour")],
+        encoding,
+        True,
     )
     model.fit(frame, y)
-    unseen = rows().assign(origin=["Z", "Z", "Z", "Z"], colour=["green"] * 4)  # categories never seen in training
+    # categories never seen in training
+    unseen = rows().assign(origin=["Z", "Z", "Z", "Z"], colour=["green"] * 4)
     assert model.predict(unseen).shape == (4,)
 
 

@@ -54,11 +54,17 @@ def test_a_range_is_stored_one_file_per_month_and_read_back_by_month(tmp_path):
     from ml_assets.storage.io_managers import ByMonth
 
     store = ParquetFrameStore(base_path=UPath(tmp_path))
-    frames = ByMonth({m: pd.DataFrame({"rows": [i] * (i + 1)}) for i, m in enumerate(["2013-02", "2013-03", "2013-04"])})
+    frames = ByMonth(
+        {m: pd.DataFrame({"rows": [i] * (i + 1)}) for i, m in enumerate(["2013-02", "2013-03", "2013-04"])}
+    )
     context, months = _output_context(tmp_path, list(frames))
     store.handle_output(context, frames)
     folder = tmp_path / "nyc_flights" / "features"
-    assert sorted(p.name for p in folder.iterdir()) == ["2013-02.parquet", "2013-03.parquet", "2013-04.parquet"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "2013-02.parquet",
+        "2013-03.parquet",
+        "2013-04.parquet",
+    ]
     loaded = store.load_input(_input_context(months, ["2013-02", "2013-04"]))
     assert list(loaded) == ["2013-02", "2013-03", "2013-04"]
     assert [len(frame) for frame in loaded.values()] == [1, 2, 3]
@@ -84,9 +90,14 @@ def test_a_missing_month_names_itself_and_how_to_fill_it(tmp_path):
         store.load_input(_input_context(months, ["2013-02", "2013-03"]))
     message = failure.value.description
     assert "nyc_flights/features has never been materialized for 2013-02" in message
-    assert "dg launch --assets 'group:nyc_flights' --partition 2013-02" in message and "Materialize all > partition 2013-02" in message
+    assert (
+        "dg launch --assets 'group:nyc_flights' --partition 2013-02" in message
+        and "Materialize all > partition 2013-02" in message
+    )
     # declared optional: the missing month is left out and the asset decides
-    loaded = store.load_input(_input_context(months, ["2013-02", "2013-03"], {"allow_missing_partitions": True}))
+    loaded = store.load_input(
+        _input_context(months, ["2013-02", "2013-03"], {"allow_missing_partitions": True})
+    )
     assert list(loaded) == ["2013-03"]
 
 
@@ -113,8 +124,18 @@ def test_an_object_store_gets_one_put_and_never_a_temporary_object(monkeypatch):
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        options = {"key": "k", "secret": "s", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
-        s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1")
+        options = {
+            "key": "k",
+            "secret": "s",
+            "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            region_name="us-east-1",
+        )
         s3.create_bucket(Bucket="outputs")
         target = UPath("s3://outputs/warehouse/model/2013-01.joblib", **options)
         write_atomically(target, lambda handle: handle.write(b"good model"))
@@ -127,7 +148,10 @@ def test_an_object_store_gets_one_put_and_never_a_temporary_object(monkeypatch):
             write_atomically(target, torn)
         objects = s3.list_objects_v2(Bucket="outputs")["Contents"]
         assert [o["Key"] for o in objects] == ["warehouse/model/2013-01.joblib"]
-        assert s3.get_object(Bucket="outputs", Key="warehouse/model/2013-01.joblib")["Body"].read() == b"good model"
+        assert (
+            s3.get_object(Bucket="outputs", Key="warehouse/model/2013-01.joblib")["Body"].read()
+            == b"good model"
+        )
     finally:
         server.stop()
 
@@ -169,22 +193,38 @@ def _stored_values(base: UPath) -> dict[str, int]:
     import io
 
     folder = base / "demo" / "table"
-    return {p.stem: int(pd.read_parquet(io.BytesIO(p.read_bytes()))["value"][0]) for p in sorted(folder.iterdir())}
+    return {
+        p.stem: int(pd.read_parquet(io.BytesIO(p.read_bytes()))["value"][0]) for p in sorted(folder.iterdir())
+    }
 
 
 def _range_rolls_back(base_path: str) -> UPath:
     from ml_assets.storage.io_managers import FrameIOManager
 
     with dg.DagsterInstance.ephemeral() as instance:
-        good = dg.materialize([_three_months(1)], resources={"io_manager": FrameIOManager(base_path=base_path)}, instance=instance, tags=RANGE)
+        good = dg.materialize(
+            [_three_months(1)],
+            resources={"io_manager": FrameIOManager(base_path=base_path)},
+            instance=instance,
+            tags=RANGE,
+        )
         assert good.success
         failed = dg.materialize(
-            [_three_months(2)], resources={"io_manager": _failing_on_the_second_month(base_path)}, instance=instance, tags=RANGE, raise_on_error=False
+            [_three_months(2)],
+            resources={"io_manager": _failing_on_the_second_month(base_path)},
+            instance=instance,
+            tags=RANGE,
+            raise_on_error=False,
         )
         assert not failed.success
         assert "disk full (injected)" in str(failed.get_step_failure_events()[0].step_failure_data.error)
     base = UPath(base_path)
-    assert _stored_values(base) == {"2013-01": 1, "2013-02": 1, "2013-03": 1}  # 2013-01 was written with 2, then put back
+    # 2013-01 was written with 2, then put back
+    assert _stored_values(base) == {
+        "2013-01": 1,
+        "2013-02": 1,
+        "2013-03": 1,
+    }
     return base
 
 
@@ -203,12 +243,24 @@ def test_a_later_run_keeps_a_month_that_a_dead_runs_journal_also_names(tmp_path)
     base = UPath(tmp_path)
     io_manager = FrameIOManager(base_path=str(tmp_path))
     with dg.DagsterInstance.ephemeral() as instance:
-        assert dg.materialize([_three_months(1)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE).success
+        assert dg.materialize(
+            [_three_months(1)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE
+        ).success
         dead = Journal(base, dg.AssetKey(["demo", "table"]), True, "a-run-that-died", instance)
-        dead.begin({"2013-01": [base / "demo" / "table" / "2013-01.parquet"]})  # copies value 1 aside, then dies
-        assert dg.materialize([_three_months(3)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE).success
-        assert dg.materialize([_three_months(4)], resources={"io_manager": io_manager}, instance=instance, tags={
-            "dagster/asset_partition_range_start": "2013-03", "dagster/asset_partition_range_end": "2013-03"}).success
+        # copies value 1 aside, then dies
+        dead.begin({"2013-01": [base / "demo" / "table" / "2013-01.parquet"]})
+        assert dg.materialize(
+            [_three_months(3)], resources={"io_manager": io_manager}, instance=instance, tags=RANGE
+        ).success
+        assert dg.materialize(
+            [_three_months(4)],
+            resources={"io_manager": io_manager},
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2013-03",
+                "dagster/asset_partition_range_end": "2013-03",
+            },
+        ).success
     assert _stored_values(base) == {"2013-01": 3, "2013-02": 3, "2013-03": 4}
     assert not (base / ".journal" / "demo__table" / "a-run-that-died.json").exists()
 
@@ -223,8 +275,12 @@ def test_on_an_object_store_a_failed_range_is_put_back_by_server_side_copies(mon
     server.start()
     try:
         host, port = server.get_host_and_port()
-        for name, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for name, value in {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
             monkeypatch.setenv(name, value)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="ranges")

@@ -12,7 +12,8 @@ from ml_assets.config import MonitoringSpec
 def test_numeric_drift_is_the_ks_statistic():
     reference = pd.Series(np.arange(100, dtype="float64"), name="distance")
     assert monitoring.column_drift(reference, reference.copy()) == ("ks", 0.0)
-    statistic, value = monitoring.column_drift(reference, reference + 50)  # half the mass moved past the old range
+    # half the mass moved past the old range
+    statistic, value = monitoring.column_drift(reference, reference + 50)
     assert statistic == "ks" and value == pytest.approx(0.5)
     assert monitoring.column_drift(reference, reference + 1000)[1] == pytest.approx(1.0)
 
@@ -52,7 +53,11 @@ def _backtest(months, windows=(1, 3)):
         return float(len(window))  # a window's score is its length: easy to read back
 
     rows = monitoring.walk_forward(
-        months, windows, score_window, lambda train, month: 9.0, lambda month: ("7", 5.0) if month >= "2013-03" else None
+        months,
+        windows,
+        score_window,
+        lambda train, month: 9.0,
+        lambda month: ("7", 5.0) if month >= "2013-03" else None,
     )
     return rows, calls
 
@@ -88,7 +93,9 @@ def test_a_window_with_a_gap_is_the_one_the_pipeline_would_train_on(tmp_path):
     plan = load_pipeline("nyc_flights", tmp_path).plan
     assert training_months(plan, "2021-04", set(months), 3) == ["2021-02", "2021-04"]
     chosen = []
-    monitoring.choose_window(months, [1, 3], 1, lambda w, m: chosen.append((tuple(w), m)) or 1.0, False, "rmse")
+    monitoring.choose_window(
+        months, [1, 3], 1, lambda w, m: chosen.append((tuple(w), m)) or 1.0, False, "rmse"
+    )
     assert (("2021-02", "2021-04"), "2021-05") in chosen
 
 
@@ -102,21 +109,35 @@ def test_verdict_compares_policies_on_the_months_they_all_cover():
     assert found.months == ["2013-03"]  # 2013-02 has no champion score: not a fair month
     assert found.winner == monitoring.KEEP_CHAMPION and found.means[monitoring.KEEP_CHAMPION] == 11.0
     assert "keep the champion" in found.sentence and "12.000" in found.sentence
-    assert monitoring.verdict(rows, "accuracy", higher_is_better=True).winner == "retrain monthly on the last month"
+    assert (
+        monitoring.verdict(rows, "accuracy", higher_is_better=True).winner
+        == "retrain monthly on the last month"
+    )
     table = monitoring.backtest_markdown(rows, found, "rmse")
     assert "| 2013-02 | 10.000 | – |" in table
 
 
 def test_verdict_without_a_common_month_says_so():
-    rows = [monitoring.BacktestRow("2013-02", "a", 1.0, "x"), monitoring.BacktestRow("2013-03", "b", 1.0, "x")]
+    rows = [
+        monitoring.BacktestRow("2013-02", "a", 1.0, "x"),
+        monitoring.BacktestRow("2013-03", "b", 1.0, "x"),
+    ]
     found = monitoring.verdict(rows, "rmse", False)
     assert found.winner is None and "Too few months" in found.sentence
 
 
 def test_model_card_names_data_metrics_and_limitations():
     card = monitoring.model_card(
-        "m", "3", "nyc_flights", "regression", "2013-01", 27004, ["origin", "distance"], {"rmse": 9.87654},
-        evaluation={"val_rmse": 10.5}, limitations=["one month only"],
+        "m",
+        "3",
+        "nyc_flights",
+        "regression",
+        "2013-01",
+        27004,
+        ["origin", "distance"],
+        {"rmse": 9.87654},
+        evaluation={"val_rmse": 10.5},
+        limitations=["one month only"],
     )
     assert card.startswith("# m version 3")
     assert "2013-01, 27,004 rows" in card and "rmse 9.877" in card and "origin, distance" in card

@@ -21,7 +21,9 @@ def test_is_month_accepts_real_months_only():
     from ml_assets.months import is_month
 
     assert is_month("2013-01") and is_month("1999-12")
-    assert not any(is_month(v) for v in ("2013-13", "2013-00", "2013-1", "13-01-01", "2013/01", "abcd-ef", None))
+    assert not any(
+        is_month(v) for v in ("2013-13", "2013-00", "2013-1", "13-01-01", "2013/01", "abcd-ef", None)
+    )
 
 
 def test_months_agree_with_pandas_periods_over_decades():

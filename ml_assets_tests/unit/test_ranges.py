@@ -33,19 +33,30 @@ def test_a_range_check_fails_if_any_month_failed_and_shows_that_month():
 def test_a_passing_range_shows_the_newest_month():
     by_month = {m: [_check("c", m, True, rmse=float(i))] for i, m in enumerate(["2013-05", "2013-06"])}
     (result,) = combined_checks(by_month)
-    assert result.passed and result.metadata["figures_of"].value == "2013-06" and result.metadata["rmse"].value == 1.0
+    assert (
+        result.passed
+        and result.metadata["figures_of"].value == "2013-06"
+        and result.metadata["rmse"].value == 1.0
+    )
 
 
 def test_range_metadata_names_the_months_and_keeps_plain_figures_per_month():
-    metadata = combined_metadata({"2013-02": {"rows": 5, "link": dg.MetadataValue.url("http://x")}, "2013-01": {"rows": 7}})
-    assert metadata["months"] == "2013-01..2013-02 (2 months)" == month_span(["2013-01", "2013-02"], count=True)
+    metadata = combined_metadata(
+        {"2013-02": {"rows": 5, "link": dg.MetadataValue.url("http://x")}, "2013-01": {"rows": 7}}
+    )
+    assert (
+        metadata["months"] == "2013-01..2013-02 (2 months)" == month_span(["2013-01", "2013-02"], count=True)
+    )
     assert metadata["by_month"].value == {"2013-01": {"rows": 7}, "2013-02": {"rows": 5}}
 
 
 def test_chosen_months_become_contiguous_runs_within_the_size_limit():
     keys = ["2013-01", "2013-02", "2013-03", "2013-04", "2013-05"]
     assert month_ranges(keys, keys, None) == [keys]
-    assert month_ranges(keys, ["2013-01", "2013-02", "2013-04"], None) == [["2013-01", "2013-02"], ["2013-04"]]
+    assert month_ranges(keys, ["2013-01", "2013-02", "2013-04"], None) == [
+        ["2013-01", "2013-02"],
+        ["2013-04"],
+    ]
     assert month_ranges(keys, keys, 2) == [["2013-01", "2013-02"], ["2013-03", "2013-04"], ["2013-05"]]
 
 
@@ -54,7 +65,12 @@ def test_months_are_taken_the_same_way_as_dev_py_backfill():
 
     assert parse_months_argument("2013-03") == ["2013-03"]
     assert parse_months_argument("2013-01..2013-03") == ["2013-01", "2013-02", "2013-03"]
-    assert months_of_argument(["2013-01", "2013-03"]) == ["2013-01", "2013-02", "2013-03"]  # FIRST LAST is a range
+    # FIRST LAST is a range
+    assert months_of_argument(["2013-01", "2013-03"]) == [
+        "2013-01",
+        "2013-02",
+        "2013-03",
+    ]
     assert months_of_argument(["2013-03"]) == ["2013-03"]
     import argparse
 
@@ -73,7 +89,9 @@ def test_months_arguments_as_the_command_line_gives_them():
     assert months_of_argument(None) is None
 
 
-def test_the_run_command_refuses_a_bad_jobs_count_or_month_before_running_anything(capsys, tmp_path, monkeypatch):
+def test_the_run_command_refuses_a_bad_jobs_count_or_month_before_running_anything(
+    capsys, tmp_path, monkeypatch
+):
     from ml_assets.cli import main
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))

@@ -11,7 +11,8 @@ def test_a_searched_model_registers_the_refitted_best_pipeline_and_logs_what_it_
     iris = load_pipeline("iris", tmp_path)
     frame = load_iris(as_frame=True).frame
     trained = iris.plan.task.train(frame)
-    assert type(trained.model).__name__ == "Pipeline"  # the search's best estimator, refitted on the training rows
+    # the search's best estimator, refitted on the training rows
+    assert type(trained.model).__name__ == "Pipeline"
     assert 0.01 <= trained.params["C"] <= 100 and trained.params["search"] == "6 random candidates x 3 folds"
     assert trained.model.named_steps["model"].named_steps["estimator"].C == trained.params["C"]
     assert trained.metadata["searched_hyperparameters"].startswith("C=")
@@ -25,7 +26,9 @@ def test_the_searched_model_is_a_fresh_search_in_every_fit_the_evaluation_makes(
     frame = load_iris(as_frame=True).frame
     model = iris.plan.task.predictors(frame)["model"]
     search = model.named_steps["model"].named_steps["estimator"]
-    assert type(search).__name__ == "RandomizedSearchCV" and not hasattr(clone(model).named_steps["model"].named_steps["estimator"], "best_params_")
+    assert type(search).__name__ == "RandomizedSearchCV" and not hasattr(
+        clone(model).named_steps["model"].named_steps["estimator"], "best_params_"
+    )
     X, y = iris.plan.task.xy(frame)
     half = clone(model).fit(X.iloc[::2], y[::2])
     fitted = half.named_steps["model"].named_steps["estimator"]
@@ -38,9 +41,15 @@ def test_the_searched_model_is_a_fresh_search_in_every_fit_the_evaluation_makes(
 @pytest.mark.parametrize(
     ("search", "message"),
     [
-        ({"space": {"n_trees": [1, 2]}}, "estimator.search.space ['n_trees'] are not hyperparameters of logistic_regression"),
+        (
+            {"space": {"n_trees": [1, 2]}},
+            "estimator.search.space ['n_trees'] are not hyperparameters of logistic_regression",
+        ),
         ({"space": {"C": {"low": 0, "high": 10, "log": True}}}, "low < high, and low > 0 with log: true"),
-        ({"space": {"C": [1.0]}, "folds": 1}, "estimator.search.folds=1 is not allowed: 2 or more inner folds"),
+        (
+            {"space": {"C": [1.0]}, "folds": 1},
+            "estimator.search.folds=1 is not allowed: 2 or more inner folds",
+        ),
     ],
 )
 def test_a_bad_search_names_the_setting_and_what_is_allowed(tmp_path, search, message):
@@ -50,7 +59,10 @@ def test_a_bad_search_names_the_setting_and_what_is_allowed(tmp_path, search, me
 
 
 def test_a_pipeline_without_a_search_trains_its_fixed_hyperparameters(tmp_path):
-    iris = load_pipeline("iris", tmp_path, estimator={"kind": "logistic_regression", "params": {"C": 3.0}, "search": None})
+    iris = load_pipeline(
+        "iris", tmp_path, estimator={"kind": "logistic_regression", "params": {"C": 3.0}, "search": None}
+    )
     trained = iris.plan.task.train(load_iris(as_frame=True).frame)
     assert trained.params["C"] == 3.0 and "search" not in trained.params
-    assert isinstance(trained.example, pd.DataFrame) and len(trained.example) == 5 and trained.rows == 120  # 80% of 150
+    # 80% of 150
+    assert isinstance(trained.example, pd.DataFrame) and len(trained.example) == 5 and trained.rows == 120

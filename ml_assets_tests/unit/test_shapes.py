@@ -60,7 +60,9 @@ def shapes(draw, partitionings: tuple) -> dict:
     empty = draw(st.sampled_from([*[None] * 2 * months, *range(months)]))
     shape["rows"] = [0 if i == empty else n for i, n in enumerate(rows)]
     # the classes each month holds: all of them, a subset (classes come and go), or a single one
-    shape["present"] = draw(st.lists(st.sampled_from(["all", "all", "subset", "subset", "one"]), min_size=months, max_size=months))
+    shape["present"] = draw(
+        st.lists(st.sampled_from(["all", "all", "subset", "subset", "one"]), min_size=months, max_size=months)
+    )
     return shape
 
 
@@ -69,21 +71,31 @@ def table(shape: dict, month_index: int) -> pd.DataFrame:
     rows = shape["rows"][month_index]
     x = rng.normal(size=rows)
     zone = rng.choice(["north", "south", "east"], size=rows)
-    frame = pd.DataFrame({
-        "x": x,
-        "z": rng.uniform(0, 10, rows),
-        "constant": np.full(rows, 1.0),
-        "zone": zone,
-        "place": [f"p{i + 100 * month_index}" for i in range(rows)] if shape["high_cardinality"] else rng.choice(["a", "b"], rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "z": rng.uniform(0, 10, rows),
+            "constant": np.full(rows, 1.0),
+            "zone": zone,
+            "place": [f"p{i + 100 * month_index}" for i in range(rows)]
+            if shape["high_cardinality"]
+            else rng.choice(["a", "b"], rows),
+        }
+    )
     for column in ("z", "zone"):
         frame.loc[rng.uniform(size=rows) < shape["gaps"], column] = None
     if shape["task"] == "regression":
         frame["y"] = 3 * x + (zone == "north") * 2 + rng.normal(0, 0.5, rows)
     else:
         k = shape["classes"]
-        held = {"all": list(range(k)), "subset": list(range(1, k)), "one": [month_index % k]}[shape["present"][month_index]]
-        codes = np.digitize(x, np.quantile(x, np.linspace(0, 1, len(held) + 1)[1:-1])) if rows else np.array([], dtype=int)
+        held = {"all": list(range(k)), "subset": list(range(1, k)), "one": [month_index % k]}[
+            shape["present"][month_index]
+        ]
+        codes = (
+            np.digitize(x, np.quantile(x, np.linspace(0, 1, len(held) + 1)[1:-1]))
+            if rows
+            else np.array([], dtype=int)
+        )
         labels = np.asarray(held)[np.clip(codes, 0, len(held) - 1)]
         frame["label"] = [f"class-{c}" for c in labels] if shape["text_labels"] else labels
     if shape["monthly"] == "time_column":
@@ -95,7 +107,11 @@ def table(shape: dict, month_index: int) -> pd.DataFrame:
 def declare(shape: dict):
     overrides = {
         "estimator": {"kind": shape["estimator"], "params": SMALL.get(shape["estimator"], {})},
-        "features": {"encoding": shape["encoding"], "categorical": ["zone", "place"], "numeric": ["x", "z", "constant"]},
+        "features": {
+            "encoding": shape["encoding"],
+            "categorical": ["zone", "place"],
+            "numeric": ["x", "z", "constant"],
+        },
         "quality": {"min_retention_ratio": 0.0},
     }
     if shape["monthly"] == "month_path":
@@ -128,7 +144,8 @@ def featured(task, shape: dict) -> dict[str, pd.DataFrame]:
             continue
         step = task.features(raw, month)
         failed = [r.check_name for r in step.check_results if not r.passed]
-        if failed:  # a blocking check stops the month here, named by the check (its description names the setting)
+        # a blocking check stops the month here, named by the check (its description names the setting)
+        if failed:
             event(f"a month stopped by {', '.join(failed)}")
             continue
         out[month] = stored(step.value)
@@ -140,7 +157,12 @@ def check_report(task, report: dict, model, features) -> None:
     assert figures and all(f.agrees for f in figures), [str(f) for f in figures if not f.agrees]
 
 
-EXAMPLES = {"max_examples": 30, "deadline": None, "suppress_health_check": [HealthCheck.too_slow], "derandomize": True}
+EXAMPLES = {
+    "max_examples": 30,
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow],
+    "derandomize": True,
+}
 
 
 @settings(**EXAMPLES)

@@ -27,7 +27,9 @@ def test_rows_and_stray_timestamps_match_provenance(tlc_dir):
 def test_truncated_file_names_month_and_file(tlc_dir, tmp_path):
     bad = tmp_path / "green_tripdata_2021-01.parquet"
     write_truncated(tlc_dir / bad.name, bad)
-    with pytest.raises(SourceDataError, match=r"month 2021-01: .*green_tripdata_2021-01.parquet: not a readable parquet"):
+    with pytest.raises(
+        SourceDataError, match=r"month 2021-01: .*green_tripdata_2021-01.parquet: not a readable parquet"
+    ):
         read_taxi_month(UPath(bad), "green", "2021-01")
 
 
@@ -79,7 +81,9 @@ def test_server_fault_is_retryable_and_writes_nothing(trip_server, tmp_path):
 def test_unreachable_host_is_retryable(tmp_path):
     # port 9 (discard) on loopback: nothing listens, so the connection is refused at once
     with pytest.raises(SourceUnavailableError, match="2021-01"):
-        download_month("http://127.0.0.1:9/green_tripdata_2021-01.parquet", UPath(tmp_path / "x.parquet"), "2021-01", 5)
+        download_month(
+            "http://127.0.0.1:9/green_tripdata_2021-01.parquet", UPath(tmp_path / "x.parquet"), "2021-01", 5
+        )
 
 
 def test_local_paths_and_file_urls_are_sources_too(tlc_dir, tmp_path):
@@ -105,7 +109,10 @@ def test_a_pinned_file_is_kept_only_when_its_bytes_have_the_pinned_sha256(tlc_di
     cache.mkdir()
     with TripServer(served) as server:
         base = f"http://127.0.0.1:{server.httpd.server_port}"
-        with pytest.raises(DataUnavailableError, match=r"wrong\.parquet: sha256 .* not the pinned .*missing\.parquet: HTTPError"):
+        with pytest.raises(
+            DataUnavailableError,
+            match=r"wrong\.parquet: sha256 .* not the pinned .*missing\.parquet: HTTPError",
+        ):
             fetch(name, cache, [f"{base}/wrong.parquet", f"{base}/missing.parquet"])
         assert list(cache.iterdir()) == []
         fetch(name, cache, [f"{base}/wrong.parquet", f"{base}/{name}"])

@@ -36,7 +36,9 @@ def test_same_version_is_not_promoted_again():
     assert not decide_champion("2", 11.0, True, "2", 11.0, 0.0).promote
 
 
-@pytest.mark.parametrize("uri, message", [("bogus://x", "scheme 'bogus'"), ("mlruns-folder", "scheme '(none)'")])
+@pytest.mark.parametrize(
+    "uri, message", [("bogus://x", "scheme 'bogus'"), ("mlruns-folder", "scheme '(none)'")]
+)
 def test_malformed_tracking_uri_is_named(uri, message):
     with pytest.raises(TrackingUnavailableError, match=re.escape(message)):
         check_tracking_uri(uri)
@@ -62,7 +64,9 @@ def test_plot_is_a_png():
 
 
 def test_classification_plot_is_a_png():
-    png = classification_plot_png([[9, 1], [2, 8]], ["no", "yes"], {"model": [0.8, 0.9], "majority class": [0.5, 0.5]}, "t")
+    png = classification_plot_png(
+        [[9, 1], [2, 8]], ["no", "yes"], {"model": [0.8, 0.9], "majority class": [0.5, 0.5]}, "t"
+    )
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
 
 
@@ -84,7 +88,11 @@ def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
         uri = f"sqlite:///{tmp_path}/store{attempt}/mlflow.db"
         start = time.time() + 5  # past both interpreters' imports
         workers = [
-            subprocess.Popen([sys.executable, "-c", _OPEN_STORE_AT, uri, str(start), str(n)], stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_STORE_AT, uri, str(start), str(n)],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for n in range(2)
         ]
         errors = [w.communicate(timeout=120)[1] for w in workers]
@@ -94,7 +102,11 @@ def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
 def test_credentials_are_split_from_a_tracking_server_uri():
     from ml_assets.tracking import without_credentials
 
-    assert without_credentials("https://ml:p%40ss@mlflow.example:5000/base") == ("https://mlflow.example:5000/base", "ml", "p@ss")
+    assert without_credentials("https://ml:p%40ss@mlflow.example:5000/base") == (
+        "https://mlflow.example:5000/base",
+        "ml",
+        "p@ss",
+    )
     assert without_credentials("http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None, None)
     # a database URL keeps its password: SQLAlchemy masks it, and MLflow prints no URL for it
     assert without_credentials("postgresql://u:pw@db/mlflow") == ("postgresql://u:pw@db/mlflow", None, None)

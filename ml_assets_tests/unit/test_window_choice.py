@@ -1,4 +1,5 @@
-"""`training_window: backtest`: the window choice, its walk-forward scores and the cache they share with the backtest."""
+"""`training_window: backtest`: the window choice, its walk-forward scores and the cache they share with
+the backtest."""
 
 import json
 
@@ -17,7 +18,8 @@ MONTHS = [f"2013-{m:02d}" for m in range(1, 9)]
 def scorer(table: dict[tuple[int, str], float], calls: list):
     def score(window: list[str], month: str) -> float:
         calls.append((tuple(window), month))
-        assert window == MONTHS[MONTHS.index(month) - len(window) : MONTHS.index(month)]  # the k months just before
+        # the k months just before
+        assert window == MONTHS[MONTHS.index(month) - len(window) : MONTHS.index(month)]
         return table[(len(window), month)]
 
     return score
@@ -70,11 +72,15 @@ def test_the_model_step_never_scores_on_its_own_month_or_later():
     for month in MONTHS:
         recorder = Recorder()
         asset_choice(plan, month, features, recorder.score)
-        assert recorder.months and max(recorder.months) < month if month >= "2013-03" else recorder.months == []
+        assert (
+            recorder.months and max(recorder.months) < month if month >= "2013-03" else recorder.months == []
+        )
 
 
 def test_training_window_refuses_anything_but_months_or_backtest():
-    with pytest.raises(Exception, match=r"training_window=0 is not allowed: a number of months \(1, 2, ...\) or backtest"):
+    with pytest.raises(
+        Exception, match=r"training_window=0 is not allowed: a number of months \(1, 2, ...\) or backtest"
+    ):
         load_pipeline("nyc_flights", "/nonexistent", partitioning={"monthly": {"training_window": 0}})
     with pytest.raises(Exception, match=r"training_window[\s\S]*'weekly'[\s\S]*should be 'backtest'"):
         load_pipeline("nyc_flights", "/nonexistent", partitioning={"monthly": {"training_window": "weekly"}})
@@ -90,10 +96,15 @@ def _months_of_rows(seed: int) -> dict[str, pd.DataFrame]:
 
 
 def _one_column_task(tmp_path):
-    """The flights pipeline's task, reduced to boosted trees on the one input `x` of `_months_of_rows`, and its config."""
+    """The flights pipeline's task, reduced to boosted trees on the one input `x` of `_months_of_rows`, and
+    its config."""
     plan = load_pipeline(
-        "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
-        target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}, baselines=[],
+        "nyc_flights",
+        tmp_path,
+        features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
+        target={"column": "target", "min": None, "max": None},
+        estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}},
+        baselines=[],
     ).plan
     return plan.task, None  # the launch-time seed: the YAML's
 
@@ -123,10 +134,21 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
     from ml_assets.orchestration.compute import StepCompute
 
     plan = load_pipeline(
-        "nyc_flights", tmp_path, features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
-        target={"column": "target", "min": None, "max": None}, estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}},
-        baselines=[], partitioning={"monthly": {"first_month": MONTHS[0], "last_month": MONTHS[3], "training_window": "backtest",
-                                               "window_evidence_months": 1}}, monitoring={"backtest_windows": [1, 2]},
+        "nyc_flights",
+        tmp_path,
+        features={"numeric": ["x"], "categorical": [], "derived": [], "as_of": None},
+        target={"column": "target", "min": None, "max": None},
+        estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}},
+        baselines=[],
+        partitioning={
+            "monthly": {
+                "first_month": MONTHS[0],
+                "last_month": MONTHS[3],
+                "training_window": "backtest",
+                "window_evidence_months": 1,
+            }
+        },
+        monitoring={"backtest_windows": [1, 2]},
     ).plan
     task, config = plan.task, None
     features = _months_of_rows(1)
@@ -137,9 +159,14 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
     one_by_one = WalkForwardScores(task, features, config)
     expected = choices(one_by_one.score)
     threads = StepCompute(parallel_fits=2)
-    side_by_side = WalkForwardScores(task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map)
+    side_by_side = WalkForwardScores(
+        task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map
+    )
     side_by_side.prefetch(choices)
-    assert side_by_side.fits == one_by_one.fits > 1 and side_by_side.cache.summary() == f"0 cached, {len(side_by_side._scores)} computed"
+    assert (
+        side_by_side.fits == one_by_one.fits > 1
+        and side_by_side.cache.summary() == f"0 cached, {len(side_by_side._scores)} computed"
+    )
     fits = side_by_side.fits
     assert choices(side_by_side.score) == expected and side_by_side.fits == fits  # every answer was ready
     chosen = MONTHS[:2][-expected[2].window :]  # the window month 3's model would train on
@@ -147,13 +174,18 @@ def test_prefetched_scores_fit_side_by_side_and_equal_the_ones_asked_one_by_one(
     assert side_by_side.fits == fits  # the window's fit from the prefetch, not fitted again
     X, _ = task.xy(features[MONTHS[3]])
     rows = pd.concat([features[m] for m in chosen], ignore_index=True)
-    assert np.array_equal(task.train(rows, config, prefit=prefit).model.predict(X), task.train(rows, config).model.predict(X))
+    assert np.array_equal(
+        task.train(rows, config, prefit=prefit).model.predict(X), task.train(rows, config).model.predict(X)
+    )
     # a later step finds them all in the cache and fits nothing
     later = WalkForwardScores(task, features, config, ScoreCache(str(tmp_path / "scores")), threads.map)
     later.prefetch(choices)
     assert later.fits == 0 and choices(later.score) == expected
     # and the month's model is the stored fit of its window, read back, not fitted again
-    assert np.array_equal(later.fit_for(chosen).model.predict(X), prefit.model.predict(X)) and (later.fits, later.loaded) == (0, 1)
+    assert np.array_equal(later.fit_for(chosen).model.predict(X), prefit.model.predict(X)) and (
+        later.fits,
+        later.loaded,
+    ) == (0, 1)
 
 
 def test_stored_fits_are_read_back_refitted_when_damaged_and_never_reused_for_changed_rows(tmp_path):
@@ -165,38 +197,62 @@ def test_stored_fits_are_read_back_refitted_when_damaged_and_never_reused_for_ch
     assert (first.fits, first.loaded) == (1, 0)
     (stored,) = folder.glob("fit-*.joblib")
     again = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
-    assert np.array_equal(again.model(MONTHS[:3]).predict(X), expected) and (again.fits, again.loaded) == (0, 1)
+    assert np.array_equal(again.model(MONTHS[:3]).predict(X), expected) and (again.fits, again.loaded) == (
+        0,
+        1,
+    )
     # a torn entry is a miss: fitted again, the same model, and stored whole
     stored.write_bytes(stored.read_bytes()[:1000])
     torn = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
     assert np.array_equal(torn.model(MONTHS[:3]).predict(X), expected) and (torn.fits, torn.loaded) == (1, 0)
     whole = WalkForwardScores(task, features, config, ScoreCache(str(folder)))
-    assert np.array_equal(whole.model(MONTHS[:3]).predict(X), expected) and (whole.fits, whole.loaded) == (0, 1)
+    assert np.array_equal(whole.model(MONTHS[:3]).predict(X), expected) and (whole.fits, whole.loaded) == (
+        0,
+        1,
+    )
     # one changed row in the window is another key: a new fit, whose predictions differ
-    changed = dict(features, **{MONTHS[1]: features[MONTHS[1]].assign(target=lambda f: f["target"].where(f.index > 0, 50.0))})
+    changed = dict(
+        features,
+        **{MONTHS[1]: features[MONTHS[1]].assign(target=lambda f: f["target"].where(f.index > 0, 50.0))},
+    )
     fresh = WalkForwardScores(task, changed, config, ScoreCache(str(folder)))
-    assert not np.array_equal(fresh.model(MONTHS[:3]).predict(X), expected) and (fresh.fits, fresh.loaded) == (1, 0)
+    assert not np.array_equal(fresh.model(MONTHS[:3]).predict(X), expected) and (
+        fresh.fits,
+        fresh.loaded,
+    ) == (1, 0)
     assert len(list(folder.glob("fit-*.joblib"))) == 2
 
 
 def test_score_cache_misses_on_a_damaged_entry_and_on_any_declared_change(tmp_path):
     cache = ScoreCache(str(tmp_path))
     key = cache_key("cross_validation", {"C": [0.01, 100]}, "rows-1")
-    assert cache.remember("cross_validation", key, lambda: [{"model": {"accuracy": 0.9}}]) == [{"model": {"accuracy": 0.9}}]
+    assert cache.remember("cross_validation", key, lambda: [{"model": {"accuracy": 0.9}}]) == [
+        {"model": {"accuracy": 0.9}}
+    ]
     assert cache.get("cross_validation", key) == [{"model": {"accuracy": 0.9}}]
     (entry,) = list(tmp_path.glob("cross_validation-*.json"))
     entry.write_bytes(b'{"value": [')  # torn
     assert cache.get("cross_validation", key) is None
     assert cache.remember("cross_validation", key, lambda: [1.5]) == [1.5]  # computed again, and stored whole
     assert json.loads(entry.read_bytes()) == {"value": [1.5]}
-    assert key != cache_key("cross_validation", {"C": [0.01, 10]}, "rows-1") != cache_key("cross_validation", {"C": [0.01, 100]}, "rows-2")
+    assert (
+        key
+        != cache_key("cross_validation", {"C": [0.01, 10]}, "rows-1")
+        != cache_key("cross_validation", {"C": [0.01, 100]}, "rows-2")
+    )
     nothing = ScoreCache(None)
     assert nothing.remember("x", key, lambda: 1) == 1 and nothing.get("x", key) is None
 
 
 def test_the_declared_search_space_is_part_of_the_key():
     iris = load_pipeline("iris", "/nonexistent").plan.task
-    wider = load_pipeline("iris", "/nonexistent", estimator={"search": {"space": {"C": {"low": 0.001, "high": 1000, "log": True}}}}).plan.task
+    wider = load_pipeline(
+        "iris",
+        "/nonexistent",
+        estimator={"search": {"space": {"C": {"low": 0.001, "high": 1000, "log": True}}}},
+    ).plan.task
     assert iris.declared() != wider.declared()
     assert cache_key("cv", iris.declared(), "rows") != cache_key("cv", wider.declared(), "rows")
-    assert cache_key("cv", iris.declared(), "rows") == cache_key("cv", load_pipeline("iris", "/x").plan.task.declared(), "rows")
+    assert cache_key("cv", iris.declared(), "rows") == cache_key(
+        "cv", load_pipeline("iris", "/x").plan.task.declared(), "rows"
+    )

@@ -34,25 +34,37 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
     @dg.asset(
         key=plan.key(BACKTEST_REPORT),
         description=(
-            f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the model trained on "
+            f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the "
+            "model trained on "
             "t-1, models retrained on the last k months, the course baseline, the champion as it stood at t and a "
-            "never-retrained model; a table, a decay plot and a sentence on which policy wins on this data. Logged to MLflow."
+            "never-retrained model; a table, a decay plot and a sentence on which policy wins on this "
+            "data. Logged to MLflow."
         ),
         ins={
-            "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=every_month, metadata=may_be_missing),
+            "features": dg.AssetIn(
+                plan.key(FEATURES), partition_mapping=every_month, metadata=may_be_missing
+            ),
             "model": dg.AssetIn(plan.key(MODEL), partition_mapping=every_month, metadata=may_be_missing),
-            "champion_model": dg.AssetIn(plan.key(CHAMPION_MODEL), partition_mapping=every_month, metadata=may_be_missing),
+            "champion_model": dg.AssetIn(
+                plan.key(CHAMPION_MODEL), partition_mapping=every_month, metadata=may_be_missing
+            ),
         },
         group_name=plan.name,
         kinds={"scikitlearn", "mlflow", "markdown"},
         io_manager_key="report_io_manager",
         automation_condition=after_each_gate(plan.key(CHAMPION_MODEL)),
-        # unpartitioned, but in the same runs as month ranges: the CLI's --partition-range needs every selected asset single-run
+        # unpartitioned, but in the same runs as month ranges: the CLI's --partition-range needs every
+        # selected asset single-run
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def backtest_report(
-        context: dg.AssetExecutionContext, features: Any, model: Any, champion_model: Any, mlflow_tracking: MlflowTracking,
-        storage: ProjectStorage, compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
+        context: dg.AssetExecutionContext,
+        features: Any,
+        model: Any,
+        champion_model: Any,
+        mlflow_tracking: MlflowTracking,
+        storage: ProjectStorage,
+        compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
         # a month whose rows were all dropped (stored while its blocking checks failed) has nothing to fit or score on
@@ -63,7 +75,10 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         # scores the model step computed for its window choice are reused, not refitted
         walk = WalkForwardScores(plan.task, features, None, storage.scores(plan.name), compute.map)
         rows = backtest_rows(plan, registry, walk, features, model, champion_model)
-        context.log.info(f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted, {walk.loaded} read from the score cache")
+        context.log.info(
+            f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted, {walk.loaded} read "
+            "from the score cache"
+        )
         report, metadata = backtest_record(plan, registry, rows, sorted(features), without_rows)
         context.log.info(report["verdict"])
         return dg.MaterializeResult(value=report, metadata=metadata)
@@ -72,25 +87,38 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
 
 
 def backtest_rows(
-    plan: PipelinePlan, registry: ModelRegistry, walk: WalkForwardScores, features: dict, model: dict, champion_model: dict
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    walk: WalkForwardScores,
+    features: dict,
+    model: dict,
+    champion_model: dict,
 ) -> list[monitoring.BacktestRow]:
     """Every policy's score on every month: the pipeline's own model, retrained windows, the first declared baseline,
     the champion as it stood, and the first month's model never retrained."""
     months = sorted(features)
     if not plan.chooses_window:
         for month in model:
-            if month in features and model[month] is not None:  # the pipeline's own model, trained on its declared window
+            # the pipeline's own model, trained on its declared window
+            if month in features and model[month] is not None:
                 walk.remember(training_months(plan, month, features), model[month])
 
     def never_retrained(score_window) -> list[monitoring.BacktestRow]:
         """The first month's model on every later month (months[1] is the same model as "the last month")."""
-        return [monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0]) for m in months[2:]]
+        return [
+            monitoring.BacktestRow(m, monitoring.NEVER_RETRAIN, score_window(months[:1], m), months[0])
+            for m in months[2:]
+        ]
 
     # the fits no earlier step made, side by side: the window scores of the rows below, asked for once beforehand
-    walk.prefetch(lambda score: (
-        monitoring.walk_forward(months, plan.monitoring.backtest_windows, score, lambda *_: None, lambda _: None),
-        never_retrained(score),
-    ))
+    walk.prefetch(
+        lambda score: (
+            monitoring.walk_forward(
+                months, plan.monitoring.backtest_windows, score, lambda *_: None, lambda _: None
+            ),
+            never_retrained(score),
+        )
+    )
     task = plan.task
 
     def score_baseline(train_month: str, month: str) -> float | None:
@@ -98,7 +126,9 @@ def backtest_rows(
         if not task.baselines:
             return None
         X, y = task.xy(features[train_month])
-        return task.primary_metric_of(task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month])
+        return task.primary_metric_of(
+            task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month]
+        )
 
     champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
 
@@ -112,12 +142,18 @@ def backtest_rows(
         return version, task.primary_metric_of(champions[version], features[month])
 
     baseline_label = task.baselines[0].key.replace("_", " ") if task.baselines else monitoring.COURSE_BASELINE
-    rows = monitoring.walk_forward(months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label)
+    rows = monitoring.walk_forward(
+        months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label
+    )
     return rows + never_retrained(walk.score)
 
 
 def backtest_record(
-    plan: PipelinePlan, registry: ModelRegistry, rows: list[monitoring.BacktestRow], months: list[str], without_rows: list[str]
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    rows: list[monitoring.BacktestRow],
+    months: list[str],
+    without_rows: list[str],
 ) -> tuple[dict, dict]:
     """The backtest's verdict, table and decay plot, logged to MLflow: the stored report and its metadata."""
     metric = plan.task.primary_metric
@@ -128,15 +164,33 @@ def backtest_record(
     if table_months:
         from ml_assets.plots import decay_plot_png
 
-        png = decay_plot_png(table_months, policies, scores, metric.upper(), f"{plan.name}: walk-forward backtest, {len(months)} months")
+        png = decay_plot_png(
+            table_months,
+            policies,
+            scores,
+            metric.upper(),
+            f"{plan.name}: walk-forward backtest, {len(months)} months",
+        )
     run_url = registry.log_backtest(
-        plan.name, [(r.month, slug(r.policy), r.score) for r in rows], {slug(p): m for p, m in found.means.items()},
-        found.winner, metric, markdown, png,
+        plan.name,
+        [(r.month, slug(r.policy), r.score) for r in rows],
+        {slug(p): m for p, m in found.means.items()},
+        found.winner,
+        metric,
+        markdown,
+        png,
     )
     report = {
-        "pipeline": plan.name, "metric": metric, "months": months, "months_without_rows": without_rows,
-        "rows": [asdict(r) for r in rows], "common_months": found.months, "means": found.means, "winner": found.winner,
-        "verdict": found.sentence, "markdown": markdown,
+        "pipeline": plan.name,
+        "metric": metric,
+        "months": months,
+        "months_without_rows": without_rows,
+        "rows": [asdict(r) for r in rows],
+        "common_months": found.months,
+        "means": found.means,
+        "winner": found.winner,
+        "verdict": found.sentence,
+        "markdown": markdown,
     }
     metadata = {
         "verdict": dg.MetadataValue.md(found.sentence),

@@ -1,6 +1,5 @@
 """champion_model: the promotion gate that moves the MLflow `champion` alias."""
 
-
 from dataclasses import dataclass
 
 import dagster as dg
@@ -9,7 +8,13 @@ from ml_assets import tracking
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
-from ml_assets.orchestration.plan import CHAMPION_ALIAS, CHAMPION_MODEL, EVALUATION_REPORT, FEATURES, PipelinePlan
+from ml_assets.orchestration.plan import (
+    CHAMPION_ALIAS,
+    CHAMPION_MODEL,
+    EVALUATION_REPORT,
+    FEATURES,
+    PipelinePlan,
+)
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 from ml_assets.ui_values import for_ui
@@ -49,12 +54,15 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         key=plan.key(CHAMPION_MODEL),
         description=(
             f"Moves the MLflow `champion` alias to the evaluated model only if it passed every blocking check and "
-            f"beats the current champion's {plan.task.primary_metric} on the same rows; its materializations are the audit trail."
+            f"beats the current champion's {plan.task.primary_metric} on the same rows; its "
+            "materializations are the audit trail."
         ),
         ins={
             "evaluation_report": dg.AssetIn(plan.key(EVALUATION_REPORT)),
             # a month awaiting its data (see evaluation_report) has no features and needs none
-            "features": dg.AssetIn(plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None),
+            "features": dg.AssetIn(
+                plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None
+            ),
         },
         partitions_def=plan.partitions_def,
         group_name=plan.name,
@@ -64,8 +72,12 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         backfill_policy=plan.backfill_policy,
     )
     def champion_model(
-        context: dg.AssetExecutionContext, evaluation_report, features, mlflow_tracking: MlflowTracking,
-        compute: StepCompute,  # scoring the champion on the candidate's rows: the step's native threads (orchestration/compute.py)
+        context: dg.AssetExecutionContext,
+        evaluation_report,
+        features,
+        mlflow_tracking: MlflowTracking,
+        # scoring the champion on the candidate's rows: the step's native threads (orchestration/compute.py)
+        compute: StepCompute,
     ):
         registry = plan.registry(mlflow_tracking)
         output = StepOutput()
@@ -78,7 +90,11 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             rows = plan.task.evaluation_rows(features[month] if plan.monthly else features)
             decision = gate(plan, registry, month, report, rows)
             if decision.promote:
-                refuse_unless_running(context.instance, context.run.run_id, f"the champion alias (version {decision.candidate_version})")
+                refuse_unless_running(
+                    context.instance,
+                    context.run.run_id,
+                    f"the champion alias (version {decision.candidate_version})",
+                )
                 registry.promote(decision.candidate_version)
             context.log.info(decision.reason)
             output.add(month, *gate_record(plan, registry, month, report, decision))
@@ -92,31 +108,52 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     return champion_model
 
 
-def report_alias(context: dg.AssetExecutionContext, plan: PipelinePlan, registry: ModelRegistry, champion) -> None:
+def report_alias(
+    context: dg.AssetExecutionContext, plan: PipelinePlan, registry: ModelRegistry, champion
+) -> None:
     """The champion_alias external asset materialized when the alias moved since it was last reported."""
     alias = plan.key(CHAMPION_ALIAS)
     last = context.instance.get_latest_materialization_event(alias)
-    last_version = last.asset_materialization.metadata.get("champion_version") if last and last.asset_materialization else None
+    last_version = (
+        last.asset_materialization.metadata.get("champion_version")
+        if last and last.asset_materialization
+        else None
+    )
     if last_version is not None and getattr(last_version, "value", last_version) == str(champion.version):
         return
-    context.log_event(dg.AssetMaterialization(
-        asset_key=alias,
-        metadata={
-            "champion_version": str(champion.version),
-            "champion_uri": registry.champion_uri,
-            "champion_version_url": dg.MetadataValue.url(registry.version_url(champion.version)),
-            "reported_by_months": ", ".join(months_of(plan, context)),
-        },
-    ))
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=alias,
+            metadata={
+                "champion_version": str(champion.version),
+                "champion_uri": registry.champion_uri,
+                "champion_version_url": dg.MetadataValue.url(registry.version_url(champion.version)),
+                "reported_by_months": ", ".join(months_of(plan, context)),
+            },
+        )
+    )
 
 
-def nothing_to_gate(plan: PipelinePlan, registry: ModelRegistry, month: str, report: dict) -> tuple[dict, dict]:
+def nothing_to_gate(
+    plan: PipelinePlan, registry: ModelRegistry, month: str, report: dict
+) -> tuple[dict, dict]:
     champion = registry.champion()
     version = str(champion.version) if champion else None
     reason = f"no model was evaluated on {month} ({report['status']})"
-    markdown = f"**{month}**: kept — {reason}.\n\nChampion now: {f'version {version}' if version else 'none yet'} of `{registry.name}`."
-    value = {"pipeline": plan.name, "evaluated_on": month, "metric": plan.task.primary_metric, "promoted": False,
-             "champion_version": version, "candidate_version": None, "reason": reason, "markdown": markdown}
+    markdown = (
+        f"**{month}**: kept — {reason}.\n\nChampion now: "
+        f"{f'version {version}' if version else 'none yet'} of `{registry.name}`."
+    )
+    value = {
+        "pipeline": plan.name,
+        "evaluated_on": month,
+        "metric": plan.task.primary_metric,
+        "promoted": False,
+        "champion_version": version,
+        "candidate_version": None,
+        "reason": reason,
+        "markdown": markdown,
+    }
     return value, {"decision": "nothing to gate", "reason": reason, "champion_version": str(version)}
 
 
@@ -134,7 +171,9 @@ def gate(plan: PipelinePlan, registry: ModelRegistry, month: str | None, report:
     metric = plan.task.primary_metric
     candidate = report["model_version"]
     if candidate is None:
-        raise dg.Failure(f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version")
+        raise dg.Failure(
+            f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version"
+        )
     champion = registry.champion()
     if champion is not None and str(champion.version) == str(report.get("champion_version")):
         # the report already scored this champion on the same rows
@@ -167,10 +206,17 @@ def gate_record(
         f"Champion now: version {champion_version} of `{registry.name}`."
     )
     value = {
-        "pipeline": plan.name, "evaluated_on": month or "holdout", "metric": metric,
-        "candidate_version": candidate, "candidate_score": report["score"],
-        "previous_champion_version": previous_version, "previous_champion_score": previous_score,
-        "promoted": decision.promote, "champion_version": champion_version, "reason": decision.reason, "markdown": markdown,
+        "pipeline": plan.name,
+        "evaluated_on": month or "holdout",
+        "metric": metric,
+        "candidate_version": candidate,
+        "candidate_score": report["score"],
+        "previous_champion_version": previous_version,
+        "previous_champion_score": previous_score,
+        "promoted": decision.promote,
+        "champion_version": champion_version,
+        "reason": decision.reason,
+        "markdown": markdown,
     }
     return value, {
         "decision": "promoted" if decision.promote else "kept",
@@ -181,6 +227,8 @@ def gate_record(
         f"previous_champion_{metric}": for_ui(previous_score) if previous_score is not None else "none",
         "champion_version": str(champion_version),
         "champion_uri": registry.champion_uri,
-        "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version)) if champion_version else "none",
+        "champion_version_url": dg.MetadataValue.url(registry.version_url(champion_version))
+        if champion_version
+        else "none",
         "summary": dg.MetadataValue.md(markdown),
     }

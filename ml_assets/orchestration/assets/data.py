@@ -1,6 +1,5 @@
 """raw_data (the source as delivered, in one schema) and features (cleaned rows, target and inputs)."""
 
-
 import hashlib
 
 import dagster as dg
@@ -42,7 +41,9 @@ def history_before(plan: PipelinePlan, month: str, loaded: dict, cache_dir: str,
         try:
             frame, _ = plan.source.load(previous, cache_dir)
         except (SourceDataError, SourceUnavailableError) as exc:
-            log.warning(f"{month}: no as-of history from {previous} ({exc}); its first rows see only the month's own")
+            log.warning(
+                f"{month}: no as-of history from {previous} ({exc}); its first rows see only the month's own"
+            )
             return None
     times = pd.to_datetime(frame[plan.source.time_column])
     keep = (times >= start - pd.Timedelta(seconds=as_of.history_seconds())) & (times < start)
@@ -80,21 +81,31 @@ def ingest(plan: PipelinePlan, months: list[str | None], cache_dir: str, log) ->
         if partition and plan.task.feature_spec.as_of is not None:
             history = history_before(plan, partition, delivered, cache_dir, log)
             if history is not None and len(history):
-                frame = pd.concat([history.assign(**{HISTORY_MARK: True}), frame.assign(**{HISTORY_MARK: False})], ignore_index=True)
+                frame = pd.concat(
+                    [history.assign(**{HISTORY_MARK: True}), frame.assign(**{HISTORY_MARK: False})],
+                    ignore_index=True,
+                )
             extra = {"history_rows": 0 if history is None else len(history)}
         versions[partition] = frame_fingerprint(frame)
-        output.add(partition, frame, {
-            "source": plan.source.label,
-            "location": location,
-            "source_fingerprint": _fingerprint_or_unknown(plan, partition, cache_dir),
-            "rows": len(frame),
-            **extra,
-            "columns": ", ".join(map(str, frame.columns)),
-            **step.metadata,
-        }, step.check_results)
+        output.add(
+            partition,
+            frame,
+            {
+                "source": plan.source.label,
+                "location": location,
+                "source_fingerprint": _fingerprint_or_unknown(plan, partition, cache_dir),
+                "rows": len(frame),
+                **extra,
+                "columns": ", ".join(map(str, frame.columns)),
+                **step.metadata,
+            },
+            step.check_results,
+        )
     # a range records one data version for all its months: the hash of theirs
     output.data_version = (
-        next(iter(versions.values())) if len(versions) == 1 else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
+        next(iter(versions.values()))
+        if len(versions) == 1
+        else hashlib.sha256(str(sorted(versions.items())).encode()).hexdigest()[:16]
     )
     return output
 
@@ -105,8 +116,13 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        description=f"{plan.source.label} data as the source delivers it{' (one month)' if plan.monthly else ''}, in one schema"
-        + (", with the rows just before the month that its as-of inputs look back on." if plan.monthly and plan.task.feature_spec.as_of else "."),
+        description=f"{plan.source.label} data as the source delivers "
+        f"it{' (one month)' if plan.monthly else ''}, in one schema"
+        + (
+            ", with the rows just before the month that its as-of inputs look back on."
+            if plan.monthly and plan.task.feature_spec.as_of
+            else "."
+        ),
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"pandas", "parquet"},
@@ -124,11 +140,14 @@ def build_raw_data(plan: PipelinePlan) -> dg.AssetsDefinition:
         try:
             output = ingest(plan, months_of(plan, context), storage.cache_dir, context.log)
         except SourceDataError as exc:
-            if plan.monthly and exc.month and exc.month != "-":  # recorded on the month, so the next month's evaluation can say why this one has no model
+            # recorded on the month, so the next month's evaluation can say why this one has no model
+            if plan.monthly and exc.month and exc.month != "-":
                 context.log_event(refused(plan, exc.month, exc.problem, exc.location))
             # Bad data does not get better by retrying; network faults (other errors) do.
             raise dg.Failure(
-                description=str(exc), metadata={"partition": exc.month or "-", "location": exc.location, "problem": exc.problem}, allow_retries=False
+                description=str(exc),
+                metadata={"partition": exc.month or "-", "location": exc.location, "problem": exc.problem},
+                allow_retries=False,
             ) from exc
         # the months' own data is judged first (its problem is the one to fix); then, before anything is stored, whether
         # the run's first evaluation can have the model it scores
@@ -143,7 +162,8 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        description="Cleaned rows with the target and the model inputs; metadata counts what each cleaning rule dropped.",
+        description="Cleaned rows with the target and the model inputs; metadata counts what each cleaning "
+        "rule dropped.",
         ins={"raw_data": dg.AssetIn(key=plan.key(RAW_DATA))},
         partitions_def=plan.partitions_def,
         group_name=plan.name,
@@ -159,8 +179,15 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
             step = plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition)
             output.add(partition, step.value, step.metadata, step.check_results)
             failed = [r for r in step.check_results if not r.passed]
-            if partition and failed:  # no model can learn from this month: the next month's report says why (refusal)
-                context.log_event(refused(plan, partition, "; ".join(f"its features failed {r.check_name} ({figures(r)})" for r in failed)))
+            # no model can learn from this month: the next month's report says why (refusal)
+            if partition and failed:
+                context.log_event(
+                    refused(
+                        plan,
+                        partition,
+                        "; ".join(f"its features failed {r.check_name} ({figures(r)})" for r in failed),
+                    )
+                )
         return materialized(plan, context, output)
 
     return features

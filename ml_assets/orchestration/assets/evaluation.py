@@ -6,7 +6,6 @@ month M. Unpartitioned pipelines compare predictors by repeated cross-validation
 registered model on its held-out split.
 """
 
-
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +41,9 @@ def card_evaluation(plan: PipelinePlan, evaluated: Evaluated, month: str | None)
     """The model card's Evaluation section: where it was scored, its metrics and its baselines."""
     where = f"the next month, {month}" if plan.monthly else "its held-out split and repeated cross-validation"
     figures = "\n".join(f"- {name}: {value:.3f}" for name, value in evaluated.logged_metrics.items())
-    checks_line = ", ".join(f"{r.check_name} {'passed' if r.passed else '**failed**'}" for r in evaluated.check_results)
+    checks_line = ", ".join(
+        f"{r.check_name} {'passed' if r.passed else '**failed**'}" for r in evaluated.check_results
+    )
     return f"Scored on {where}:\n\n{figures}\n\nBlocking checks: {checks_line}.\n"
 
 
@@ -51,8 +52,16 @@ def first_month_report(plan: PipelinePlan, month: str) -> dict:
         f"**{month}** is the first month of {plan.name}'s source: no earlier month trained a model, "
         "so there is nothing to evaluate here. The model trained on it is evaluated in the next month."
     )
-    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "first month", "model_version": None,
-            "score": None, "checks": {}, "markdown": markdown}
+    return {
+        "pipeline": plan.name,
+        "task": plan.task.kind,
+        "partition": month,
+        "status": "first month",
+        "model_version": None,
+        "score": None,
+        "checks": {},
+        "markdown": markdown,
+    }
 
 
 def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
@@ -60,8 +69,17 @@ def awaiting_report(plan: PipelinePlan, month: str, trained_on: str) -> dict:
         f"**{month}** has no features yet, so the model trained on {trained_on} waits to be evaluated on it. "
         f"Automation evaluates it as soon as {month} is materialized."
     )
-    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "awaiting data",
-            "trained_on": trained_on, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
+    return {
+        "pipeline": plan.name,
+        "task": plan.task.kind,
+        "partition": month,
+        "status": "awaiting data",
+        "trained_on": trained_on,
+        "model_version": None,
+        "score": None,
+        "checks": {},
+        "markdown": markdown,
+    }
 
 
 def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) -> dict:
@@ -69,8 +87,18 @@ def refused_report(plan: PipelinePlan, month: str, trained_on: str, why: str) ->
         f"**{month}** has nothing to evaluate: {trained_on}'s data was refused ({why}), so no model was trained on it. "
         f"The model trained on {month} is evaluated in the next month; {trained_on} is retried when its source changes."
     )
-    return {"pipeline": plan.name, "task": plan.task.kind, "partition": month, "status": "previous month refused",
-            "trained_on": trained_on, "why": why, "model_version": None, "score": None, "checks": {}, "markdown": markdown}
+    return {
+        "pipeline": plan.name,
+        "task": plan.task.kind,
+        "partition": month,
+        "status": "previous month refused",
+        "trained_on": trained_on,
+        "why": why,
+        "model_version": None,
+        "score": None,
+        "checks": {},
+        "markdown": markdown,
+    }
 
 
 def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
@@ -87,12 +115,19 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         automation_condition=on_upstream_data_change(),
         # automation launches the checks with the report (see with_its_asset)
         check_specs=check_specs(
-            key, plan.task.evaluation_check_names, automation_condition=with_its_asset(), descriptions=plan.task.check_descriptions()
+            key,
+            plan.task.evaluation_check_names,
+            automation_condition=with_its_asset(),
+            descriptions=plan.task.check_descriptions(),
         ),
         backfill_policy=plan.backfill_policy,
     )
     def evaluation_report(
-        context: dg.AssetExecutionContext, model: Any, features: Any, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
+        context: dg.AssetExecutionContext,
+        model: Any,
+        features: Any,
+        mlflow_tracking: MlflowTracking,
+        storage: ProjectStorage,
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
@@ -105,25 +140,38 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
             else:
                 ready.append((month, trained_on))
         asked = [
-            MonthToEvaluate(month, trained_on, model[trained_on] if plan.monthly else model,
-                            {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
-                            *training_run_of(plan, registry, trained_on))
+            MonthToEvaluate(
+                month,
+                trained_on,
+                model[trained_on] if plan.monthly else model,
+                {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
+                *training_run_of(plan, registry, trained_on),
+            )
             for month, trained_on in ready
         ]
         # all scored (side by side) before any is logged, here in month order: MLflow's small writes wait for the GIL
         # beside scoring threads
-        for month, evaluated in zip(asked, evaluated_months(plan, registry, storage, compute, asked), strict=True):
+        for month, evaluated in zip(
+            asked, evaluated_months(plan, registry, storage, compute, asked), strict=True
+        ):
             output.add(month.month, *record(plan, registry, month, evaluated))
         months = sorted(output.values, key=lambda m: m or "")
-        yield dg.Output(value_of(plan, {m: output.values[m] for m in months}),
-                        metadata=combined_metadata({m: output.metadata[m] for m in months}, context))  # stored here
-        # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py), side by side
+        yield dg.Output(
+            value_of(plan, {m: output.values[m] for m in months}),
+            metadata=combined_metadata({m: output.metadata[m] for m in months}, context),
+        )  # stored here
+
+        # every figure reported, read back as stored, against the stored model and rows
+        # (tasks/recompute.py), side by side
         def recompute(month: MonthToEvaluate):
-            return recompute_report(plan.task, storage.stored_report(key.path, month.month), month.model, month.features)
+            return recompute_report(
+                plan.task, storage.stored_report(key.path, month.month), month.model, month.features
+            )
 
         for month, figures in zip(asked, compute.map(recompute, asked), strict=True):
             output.checks[month.month].append(recomputed(month.month, figures))
-        if not output.checks:  # no month here could be judged (the first month, months without data): the checks say so
+        # no month here could be judged (the first month, months without data): the checks say so
+        if not output.checks:
             why = "; ".join(f"{m}: {md['status']}" for m, md in sorted(output.metadata.items()))
             output.checks = {None: [not_judged(name, why) for name in plan.task.evaluation_check_names]}
         yield from checked(context, output)
@@ -133,7 +181,8 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
 
 def report_inputs(plan: PipelinePlan) -> dict[str, dg.AssetIn]:
     """A month's model (trained on the month before) and the features of both months; the table's model and features.
-    A month's inputs may be absent: the source's first month has no earlier one, and a backfill picked by partition names
+    A month's inputs may be absent: the source's first month has no earlier one, and a backfill picked by
+    partition names
     also evaluates the month after its range (Dagster adds every child of the range's last model). The asset says which,
     rather than failing on a read."""
     if not plan.monthly:
@@ -141,7 +190,9 @@ def report_inputs(plan: PipelinePlan) -> dict[str, dg.AssetIn]:
     may_be_missing = {"allow_missing_partitions": True}
     return {
         "model": dg.AssetIn(plan.key(MODEL), partition_mapping=months_back(-1, -1), metadata=may_be_missing),
-        "features": dg.AssetIn(plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing),
+        "features": dg.AssetIn(
+            plan.key(FEATURES), partition_mapping=months_back(-1, 0), metadata=may_be_missing
+        ),
     }
 
 
@@ -166,7 +217,12 @@ def previous_month(plan: PipelinePlan, month: str) -> str | None:
 
 
 def nothing_to_evaluate(
-    plan: PipelinePlan, instance: dg.DagsterInstance, month: str | None, trained_on: str | None, model, features
+    plan: PipelinePlan,
+    instance: dg.DagsterInstance,
+    month: str | None,
+    trained_on: str | None,
+    model,
+    features,
 ) -> tuple[dict, dict] | None:
     """The report and metadata of a month with nothing to evaluate (the source's first month, a month awaiting its data,
     a month after a refused one); None when the month can be evaluated. Fails naming the range to materialize first
@@ -178,28 +234,41 @@ def nothing_to_evaluate(
     # nothing to score yet: a backfill by partition names adds the months after its range (children of its last
     # models, some trained on the part of their window that exists), and they wait for their data
     if month not in features:
-        return awaiting_report(plan, month, trained_on), {"status": f"awaiting {month}'s features", "train_month": trained_on}
+        return awaiting_report(plan, month, trained_on), {
+            "status": f"awaiting {month}'s features",
+            "train_month": trained_on,
+        }
     if trained_on not in model or trained_on not in features:
         why = refusal(instance, plan, trained_on)
         if why is not None:  # a refused month stops nothing after it: this month says why it has no score
-            return refused_report(plan, month, trained_on, why), {"status": f"{trained_on} was refused: nothing to evaluate", "train_month": trained_on}
+            return refused_report(plan, month, trained_on, why), {
+                "status": f"{trained_on} was refused: nothing to evaluate",
+                "train_month": trained_on,
+            }
         lacking = missing_before(plan, instance, month)  # the one range to materialize first
         missing = MODEL if trained_on not in model else FEATURES
         raise dg.Failure(
-            lacking.message(plan) if lacking else missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"),
+            lacking.message(plan)
+            if lacking
+            else missing_partition_message(plan.key(missing), trained_on, f"the evaluation of {month}"),
             allow_retries=False,
         )
     if model[trained_on] is None:  # stored while its month awaited its features
         raise dg.Failure(
             f"{plan.key(MODEL).to_user_string()}[{trained_on}] was stored before {trained_on}'s features existed and "
             f"holds no model: materialize {plan.key(MODEL).to_user_string()} for {trained_on} (automation does once "
-            "its features are materialized)", allow_retries=False,
+            "its features are materialized)",
+            allow_retries=False,
         )
     return None
 
 
 def evaluated_months(
-    plan: PipelinePlan, registry: ModelRegistry, storage: ProjectStorage, compute: StepCompute, asked: "list[MonthToEvaluate]"
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    storage: ProjectStorage,
+    compute: StepCompute,
+    asked: "list[MonthToEvaluate]",
 ) -> list[Evaluated]:
     """Each month's model scored beside its baselines and the current champion (its MLflow lookups first, here)."""
     champion = registry.champion()
@@ -207,11 +276,21 @@ def evaluated_months(
 
     def score(month: MonthToEvaluate) -> Evaluated:
         rows = plan.task.evaluation_rows(month.features[month.month] if plan.monthly else month.features)
-        champion_score = (str(champion.version), plan.task.primary_metric_of(champion_model, rows)) if champion else (None, None)
+        champion_score = (
+            (str(champion.version), plan.task.primary_metric_of(champion_model, rows))
+            if champion
+            else (None, None)
+        )
         return plan.task.evaluate(
-            month.model, month.features, month.month, month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
-            month.version, champion_score, model_months=month.run.data.params.get("training_months"),
-            scores=storage.scores(plan.name), window_reason=month.run.data.params.get("training_window_reason"),
+            month.model,
+            month.features,
+            month.month,
+            month.run.data.metrics.get(f"train_{plan.task.primary_metric}"),
+            month.version,
+            champion_score,
+            model_months=month.run.data.params.get("training_months"),
+            scores=storage.scores(plan.name),
+            window_reason=month.run.data.params.get("training_window_reason"),
             jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
         )
 
@@ -244,10 +323,17 @@ def training_run_of(plan: PipelinePlan, registry: ModelRegistry, trained_on: str
 def record(plan: PipelinePlan, registry: ModelRegistry, month: MonthToEvaluate, evaluated: Evaluated):
     """The evaluation logged to the model's run and card: the stored report, UI metadata and check results."""
     run = month.run
-    registry.log_evaluation(run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month.month or "holdout")
+    registry.log_evaluation(
+        run.info.run_id, evaluated.logged_metrics, evaluated.markdown, evaluated.png, month.month or "holdout"
+    )
     if month.version:
         registry.add_to_model_card(month.version, "Evaluation", card_evaluation(plan, evaluated, month.month))
-    report = {**evaluated.report, "status": "evaluated", "mlflow_run_id": run.info.run_id, "markdown": evaluated.markdown}
+    report = {
+        **evaluated.report,
+        "status": "evaluated",
+        "mlflow_run_id": run.info.run_id,
+        "markdown": evaluated.markdown,
+    }
     ui = {
         **evaluated.ui_metadata,
         "model_version": month.version or "unregistered",

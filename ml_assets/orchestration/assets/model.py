@@ -69,27 +69,40 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "mlflow"},
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
-        automation_condition=on_drift_alarm(plan.key(DRIFT_ALARM)) if retrain_on_drift else on_upstream_data_change(),
+        automation_condition=on_drift_alarm(plan.key(DRIFT_ALARM))
+        if retrain_on_drift
+        else on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
     def model(
-        context: dg.AssetExecutionContext, config: ModelConfig, features, mlflow_tracking: MlflowTracking, storage: ProjectStorage,
+        context: dg.AssetExecutionContext,
+        config: ModelConfig,
+        features,
+        mlflow_tracking: MlflowTracking,
+        storage: ProjectStorage,
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
-        mlflow: DagsterRunMlflow,  # dagster-mlflow's resource: the Dagster run's MLflow run, which each model nests under
+        # dagster-mlflow's resource: the Dagster run's MLflow run, which each model nests under
+        mlflow: DagsterRunMlflow,
     ):
         """One model per month of the range (or one for the table)."""
         registry = plan.registry(mlflow_tracking)
         partitions = list(months_of(plan, context))
         ended = registry.end_orphaned_runs(
-            lambda run_id: dagster_run_ended(context.instance, run_id), rerun=(context.run.run_id, [p or "all" for p in partitions])
+            lambda run_id: dagster_run_ended(context.instance, run_id),
+            rerun=(context.run.run_id, [p or "all" for p in partitions]),
         )
         if ended:
-            context.log.warning(f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}")
+            context.log.warning(
+                f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}"
+            )
         output, ready = StepOutput(), []
         for partition in partitions:
             if plan.monthly and partition not in features:
                 if plan.months_read_by_model == 1:
-                    raise dg.Failure(missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}"), allow_retries=False)
+                    raise dg.Failure(
+                        missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}"),
+                        allow_retries=False,
+                    )
                 # a backfill by partition names also targets the months after its range whose window reaches back into
                 # it: with no rows of their own they train nothing (no MLflow run, no version) until their month arrives
                 context.log.info(f"{partition}'s own features are not materialized: its model awaits them")
@@ -97,16 +110,53 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             else:
                 ready.append(partition)
         # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
-        scores = WalkForwardScores(plan.task, features, config.random_state, storage.scores(plan.name), compute.map) if plan.monthly else None
+        scores = (
+            WalkForwardScores(
+                plan.task, features, config.random_state, storage.scores(plan.name), compute.map
+            )
+            if plan.monthly
+            else None
+        )
         windows, choices = training_windows(plan, ready, features, scores, context.log)
-        trained = train_months(plan, registry, mlflow, context.run.run_id, ready, windows, features, scores, config.random_state, compute)
+        trained = train_months(
+            plan,
+            registry,
+            mlflow,
+            context.run.run_id,
+            ready,
+            windows,
+            features,
+            scores,
+            config.random_state,
+            compute,
+        )
         if scores:
-            context.log.info(f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from the score cache")
+            context.log.info(
+                f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from "
+                "the score cache"
+            )
         for partition, (fingerprint, fitted, reference) in zip(ready, trained, strict=True):
-            refuse_unless_running(context.instance, context.run.run_id, f"the model of {partition or 'the table'} (a registered version)")
+            refuse_unless_running(
+                context.instance,
+                context.run.run_id,
+                f"the model of {partition or 'the table'} (a registered version)",
+            )
             tags = run_tags(plan, context.run.run_id, partition, fingerprint)
-            output.add(partition, fitted.model, registered(plan, registry, mlflow, tags, fitted, reference, partition, windows[partition],
-                                                         choices.get(partition)))
+            output.add(
+                partition,
+                fitted.model,
+                registered(
+                    plan,
+                    registry,
+                    mlflow,
+                    tags,
+                    fitted,
+                    reference,
+                    partition,
+                    windows[partition],
+                    choices.get(partition),
+                ),
+            )
         return materialized(plan, context, output)
 
     return model
@@ -120,24 +170,41 @@ def training_windows(
     choices: dict[str, WindowChoice] = {}
     if plan.chooses_window:
         # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
-        scores.prefetch(lambda score: [choose_window(plan, partition, features, score) for partition in ready])
+        scores.prefetch(
+            lambda score: [choose_window(plan, partition, features, score) for partition in ready]
+        )
         for partition in ready:
             choices[partition] = choose_window(plan, partition, features, scores.score)
-            log.info(f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}")
+            log.info(
+                f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}"
+            )
         log.info(
-            f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) fitted for them, "
+            f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) "
+            "fitted for them, "
             f"{scores.loaded} read from the score cache"
         )
     windows = {
-        partition: training_months(plan, partition, features, choices[partition].window if partition in choices else None)
-        if plan.monthly else [] for partition in ready
+        partition: training_months(
+            plan, partition, features, choices[partition].window if partition in choices else None
+        )
+        if plan.monthly
+        else []
+        for partition in ready
     }
     return windows, choices
 
 
 def train_months(
-    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunMlflow, run_id: str, ready: list, windows: dict, features,
-    scores: WalkForwardScores | None, random_state: int | None, compute: StepCompute,
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    dagster_run: DagsterRunMlflow,
+    run_id: str,
+    ready: list,
+    windows: dict,
+    features,
+    scores: WalkForwardScores | None,
+    random_state: int | None,
+    compute: StepCompute,
 ) -> list[tuple[str, Trained, Any]]:
     """The months' models side by side (each is logged and registered afterwards, in month order: MLflow's many small
     writes would wait on the fitting threads for the GIL): for each month its rows' fingerprint, the trained model and
@@ -151,7 +218,12 @@ def train_months(
             rows = rows_of(partition)
             sample = plan.monitoring.drift.reference_rows
             # training metrics on the drift reference's rows, not every row again
-            trained = plan.task.train(rows, random_state, prefit=scores.fit_for(windows[partition]) if scores else None, metric_rows=sample)
+            trained = plan.task.train(
+                rows,
+                random_state,
+                prefit=scores.fit_for(windows[partition]) if scores else None,
+                metric_rows=sample,
+            )
             # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
             reference = plan.task.predicted_rows(trained.model, reference_sample(rows, sample))
         except Exception as exc:
@@ -184,30 +256,59 @@ def run_tags(plan: PipelinePlan, run_id: str, partition: str | None, fingerprint
 
 
 def registered(
-    plan: PipelinePlan, registry: ModelRegistry, dagster_run: DagsterRunMlflow, tags: dict[str, str], trained: Trained, reference,
-    partition: str | None, window: list[str], choice: WindowChoice | None,
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    dagster_run: DagsterRunMlflow,
+    tags: dict[str, str],
+    trained: Trained,
+    reference,
+    partition: str | None,
+    window: list[str],
+    choice: WindowChoice | None,
 ) -> dict[str, Any]:
     """The trained model logged to an MLflow run of its own and registered as a new version with its model card; the
     month's metadata."""
     params = {
-        **trained.params, "pipeline": plan.name, "partition": partition or "all",
+        **trained.params,
+        "pipeline": plan.name,
+        "partition": partition or "all",
         **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
         **({"training_window": choice.window, "training_window_reason": choice.reason} if choice else {}),
     }
     try:
         with registry.training_run(run_name(plan, partition), tags, dagster_run) as run:
-            info = registry.log_trained_model(trained.model, trained.example, trained.rows, params, trained.train_metrics, reference)
+            info = registry.log_trained_model(
+                trained.model, trained.example, trained.rows, params, trained.train_metrics, reference
+            )
     except tracking.RegistryNameClashError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
     version = info.registered_model_version
-    registry.set_model_card(version, monitoring.model_card(
-        registry.name, str(version), plan.name, plan.task.kind, partition or "the table's training split",
-        trained.rows, list(trained.example.columns), trained.train_metrics,
-        limitations=plan.task.limitations(f"the months {month_span(window, count=True)}" if len(window) > 1 else partition),
-    ))
+    registry.set_model_card(
+        version,
+        monitoring.model_card(
+            registry.name,
+            str(version),
+            plan.name,
+            plan.task.kind,
+            partition or "the table's training split",
+            trained.rows,
+            list(trained.example.columns),
+            trained.train_metrics,
+            limitations=plan.task.limitations(
+                f"the months {month_span(window, count=True)}" if len(window) > 1 else partition
+            ),
+        ),
+    )
     return {
         **({"train_month": partition} if partition else {}),
-        **({"training_window_months": choice.window, "training_window_reason": dg.MetadataValue.md(choice.reason)} if choice else {}),
+        **(
+            {
+                "training_window_months": choice.window,
+                "training_window_reason": dg.MetadataValue.md(choice.reason),
+            }
+            if choice
+            else {}
+        ),
         **({"training_months": ", ".join(window)} if plan.monthly and plan.months_read_by_model > 1 else {}),
         **trained.metadata,
         "hyperparameters": dg.MetadataValue.json(trained.params),
@@ -228,10 +329,16 @@ class TrainingFailedError(Exception):
         self.partition, self.error = partition, error
 
 
-def choose_window(plan: PipelinePlan, month: str, features: dict, score: Callable[[list[str], str], float]) -> WindowChoice:
+def choose_window(
+    plan: PipelinePlan, month: str, features: dict, score: Callable[[list[str], str], float]
+) -> WindowChoice:
     """`training_window: backtest`: the candidate window scored best on the months with data before `month`."""
     before = [m for m in sorted(features) if m < month]
     return monitoring.choose_window(
-        before, plan.monitoring.backtest_windows, plan.window_evidence_months, score,
-        plan.task.higher_is_better, plan.task.primary_metric,
+        before,
+        plan.monitoring.backtest_windows,
+        plan.window_evidence_months,
+        score,
+        plan.task.higher_is_better,
+        plan.task.primary_metric,
     )

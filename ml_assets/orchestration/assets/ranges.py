@@ -36,7 +36,9 @@ def raw_value(value: Any) -> Any:
     return value.value if isinstance(value, dg.MetadataValue) else value
 
 
-def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.AssetExecutionContext | None = None) -> dict[str, Any]:
+def combined_metadata(
+    by_month: dict[str | None, dict[str, Any]], context: dg.AssetExecutionContext | None = None
+) -> dict[str, Any]:
     """One month (or unpartitioned): its metadata. A range: the months and a per-month table for every partition,
     and (given the step's context) each month's own metadata, report and plot included, on its own partition's
     materialization, so the UI shows every month as a month-by-month run would and plots them across partitions."""
@@ -46,7 +48,10 @@ def combined_metadata(by_month: dict[str | None, dict[str, Any]], context: dg.As
     if context is not None:
         for month in months:
             context.add_asset_metadata(by_month[month], partition_key=month)
-    table = {month: {k: raw_value(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)} for month in months}
+    table = {
+        month: {k: raw_value(v) for k, v in by_month[month].items() if not isinstance(v, dg.MetadataValue)}
+        for month in months
+    }
     return {"months": month_span(months, count=True), "by_month": dg.MetadataValue.json(table)}
 
 
@@ -59,7 +64,9 @@ def log_failed_checks(context: dg.AssetExecutionContext, results: list[CheckOutc
         if not result.passed:
             month = raw_value((result.metadata or {}).get("month", "")) or ""
             where = f"[{month}]" if month else ""
-            context.log.error(f"{context.asset_key.to_user_string()}{where}: check {result.check_name} failed: {figures(result)}")
+            context.log.error(
+                f"{context.asset_key.to_user_string()}{where}: check {result.check_name} failed: {figures(result)}"
+            )
 
 
 def combined_checks(by_month: dict[str | None, list[CheckOutcome]]) -> list[dg.AssetCheckResult]:
@@ -76,12 +83,21 @@ def combined_checks(by_month: dict[str | None, list[CheckOutcome]]) -> list[dg.A
         failed = [m for m, r in results.items() if not r.passed]
         shown_month = failed[0] if failed else sorted(results)[-1]
         detail = {k: v for k, v in (results[shown_month].metadata or {}).items() if k != "month"}
-        combined.append(check_result(CheckOutcome(
-            name,
-            not failed,
-            {"months_judged": month_span(sorted(results), count=True), "months_failed": ", ".join(failed) or "none", "figures_of": shown_month, **detail},
-            results[shown_month].severity,
-        )))
+        combined.append(
+            check_result(
+                CheckOutcome(
+                    name,
+                    not failed,
+                    {
+                        "months_judged": month_span(sorted(results), count=True),
+                        "months_failed": ", ".join(failed) or "none",
+                        "figures_of": shown_month,
+                        **detail,
+                    },
+                    results[shown_month].severity,
+                )
+            )
+        )
     return combined
 
 
@@ -100,7 +116,13 @@ class StepOutput:
     checks: dict[str | None, list[CheckOutcome]] = field(default_factory=dict)
     data_version: str | None = None
 
-    def add(self, month: str | None, value: Any, metadata: dict[str, Any], checks: list[CheckOutcome] | None = None) -> None:
+    def add(
+        self,
+        month: str | None,
+        value: Any,
+        metadata: dict[str, Any],
+        checks: list[CheckOutcome] | None = None,
+    ) -> None:
         self.values[month], self.metadata[month] = value, metadata
         if checks is not None:
             self.checks[month] = checks
@@ -109,7 +131,9 @@ class StepOutput:
         return [r for results in self.checks.values() for r in results if not r.passed]
 
 
-def materialized(plan: PipelinePlan, context: dg.AssetExecutionContext, output: StepOutput) -> dg.MaterializeResult:
+def materialized(
+    plan: PipelinePlan, context: dg.AssetExecutionContext, output: StepOutput
+) -> dg.MaterializeResult:
     """The step's output as one materialization of its range, its failed checks named in the log."""
     log_failed_checks(context, output.failed_checks())
     months = sorted(output.values, key=lambda m: m or "")

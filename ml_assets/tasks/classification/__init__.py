@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_CLASSES = 100  # more distinct labels than this is a number, not a class
-MAX_NUMERIC_CODES = 20  # numbers as labels: more than this without target.class_names looks like a measurement
+MAX_NUMERIC_CODES = (
+    20  # numbers as labels: more than this without target.class_names looks like a measurement
+)
 
 
 class ClassificationTask(Task):
@@ -29,7 +31,11 @@ class ClassificationTask(Task):
         from ml_assets.config import refuse
 
         if spec.quality.max_rmse is not None:
-            refuse("quality.max_rmse", spec.quality.max_rmse, "a regression threshold; classification has quality.min_accuracy")
+            refuse(
+                "quality.max_rmse",
+                spec.quality.max_rmse,
+                "a regression threshold; classification has quality.min_accuracy",
+            )
         if spec.target.min is not None or spec.target.max is not None:
             refuse("target.min / target.max", "set", "regression settings (they drop rows by target value)")
         names = spec.target.class_names
@@ -59,18 +65,29 @@ class ClassificationTask(Task):
 
         present = values.dropna()
         if self.target.positive_above is not None and not pd.api.types.is_numeric_dtype(values):
-            return [f"target.positive_above needs a numeric target; {self.target_column!r} holds {values.dtype} (e.g. {plain(present.iloc[0])!r})"]
+            return [
+                f"target.positive_above needs a numeric target; {self.target_column!r} holds "
+                f"{values.dtype} (e.g. {plain(present.iloc[0])!r})"
+            ]
         labels = self.prepare_target(present)
         classes = sorted(labels.unique().tolist(), key=str)
         numeric_codes = pd.api.types.is_numeric_dtype(labels) and self.target.class_names is None
-        if pd.api.types.is_float_dtype(labels) or len(classes) > MAX_CLASSES or (numeric_codes and len(classes) > MAX_NUMERIC_CODES):
+        if (
+            pd.api.types.is_float_dtype(labels)
+            or len(classes) > MAX_CLASSES
+            or (numeric_codes and len(classes) > MAX_NUMERIC_CODES)
+        ):
             return [
-                f"target.column {self.target_column!r} looks like a measurement ({len(classes)} distinct values, e.g. {plain(present.iloc[0])!r}): "
-                "declare task: regression, target.positive_above to make two classes, or target.class_names if they are codes"
+                f"target.column {self.target_column!r} looks like a measurement ({len(classes)} distinct "
+                f"values, e.g. {plain(present.iloc[0])!r}): "
+                "declare task: regression, target.positive_above to make two classes, or "
+                "target.class_names if they are codes"
             ]
         problems = []
         if len(classes) < 2:
-            problems.append(f"target.column {self.target_column!r} holds {len(classes)} class ({classes}): at least two are needed")
+            problems.append(
+                f"target.column {self.target_column!r} holds {len(classes)} class ({classes}): at least two are needed"
+            )
         return problems + self.class_name_problems([plain(c) for c in classes])
 
     def class_name_problems(self, classes: list) -> list[str]:
@@ -84,18 +101,27 @@ class ClassificationTask(Task):
             if not all(isinstance(c, int) for c in classes) or any(c < 0 or c >= len(names) for c in classes):
                 mapping = "{" + ", ".join(f"{c}: <name>" for c in classes) + "}"
                 return [
-                    f"target.class_names {names} names classes by position, which only labels 0..{len(names) - 1} have, but "
+                    f"target.class_names {names} names classes by position, which only labels "
+                    f"0..{len(names) - 1} have, but "
                     f"{where} {classes}: write it as a mapping from label to name, class_names: {mapping}"
                 ]
             if not self.monthly and len(names) != len(classes):
-                return [f"target.class_names names {len(names)} classes {names}, but the data holds {len(classes)}: {classes}"]
+                return [
+                    f"target.class_names names {len(names)} classes {names}, but the data holds "
+                    f"{len(classes)}: {classes}"
+                ]
             return []
         unnamed = [c for c in classes if str(c) not in names]
         if unnamed:
-            return [f"target.class_names names no class for the label(s) {unnamed} ({where} {classes}); it names {sorted(names)}"]
+            return [
+                f"target.class_names names no class for the label(s) {unnamed} ({where} {classes}); it "
+                f"names {sorted(names)}"
+            ]
         unknown = sorted(set(names) - {str(c) for c in classes})
         if unknown and not self.monthly:
-            return [f"target.class_names names label(s) {unknown} that the data does not hold (it holds {classes})"]
+            return [
+                f"target.class_names names label(s) {unknown} that the data does not hold (it holds {classes})"
+            ]
         return []
 
     def extra_raw_checks(self) -> list[str]:
@@ -107,7 +133,9 @@ class ClassificationTask(Task):
             classes = int(self.prepare_target(present).nunique()) if len(present) else 0
         except (ValueError, TypeError):
             classes = 0
-        return [checks.outcome(checks.RAW_TWO_CLASSES, partition, classes >= 2, classes=classes)], {"classes": classes}
+        return [checks.outcome(checks.RAW_TWO_CLASSES, partition, classes >= 2, classes=classes)], {
+            "classes": classes
+        }
 
     def extra_feature_checks(self) -> list[str]:
         return [checks.FEATURES_ROWS_PER_CLASS]
@@ -116,8 +144,13 @@ class ClassificationTask(Task):
         counts = frame[self.target_column].value_counts().sort_index()
         smallest = int(counts.min()) if len(counts) else 0
         needed = 1 if self.monthly else self.evaluation.cv_folds
-        result = checks.outcome(checks.FEATURES_ROWS_PER_CLASS, partition, smallest >= needed and len(counts) >= 2,
-                               smallest_class_rows=smallest, needed=needed)
+        result = checks.outcome(
+            checks.FEATURES_ROWS_PER_CLASS,
+            partition,
+            smallest >= needed and len(counts) >= 2,
+            smallest_class_rows=smallest,
+            needed=needed,
+        )
         return [result], {"class_counts": ", ".join(f"{k}: {v}" for k, v in counts.items())}
 
     def stratify(self, y):
@@ -133,7 +166,9 @@ class ClassificationTask(Task):
         from sklearn.model_selection import RepeatedStratifiedKFold
 
         e = self.evaluation
-        return RepeatedStratifiedKFold(n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state)
+        return RepeatedStratifiedKFold(
+            n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state
+        )
 
     def classes_of(self, y) -> np.ndarray:
         import numpy as np
@@ -162,7 +197,9 @@ class ClassificationTask(Task):
         wanted = list(classes)
         dropped = [c for c in fitted if c not in wanted]
         if dropped:  # its probability would vanish and the arg-max would name another class
-            raise ValueError(f"the model predicts class(es) {dropped} that are not among the classes scored {wanted}")
+            raise ValueError(
+                f"the model predicts class(es) {dropped} that are not among the classes scored {wanted}"
+            )
         full = np.zeros((len(X), len(classes)))
         for j, c in enumerate(fitted):
             full[:, wanted.index(c)] = proba[:, j]
@@ -178,7 +215,11 @@ class ClassificationTask(Task):
             if len(classes) == 2:
                 auc = roc_auc_score(y_true, output[:, 1]) if len(present) == 2 else float("nan")
             else:
-                auc = roc_auc_score(y_true, output, multi_class="ovr", average="macro", labels=classes) if len(present) == len(classes) else float("nan")
+                auc = (
+                    roc_auc_score(y_true, output, multi_class="ovr", average="macro", labels=classes)
+                    if len(present) == len(classes)
+                    else float("nan")
+                )
         except ValueError:
             auc = float("nan")
         return {
@@ -198,10 +239,15 @@ class ClassificationTask(Task):
         X, y = self.xy(features)
         proba = model.predict_proba(X)
         inputs = self.transformed_inputs(model, X)
-        return inputs.assign(**{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}).reset_index(drop=True)
+        return inputs.assign(
+            **{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}
+        ).reset_index(drop=True)
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
-        return {"accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()), "mean_probability": float(scored["probability"].mean())}
+        return {
+            "accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()),
+            "mean_probability": float(scored["probability"].mean()),
+        }
 
     # ---- report --------------------------------------------------------------------------------------------------
     def labels(self, classes) -> list[str]:
@@ -234,7 +280,10 @@ class ClassificationTask(Task):
         labels = self.labels(classes)
         matrix = self.confusion(y_true, output, classes)
         table = "| actual \\ predicted | " + " | ".join(labels) + " |\n|---|" + "---:|" * len(labels) + "\n"
-        table += "\n".join(f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, matrix, strict=True))
+        table += "\n".join(
+            f"| {label} | " + " | ".join(str(n) for n in row) + " |"
+            for label, row in zip(labels, matrix, strict=True)
+        )
         return f"\nConfusion matrix of the model on {rows}:\n\n{table}\n"
 
     def diagnostics(self, model, X, y, output, month: str) -> Diagnostics:
@@ -255,4 +304,6 @@ class ClassificationTask(Task):
     def plot_png(self, y_true, output, classes, per_fold, title: str, bars: list | None = None) -> bytes:
         from ml_assets.plots import classification_plot_png
 
-        return classification_plot_png(self.confusion(y_true, output, classes), self.labels(classes), per_fold, title)
+        return classification_plot_png(
+            self.confusion(y_true, output, classes), self.labels(classes), per_fold, title
+        )

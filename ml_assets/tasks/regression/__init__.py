@@ -25,9 +25,17 @@ class RegressionTask(Task):
         from ml_assets.config import refuse
 
         if spec.quality.min_accuracy is not None:
-            refuse("quality.min_accuracy", spec.quality.min_accuracy, "a classification threshold; regression has quality.max_rmse")
+            refuse(
+                "quality.min_accuracy",
+                spec.quality.min_accuracy,
+                "a classification threshold; regression has quality.max_rmse",
+            )
         if spec.target.positive_above is not None or spec.target.class_names is not None:
-            refuse("target.positive_above / target.class_names", "set", "classification settings; remove them or declare task: classification")
+            refuse(
+                "target.positive_above / target.class_names",
+                "set",
+                "classification settings; remove them or declare task: classification",
+            )
         if spec.target.min is not None and spec.target.max is not None and spec.target.min > spec.target.max:
             refuse("target.min", spec.target.min, f"at most target.max ({spec.target.max})")
 
@@ -38,7 +46,8 @@ class RegressionTask(Task):
             return []
         example = values.dropna().iloc[0] if values.notna().any() else None
         return [
-            f"target.column {self.target_column!r} holds {values.dtype} values (e.g. {plain(example)!r}): regression needs numbers; "
+            f"target.column {self.target_column!r} holds {values.dtype} values (e.g. {plain(example)!r}): "
+            "regression needs numbers; "
             "declare task: classification for labels"
         ]
 
@@ -52,15 +61,29 @@ class RegressionTask(Task):
         return {"target_out_of_range": lambda f: self._within(f[self.target_column], low, high)}
 
     def extra_feature_checks(self) -> list[str]:
-        return [checks.FEATURES_TARGET_IN_RANGE] if (self.target.min is not None or self.target.max is not None) else []
+        return (
+            [checks.FEATURES_TARGET_IN_RANGE]
+            if (self.target.min is not None or self.target.max is not None)
+            else []
+        )
 
     def feature_extras(self, frame, partition) -> tuple[list, dict]:
         if not self.extra_feature_checks():
             return [], {}
         outside = int((~self._within(frame[self.target_column], self.target.min, self.target.max)).sum())
-        bounds = f"[{self.target.min if self.target.min is not None else '-inf'}, {self.target.max if self.target.max is not None else 'inf'}]"
-        return [checks.outcome(checks.FEATURES_TARGET_IN_RANGE, partition, outside == 0 and len(frame) > 0,
-                              rows_out_of_range=outside, bounds=bounds)], {}
+        bounds = (
+            f"[{self.target.min if self.target.min is not None else '-inf'}, "
+            f"{self.target.max if self.target.max is not None else 'inf'}]"
+        )
+        return [
+            checks.outcome(
+                checks.FEATURES_TARGET_IN_RANGE,
+                partition,
+                outside == 0 and len(frame) > 0,
+                rows_out_of_range=outside,
+                bounds=bounds,
+            )
+        ], {}
 
     def trivial_model(self):
         from sklearn.dummy import DummyRegressor
@@ -87,14 +110,19 @@ class RegressionTask(Task):
         a reported figure (tasks/recompute.py)."""
         import numpy as np
 
-        y, error = np.asarray(y_true, dtype=float), np.asarray(predicted, dtype=float) - np.asarray(y_true, dtype=float)
+        y, error = (
+            np.asarray(y_true, dtype=float),
+            np.asarray(predicted, dtype=float) - np.asarray(y_true, dtype=float),
+        )
         formulas = {
             "rmse": lambda: np.sqrt(np.mean(error**2)),
             "mae": lambda: np.mean(np.abs(error)),
             "r2": lambda: 1.0 - np.sum(error**2) / np.sum((y - y.mean()) ** 2),
         }
         if self.primary_metric not in formulas:
-            raise NotImplementedError(f"{type(self).__name__}: no plain formula for its primary metric {self.primary_metric!r}")
+            raise NotImplementedError(
+                f"{type(self).__name__}: no plain formula for its primary metric {self.primary_metric!r}"
+            )
         return float(formulas[self.primary_metric]())
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
@@ -117,14 +145,24 @@ class RegressionTask(Task):
         figures["mean_residual"] = float(residual.mean())
         # the declared inputs (a derived route included), permuted as the model's later steps see them: no column is
         # derived again for each of the ~70 predictions
-        declared, rest = (model[0].transform(X), model[1:]) if hasattr(model, "steps") and len(model.steps) > 1 else (X, model)
+        declared, rest = (
+            (model[0].transform(X), model[1:])
+            if hasattr(model, "steps") and len(model.steps) > 1
+            else (X, model)
+        )
         categorical = [c for c in self.feature_spec.categorical if c in declared.columns]
         if categorical:
-            finest = max(categorical, key=lambda c: declared[c].nunique())  # routes rather than airports, zone pairs rather than zones
+            # routes rather than airports, zone pairs rather than zones
+            finest = max(categorical, key=lambda c: declared[c].nunique())
             groups = group_residuals(declared[finest], y, output, top=8)
             figures[f"worst_large_{finest}_rmse"] = float(groups["rmse"].max())
-            parts.append(f"\nResiduals on {month} by its largest `{finest}` groups (actual - predicted):\n\n{residuals_table(groups)}\n")
-        importances = permutation_importances(rest, declared, y, rows=2000, repeats=2, random_state=self.estimator.random_state)
+            parts.append(
+                f"\nResiduals on {month} by its largest `{finest}` groups (actual - "
+                f"predicted):\n\n{residuals_table(groups)}\n"
+            )
+        importances = permutation_importances(
+            rest, declared, y, rows=2000, repeats=2, random_state=self.estimator.random_state
+        )
         figures.update({f"importance_{name}": mean for name, mean, _ in importances})
         lines = "\n".join(f"| {name} | {mean:.3f} | {sd:.3f} |" for name, mean, sd in importances[:10])
         parts.append(
