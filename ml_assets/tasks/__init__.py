@@ -1,6 +1,7 @@
 """Task kinds: one folder each, holding its load-time config rules, target handling, metrics, baseline, checks and
-report. Everything they share (declared inputs, the two evaluation protocols, the step results the assets take)
-lives in `tasks/base.py`. A new kind (quantile regression, ranking) is a folder with a `Task` subclass and one
+report. What they share is the `Task` of `tasks/base.py` and its parts: cleaning.py (the rows), modeling.py (the
+served Pipeline), protocols.py (the two evaluation protocols), report_parts.py, checks.py and results.py (what the
+steps hand back). A new kind (quantile regression, ranking) is a folder with a `Task` subclass and one
 line in `TASK_KINDS` (docs/architecture.md)."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import BACKTEST_REPORT, CHAMPION_MODEL, FEATURES, MODEL, PipelinePlan
 from ml_assets.storage import ProjectStorage
-from ml_assets.tasks.base import embedded_png
+from ml_assets.tasks.report_parts import embedded_png
 from ml_assets.tasks.walk_forward import WalkForwardScores
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 from ml_assets.ui_values import for_ui

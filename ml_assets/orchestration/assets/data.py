@@ -12,8 +12,8 @@ from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, RAW_DATA, 
 from ml_assets.orchestration.prerequisites import refused
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
 from ml_assets.storage import ProjectStorage
-from ml_assets.tasks.base import HISTORY_MARK
 from ml_assets.tasks.checks import figures
+from ml_assets.tasks.cleaning import HISTORY_MARK
 
 
 def _fingerprint_or_unknown(plan: PipelinePlan, partition: str | None, cache_dir: str) -> str:

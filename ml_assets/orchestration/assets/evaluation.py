@@ -20,9 +20,10 @@ from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, MODEL, Pip
 from ml_assets.orchestration.prerequisites import missing_before, refusal
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.tasks.base import Evaluated, embedded_png
 from ml_assets.tasks.checks import not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_report
+from ml_assets.tasks.report_parts import embedded_png
+from ml_assets.tasks.results import Evaluated
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 

@@ -19,7 +19,8 @@ from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelineP
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.tasks.base import Trained, reference_sample
+from ml_assets.tasks.modeling import reference_sample
+from ml_assets.tasks.results import Trained
 from ml_assets.tasks.walk_forward import WalkForwardScores, concat_months
 from ml_assets.tracking import DagsterRunMlflow, MlflowTracking, ModelRegistry
 

@@ -29,9 +29,10 @@ from ml_assets.orchestration.plan import (
     PipelinePlan,
 )
 from ml_assets.tasks import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, embedded_png
 from ml_assets.tasks.checks import CheckOutcome, drift_outcomes, not_judged, recomputed
+from ml_assets.tasks.modeling import ACTUAL, PREDICTION
 from ml_assets.tasks.recompute import recompute_scored
+from ml_assets.tasks.report_parts import embedded_png
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 from ml_assets.ui_values import for_ui
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.tasks import checks
-from ml_assets.tasks.base import ACTUAL, PREDICTION, Diagnostics, Task, plain
+from ml_assets.tasks.base import Task
+from ml_assets.tasks.cleaning import plain
+from ml_assets.tasks.modeling import ACTUAL, PREDICTION
+from ml_assets.tasks.results import Diagnostics
 
 if TYPE_CHECKING:
     import numpy as np

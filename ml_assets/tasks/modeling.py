@@ -1,0 +1,248 @@
+"""The served scikit-learn Pipeline of a task: the model and its baselines built from what is declared, the
+training rows and held-out split, fitting and training, and predictions scored by the kind's metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ml_assets.learning import Fitted
+from ml_assets.tasks.results import CANDIDATE, Trained
+from ml_assets.ui_values import for_ui
+
+if TYPE_CHECKING:  # imported where used: the code location loads without them
+    import numpy as np
+    import pandas as pd
+
+    from ml_assets.config import BaselineSpec
+
+# columns of the scored rows (predictions) and of a drift reference
+ACTUAL, PREDICTION = "actual", "prediction"
+
+
+def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """At most `rows` of a model's training rows, seeded: its drift reference, once scored."""
+    return (
+        frame.sample(n=rows, random_state=seed).reset_index(drop=True)
+        if len(frame) > rows
+        else frame.reset_index(drop=True)
+    )
+
+
+class ModelFitting:
+    """Mixed into `Task`: the model and baselines, training, and scoring with the kind's metrics."""
+
+    # ---- models --------------------------------------------------------------------------------------------------
+    def xy(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        return frame.drop(columns=[self.target_column]), frame[self.target_column].to_numpy()
+
+    def build_model(self, frame: pd.DataFrame, random_state: int | None = None):
+        from ml_assets.learning.estimators import build_model
+
+        categorical, numeric = self.inputs(frame)
+        spec = self.estimator
+        seed = spec.random_state if random_state is None else random_state
+        model = build_model(
+            self.estimator_task(),
+            spec.kind,
+            dict(spec.params),
+            seed,
+            categorical,
+            numeric,
+            self.derived(),
+            self.feature_spec.encoding,
+            self.feature_spec.scale_numeric,
+        )
+        if spec.search is None:
+            return model
+        from ml_assets.learning.search import searched
+
+        return searched(model, spec.search, self.estimator_task(), self.primary_metric, seed)
+
+    def encoding_used(self, frame: pd.DataFrame) -> str | None:
+        """How the model's categorical inputs are encoded, in words (None without categorical inputs)."""
+        from ml_assets.learning.estimators import takes_sparse_input
+        from ml_assets.learning.inputs import encoding_description
+
+        if not self.inputs(frame)[0]:
+            return None
+        encoding = self.feature_spec.encoding
+        return encoding_description(
+            encoding,
+            encoding == "onehot" and not takes_sparse_input(self.estimator.kind, self.estimator_task()),
+        )
+
+    def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):
+        from ml_assets.learning.estimators import build_model
+
+        categorical, numeric = self.inputs(frame)
+        columns = baseline.columns or [*categorical, *numeric]
+        derived = tuple(d for d in self.derived() if d[0] in columns)
+        # every column read as a number, in the order given (the seed scripts' X.to_numpy())
+        if baseline.encoding == "none":
+            if not baseline.columns:
+                columns = [c for c in frame.columns if c in set(columns)]
+            base_categorical, base_numeric = [], columns
+        else:
+            base_categorical = [c for c in columns if c in categorical]
+            base_numeric = [c for c in columns if c in numeric]
+        return build_model(
+            self.estimator_task(),
+            baseline.estimator.kind,
+            dict(baseline.estimator.params),
+            baseline.estimator.random_state,
+            base_categorical,
+            base_numeric,
+            derived,
+            baseline.encoding,
+            baseline.scale_numeric,
+        )
+
+    def trivial_model(self):
+        raise NotImplementedError
+
+    def predictors(self, frame: pd.DataFrame, random_state: int | None = None) -> dict[str, Any]:
+        """Unfitted: the model, the trivial baseline and every declared baseline, by key."""
+        out = {CANDIDATE: self.build_model(frame, random_state), self.trivial_key: self.trivial_model()}
+        out.update({b.key: self.build_baseline(b, frame) for b in self.baselines})
+        return out
+
+    def predictor_names(self) -> dict[str, str]:
+        return {
+            CANDIDATE: f"model ({self.estimator.kind})",
+            self.trivial_key: self.trivial_name,
+            **{b.key: b.name for b in self.baselines},
+        }
+
+    def split(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The registered model's training rows and its held-out rows (unpartitioned pipelines)."""
+        import numpy as np
+        from sklearn.model_selection import train_test_split
+
+        positions = np.arange(len(y))
+        return train_test_split(
+            positions,
+            test_size=self.evaluation.holdout_share,
+            random_state=self.evaluation.random_state,
+            stratify=self.stratify(y),
+        )
+
+    def stratify(self, y):
+        return None
+
+    def training_rows(self, features: pd.DataFrame) -> pd.DataFrame:
+        if self.monthly:
+            return features
+        _, y = self.xy(features)
+        train, _ = self.split(y)
+        return features.iloc[train]
+
+    def train(
+        self,
+        features: pd.DataFrame,
+        random_state: int | None = None,
+        prefit: Fitted | None = None,
+        metric_rows: int | None = None,
+    ) -> Trained:
+        """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
+        returned for the same rows and seed (the walk-forward fit of the same window is the same model). The training
+        metrics are measured on at most `metric_rows` of the training rows, the seeded sample `reference_sample`
+        draws (the drift reference), rather than predicting every training row again only to measure them."""
+        if features.empty:
+            raise ValueError("cannot train on no rows of features")
+        rows = self.training_rows(features)
+        X, y = self.xy(rows)
+        categorical, numeric = self.inputs(rows)
+        model, picked = prefit or self.fit(features, random_state)
+        measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
+        X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
+        classes = self.classes_for(model, y)
+        fitted = self.metrics(y_measured, self.predict_output(model, X_measured, classes), classes)
+        params = {
+            "estimator": self.estimator.kind,
+            **self.estimator.params,
+            **picked,
+            "random_state": random_state if random_state is not None else self.estimator.random_state,
+            "features": ",".join([*categorical, *numeric]),
+        }
+        if picked:
+            params["search"] = (
+                f"{self.estimator.search.iterations} random candidates x {self.estimator.search.folds} folds"
+            )
+        metadata = {
+            "train_rows": len(rows),
+            **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
+            f"train_{self.primary_metric}": for_ui(fitted[self.primary_metric]),
+            **({"train_metric_rows": len(measured)} if measured is not rows else {}),
+            "categorical_features": ", ".join(categorical) or "none",
+            **({"categorical_encoding": self.encoding_used(rows)} if categorical else {}),
+            "numeric_features": ", ".join(numeric) or "none",
+            **(
+                {
+                    "searched_hyperparameters": ", ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in picked.items()
+                    )
+                }
+                if picked
+                else {}
+            ),
+        }
+        return Trained(model, X.head(5), len(X), params, fitted, metadata)
+
+    def fit(self, features: pd.DataFrame, random_state: int | None = None) -> Fitted:
+        """The fitted model and the hyperparameters its search chose (none without a search), on the rows `train`
+        uses, without training metrics: what a backtest retrains."""
+        from ml_assets.learning.search import chosen
+
+        rows = self.training_rows(features)
+        X, y = self.xy(rows)
+        return Fitted(*chosen(self.build_model(rows, random_state).fit(X, y)))
+
+    def classes_of(self, y) -> Any:
+        return None
+
+    def classes_for(self, model, *ys) -> Any:
+        """The classes a model's output is scored over: every class the model knows and every label in `ys`."""
+        return None
+
+    def predict_output(self, model, X: pd.DataFrame, classes) -> np.ndarray:
+        return model.predict(X)
+
+    def metrics(self, y_true, output, classes) -> dict[str, float]:
+        raise NotImplementedError
+
+    def primary_from_predictions(self, y_true, predicted) -> float:
+        """The primary metric by its plain formula from predictions (tasks/recompute.py checks every report with it)."""
+        raise NotImplementedError
+
+    def evaluation_rows(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows a report scores on: the whole month, or the held-out split."""
+        X, y = self.xy(features)
+        if self.monthly:
+            return X, y
+        _, test = self.split(y)
+        return X.iloc[test], y[test]
+
+    def primary_metric_of(self, model, rows) -> float:
+        """The primary metric of `model` on `rows`: (X, y), or a features frame."""
+        X, y = self.xy(rows) if hasattr(rows, "columns") else rows
+        classes = self.classes_for(model, y)
+        return self.metrics(y, self.predict_output(model, X, classes), classes)[self.primary_metric]
+
+    def transformed_inputs(self, model, X: pd.DataFrame) -> pd.DataFrame:
+        """The model's inputs after DeclaredInputs (derived columns made): what drift is measured on."""
+        return (
+            model.named_steps["inputs"].transform(X)
+            if hasattr(model, "named_steps") and "inputs" in model.named_steps
+            else X
+        )
+
+    def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        X, y = self.xy(features)
+        return (
+            self.transformed_inputs(model, X)
+            .assign(**{ACTUAL: y, PREDICTION: model.predict(X)})
+            .reset_index(drop=True)
+        )
+
+    def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
+        raise NotImplementedError
