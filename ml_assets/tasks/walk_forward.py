@@ -59,6 +59,11 @@ class WalkForwardScores:
         self.fits = 0  # fitted by this step
         self.loaded = 0  # read from the cache's stored fits
 
+    def summary(self) -> str:
+        """What this step's scores and fits cost, e.g. `scores 4 cached, 2 computed; 2 model(s) fitted, 1 read`."""
+        fits = f"{self.fits} model(s) fitted in this step, {self.loaded} read from the cache"
+        return f"scores {self.cache.summary()}; {fits}"
+
     def fingerprint(self, month: str) -> str:
         if month not in self._fingerprints:
             self._fingerprints[month] = frame_fingerprint(self.features[month])

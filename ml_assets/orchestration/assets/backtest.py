@@ -75,10 +75,7 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         # scores the model step computed for its window choice are reused, not refitted
         walk = WalkForwardScores(plan.task, features, None, storage.scores(plan.name), compute.map)
         rows = backtest_rows(plan, registry, walk, features, model, champion_model)
-        context.log.info(
-            f"walk-forward scores: {walk.cache.summary()}, {walk.fits} model(s) fitted, {walk.loaded} read "
-            "from the score cache"
-        )
+        context.log.info(f"walk-forward scores: {walk.summary()}")
         report, metadata = backtest_record(plan, registry, rows, sorted(features), without_rows)
         context.log.info(report["verdict"])
         return dg.MaterializeResult(value=report, metadata=metadata)

@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets.orchestration.assets.ranges import StepOutput, checked, combined_metadata, months_of, value_of
+from ml_assets.orchestration.assets.ranges import StepOutput, checked, months_of, stored
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
@@ -114,13 +114,7 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "markdown", "mlflow"},
         io_manager_key="report_io_manager",
         automation_condition=on_upstream_data_change(),
-        # automation launches the checks with the report (see with_its_asset)
-        check_specs=check_specs(
-            key,
-            plan.task.evaluation_check_names,
-            automation_condition=with_its_asset(),
-            descriptions=plan.task.check_descriptions(),
-        ),
+        check_specs=report_check_specs(plan, key),
         backfill_policy=plan.backfill_policy,
     )
     def evaluation_report(
@@ -132,44 +126,16 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
     ):
         registry = plan.registry(mlflow_tracking)
-        output, ready = StepOutput(), []
-        for month in months_of(plan, context):
-            trained_on = previous_month(plan, month) if plan.monthly else "all"
-            unready = nothing_to_evaluate(plan, context.instance, month, trained_on, model, features)
-            if unready is not None:
-                output.add(month, *unready)
-            else:
-                ready.append((month, trained_on))
-        asked = [
-            MonthToEvaluate(
-                month,
-                trained_on,
-                model[trained_on] if plan.monthly else model,
-                {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
-                *training_run_of(plan, registry, trained_on),
-            )
-            for month, trained_on in ready
-        ]
-        # all scored (side by side) before any is logged, here in month order: MLflow's small writes wait for the GIL
-        # beside scoring threads
-        for month, evaluated in zip(
-            asked, evaluated_months(plan, registry, storage, compute, asked), strict=True
-        ):
-            output.add(month.month, *record(plan, registry, month, evaluated))
-        months = sorted(output.values, key=lambda m: m or "")
-        yield dg.Output(
-            value_of(plan, {m: output.values[m] for m in months}),
-            metadata=combined_metadata({m: output.metadata[m] for m in months}, context),
-        )  # stored here
-
-        # every figure reported, read back as stored, against the stored model and rows
-        # (tasks/recompute.py), side by side
-        def recompute(month: MonthToEvaluate):
-            return recompute_report(
-                plan.task, storage.stored_report(key.path, month.month), month.model, month.features
-            )
-
-        for month, figures in zip(asked, compute.map(recompute, asked), strict=True):
+        output = StepOutput()
+        asked = months_to_evaluate(context, plan, registry, model, features, output)
+        # all scored (side by side) before any is logged, here in month order: MLflow's small writes wait for the
+        # GIL beside scoring threads
+        evaluated = evaluated_months(plan, registry, storage, compute, asked)
+        for month, result in zip(asked, evaluated, strict=True):
+            output.add(month.month, *record(plan, registry, month, result))
+        yield stored(plan, context, output)
+        # every figure reported, read back as stored, against the stored model and rows (tasks/recompute.py)
+        for month, figures in zip(asked, recomputed_reports(plan, key, storage, compute, asked), strict=True):
             output.checks[month.month].append(recomputed(month.month, figures))
         # no month here could be judged (the first month, months without data): the checks say so
         if not output.checks:
@@ -178,6 +144,54 @@ def build_evaluation_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         yield from checked(context, output)
 
     return evaluation_report
+
+
+def months_to_evaluate(
+    context: dg.AssetExecutionContext,
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    model,
+    features,
+    output: StepOutput,
+) -> "list[MonthToEvaluate]":
+    """The range's months that can be evaluated, each with its model, rows and training run; a month with nothing to
+    evaluate goes to `output` with the report that says why."""
+    ready = []
+    for month in months_of(plan, context):
+        trained_on = previous_month(plan, month) if plan.monthly else "all"
+        unready = nothing_to_evaluate(plan, context.instance, month, trained_on, model, features)
+        if unready is not None:
+            output.add(month, *unready)
+        else:
+            ready.append((month, trained_on))
+    return [
+        MonthToEvaluate(
+            month,
+            trained_on,
+            model[trained_on] if plan.monthly else model,
+            {trained_on: features[trained_on], month: features[month]} if plan.monthly else features,
+            *training_run_of(plan, registry, trained_on),
+        )
+        for month, trained_on in ready
+    ]
+
+
+def recomputed_reports(
+    plan: PipelinePlan, key: dg.AssetKey, storage: ProjectStorage, compute: StepCompute, asked: list
+) -> list:
+    """Each stored report, read back, recomputed from the stored model and rows, side by side."""
+
+    def recompute(month: MonthToEvaluate):
+        stored_report = storage.stored_report(key.path, month.month)
+        return recompute_report(plan.task, stored_report, month.model, month.features)
+
+    return list(compute.map(recompute, asked))
+
+
+def report_check_specs(plan: PipelinePlan, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The blocking checks on the model's figures; automation launches them with the report (`with_its_asset`)."""
+    names, described = plan.task.evaluation_check_names, plan.task.check_descriptions()
+    return check_specs(key, names, automation_condition=with_its_asset(), descriptions=described)
 
 
 def report_inputs(plan: PipelinePlan) -> dict[str, dg.AssetIn]:

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations` here: Dagster reads the asset's `config: ModelConfig` annotation.
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -56,6 +57,7 @@ def training_window_input(plan: PipelinePlan) -> dg.AssetIn:
 
 def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
     retrain_on_drift = plan.monthly and plan.monitoring.retrain == "on_drift"
+    automation = on_drift_alarm(plan.key(DRIFT_ALARM)) if retrain_on_drift else on_upstream_data_change()
 
     @dg.asset(
         key=plan.key(MODEL),
@@ -70,9 +72,7 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         kinds={"scikitlearn", "mlflow"},
         io_manager_key="model_io_manager",
         code_version=MODEL_CODE_VERSION,
-        automation_condition=on_drift_alarm(plan.key(DRIFT_ALARM))
-        if retrain_on_drift
-        else on_upstream_data_change(),
+        automation_condition=automation,
         backfill_policy=plan.backfill_policy,
     )
     def model(
@@ -82,92 +82,92 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         mlflow_tracking: MlflowTracking,
         storage: ProjectStorage,
         compute: StepCompute,  # the step's native threads and fits at once (orchestration/compute.py)
-        # dagster-mlflow's resource: the Dagster run's MLflow run, which each model nests under
-        mlflow: DagsterRunMlflow,
+        mlflow: DagsterRunMlflow,  # dagster-mlflow's: the Dagster run's MLflow run, each model's parent
     ):
         """One model per month of the range (or one for the table)."""
+        output, partitions = StepOutput(), list(months_of(plan, context))
         registry = plan.registry(mlflow_tracking)
-        partitions = list(months_of(plan, context))
-        ended = registry.end_orphaned_runs(
-            lambda run_id: dagster_run_ended(context.instance, run_id),
-            rerun=(context.run.run_id, [p or "all" for p in partitions]),
+        training = Training(
+            plan, registry, mlflow, context.run.run_id, features, config.random_state, compute
         )
-        if ended:
-            context.log.warning(
-                f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}"
-            )
-        output, ready = StepOutput(), []
-        for partition in partitions:
-            if plan.monthly and partition not in features:
-                if plan.months_read_by_model == 1:
-                    raise dg.Failure(
-                        missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}"),
-                        allow_retries=False,
-                    )
-                # a backfill by partition names also targets the months after its range whose window reaches back into
-                # it: with no rows of their own they train nothing (no MLflow run, no version) until their month arrives
-                context.log.info(f"{partition}'s own features are not materialized: its model awaits them")
-                output.add(partition, None, {"status": f"awaiting {partition}'s features: not trained"})
-            else:
-                ready.append(partition)
-        # a month's model is the walk-forward fit of its window: fitted once, kept in the score cache (score_cache.py)
-        scores = (
-            WalkForwardScores(
+        end_lost_attempts(context, training.registry, partitions)
+        ready = months_with_features(plan, partitions, features, output, context.log)
+        # a month's model is its window's walk-forward fit, fitted once (learning/score_cache.py)
+        if plan.monthly:
+            training.scores = WalkForwardScores(
                 plan.task, features, config.random_state, storage.scores(plan.name), compute.map
             )
-            if plan.monthly
-            else None
-        )
-        windows, choices = training_windows(plan, ready, features, scores, context.log)
-        trained = train_months(
-            plan,
-            registry,
-            mlflow,
-            context.run.run_id,
-            ready,
-            windows,
-            features,
-            scores,
-            config.random_state,
-            compute,
-        )
-        if scores:
-            context.log.info(
-                f"the months' models: {scores.fits} fitted in this step in all, {scores.loaded} read from "
-                "the score cache"
-            )
+        training.windows, training.choices = training_windows(training, ready, context.log)
+        trained = train_months(training, ready)
+        if training.scores:
+            context.log.info(f"the months' models: {training.scores.summary()}")
         for partition, (fingerprint, fitted, reference) in zip(ready, trained, strict=True):
-            refuse_unless_running(
-                context.instance,
-                context.run.run_id,
-                f"the model of {partition or 'the table'} (a registered version)",
-            )
-            tags = run_tags(plan, context.run.run_id, partition, fingerprint)
+            what = f"the model of {partition or 'the table'} (a registered version)"
+            refuse_unless_running(context.instance, context.run.run_id, what)
             output.add(
-                partition,
-                fitted.model,
-                registered(
-                    plan,
-                    registry,
-                    mlflow,
-                    tags,
-                    fitted,
-                    reference,
-                    partition,
-                    windows[partition],
-                    choices.get(partition),
-                ),
+                partition, fitted.model, registered(training, partition, fingerprint, fitted, reference)
             )
         return materialized(plan, context, output)
 
     return model
 
 
+@dataclass
+class Training:
+    """What a model step trains with: the pipeline, its registry and the Dagster run's MLflow run, the features,
+    the seed, the step's compute, and (monthly) the walk-forward fits and each month's window."""
+
+    plan: PipelinePlan
+    registry: ModelRegistry
+    dagster_run: DagsterRunMlflow
+    run_id: str
+    features: Any
+    random_state: int | None
+    compute: StepCompute
+    scores: WalkForwardScores | None = None
+    windows: dict[str | None, list[str]] = field(default_factory=dict)
+    choices: dict[str, WindowChoice] = field(default_factory=dict)
+
+    def rows_of(self, partition: str | None):
+        return concat_months(self.features, self.windows[partition]) if self.plan.monthly else self.features
+
+
+def end_lost_attempts(context: dg.AssetExecutionContext, registry: ModelRegistry, partitions: list) -> None:
+    """MLflow runs left RUNNING by a dead process, this step's lost earlier attempt's included, ended KILLED."""
+    ended = registry.end_orphaned_runs(
+        lambda run_id: dagster_run_ended(context.instance, run_id),
+        rerun=(context.run.run_id, [p or "all" for p in partitions]),
+    )
+    if ended:
+        context.log.warning(
+            f"ended {len(ended)} MLflow run(s) a dead process had left RUNNING (KILLED): {', '.join(ended)}"
+        )
+
+
+def months_with_features(plan: PipelinePlan, partitions: list, features, output: StepOutput, log) -> list:
+    """The months whose own features exist, to train on; a month without them is stored awaiting them (or, when the
+    model reads that month alone, the step fails naming it)."""
+    ready = []
+    for partition in partitions:
+        if not plan.monthly or partition in features:
+            ready.append(partition)
+            continue
+        if plan.months_read_by_model == 1:
+            message = missing_partition_message(plan.key(FEATURES), partition, f"the model of {partition}")
+            raise dg.Failure(message, allow_retries=False)
+        # a backfill by partition names also targets the months after its range whose window reaches back into
+        # it: with no rows of their own they train nothing (no MLflow run, no version) until their month arrives
+        log.info(f"{partition}'s own features are not materialized: its model awaits them")
+        output.add(partition, None, {"status": f"awaiting {partition}'s features: not trained"})
+    return ready
+
+
 def training_windows(
-    plan: PipelinePlan, ready: list, features, scores: WalkForwardScores | None, log
+    training: Training, ready: list, log
 ) -> tuple[dict[str | None, list[str]], dict[str, WindowChoice]]:
     """Each month's training window (the declared one, or with `training_window: backtest` the one chosen for it) and
     the choices made."""
+    plan, features, scores = training.plan, training.features, training.scores
     choices: dict[str, WindowChoice] = {}
     if plan.chooses_window:
         # every window the range's choices compare, fitted side by side; the chosen one is the month's model itself
@@ -179,11 +179,7 @@ def training_windows(
             log.info(
                 f"{partition}: training window {choices[partition].window} month(s): {choices[partition].reason}"
             )
-        log.info(
-            f"walk-forward scores for the window choice: {scores.cache.summary()}, {scores.fits} model(s) "
-            "fitted for them, "
-            f"{scores.loaded} read from the score cache"
-        )
+        log.info(f"walk-forward scores for the window choice: {scores.summary()}")
     windows = {
         partition: training_months(
             plan, partition, features, choices[partition].window if partition in choices else None
@@ -195,36 +191,18 @@ def training_windows(
     return windows, choices
 
 
-def train_months(
-    plan: PipelinePlan,
-    registry: ModelRegistry,
-    dagster_run: DagsterRunMlflow,
-    run_id: str,
-    ready: list,
-    windows: dict,
-    features,
-    scores: WalkForwardScores | None,
-    random_state: int | None,
-    compute: StepCompute,
-) -> list[tuple[str, Trained, Any]]:
+def train_months(training: Training, ready: list) -> list[tuple[str, Trained, Any]]:
     """The months' models side by side (each is logged and registered afterwards, in month order: MLflow's many small
     writes would wait on the fitting threads for the GIL): for each month its rows' fingerprint, the trained model and
     its drift reference. A failed training gets its MLflow run, ended FAILED with the error."""
-
-    def rows_of(partition: str | None):
-        return concat_months(features, windows[partition]) if plan.monthly else features
+    plan, sample = training.plan, training.plan.monitoring.drift.reference_rows
 
     def fit(partition: str | None):
         try:
-            rows = rows_of(partition)
-            sample = plan.monitoring.drift.reference_rows
+            rows = training.rows_of(partition)
+            prefit = training.scores.fit_for(training.windows[partition]) if training.scores else None
             # training metrics on the drift reference's rows, not every row again
-            trained = plan.task.train(
-                rows,
-                random_state,
-                prefit=scores.fit_for(windows[partition]) if scores else None,
-                metric_rows=sample,
-            )
+            trained = plan.task.train(rows, training.random_state, prefit=prefit, metric_rows=sample)
             # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
             reference = plan.task.predicted_rows(trained.model, reference_sample(rows, sample))
         except Exception as exc:
@@ -232,10 +210,11 @@ def train_months(
         return frame_fingerprint(rows), trained, reference
 
     try:
-        return list(compute.map(fit, ready))
+        return list(training.compute.map(fit, ready))
     except TrainingFailedError as failed:
-        tags = run_tags(plan, run_id, failed.partition, frame_fingerprint(rows_of(failed.partition)))
-        with registry.training_run(run_name(plan, failed.partition), tags, dagster_run):
+        fingerprint = frame_fingerprint(training.rows_of(failed.partition))
+        tags = run_tags(plan, training.run_id, failed.partition, fingerprint)
+        with training.registry.training_run(run_name(plan, failed.partition), tags, training.dagster_run):
             raise failed.error from None
 
 
@@ -257,18 +236,12 @@ def run_tags(plan: PipelinePlan, run_id: str, partition: str | None, fingerprint
 
 
 def registered(
-    plan: PipelinePlan,
-    registry: ModelRegistry,
-    dagster_run: DagsterRunMlflow,
-    tags: dict[str, str],
-    trained: Trained,
-    reference,
-    partition: str | None,
-    window: list[str],
-    choice: WindowChoice | None,
-) -> dict[str, Any]:
+    training: Training, partition: str | None, fingerprint: str, trained: Trained, reference
+) -> dict:
     """The trained model logged to an MLflow run of its own and registered as a new version with its model card; the
     month's metadata."""
+    plan, registry = training.plan, training.registry
+    window, choice = training.windows[partition], training.choices.get(partition)
     params = {
         **trained.params,
         "pipeline": plan.name,
@@ -276,40 +249,20 @@ def registered(
         **({"training_months": ", ".join(window)} if len(window) > 1 else {}),
         **({"training_window": choice.window, "training_window_reason": choice.reason} if choice else {}),
     }
+    tags = run_tags(plan, training.run_id, partition, fingerprint)
     try:
-        with registry.training_run(run_name(plan, partition), tags, dagster_run) as run:
+        with registry.training_run(run_name(plan, partition), tags, training.dagster_run) as run:
             info = registry.log_trained_model(
                 trained.model, trained.example, trained.rows, params, trained.train_metrics, reference
             )
     except tracking.RegistryNameClashError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from exc
     version = info.registered_model_version
-    registry.set_model_card(
-        version,
-        monitoring.model_card(
-            registry.name,
-            str(version),
-            plan.name,
-            plan.task.kind,
-            partition or "the table's training split",
-            trained.rows,
-            list(trained.example.columns),
-            trained.train_metrics,
-            limitations=plan.task.limitations(
-                f"the months {month_span(window, count=True)}" if len(window) > 1 else partition
-            ),
-        ),
-    )
+    registry.set_model_card(version, model_card(plan, registry, str(version), partition, window, trained))
     return {
         **({"train_month": partition} if partition else {}),
-        **(
-            {
-                "training_window_months": choice.window,
-                "training_window_reason": dg.MetadataValue.md(choice.reason),
-            }
-            if choice
-            else {}
-        ),
+        **({"training_window_months": choice.window} if choice else {}),
+        **({"training_window_reason": dg.MetadataValue.md(choice.reason)} if choice else {}),
         **({"training_months": ", ".join(window)} if plan.monthly and plan.months_read_by_model > 1 else {}),
         **trained.metadata,
         "hyperparameters": dg.MetadataValue.json(trained.params),
@@ -320,6 +273,28 @@ def registered(
         "model_version_url": dg.MetadataValue.url(registry.version_url(version)),
         "pipeline": dg.MetadataValue.md(f"```\n{trained.model}\n```"),
     }
+
+
+def model_card(
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    version: str,
+    partition: str | None,
+    window: list[str],
+    trained: Trained,
+) -> str:
+    learned_from = f"the months {month_span(window, count=True)}" if len(window) > 1 else partition
+    return monitoring.model_card(
+        registry.name,
+        version,
+        plan.name,
+        plan.task.kind,
+        partition or "the table's training split",
+        trained.rows,
+        list(trained.example.columns),
+        trained.train_metrics,
+        limitations=plan.task.limitations(learned_from),
+    )
 
 
 class TrainingFailedError(Exception):

@@ -15,6 +15,7 @@ from ml_assets.orchestration.assets.ranges import (
     combined_checks,
     combined_metadata,
     months_of,
+    stored,
     value_of,
 )
 from ml_assets.orchestration.automation import follows_champion, with_its_asset
@@ -100,35 +101,22 @@ class ServedChampion:
 
 def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
     key = plan.key(PREDICTIONS)
+    # a month awaiting its data (a backfill can add the month after its range) has no features
+    may_be_missing = {"allow_missing_partitions": True} if plan.monthly else None
+    alias = plan.key(CHAMPION_ALIAS) if plan.monthly else None
 
     @dg.asset(
         key=key,
         description=predictions_description(plan),
-        # a month awaiting its data (a backfill can add the month after its range) has no features
-        ins={
-            "features": dg.AssetIn(
-                plan.key(FEATURES), metadata={"allow_missing_partitions": True} if plan.monthly else None
-            )
-        },
+        ins={"features": dg.AssetIn(plan.key(FEATURES), metadata=may_be_missing)},
         # month by month, so a run scores after its own gates; the alias (every month) re-scores when it moves
-        deps=[plan.key(CHAMPION_MODEL), plan.key(CHAMPION_ALIAS)]
-        if plan.monthly
-        else [plan.key(CHAMPION_MODEL)],
+        deps=[plan.key(CHAMPION_MODEL), *([alias] if alias else [])],
         partitions_def=plan.partitions_def,
         group_name=plan.name,
         kinds={"scikitlearn", "parquet"},
         io_manager_key="warehouse_io_manager",
-        automation_condition=follows_champion(
-            plan.key(CHAMPION_MODEL), plan.key(CHAMPION_ALIAS) if plan.monthly else None
-        ),
-        check_specs=[  # drift is news, not bad data: those checks do not block
-            *(
-                check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
-                if plan.monthly
-                else []
-            ),
-            *check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset()),
-        ],
+        automation_condition=follows_champion(plan.key(CHAMPION_MODEL), alias),
+        check_specs=prediction_check_specs(plan, key),
         backfill_policy=plan.backfill_policy,
     )
     def predictions(
@@ -143,50 +131,78 @@ def build_predictions(plan: PipelinePlan) -> dg.AssetsDefinition:
         awaiting = [m for m in months if plan.monthly and m not in features]
         with_data = [m for m in months if m not in awaiting]
         # Every targeted month is stored, scored or empty with its status: a month a run targeted and left
-        # unmaterialized
-        # is what Dagster's backfill daemon calls stalled (it fails the backfill). The alias moving re-scores them.
+        # unmaterialized is what Dagster's backfill daemon calls stalled (it fails the backfill). The alias moving
+        # re-scores them.
         champion = registry.champion() if with_data else None
         if champion is None:
-            status = f"no champion yet: {registry.name} has none" if with_data else "awaiting data"
-            context.log.info(
-                f"{month_span(months, count=True)}: {status}; stored empty"
-                + (". The champion gate names one." if with_data else "")
-            )
-            for month in with_data if plan.monthly else []:
-                raise_alarm(context, plan, month, "no champion to score this month", {})
-            yield from stored_empty(context, plan, months, status)
+            yield from nothing_to_score(context, plan, registry, months, with_data)
             return
         served = ServedChampion.load(plan, registry, champion)
         output, reported = scored_months(plan, registry, served, features, with_data, compute)
-        for month in with_data if plan.monthly else []:
-            output.checks[month] = judge_drift(
-                context, plan, alert_webhook, served, month, output.values[month]
-            )
-            output.metadata[month].update(drift_figures(output.checks[month]))
-        for month in awaiting:  # in a range with months that have data: an empty month, until its data comes
-            output.add(
-                month,
-                next(iter(output.values.values())).iloc[:0],
-                {"status": "awaiting data", "rows": 0},
-                [not_judged(name, "awaiting data") for name in recomputed_checks(plan)],
-            )
-        ordered = sorted(output.values)
-        yield dg.Output(
-            value_of(plan, {m: output.values[m] for m in ordered}),
-            metadata=combined_metadata({m: output.metadata[m] for m in ordered}, context),
-        )
-
-        # each reported figure against the registered champion's own predict on the month's stored rows (side by side)
-        def recompute(month):
-            return recompute_scored(
-                plan.task, served.model, scored_rows(plan, features, month), reported[month]
-            )
-
-        for month, figures in zip(with_data, compute.map(recompute, with_data), strict=True):
+        judge_months(context, plan, alert_webhook, served, output, with_data, awaiting)
+        yield stored(plan, context, output)
+        # each reported figure against the registered champion's own predict on the month's stored rows
+        figures_by_month = recomputed_figures(plan, served, features, reported, with_data, compute)
+        for month, figures in zip(with_data, figures_by_month, strict=True):
             output.checks.setdefault(month, []).append(recomputed(month, figures))
         yield from checked(context, output)
 
     return predictions
+
+
+def judge_months(
+    context: dg.AssetExecutionContext,
+    plan: PipelinePlan,
+    webhook: AlertWebhook,
+    served: ServedChampion,
+    output: StepOutput,
+    with_data: list,
+    awaiting: list,
+) -> None:
+    """Each scored month's drift checks (monthly), and an empty month for each month of the range awaiting its data."""
+    for month in with_data if plan.monthly else []:
+        output.checks[month] = judge_drift(context, plan, webhook, served, month, output.values[month])
+        output.metadata[month].update(drift_figures(output.checks[month]))
+    for month in awaiting:  # in a range with months that have data: an empty month, until its data comes
+        empty = next(iter(output.values.values())).iloc[:0]
+        not_yet = [not_judged(name, "awaiting data") for name in recomputed_checks(plan)]
+        output.add(month, empty, {"status": "awaiting data", "rows": 0}, not_yet)
+
+
+def recomputed_figures(
+    plan: PipelinePlan, served: ServedChampion, features, reported: dict, months: list, compute: StepCompute
+) -> list:
+    """Each month's reported figures against the champion's own predict on its stored rows, side by side."""
+
+    def recompute(month):
+        return recompute_scored(plan.task, served.model, scored_rows(plan, features, month), reported[month])
+
+    return list(compute.map(recompute, months))
+
+
+def prediction_check_specs(plan: PipelinePlan, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """The figures' re-computation (blocking) and, monthly, the drift checks: drift is news, not bad data, so they
+    do not block."""
+    drift = check_specs(key, checks.DRIFT_CHECKS, automation_condition=with_its_asset(), blocking=False)
+    figures = check_specs(key, [checks.FIGURES_RECOMPUTED], automation_condition=with_its_asset())
+    return [*(drift if plan.monthly else []), *figures]
+
+
+def nothing_to_score(
+    context: dg.AssetExecutionContext,
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    months: list,
+    with_data: list,
+):
+    """No champion yet, or no month with features: every month stored empty with its status (a month with data and
+    no champion raises the drift alarm, so a model is trained for it)."""
+    status = f"no champion yet: {registry.name} has none" if with_data else "awaiting data"
+    hint = ". The champion gate names one." if with_data else ""
+    context.log.info(f"{month_span(months, count=True)}: {status}; stored empty{hint}")
+    for month in with_data if plan.monthly else []:
+        raise_alarm(context, plan, month, "no champion to score this month", {})
+    yield from stored_empty(context, plan, months, status)
 
 
 def predictions_description(plan: PipelinePlan) -> str:

@@ -131,6 +131,14 @@ class StepOutput:
         return [r for results in self.checks.values() for r in results if not r.passed]
 
 
+def stored(plan: PipelinePlan, context: dg.AssetExecutionContext, output: StepOutput) -> dg.Output:
+    """The step's values as one output of its range (the IO manager stores them), with their metadata; its checks
+    follow (`checked`) when they judge what was stored."""
+    months = sorted(output.values, key=lambda m: m or "")
+    metadata = combined_metadata({m: output.metadata[m] for m in months}, context)
+    return dg.Output(value_of(plan, {m: output.values[m] for m in months}), metadata=metadata)
+
+
 def materialized(
     plan: PipelinePlan, context: dg.AssetExecutionContext, output: StepOutput
 ) -> dg.MaterializeResult:
