@@ -251,10 +251,10 @@ def _graph_screenshot(page, name: str) -> None:
     _shot(page, name)
     boxes = page.evaluate(
         """(names) => names.map(name => {
-            let e = [...document.querySelectorAll('svg *')].find(x => x.childElementCount === 0 &&
-            x.textContent.trim() === name);
-            while (e && e.getBoundingClientRect().height < 100) e = e.parentElement;  // up from the header
-            to the group's box
+            let e = [...document.querySelectorAll('svg *')]
+                .find(x => x.childElementCount === 0 && x.textContent.trim() === name);
+            // up from the header to the group's box
+            while (e && e.getBoundingClientRect().height < 100) e = e.parentElement;
             const r = e.getBoundingClientRect();
             return {left: r.left, top: r.top, right: r.right, bottom: r.bottom};
         })""",
