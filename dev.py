@@ -162,10 +162,11 @@ def backfill(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise two phases: the unit and
+    """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise three phases: the unit and
     integration tiers two files at a time (pytest-xdist; each file's tests in one process, so a module's fixture is
-    built once), then the system tier one test at a time (daemons, servers, the browser, the busy-machine tests, which
-    must not share the machine). Options such as --durations=30 go to both."""
+    built once); the system tier (daemons, servers, the browser, the production stack) two files at a time; then the
+    tests marked `exclusive`, which load the machine with busy loops and must not share it, one at a time. Options
+    such as --durations=30 go to each."""
 
     def pytest(*extra: str) -> int:
         return subprocess.run(
@@ -180,9 +181,11 @@ def test(args: list[str]) -> int:
         return pytest(*args)
     say("unit and integration tiers, two test files at a time")
     first = pytest("-n", "2", "--dist", "loadfile", "-m", "not system", *args)
-    say("system tier, one test at a time")
-    second = pytest("-m", "system", *args)
-    return first or second
+    say("system tier, two test files at a time (each waits on servers and daemons more than on the CPU)")
+    second = pytest("-n", "2", "--dist", "loadfile", "-m", "system and not exclusive", *args)
+    say("system tests that must have the machine to themselves (they load it with busy loops), one at a time")
+    third = pytest("-m", "exclusive", *args)
+    return first or second or third
 
 
 def stack(args: list[str]) -> int:

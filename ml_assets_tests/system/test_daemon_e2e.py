@@ -113,6 +113,7 @@ def daemon(tmp_path):
         instance.dispose()
 
 
+@pytest.mark.exclusive  # busy loops: alone on the machine (dev.py test's last phase)
 def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, tlc_dir):
     """January arrives while 2 busy loops per CPU keep the load average at twice the cores or more: the sensor,
     automation and the daemon's runs still carry it to a trained model. Each step runs several times slower there, so

@@ -75,6 +75,7 @@ def test_backfill_runs_to_success_through_the_daemon_as_one_run():
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # busy loops: alone on the machine (dev.py test's last phase)
 def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
     """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 2 busy loops
     per CPU keep the load average at twice the cores or more (the daemon then splits the backfill into several runs,
