@@ -192,7 +192,7 @@ def stack(args: list[str]) -> int:
     """The production profile with its own PostgreSQL, Redis, S3 and MLflow servers (fresh each start), until Ctrl-C."""
     os.chdir(ROOT)
     # the stack's owner replaces this process: Ctrl-C and SIGTERM reach it directly
-    os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "deploy.stack", *args])
+    os.execv(str(BIN / "python"), [str(BIN / "python"), "-m", "ml_assets.local_stack", *args])
     return 1
 
 
@@ -225,22 +225,14 @@ def main(argv: list[str]) -> int:
         # `bench` = benchmarks.month; `bench scaling --with-xgboost` = benchmarks.scaling with that flag
         module = rest.pop(0) if rest and not rest[0].startswith("-") else "month"
         return subprocess.run([str(BIN / "python"), "-m", f"benchmarks.{module}", *rest], cwd=ROOT).returncode
-    if command == "lint":  # ruff, then the import layers of pyproject.toml's [tool.importlinter]
-        ruff = subprocess.run(
-            [
-                str(BIN / "ruff"),
-                "check",
-                "ml_assets",
-                "ml_assets_tests",
-                "benchmarks",
-                "deploy",
-                "dev.py",
-                *rest,
-            ],
-            cwd=ROOT,
-        )
+    if (
+        command == "lint"
+    ):  # ruff's checks and format, then the import layers of pyproject.toml's [tool.importlinter]
+        paths = ["ml_assets", "ml_assets_tests", "benchmarks", "dev.py"]
+        ruff = subprocess.run([str(BIN / "ruff"), "check", *paths, *rest], cwd=ROOT)
+        formatted = subprocess.run([str(BIN / "ruff"), "format", "--check", *paths], cwd=ROOT)
         layers = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT)
-        return ruff.returncode or layers.returncode
+        return ruff.returncode or formatted.returncode or layers.returncode
     if command == "test":
         return test(rest)
     if command == "screenshots":  # the manual's pictures, taken by the browser tests from this release

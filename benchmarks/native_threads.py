@@ -17,8 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_assets.local import busy_cpus, load_pipeline
+from ml_assets.local import load_pipeline
 from ml_assets.months import months_between
+from ml_assets.processes import busy_cpus
 from ml_assets.tasks.walk_forward import concat_months
 
 MONTHS = months_between("2013-01", "2013-07")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.production [--workers 2]
 
-Production: a throwaway local stack (deploy/stack.py: PostgreSQL instance, S3 server, MLflow
+Production: a throwaway local stack (ml_assets/local_stack.py: PostgreSQL instance, S3 server, MLflow
 server, Celery workers); embedded: a throwaway DAGSTER_HOME and data folder. Both run the
 nyc_flights training job through `dagster job execute` (a run process; steps in it, or on the
 workers): 2013-01 alone, then 2013-01..2013-12 as one range run, each on a fresh store.
@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.runner import throwaway_env
-from deploy.stack import REPO_ROOT, Stack, StackSettings
+from ml_assets.local_stack import REPO_ROOT, Stack, StackSettings
 
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 

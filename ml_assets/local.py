@@ -3,7 +3,6 @@ the benchmarks and notebooks use to materialize a pipeline without a Dagster ins
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,36 +136,3 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
             parts.append(error.message)
             error = error.cause
     return "\n".join(parts)
-
-
-_SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
-
-
-@contextlib.contextmanager
-def busy_cpus(per_cpu: int = 4, limit_s: float = 1800):
-    """A busy machine, bounded: `per_cpu` x the CPUs of busy loops at normal priority (at 4, a load average of 4x the
-    cores, as on a laptop compiling while its user works), each ending on its own after `limit_s`, all killed on
-    exit. Yields a function returning the highest 1-minute load average seen so far. For the busy-machine tests and
-    benchmarks."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    loops = [
-        subprocess.Popen([sys.executable, "-c", _SPIN.format(limit=limit_s)], start_new_session=True)
-        for _ in range(per_cpu * (os.cpu_count() or 1))
-    ]
-    highest = [0.0]
-
-    def load() -> float:
-        highest[0] = max(highest[0], os.getloadavg()[0])
-        return highest[0]
-
-    try:
-        yield load
-    finally:
-        for loop in loops:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(loop.pid, signal.SIGKILL)
-            loop.wait()

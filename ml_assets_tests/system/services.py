@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from deploy.stack import services_missing
+from ml_assets.local_stack import services_missing
 
 
 def require_services() -> None:

@@ -118,7 +118,7 @@ def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, t
     """January arrives while 2 busy loops per CPU keep the load average at twice the cores or more: the sensor,
     automation and the daemon's runs still carry it to a trained model. Each step runs several times slower there, so
     February, its evaluation and champion, the correction and the re-ingestion follow on a quiet machine."""
-    from ml_assets.local import busy_cpus
+    from ml_assets.processes import busy_cpus
 
     instance, source, log = daemon
     with busy_cpus(per_cpu=2, limit_s=DEADLINE_S) as load:  # sized to prove the point, not to soak

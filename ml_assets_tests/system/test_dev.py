@@ -109,7 +109,7 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
             if "emitted no result" in (record.message or "")
         ]
 
-    from ml_assets.local import busy_cpus
+    from ml_assets.processes import busy_cpus
 
     with busy_cpus(per_cpu=2, limit_s=1800) as load:  # a busy machine, sized to prove the point, not to soak
         result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1500, inspect=inspect)

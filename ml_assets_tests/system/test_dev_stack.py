@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy.stack import free_port
+from ml_assets.local_stack import free_port
 from ml_assets.orchestration.backfills import BACKFILL_MUTATION, backfill_params
 from ml_assets_tests.pipelines import REPO_ROOT
 from ml_assets_tests.system.services import require_services, wait_until

@@ -1,7 +1,7 @@
 """The production profile for real, at the settings a user gets: Dagster on PostgreSQL with its daemon (queued runs,
 run monitoring, run retries, the run-failure sensors) and webserver, steps on two Celery workers over RabbitMQ,
 outputs on an S3 server with IAM authentication, MLflow server on PostgreSQL with its artifacts on S3. PostgreSQL,
-Redis, RabbitMQ, S3 and the MLflow server are the stack's own and check every credential (deploy/stack.py).
+Redis, RabbitMQ, S3 and the MLflow server are the stack's own and check every credential (ml_assets/local_stack.py).
 
 Faults are made as they happen: a whole Celery worker SIGKILLed mid step, a run worker SIGKILLed mid `model`, a run
 worker and its code server SIGKILLed together; no limit is shortened for them."""
@@ -21,7 +21,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from deploy.stack import REPO_ROOT, Stack, StackSettings, free_port
+from ml_assets.local_stack import REPO_ROOT, Stack, StackSettings, free_port
 from ml_assets_tests.system.services import require_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
