@@ -66,3 +66,15 @@ def print_table(results: dict[str, dict]) -> None:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def throwaway_env(folder: Path, dagster_yaml: str = "telemetry:\n  enabled: false\n") -> dict[str, str]:
+    """A fresh DAGSTER_HOME and data folder under `folder`, and none of the caller's ML_ASSETS_/MLflow settings."""
+    home = folder / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(dagster_yaml)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("ML_ASSETS_") and k != "MLFLOW_TRACKING_URI"
+    }
+    env.update(DAGSTER_HOME=str(home), ML_ASSETS_DATA_DIR=str(folder / "data"))
+    return env
