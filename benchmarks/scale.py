@@ -1,0 +1,184 @@
+"""How the cost of a user's big table grows: rows against wall seconds and peak memory.
+
+    python3 dev.py bench scale                      # 1M, 3M and 10M rows (10M takes long before the scale work)
+    python3 dev.py bench scale --rows 100000 1000000
+
+For each size: a deterministic generated table (five numeric columns, two text columns, one of 300 values, and a
+non-linear target), written as Parquet; then, each in a fresh process,
+- the pipeline: a table regression with boosted trees and `encoding: ordinal` declared in YAML, every asset
+  materialized (raw data, features, model, evaluation report, champion, predictions), the YAML's other settings at
+  their defaults;
+- the floor: a plain script that reads the same Parquet, fits the same estimator on the same four fifths and scores
+  the held-out fifth.
+Printed: rows, seconds and peak RSS of each, and the ratios. No assertion: a benchmark shows figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.runner import REPO_ROOT, ratio
+
+CATEGORIES = 300
+
+PIPELINE_YAML = """
+type: ml_assets.components.TrainingPipeline
+attributes:
+  name: big_table
+  description: A generated table of {rows} rows, for the scale benchmark.
+  task: regression
+  source:
+    kind: parquet
+    path: {path}
+  target:
+    column: y
+  features:
+    numeric: [x1, x2, x3, x4, x5]
+    categorical: [city, band]
+    encoding: ordinal
+  estimator:
+    kind: hist_gradient_boosting
+"""
+
+FLOOR = """
+import sys, time
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.metrics import root_mean_squared_error
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+began = time.perf_counter()
+frame = pd.read_parquet(sys.argv[1])
+X, y = frame.drop(columns=["y"]), frame["y"].to_numpy()
+train, test = train_test_split(range(len(y)), test_size=0.2, random_state=42)
+encode = ColumnTransformer(
+    [("text", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["city", "band"])],
+    remainder="passthrough",
+)
+model = make_pipeline(encode, HistGradientBoostingRegressor(random_state=42))
+model.fit(X.iloc[train], y[train])
+rmse = root_mean_squared_error(y[test], model.predict(X.iloc[test]))
+import json, resource
+usage = resource.getrusage
+peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+print(json.dumps({"seconds": time.perf_counter() - began, "rmse": rmse, "peak_mb": peak_mb}))
+"""
+
+PIPELINE = """
+import sys, time
+from pathlib import Path
+import dagster as dg
+from ml_assets.local import load_yaml_pipeline
+
+began = time.perf_counter()
+pipeline = load_yaml_pipeline(Path(sys.argv[1]), Path(sys.argv[2]))
+with dg.DagsterInstance.ephemeral() as instance:
+    result = pipeline.materialize(instance)
+steps = {
+    e.step_key: e.event_specific_data.duration_ms / 1000
+    for e in result.all_events
+    if e.event_type == dg.DagsterEventType.STEP_SUCCESS
+}
+import json, resource
+usage = resource.getrusage
+peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+figures = {"seconds": time.perf_counter() - began, "success": result.success, "steps": steps, "peak_mb": peak_mb}
+print(json.dumps(figures))
+"""
+
+
+def generate(rows: int, path: Path, seed: int = 7) -> None:
+    """Five numeric inputs, a 300-value and a 10-value text column, a non-linear target with noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 5))
+    city = rng.integers(0, CATEGORIES, size=rows)
+    band = rng.integers(0, 10, size=rows)
+    effect = np.sin(np.arange(CATEGORIES) * 0.7) * 3
+    y = (
+        np.sin(x[:, 0] * 2) * 4
+        + x[:, 1] ** 2
+        + np.where(x[:, 2] > 0, 3 * x[:, 3], -x[:, 3])
+        + 0.5 * x[:, 4]
+        + effect[city]
+        + band * 0.3
+        + rng.normal(scale=1.0, size=rows)
+    )
+    frame = pd.DataFrame({f"x{i + 1}": x[:, i] for i in range(5)})
+    frame["city"] = pd.Series([f"city_{c:03d}" for c in range(CATEGORIES)]).iloc[city].to_numpy()
+    frame["band"] = pd.Series([f"band_{b}" for b in range(10)]).iloc[band].to_numpy()
+    frame["y"] = y
+    frame.to_parquet(path, index=False)
+
+
+def timed(script: str, *args: str) -> dict:
+    """A fresh process running `script`: the figures it prints (its peak RSS, of itself or its largest child, among
+    them) and the wall seconds."""
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        return {
+            "error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed",
+            "wall": wall,
+        }
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": wall}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
+    args = parser.parse_args(argv)
+    results = []
+    for rows in sorted(args.rows):
+        with tempfile.TemporaryDirectory(prefix="ml_assets-scale-") as tmp:
+            table, defs = Path(tmp) / "table.parquet", Path(tmp) / "defs.yaml"
+            generate(rows, table)
+            defs.write_text(PIPELINE_YAML.format(rows=rows, path=table))
+            floor = timed(FLOOR, str(table))
+            ours = timed(PIPELINE, str(defs), str(Path(tmp) / "data"))
+            results.append({"rows": rows, "floor": floor, "pipeline": ours})
+            print(json.dumps(results[-1], default=str), flush=True)
+    print(
+        f"\n{'rows':>11}  {'pipeline s':>10}  {'floor s':>8}  {'ratio':>6}  {'pipeline MB':>11}  {'floor MB':>8}"
+    )
+    for r in results:
+        ours, floor = r["pipeline"], r["floor"]
+        if "error" in ours or "error" in floor:
+            print(f"{r['rows']:>11,}  failed: {ours.get('error') or floor.get('error')}")
+            continue
+        print(
+            f"{r['rows']:>11,}  {ours['wall']:>10.1f}  {floor['wall']:>8.1f}  {ratio(ours['wall'], floor['wall']):>6}  "
+            f"{ours['peak_mb']:>11.0f}  {floor['peak_mb']:>8.0f}"
+        )
+    for r in results:
+        steps = r["pipeline"].get("steps", {})
+        slowest = sorted(steps.items(), key=lambda kv: -kv[1])[:3]
+        print(
+            f"  {r['rows']:,} rows, slowest steps: "
+            + ", ".join(f"{k.split('__')[-1]} {v:.1f} s" for k, v in slowest)
+        )
+    first = results[0]
+    for r in results[1:]:
+        if "error" in r["pipeline"] or "error" in first["pipeline"]:
+            continue
+        grow = r["pipeline"]["wall"] / first["pipeline"]["wall"]
+        print(f"  {r['rows'] / first['rows']:.0f}x the rows: {grow:.1f}x the pipeline's time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
