@@ -542,7 +542,8 @@ def test_a_run_whose_worker_and_code_server_are_killed_is_failed_and_retried_wit
             for pid in _children(stack.processes["daemon"].pid)
             if b"api grpc" in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         ]
-        assert code_servers and run_pid in _children(code_servers[0]), (code_servers, run_pid)
+        # the daemon may hold a replaced code server beside the new one while it drains: one of them started the run
+        assert any(run_pid in _children(pid) for pid in code_servers), (code_servers, run_pid)
         for pid in (*code_servers, run_pid):
             os.kill(pid, 9)
         killed_at = time.monotonic()
