@@ -164,9 +164,9 @@ def backfill(args: list[str]) -> int:
 def test(args: list[str]) -> int:
     """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise three phases: the unit and
     integration tiers two files at a time (pytest-xdist; each file's tests in one process, so a module's fixture is
-    built once); the system tier (daemons, servers, the browser, the production stack) two files at a time; then the
-    tests marked `exclusive`, which load the machine with busy loops and must not share it, one at a time. Options
-    such as --durations=30 go to each."""
+    built once); the system tier (daemons, servers, the browser, two production stacks) three files at a time, as
+    its tests wait on servers and daemons more than on the CPU; then the tests marked `exclusive`, which load the
+    machine with busy loops, side by side with each other only. Options such as --durations=30 go to each."""
 
     def pytest(*extra: str) -> int:
         return subprocess.run(
@@ -181,10 +181,12 @@ def test(args: list[str]) -> int:
         return pytest(*args)
     say("unit and integration tiers, two test files at a time")
     first = pytest("-n", "2", "--dist", "loadfile", "-m", "not system", *args)
-    say("system tier, two test files at a time (each waits on servers and daemons more than on the CPU)")
-    second = pytest("-n", "2", "--dist", "loadfile", "-m", "system and not exclusive", *args)
-    say("system tests that must have the machine to themselves (they load it with busy loops), one at a time")
-    third = pytest("-m", "exclusive", *args)
+    say("system tier, three test files at a time (each waits on servers and daemons more than on the CPU)")
+    second = pytest(
+        "-n", "3", "--dist", "loadfile", "--no-loadscope-reorder", "-m", "system and not exclusive", *args
+    )
+    say("system tests that load the machine with busy loops, side by side with each other only")
+    third = pytest("-n", "2", "--dist", "loadfile", "-m", "exclusive", *args)
     return first or second or third
 
 

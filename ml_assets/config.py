@@ -393,6 +393,15 @@ class EvaluationSpec(Spec):
             "ML_ASSETS_PARALLEL_FITS). The scores do not depend on it."
         ),
     )
+    cv_max_rows: int | None = Field(
+        default=100_000,
+        ge=20,
+        description=(
+            "Largest number of rows cross-validated: a bigger table is cross-validated on a seeded sample of this "
+            "many rows (stratified for classification, each class kept at cv_folds rows or all it has), which the "
+            "report states; the held-out split and the registered model use every row. null: every row."
+        ),
+    )
     holdout_share: float = Field(
         default=0.2, gt=0, lt=1, description="Share of rows held out from the registered model's training."
     )

@@ -126,6 +126,36 @@ class ModelFitting:
             stratify=self.stratify(y),
         )
 
+    def cv_rows(self, y: np.ndarray) -> np.ndarray | None:
+        """The positions cross-validated when the table has more rows than `evaluation.cv_max_rows`: a sample seeded
+        by `evaluation.random_state`, stratified like the held-out split, with each class topped up to `cv_folds`
+        rows (or all it has) so that every fold can hold it; in table order. None: every row."""
+        import numpy as np
+        from sklearn.model_selection import train_test_split
+
+        spec = self.evaluation
+        if spec.cv_max_rows is None or len(y) <= spec.cv_max_rows:
+            return None
+        strata = self.stratify(y)
+        positions = np.arange(len(y))
+        try:
+            sample = train_test_split(
+                positions, train_size=spec.cv_max_rows, random_state=spec.random_state, stratify=strata
+            )[0]
+        except ValueError:  # more classes than the sample's rows, or a class of one row: drawn unstratified
+            sample = train_test_split(positions, train_size=spec.cv_max_rows, random_state=spec.random_state)[
+                0
+            ]
+        chosen = np.zeros(len(y), dtype=bool)
+        chosen[sample] = True
+        if strata is not None:
+            for label in np.unique(strata):
+                members = np.flatnonzero(strata == label)
+                short = min(spec.cv_folds, len(members)) - int(chosen[members].sum())
+                if short > 0:
+                    chosen[members[~chosen[members]][:short]] = True
+        return np.flatnonzero(chosen)
+
     def stratify(self, y):
         return None
 

@@ -234,10 +234,14 @@ class EvaluationProtocols:
         predictors = self.predictors(features)
         spec = self.evaluation
 
+        sample = self.cv_rows(y)
+        X_cv, y_cv = (X, y) if sample is None else (X.iloc[sample], y[sample])
+
         def cross_validate() -> list[dict[str, dict[str, float]]]:
-            splits = list(self.cv_splitter().split(X, y))
+            splits = list(self.cv_splitter().split(X_cv, y_cv))
             return Parallel(n_jobs=spec.cv_jobs or jobs)(
-                delayed(_fold_metrics)(self, predictors, X, y, train, test, classes) for train, test in splits
+                delayed(_fold_metrics)(self, predictors, X_cv, y_cv, train, test, classes)
+                for train, test in splits
             )
 
         # the folds' scores depend only on the rows and what is declared (the search space included): computed once
@@ -318,6 +322,12 @@ class EvaluationProtocols:
             + "\n\n"
             f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for "
             "every predictor\n\n"
+            + (
+                f"On a sample of {len(y_cv):,} of the {len(y):,} rows (`evaluation.cv_max_rows`, seeded by "
+                "`evaluation.random_state`); the held-out split below holds rows of the whole table.\n\n"
+                if sample is not None
+                else ""
+            )
             + self.search_note()
             + (
                 "The fold scores are reused: these rows were cross-validated before with the same declared "
@@ -351,6 +361,8 @@ class EvaluationProtocols:
             "cv": {
                 "folds": spec.cv_folds,
                 "repeats": spec.cv_repeats,
+                "rows": len(y_cv),
+                "sampled": sample is not None,
                 "reused": reused,
                 "summary": summary,
                 "paired": {"against": reference, **paired},
@@ -379,6 +391,7 @@ class EvaluationProtocols:
             f"{self.primary_metric}_gain_over_{reference}": for_ui(gain),
             f"holdout_{self.primary_metric}": for_ui(holdout[CANDIDATE][self.primary_metric]),
             "holdout_rows": len(test),
+            "cv_rows": len(y_cv),
             "cv_scores": "reused (same rows, same declared model)" if reused else "computed",
             **{name: for_ui(value) for name, value in diagnostics.figures.items()},
             f"champion_{self.primary_metric}": for_ui(champion_score)

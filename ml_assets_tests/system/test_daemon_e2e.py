@@ -113,15 +113,16 @@ def daemon(tmp_path):
         instance.dispose()
 
 
-@pytest.mark.exclusive  # busy loops: alone on the machine (dev.py test's last phase)
+@pytest.mark.exclusive  # busy loops: with the other exclusive test only (dev.py test's last phase)
 def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, tlc_dir):
-    """January arrives while 2 busy loops per CPU keep the load average at twice the cores or more: the sensor,
-    automation and the daemon's runs still carry it to a trained model. Each step runs several times slower there, so
+    """January arrives while a busy loop per CPU (and the other exclusive test's, side by side in dev.py test) keeps
+    the load average at 1.5 times the cores or more: the sensor, automation and the daemon's runs still carry it to
+    a trained model. Each step runs several times slower there, so
     February, its evaluation and champion, the correction and the re-ingestion follow on a quiet machine."""
     from ml_assets.processes import busy_cpus
 
     instance, source, log = daemon
-    with busy_cpus(per_cpu=2, limit_s=DEADLINE_S) as load:  # sized to prove the point, not to soak
+    with busy_cpus(per_cpu=1, limit_s=DEADLINE_S) as load:  # sized to prove the point, not to soak
         shutil.copy(tlc_dir / "green_tripdata_2021-01.parquet", source)
         busy = _wait_for(
             lambda: _materializations(instance, "model", "2021-01") >= 1,
@@ -131,7 +132,7 @@ def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, t
         )
         busiest = load()
     print(f"\n[busy] a new month to its model in {busy:.0f} s at a 1-minute load average up to {busiest:.1f}")
-    assert busiest >= 2 * (os.cpu_count() or 1), (
+    assert busiest >= 1.5 * (os.cpu_count() or 1), (
         f"the busy loops did not load the machine: load average {busiest:.1f}"
     )
 

@@ -75,11 +75,12 @@ def test_backfill_runs_to_success_through_the_daemon_as_one_run():
 
 
 @pytest.mark.slow
-@pytest.mark.exclusive  # busy loops: alone on the machine (dev.py test's last phase)
+@pytest.mark.exclusive  # busy loops: with the other exclusive test only (dev.py test's last phase)
 def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
-    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while 2 busy loops
-    per CPU keep the load average at twice the cores or more (the daemon then splits the backfill into several runs,
-    in an order that once ran a first month's predictions before any champion existed).
+    """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names, while a busy loop
+    per CPU (and the other exclusive test's, side by side in dev.py test) keeps the load average at 1.5 times the
+    cores or more (the daemon then splits the backfill into several runs, in an order that once ran a first month's
+    predictions before any champion existed).
 
     Dagster adds months after the range (children of the range's last months through the models, whose
     window choice reads months back into it): those months report they await their data instead of failing, and
@@ -111,13 +112,13 @@ def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
 
     from ml_assets.processes import busy_cpus
 
-    with busy_cpus(per_cpu=2, limit_s=1800) as load:  # a busy machine, sized to prove the point, not to soak
+    with busy_cpus(per_cpu=1, limit_s=1800) as load:  # a busy machine, sized to prove the point, not to soak
         result = timed_backfill("names", FLIGHT_MONTHS[:2], timeout_s=1500, inspect=inspect)
         busiest = load()
     print(
         f"\n[busy] names backfill of 2 months: {result['seconds']:.0f} s at a 1-minute load average up to {busiest:.1f}"
     )
-    assert busiest >= 2 * (os.cpu_count() or 1), (
+    assert busiest >= 1.5 * (os.cpu_count() or 1), (
         f"the busy loops did not load the machine: load average {busiest:.1f}"
     )
     assert result["status"] == "COMPLETED_SUCCESS", (

@@ -53,6 +53,7 @@ def shapes(draw, partitionings: tuple) -> dict:
         "seed": draw(st.integers(0, 2**16)),
         "gaps": draw(st.sampled_from([0.0, 0.1, 0.4])),
         "high_cardinality": draw(st.booleans()),
+        "cv_max_rows": draw(st.sampled_from([None, None, 25])),  # 25: a table's cross-validation on a sample
     }
     months = len(MONTHS) if shape["monthly"] else 1
     # mostly enough rows to train on; now and then one below quality.min_rows, or an empty month
@@ -113,6 +114,7 @@ def declare(shape: dict):
             "numeric": ["x", "z", "constant"],
         },
         "quality": {"min_retention_ratio": 0.0},
+        "evaluation": {"cv_max_rows": shape["cv_max_rows"]},
     }
     if shape["monthly"] == "month_path":
         overrides["source"] = {"path": "/nonexistent/{month}.csv"}
@@ -177,6 +179,20 @@ def test_every_table_shape_yields_a_confirmed_cross_validated_report_or_a_named_
     trained = task.train(frame)
     evaluated = task.evaluate_cross_validated(trained.model, frame, None, (None, None))
     check_report(task, evaluated.report, trained.model, frame)
+    cv, limit = evaluated.report["cv"], shape["cv_max_rows"]
+    if limit is None or len(frame) <= limit:
+        assert cv["rows"] == len(frame) and not cv["sampled"]
+    else:  # a seeded sample, each class topped up to a fold's worth, and the report says so
+        _, y = task.xy(frame)
+        assert cv["sampled"] and limit <= cv["rows"] < len(frame), (cv["rows"], len(frame))
+        assert f"On a sample of {cv['rows']:,} of the {len(frame):,} rows" in evaluated.markdown
+        sample = y[task.cv_rows(y)]
+        assert np.array_equal(sample, y[task.cv_rows(y)])
+        if shape["task"] == "classification":
+            in_table = dict(zip(*np.unique(y, return_counts=True), strict=True))
+            in_sample = dict(zip(*np.unique(sample, return_counts=True), strict=True))
+            assert all(in_sample.get(k, 0) >= min(3, n) for k, n in in_table.items()), (in_sample, in_table)
+        event("table: cross-validated on a sample")
     if shape["task"] == "classification":
         X, y = task.xy(frame)
         output = task.predict_output(trained.model, X, task.classes_for(trained.model, y))
