@@ -64,9 +64,13 @@ def derive(
 
 
 def as_category_values(values: pd.Series) -> pd.Series:
-    """Plain Python objects with NaN for missing: what scikit-learn's encoders and imputers take."""
-    out = values.astype(object)
-    return out.where(values.notna(), np.nan)
+    """Plain Python objects with NaN for missing: what scikit-learn's encoders and imputers take. A column that
+    already is one is passed on as it is (the transformers after this copy what they change)."""
+    out = values.astype(object, copy=False)
+    missing = values.isna()
+    if not missing.any():
+        return out
+    return out.where(~missing, np.nan)
 
 
 class DeclaredInputs(TransformerMixin, BaseEstimator):
@@ -115,7 +119,7 @@ class DeclaredInputs(TransformerMixin, BaseEstimator):
             out[column] = as_category_values(made[column] if column in made else X[column])
         for column in self.numeric:
             values = made[column] if column in made else X[column]
-            out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
+            out[column] = pd.to_numeric(values, errors="coerce").astype("float64", copy=False)
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

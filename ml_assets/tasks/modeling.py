@@ -3,6 +3,7 @@ training rows and held-out split, fitting and training, and predictions scored b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ml_assets.learning import Fitted
@@ -25,6 +26,26 @@ def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFr
         frame.sample(n=rows, random_state=seed).reset_index(drop=True)
         if len(frame) > rows
         else frame.reset_index(drop=True)
+    )
+
+
+SCORED_AT_ONCE = (
+    1_000_000  # rows scored per call: a big table's scoring holds this many rows' transients, not all
+)
+
+
+def in_row_chunks(score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, rows: int | None = None):
+    """`score` over consecutive parts of `frame`, joined: the same rows in the same order as one call gives (scoring
+    is row by row), with the memory of one part."""
+    import numpy as np
+    import pandas as pd
+
+    rows = rows or SCORED_AT_ONCE
+    if len(frame) <= rows:
+        return score(frame)
+    parts = [score(frame.iloc[start : start + rows]) for start in range(0, len(frame), rows)]
+    return (
+        pd.concat(parts, ignore_index=True) if isinstance(parts[0], pd.DataFrame) else np.concatenate(parts)
     )
 
 
@@ -182,7 +203,7 @@ class ModelFitting:
         rows = self.training_rows(features)
         X, y = self.xy(rows)
         categorical, numeric = self.inputs(rows)
-        model, picked = prefit or self.fit(features, random_state)
+        model, picked = prefit or self.fit_rows(rows, X, y, random_state)
         measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
         X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
         classes = self.classes_for(model, y)
@@ -221,10 +242,16 @@ class ModelFitting:
     def fit(self, features: pd.DataFrame, random_state: int | None = None) -> Fitted:
         """The fitted model and the hyperparameters its search chose (none without a search), on the rows `train`
         uses, without training metrics: what a backtest retrains."""
-        from ml_assets.learning.search import chosen
-
         rows = self.training_rows(features)
         X, y = self.xy(rows)
+        return self.fit_rows(rows, X, y, random_state)
+
+    def fit_rows(
+        self, rows: pd.DataFrame, X: pd.DataFrame, y: np.ndarray, random_state: int | None
+    ) -> Fitted:
+        """`fit` on training rows already taken from the features (and split into X and y): no second copy."""
+        from ml_assets.learning.search import chosen
+
         return Fitted(*chosen(self.build_model(rows, random_state).fit(X, y)))
 
     def classes_of(self, y) -> Any:
@@ -267,6 +294,10 @@ class ModelFitting:
         )
 
     def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
+        """Each row's model inputs (derived columns made), actual and prediction; scored a part at a time."""
+        return in_row_chunks(lambda part: self.predicted_part(model, part), features)
+
+    def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, y = self.xy(features)
         return (
             self.transformed_inputs(model, X)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ml_assets.tasks.modeling import in_row_chunks
 from ml_assets.tasks.results import CANDIDATE
 
 if TYPE_CHECKING:
@@ -102,6 +103,6 @@ def recompute_scored(task, model, rows: pd.DataFrame, reported: dict[str, Any]) 
         Figure(
             metric,
             _number(reported[metric]),
-            task.primary_from_predictions(y[known], model.predict(X[known])),
+            task.primary_from_predictions(y[known], in_row_chunks(model.predict, X[known])),
         )
     ]

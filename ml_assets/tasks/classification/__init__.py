@@ -238,7 +238,7 @@ class ClassificationTask(Task):
 
         return float(np.mean(np.asarray(predicted) == np.asarray(y_true)))
 
-    def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
+    def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, y = self.xy(features)
         proba = model.predict_proba(X)
         inputs = self.transformed_inputs(model, X)
