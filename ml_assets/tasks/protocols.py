@@ -239,10 +239,15 @@ class EvaluationProtocols:
 
         def cross_validate() -> list[dict[str, dict[str, float]]]:
             splits = list(self.cv_splitter().split(X_cv, y_cv))
-            return Parallel(n_jobs=spec.cv_jobs or jobs)(
-                delayed(_fold_metrics)(self, predictors, X_cv, y_cv, train, test, classes)
-                for train, test in splits
-            )
+            n_jobs = spec.cv_jobs or jobs
+            try:
+                return Parallel(n_jobs=n_jobs)(
+                    delayed(_fold_metrics)(self, predictors, X_cv, y_cv, train, test, classes)
+                    for train, test in splits
+                )
+            finally:
+                if n_jobs != 1:
+                    _end_fold_workers()
 
         # the folds' scores depend only on the rows and what is declared (the search space included): computed once
         cache = cache or ScoreCache(None)
@@ -409,6 +414,15 @@ class EvaluationProtocols:
         return Evaluated(
             report, markdown, png, holdout[CANDIDATE][self.primary_metric], logged, ui, check_results
         )
+
+
+def _end_fold_workers() -> None:
+    """joblib keeps its worker processes for 300 s after a parallel call, and a process started by multiprocessing
+    (a step under Dagster's multiprocess executor) waits for them as it exits: the step's process would outlive its
+    work by five minutes, holding one of the run's concurrent slots. End them now."""
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
 
 
 def _fold_metrics(task, predictors: dict, X, y, train, test, classes) -> dict[str, dict[str, float]]:

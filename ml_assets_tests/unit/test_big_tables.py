@@ -73,3 +73,16 @@ def test_a_rare_class_keeps_a_fold_s_worth_of_rows_in_the_sample():
     y = np.array(["common"] * 995 + ["rare"] * 5, dtype=object)
     sample = task.cv_rows(y)
     assert (y[sample] == "rare").sum() == 3 and len(sample) >= 50
+
+
+def test_cross_validation_on_two_processes_leaves_no_worker_process_behind():
+    """joblib keeps its workers 300 s after a parallel call, and a step's process (started by Dagster's multiprocess
+    executor through multiprocessing) waits for every child it has before it exits: a table's evaluation step then
+    outlived its work by five minutes. After the call, no child process is left to wait for."""
+    import multiprocessing
+
+    task = task_of("regression", evaluation={"cv_folds": 2, "cv_repeats": 2})
+    rows = frame(300, "regression")
+    trained = task.train(rows)
+    task.evaluate_cross_validated(trained.model, rows, None, (None, None), jobs=2)
+    assert multiprocessing.active_children() == []
