@@ -7,10 +7,11 @@ For each size: a deterministic generated table (five numeric columns, two text c
 non-linear target), written as Parquet; then, each in a fresh process,
 - the pipeline: a table regression with boosted trees and `encoding: ordinal` declared in YAML, every asset
   materialized (raw data, features, model, evaluation report, champion, predictions) by `dagster asset materialize`
-  as a user runs it (each step in a process of its own), the YAML's other settings at their defaults;
+  as a user runs it, with the project's executor (`--executor`: in_process by default, a run's steps in one
+  process; multiprocess, a process per step), the YAML's other settings at their defaults;
 - the floor: a plain script that reads the same Parquet, fits the same estimator on the same four fifths and scores
   the held-out fifth.
-Printed: rows, seconds and peak RSS (the largest process: for the pipeline, its largest step) of each, and the
+Printed: rows, seconds and peak RSS (the largest process: the run's, or its largest step's) of each, and the
 ratios. No assertion: a benchmark shows figures.
 """
 
@@ -80,13 +81,14 @@ from pathlib import Path
 
 import dagster as dg
 
-defs_yaml, data, home = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+defs_yaml, data, home, executor = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 home.mkdir(parents=True, exist_ok=True)
 (home / "dagster.yaml").write_text("telemetry:\\n  enabled: false\\n")
 code = home / "big_table_code.py"
-code.write_text(
-    "from pathlib import Path\\nfrom ml_assets.local import load_yaml_pipeline\\n"
-    f"defs = load_yaml_pipeline(Path({str(defs_yaml)!r}), Path({str(data)!r})).defs()\\n"
+code.write_text(  # the pipeline's definitions with the executor the project would give it
+    "from pathlib import Path\\nimport dagster as dg\\nfrom ml_assets.local import load_yaml_pipeline\\n"
+    f"pipeline = load_yaml_pipeline(Path({str(defs_yaml)!r}), Path({str(data)!r}))\\n"
+    f"defs = dg.Definitions.merge(pipeline.defs(), dg.Definitions(executor=dg.{executor}_executor))\\n"
 )
 began = time.perf_counter()
 done = subprocess.run(  # as a user runs it: Dagster's CLI, each step in a process of its own
@@ -153,9 +155,24 @@ def timed(script: str, *args: str) -> dict:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "wall": wall}
 
 
+def default_executor() -> str:
+    """What the project's resources give a pipeline: ML_ASSETS_EXECUTOR, else ProjectResources' default."""
+    import os
+
+    from ml_assets.components.project_resources import ProjectResources
+
+    return os.environ.get("ML_ASSETS_EXECUTOR") or ProjectResources.model_fields["executor"].default
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 3_000_000, 10_000_000])
+    parser.add_argument(
+        "--executor",
+        choices=["in_process", "multiprocess"],
+        default=default_executor(),
+        help="the project's (ML_ASSETS_EXECUTOR, in_process unless set): a run's steps in one process, or one each",
+    )
     args = parser.parse_args(argv)
     results = []
     for rows in sorted(args.rows):
@@ -164,9 +181,11 @@ def main(argv: list[str]) -> int:
             generate(rows, table)
             defs.write_text(PIPELINE_YAML.format(rows=rows, path=table))
             floor = timed(FLOOR, str(table))
-            ours = timed(PIPELINE, str(defs), str(Path(tmp) / "data"), str(Path(tmp) / "dagster_home"))
+            home = Path(tmp) / "dagster_home"
+            ours = timed(PIPELINE, str(defs), str(Path(tmp) / "data"), str(home), args.executor)
             results.append({"rows": rows, "floor": floor, "pipeline": ours})
             print(json.dumps(results[-1], default=str), flush=True)
+    print(f"\nexecutor: {args.executor}", end="")
     print(
         f"\n{'rows':>11}  {'pipeline s':>10}  {'floor s':>8}  {'ratio':>6}  {'pipeline MB':>11}  {'floor MB':>8}"
     )
