@@ -3,9 +3,8 @@
 
     python3 dev.py run    # set up .venv, then materialize every offline pipeline (flights' 12 months,
     iris, heart disease)
-    python3 dev.py test   # set up .venv (with dev extras), then run the test suite (unit and integration
-    tiers two files
-                          # at a time, then the system tier; fast tier: test -m "not slow")
+    python3 dev.py test   # set up .venv (with dev extras), then run the test suite in three phases
+                          # (fast tier: test -m "not slow and not browser" -n 2)
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
     python3 dev.py stack [--workers N]   # the production profile locally: its own PostgreSQL, RabbitMQ,
