@@ -29,9 +29,8 @@ def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFr
     )
 
 
-SCORED_AT_ONCE = (
-    1_000_000  # rows scored per call: a big table's scoring holds this many rows' transients, not all
-)
+# rows scored per call: a big table's scoring holds this many rows' transients, not all of them
+SCORED_AT_ONCE = 1_000_000
 
 
 def in_row_chunks(score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, rows: int | None = None):
@@ -158,15 +157,19 @@ class ModelFitting:
         if spec.cv_max_rows is None or len(y) <= spec.cv_max_rows:
             return None
         strata = self.stratify(y)
-        positions = np.arange(len(y))
-        try:
-            sample = train_test_split(
-                positions, train_size=spec.cv_max_rows, random_state=spec.random_state, stratify=strata
+
+        def drawn(stratify) -> np.ndarray:
+            return train_test_split(
+                np.arange(len(y)),
+                train_size=spec.cv_max_rows,
+                random_state=spec.random_state,
+                stratify=stratify,
             )[0]
+
+        try:
+            sample = drawn(strata)
         except ValueError:  # more classes than the sample's rows, or a class of one row: drawn unstratified
-            sample = train_test_split(positions, train_size=spec.cv_max_rows, random_state=spec.random_state)[
-                0
-            ]
+            sample = drawn(None)
         chosen = np.zeros(len(y), dtype=bool)
         chosen[sample] = True
         if strata is not None:

@@ -67,7 +67,7 @@ def running_stack(folder: Path) -> Iterator[Stack]:
 
 def launch(stack: Stack, job: str, tags: dict | None = None, **env: str) -> subprocess.Popen:
     command = [
-        str(Path(sys.executable).with_name("dagster")),
+        str(BIN / "dagster"),
         "job",
         "execute",
         "-m",
