@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
     from upath import UPath
 
 
@@ -44,3 +45,28 @@ def write_atomically(path: UPath, write: Callable[[IO[bytes]], None]) -> None:
     is a copy and a delete that a kill can split (s3fs switches to a multipart upload above 50 MB, which is not
     visible until completed)."""
     put_bytes(path, serialized(write))
+
+
+def read_parquet(source) -> pd.DataFrame:
+    """A Parquet file (a path, a handle or a buffer) as a pandas frame. Arrow's allocator keeps the memory a read
+    frees for reuse, so a big table's read would go on holding its size again; it is handed back here."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(source)
+    finally:
+        release_arrow_memory()
+
+
+def write_parquet(frame: pd.DataFrame, handle: IO[bytes]) -> None:
+    """`frame` as Parquet (no index) into `handle`, Arrow's freed memory handed back as by `read_parquet`."""
+    try:
+        frame.to_parquet(handle, index=False)
+    finally:
+        release_arrow_memory()
+
+
+def release_arrow_memory() -> None:
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()

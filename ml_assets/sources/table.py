@@ -9,9 +9,9 @@ the declared one.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 from upath import UPath
 
+from ml_assets.files import read_parquet
 from ml_assets.sources import http
 from ml_assets.sources.base import (
     DataSource,
@@ -251,11 +252,10 @@ def parse_csv(
 
 
 def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame:
-    import pandas as pd
     import pyarrow as pa
 
     try:
-        frame = pd.read_parquet(io.BytesIO(data))
+        frame = read_parquet(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         raise SourceDataError(month or "-", location, f"not a readable Parquet file ({exc})") from exc
     if frame.empty:
@@ -263,16 +263,25 @@ def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame
     return frame
 
 
-@functools.lru_cache(maxsize=2)
-def _parsed(
-    data_sha: str, data: bytes, location: str, fmt: str, columns, separator, na_values
-) -> pd.DataFrame:
-    """A whole table parsed once per content and process: a range run splits one file into many months."""
+def parse_table(data: bytes, location: str, fmt: str, columns, separator, na_values) -> pd.DataFrame:
     return (
         parse_parquet(data, location, None)
         if fmt == "parquet"
         else parse_csv(data, location, None, columns, separator, na_values)
     )
+
+
+# the last whole table parsed for month slices, by its content and how it is read: a range run cuts one file into
+# many months, parsed once. Only the frame is kept (not the file's bytes), and only for month slices: a table read
+# whole is not held beyond its step.
+_month_slice_table: dict[tuple, pd.DataFrame] = {}
+
+
+def parsed_for_month_slices(key: tuple, parse: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    if key not in _month_slice_table:
+        _month_slice_table.clear()  # the previous table goes before the next is parsed
+        _month_slice_table[key] = parse()
+    return _month_slice_table[key]
 
 
 @dataclass(frozen=True)
@@ -319,8 +328,6 @@ class TableSource(DataSource):
         )
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
-        import pandas as pd
-
         location = self.location(partition)
         data = read_bytes(location, cache_dir, partition, self.timeout_s)
         digest = sha256_of(data)
@@ -329,9 +336,30 @@ class TableSource(DataSource):
                 partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}"
             )
         data = unpacked(data, location, partition)
-        frame = _parsed(
-            digest, data, location, self.format, self.columns, self.separator, self.na_values
-        ).copy()
+        read = (location, self.format, self.columns, self.separator, self.na_values)
+
+        def parsed() -> pd.DataFrame:
+            return self.with_timestamps(parse_table(data, *read), partition, location)
+
+        if not (partition and self.time_column and not self.per_month_files):
+            return parsed(), location
+        from ml_assets.months import month_bounds
+
+        # a month cut from one file: the whole table is parsed once for the range's months
+        table = parsed_for_month_slices((digest, *read, self.parse_dates, self.time_column), parsed)
+        start, end = month_bounds(partition)
+        stamps = table[self.time_column]
+        frame = table[(stamps >= start) & (stamps < end)].reset_index(drop=True)
+        if frame.empty:
+            raise MonthNotAvailableError(
+                partition, location, f"no row's {self.time_column} falls in {partition}"
+            )
+        return frame, location
+
+    def with_timestamps(self, frame: pd.DataFrame, partition: str | None, location: str) -> pd.DataFrame:
+        """`parse_dates` and `time_column` read as timestamps (naive, in UTC when the values carry a zone)."""
+        import pandas as pd
+
         for column in {*self.parse_dates, *([self.time_column] if self.time_column else [])}:
             if column not in frame.columns:
                 raise SourceDataError(
@@ -349,14 +377,4 @@ class TableSource(DataSource):
                 raise SourceDataError(
                     partition or "-", location, f"column {column!r} does not hold timestamps ({exc})"
                 ) from None
-        if partition and self.time_column and not self.per_month_files:
-            from ml_assets.months import month_bounds
-
-            start, end = month_bounds(partition)
-            stamps = frame[self.time_column]
-            frame = frame[(stamps >= start) & (stamps < end)].reset_index(drop=True)
-            if frame.empty:
-                raise MonthNotAvailableError(
-                    partition, location, f"no row's {self.time_column} falls in {partition}"
-                )
-        return frame, location
+        return frame

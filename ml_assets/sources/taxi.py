@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, model_validator
 from upath import UPath
 
+from ml_assets.files import release_arrow_memory
 from ml_assets.sources import http
 from ml_assets.sources.base import DataSource, SourceDataError, SourceSpecBase
 from ml_assets.sources.download_cache import (
@@ -77,7 +78,10 @@ def read_taxi_month(path: UPath, color: str, month: str) -> pd.DataFrame:
         raise SourceDataError(month, location, f"not a readable parquet file ({exc})") from exc
     if table.num_rows == 0:
         raise SourceDataError(month, location, "the file holds no trips")
-    return normalize_taxi(table.to_pandas(), color, month, location)
+    frame = table.to_pandas()
+    del table
+    release_arrow_memory()
+    return normalize_taxi(frame, color, month, location)
 
 
 def normalize_taxi(frame: pd.DataFrame, color: str, month: str, location: str = "") -> pd.DataFrame:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from upath import UPath
 
-from ml_assets.files import put_bytes, serialized
+from ml_assets.files import put_bytes, read_parquet, serialized, write_parquet
 from ml_assets.storage.journal import WHOLE_ASSET, journal_for
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
@@ -136,13 +136,11 @@ class ParquetFrameStore(MonthlyStore):
     extension = ".parquet"
 
     def encode(self, obj: pd.DataFrame, path: UPath) -> dict[UPath, bytes]:
-        return {path: serialized(lambda handle: obj.to_parquet(handle, index=False))}
+        return {path: serialized(lambda handle: write_parquet(obj, handle))}
 
     def read(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
-        import pandas as pd
-
         with path.open("rb") as handle:
-            return pd.read_parquet(handle)
+            return read_parquet(handle)
 
     def get_metadata(self, context: dg.OutputContext, obj: pd.DataFrame) -> dict[str, Any]:
         frames = obj.values() if isinstance(obj, ByMonth) else [obj]

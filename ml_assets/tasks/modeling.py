@@ -53,7 +53,9 @@ class ModelFitting:
 
     # ---- models --------------------------------------------------------------------------------------------------
     def xy(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-        return frame.drop(columns=[self.target_column]), frame[self.target_column].to_numpy()
+        """The inputs and the target of `frame`, sharing its columns (no copy: nothing downstream writes to them)."""
+        X = frame.copy(deep=False)
+        return X, X.pop(self.target_column).to_numpy()
 
     def build_model(self, frame: pd.DataFrame, random_state: int | None = None):
         from ml_assets.learning.estimators import build_model

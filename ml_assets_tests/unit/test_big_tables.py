@@ -4,6 +4,8 @@ cross-validation on a sample is seeded, sized as declared and stated."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml_assets.tasks import modeling
 from ml_assets_tests.unit.shapes import task_of
@@ -86,3 +88,69 @@ def test_cross_validation_on_two_processes_leaves_no_worker_process_behind():
     trained = task.train(rows)
     task.evaluate_cross_validated(trained.model, rows, None, (None, None), jobs=2)
     assert multiprocessing.active_children() == []
+
+
+def test_the_inputs_share_the_frames_columns_and_leave_the_frame_whole():
+    task = task_of("regression", features={"categorical": ["zone"], "numeric": ["x", "z"]})
+    rows = frame(50, "regression")
+    X, y = task.xy(rows)
+    assert list(X.columns) == ["x", "zone", "z"] and list(rows.columns) == ["x", "zone", "z", "y"]
+    np.testing.assert_array_equal(y, rows["y"].to_numpy())
+    assert np.shares_memory(X["x"].to_numpy(), rows["x"].to_numpy())  # no copy of a big table's inputs
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 4),
+    st.integers(0, 2**32 - 1),
+    st.floats(0, 1),
+    st.booleans(),
+)
+def test_the_median_imputer_fills_what_scikit_learns_simple_imputer_fills(rows, columns, seed, missing, empty):
+    from sklearn.impute import SimpleImputer
+
+    from ml_assets.learning.inputs import MedianImputer
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-3, 4, size=(rows, columns)).astype(float) / 2  # ties and even counts
+    values[rng.uniform(size=values.shape) < missing] = np.nan
+    if empty:
+        values[:, 0] = np.nan
+    fitted = pd.DataFrame(values, columns=[f"c{j}" for j in range(columns)])
+    scored = pd.DataFrame(rng.normal(size=(9, columns)), columns=fitted.columns)
+    scored.iloc[::2] = np.nan
+    theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(fitted)
+    ours = MedianImputer().fit(fitted)
+    np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+    np.testing.assert_array_equal(ours.transform(scored), theirs.transform(scored))
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
+    assert scored.iloc[::2].isna().all().all()  # the rows scored are left as they were
+
+
+def test_a_table_read_whole_is_not_kept_and_a_month_cut_from_one_file_is_parsed_once(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from ml_assets.sources import table
+    from ml_assets.sources.table import TableSpec
+
+    stamps = pd.date_range("2024-01-01", periods=60, freq="D")
+    pd.DataFrame({"at": stamps, "x": np.arange(60.0)}).to_parquet(tmp_path / "t.parquet")
+    source = TableSpec(kind="parquet", path=str(tmp_path / "t.parquet")).build()
+    whole, _ = source.load(None, str(tmp_path / "cache"))
+    held = weakref.ref(whole)
+    del whole
+    gc.collect()
+    assert held() is None and not table._month_slice_table
+
+    parses = []
+    parse = table.parse_table
+    monkeypatch.setattr(table, "parse_table", lambda *a: parses.append(1) or parse(*a))
+    monthly = TableSpec(kind="parquet", path=str(tmp_path / "t.parquet"), time_column="at").build()
+    january, _ = monthly.load("2024-01", str(tmp_path / "cache"))
+    january["x"] = -1.0  # a month is the caller's own: the next month is cut from the table as read
+    february, _ = monthly.load("2024-02", str(tmp_path / "cache"))
+    assert len(parses) == 1
+    assert (len(january), len(february)) == (31, 29)
+    assert february["x"].tolist() == [float(d) for d in range(31, 60)]
