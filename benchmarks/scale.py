@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import yardstick
 from benchmarks.runner import REPO_ROOT, ratio
 
 CATEGORIES = 300
@@ -185,7 +186,7 @@ def main(argv: list[str]) -> int:
             ours = timed(PIPELINE, str(defs), str(Path(tmp) / "data"), str(home), args.executor)
             results.append({"rows": rows, "floor": floor, "pipeline": ours})
             print(json.dumps(results[-1], default=str), flush=True)
-    print(f"\nexecutor: {args.executor}", end="")
+    print(f"\nexecutor: {args.executor}; {yardstick.line()}", end="")
     print(
         f"\n{'rows':>11}  {'pipeline s':>10}  {'floor s':>8}  {'ratio':>6}  {'pipeline MB':>11}  {'floor MB':>8}"
     )

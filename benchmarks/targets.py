@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import yardstick
 from benchmarks.backfill import DAEMON_LOOP_S, timed_backfill
 from benchmarks.cli_month import measure_imports, measure_month
 from benchmarks.runner import REPO_ROOT
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     months = months_between("2013-01", "2013-12")
     print("measuring (about 12 minutes)...", flush=True)
+    yardstick_before = yardstick.measure()
     run_s, rerun_s = dev_run_seconds()
     backfills = {launch: timed_backfill(launch, months, timeout_s=1200) for launch in ("range", "names")}
     imports = measure_imports(3)
@@ -144,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         f"\nthe backfill daemon evaluates every {DAEMON_LOOP_S} s, so a backfill whose run is shorter than that "
         f"takes between {DAEMON_LOOP_S} and {2 * DAEMON_LOOP_S} s from launch to completion"
     )
+    print(f"\nbefore measuring: {yardstick.line(yardstick_before)}\nafter measuring:  {yardstick.line()}")
     if month["profile"]:
         print("\nwhere one CLI month's time goes (pyinstrument):\n" + month["profile"])
 

@@ -107,7 +107,9 @@ def test_the_inputs_share_the_frames_columns_and_leave_the_frame_whole():
     st.floats(0, 1),
     st.booleans(),
 )
-def test_the_median_imputer_fills_what_scikit_learns_simple_imputer_fills(rows, columns, seed, missing, empty):
+def test_the_median_imputer_fills_what_scikit_learns_simple_imputer_fills(
+    rows, columns, seed, missing, empty
+):
     from sklearn.impute import SimpleImputer
 
     from ml_assets.learning.inputs import MedianImputer

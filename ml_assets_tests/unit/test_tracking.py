@@ -110,3 +110,37 @@ def test_credentials_are_split_from_a_tracking_server_uri():
     assert without_credentials("http://127.0.0.1:5000") == ("http://127.0.0.1:5000", None, None)
     # a database URL keeps its password: SQLAlchemy masks it, and MLflow prints no URL for it
     assert without_credentials("postgresql://u:pw@db/mlflow") == ("postgresql://u:pw@db/mlflow", None, None)
+
+
+def test_a_new_local_store_is_the_migrated_empty_one_with_its_own_default_experiment(tmp_path, monkeypatch):
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    from ml_assets.tracking import empty_store_template, prepare_sqlite_store
+
+    def tables(path) -> dict[str, int]:
+        with sqlite3.connect(path) as connection:
+            names = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {n: connection.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
+
+    monkeypatch.setenv("ML_ASSETS_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "made_here").mkdir()
+    monkeypatch.chdir(tmp_path / "made_here")
+    template = empty_store_template()
+    assert template is not None and tables(template)["experiments"] == 0
+    (tmp_path / "opened_here").mkdir()
+    monkeypatch.chdir(tmp_path / "opened_here")
+    prepare_sqlite_store(f"sqlite:///{tmp_path}/copied/mlflow.db")
+    MlflowClient(f"sqlite:///{tmp_path}/migrated/mlflow.db").search_experiments()  # created by MLflow alone
+    assert tables(tmp_path / "copied" / "mlflow.db") == tables(tmp_path / "migrated" / "mlflow.db")
+    rows = {}
+    for store in ("copied", "migrated"):
+        with sqlite3.connect(tmp_path / store / "mlflow.db") as connection:
+            rows[store] = [
+                *connection.execute("SELECT name, artifact_location FROM experiments"),
+                *connection.execute("SELECT version_num FROM alembic_version"),
+            ]
+    assert rows["copied"] == rows["migrated"]
+    assert rows["copied"][0][1].startswith(str(tmp_path / "opened_here"))  # not where the template was made
+    assert empty_store_template() == template  # made once
