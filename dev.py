@@ -55,6 +55,7 @@ def ensure_venv() -> None:
         sys.exit(f"ml_assets needs Python 3.11; this is {sys.version.split()[0]}. Run it with python3.11.")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
+        compile_package()
         return
     if not (BIN / "python").exists():
         say(f"creating {VENV}")
@@ -77,6 +78,16 @@ def ensure_venv() -> None:
         check=True,
     )
     STAMP.write_text(wanted)
+    compile_package()
+
+
+def compile_package() -> None:
+    """ml_assets' bytecode written now (only what changed): every process this starts (runs, steps, code servers,
+    workers, tests) reads it rather than compiling the package again, even where PYTHONDONTWRITEBYTECODE keeps
+    Python itself from writing it."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "ml_assets", quiet=1, workers=1)
 
 
 def lock(hints: list[str]) -> int:
