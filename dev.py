@@ -15,7 +15,7 @@
     python3 dev.py docs   # write docs/configuration-reference.md from the YAML's models (a test checks it is current)
     python3 dev.py screenshots   # retake docs/*.png with the browser tests (needs Chromium)
     python3 dev.py lock [s3fs==2026.9.0 ...]   # re-resolve pyproject.toml in a scratch venv, rewrite constraints.txt
-    python3 dev.py bench  # the course-script benchmark (also: bench targets, scale, scaling, backfill, cli_month, yardstick)
+    python3 dev.py bench  # the course-script benchmark (also: targets, scale, scaling, backfill, cli_month, yardstick)
 
 Set-up happens once: a hash of pyproject.toml and constraints.txt in .venv says whether it is current.
 constraints.txt pins every resolved version: the same set on every machine, and no resolver backtracking
