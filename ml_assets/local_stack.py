@@ -508,6 +508,8 @@ class Stack:
                     "MLFLOW_AUTH_CONFIG_PATH": str(self._mlflow_auth_config()),
                     "MLFLOW_AUTH_ADMIN_PASSWORD": s.mlflow_password,
                     "MLFLOW_FLASK_SERVER_SECRET_KEY": _token(),
+                    # MLflow's job runner (GenAI jobs) serves nothing ml_assets logs: no consumer processes
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
                 },
             )
             self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
