@@ -58,10 +58,11 @@ def read_parquet(source) -> pd.DataFrame:
         release_arrow_memory()
 
 
-def write_parquet(frame: pd.DataFrame, handle: IO[bytes]) -> None:
-    """`frame` as Parquet (no index) into `handle`, Arrow's freed memory handed back as by `read_parquet`."""
+def write_parquet(frame: pd.DataFrame, target) -> None:
+    """`frame` as Parquet (no index) into `target` (a path or a handle), Arrow's freed memory handed back as by
+    `read_parquet`."""
     try:
-        frame.to_parquet(handle, index=False)
+        frame.to_parquet(target, index=False)
     finally:
         release_arrow_memory()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from ml_assets.files import read_parquet, write_parquet
 from ml_assets.processes import process_alive
 
 if TYPE_CHECKING:
@@ -535,7 +536,7 @@ class ModelRegistry:
         )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder, Path(self.REFERENCE_ARTIFACT).name)
-            reference.to_parquet(path, index=False)
+            write_parquet(reference, path)
             mlflow.log_artifact(str(path), str(Path(self.REFERENCE_ARTIFACT).parent))
         return info
 
@@ -664,7 +665,6 @@ class ModelRegistry:
         version as its drift reference; None for a version trained before ml_assets logged one."""
         import tempfile
 
-        import pandas as pd
         from mlflow.exceptions import MlflowException
 
         key = str(version.version)
@@ -675,7 +675,7 @@ class ModelRegistry:
                 except (MlflowException, OSError):
                     self._references[key] = None
                 else:
-                    self._references[key] = pd.read_parquet(path)
+                    self._references[key] = read_parquet(path)
         return self._references[key]
 
     def set_model_card(self, version: str | int, markdown: str) -> None:

@@ -278,10 +278,11 @@ _month_slice_table: dict[tuple, pd.DataFrame] = {}
 
 
 def parsed_for_month_slices(key: tuple, parse: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    if key not in _month_slice_table:
+    table = _month_slice_table.get(key)
+    if table is None:
         _month_slice_table.clear()  # the previous table goes before the next is parsed
-        _month_slice_table[key] = parse()
-    return _month_slice_table[key]
+        table = _month_slice_table[key] = parse()
+    return table
 
 
 @dataclass(frozen=True)
