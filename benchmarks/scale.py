@@ -92,7 +92,7 @@ code.write_text(  # the pipeline's definitions with the executor the project wou
     f"defs = dg.Definitions.merge(pipeline.defs(), dg.Definitions(executor=dg.{executor}_executor))\\n"
 )
 began = time.perf_counter()
-done = subprocess.run(  # as a user runs it: Dagster's CLI, each step in a process of its own
+done = subprocess.run(  # as a user runs it: Dagster's CLI
     [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-f", str(code), "--select", "*"],
     env={**os.environ, "DAGSTER_HOME": str(home)},
     capture_output=True,
