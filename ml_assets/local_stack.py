@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -178,6 +179,7 @@ class Stack:
     def __init__(self, settings: StackSettings):
         self.settings = settings
         self.processes: dict[str, subprocess.Popen] = {}
+        self._worker_log_offsets: dict[int, int] = {}  # where each worker's log was when it was last started
         self.scratch: Path | None = (
             None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
         )
@@ -515,12 +517,15 @@ class Stack:
             self._wait_http(f"{s.mlflow_uri}/health", "mlflow")
             for number in range(1, s.workers + 1):
                 self.start_worker(number)
+            self.wait_for_workers(range(1, s.workers + 1))
         except BaseException:
             self.stop()
             raise
         return self
 
     def start_worker(self, number: int, **env_overrides: str) -> subprocess.Popen:
+        log = self.settings.folder / f"worker{number}.log"
+        self._worker_log_offsets[number] = log.stat().st_size if log.exists() else 0
         return self._spawn(
             f"worker{number}",
             [
@@ -564,6 +569,30 @@ class Stack:
                 env,
             )
             self._wait_http(f"http://127.0.0.1:{webserver_port}/server_info", "webserver", timeout_s=300)
+
+    def wait_for_workers(self, numbers, timeout_s: float = 300) -> None:
+        """Until each worker says it is ready (its imports and the definitions loaded, its queue consumed), from what
+        it logged since it was started; a worker that exits first fails here, naming its log."""
+        deadline = time.monotonic() + timeout_s
+        waiting = set(numbers)
+        while waiting:
+            for number in sorted(waiting):
+                name = f"worker{number}"
+                log = self.settings.folder / f"{name}.log"
+                with log.open("rb") as f:
+                    f.seek(self._worker_log_offsets.get(number, 0))
+                    since_start = f.read()
+                if re.search(rb"\bw%d@\S+ ready\." % number, since_start):  # Celery's "w1@host ready."
+                    waiting.discard(number)
+                    continue
+                if self.processes[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited before it was ready: see {log}")
+            if waiting and time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"worker(s) {sorted(waiting)} not ready within {timeout_s:.0f} s: see their logs"
+                )
+            if waiting:
+                time.sleep(0.2)
 
     def kill_worker(self, number: int) -> None:
         """SIGKILL of the worker's whole process group, master and pool child: what the OOM killer or an

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
@@ -514,8 +515,6 @@ class ModelRegistry:
         import pandas as pd
         from mlflow.models import infer_signature
 
-        import ml_assets
-
         mlflow.log_params({**params, "training_rows": rows})
         mlflow.log_metrics({f"train_{k}": v for k, v in train_metrics.items() if v == v})
         # whole numbers logged as floats: a served row with a gap in such a column still fits the signature
@@ -523,17 +522,18 @@ class ModelRegistry:
         example = example.astype(
             {c: "float64" for c in example.columns if pd.api.types.is_integer_dtype(example[c])}
         )
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, model.predict(example)),
-            input_example=example,
-            registered_model_name=self.name,
-            code_paths=[str(Path(ml_assets.__file__).parent)],
-            pip_requirements=_pip_requirements(),
-            # skops refuses types outside its default allow-list; these are the ones this very pipeline consists of
-            skops_trusted_types=skops_types_of(model),
-        )
+        with tempfile.TemporaryDirectory() as code:
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                signature=infer_signature(example, model.predict(example)),
+                input_example=example,
+                registered_model_name=self.name,
+                code_paths=[str(stage_model_code(Path(code)))],
+                pip_requirements=_pip_requirements(),
+                # skops refuses types outside its default allow-list; these are the ones this very pipeline consists of
+                skops_trusted_types=skops_types_of(model),
+            )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder, Path(self.REFERENCE_ARTIFACT).name)
             write_parquet(reference, path)
@@ -651,11 +651,27 @@ class ModelRegistry:
             raise
 
     def load_version(self, version: str | int):
+        """A registered version's model, loaded once per process: a version's model never changes, and a worker's
+        step process serves the evaluation, champion, backtest and predictions steps, which load the same ones.
+        Keyed by the version's source (its logged model), so a store made again at the same URI loads afresh."""
         import mlflow.sklearn
 
         if str(version) not in self._loaded:
-            with fluent_mlflow_at(self.mlflow.uri):
-                self._loaded[str(version)] = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+            source = self.client().get_model_version(self.name, str(version)).source
+            key = (self.mlflow.uri, self.name, str(version), source)
+            model = _LOADED_MODELS.pop(key, None)
+            if model is None:
+                saved_path = list(sys.path)
+                try:
+                    with fluent_mlflow_at(self.mlflow.uri):
+                        model = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+                finally:
+                    # MLflow puts the model's code folder (a download, deleted later) first on sys.path for good
+                    sys.path[:] = saved_path
+            _LOADED_MODELS[key] = model  # the newest last
+            while len(_LOADED_MODELS) > LOADED_MODELS_KEPT:
+                _LOADED_MODELS.pop(next(iter(_LOADED_MODELS)))
+            self._loaded[str(version)] = model
         return self._loaded[str(version)]
 
     REFERENCE_ARTIFACT = "reference/training_sample.parquet"
@@ -706,6 +722,29 @@ class ModelRegistry:
         return f"models:/{self.name}@{self.champion_alias}"
 
 
+# what a logged model needs of ml_assets to load and predict anywhere: the learning layer (its transformers and
+# estimators are in the served Pipeline) and what that imports
+MODEL_CODE = ("__init__.py", "files.py", "learning")
+
+
+def stage_model_code(folder: Path) -> Path:
+    """`folder`/ml_assets holding MODEL_CODE's sources (no bytecode): the model's `code_paths`, importable as
+    `ml_assets.learning` wherever MLflow loads it. (The whole package is some 90 files, each one request to log and
+    another to load through an MLflow server.)"""
+    import ml_assets
+
+    source, target = Path(ml_assets.__file__).parent, folder / "ml_assets"
+    target.mkdir()
+    for name in MODEL_CODE:
+        if (source / name).is_dir():
+            shutil.copytree(
+                source / name, target / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        else:
+            shutil.copy2(source / name, target / name)
+    return target
+
+
 def skops_types_of(model) -> list[str]:
     """The types skops must be told to trust to load `model`: those of its own classes, found
     by dumping it once per model structure and process (a range trains one structure many times)."""
@@ -725,6 +764,11 @@ def _untrusted_types(model_type: type, structure: tuple[str, ...], model) -> tup
 
 
 _SKOPS_TYPES: dict[tuple, tuple[str, ...]] = {}
+
+# registered versions' models kept by the process (ModelRegistry.load_version), the least recently used dropped first:
+# a year of monthly champions
+LOADED_MODELS_KEPT = 12
+_LOADED_MODELS: dict[tuple, object] = {}
 
 
 def _pip_requirements() -> list[str]:

@@ -33,9 +33,13 @@ BACKEND_ENV = "ML_ASSETS_CELERY_BACKEND_URL"
 TIME_LIMIT_ENV = "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S"
 REDELIVER_ENV = "ML_ASSETS_CELERY_REDELIVER_AFTER_S"
 WORKER_WAIT_ENV = "ML_ASSETS_CELERY_WORKER_WAIT_S"
+CHILD_MEMORY_ENV = "ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB"
 
 
 RUN_WATCH_INTERVAL_S = 0.5  # how often a running step's task reads its run's status (one indexed query)
+# how often the run looks at its steps' tasks (a few result-backend reads each): a finished step's successors are
+# submitted this long after it ends, at most
+STEP_POLL_INTERVAL_S = 0.1
 FENCED_EXIT_CODE = (
     75  # the pool process's exit when its run ended: Celery requeues, the next delivery is dropped
 )
@@ -68,6 +72,9 @@ class CeleryLimits:
         3900  # must exceed the time limit: Redis redelivers a message still unacked by then
     )
     worker_wait_s: int = 900  # a queued step nobody takes for 15 minutes fails its run
+    # a worker's step process is replaced after a step that took it above this much resident memory (it would keep
+    # it); below it, the next step runs in the same process, already started
+    child_max_memory_mb: int = 2048
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict[str, str] = os.environ) -> CeleryLimits:
@@ -76,12 +83,14 @@ class CeleryLimits:
             ("step_time_limit_s", TIME_LIMIT_ENV),
             ("redeliver_after_s", REDELIVER_ENV),
             ("worker_wait_s", WORKER_WAIT_ENV),
+            ("child_max_memory_mb", CHILD_MEMORY_ENV),
         ):
             raw = environ.get(env)
             if raw is None:
                 continue
             if not raw.strip().isdigit() or int(raw) <= 0:
-                raise ValueError(f"{env} must be a whole number of seconds above 0, not {raw!r}")
+                unit = "megabytes" if field_name == "child_max_memory_mb" else "seconds"
+                raise ValueError(f"{env} must be a whole number of {unit} above 0, not {raw!r}")
             values[field_name] = int(raw)
         if "step_time_limit_s" in values and "redeliver_after_s" not in values:
             values["redeliver_after_s"] = values["step_time_limit_s"] + 300
@@ -102,7 +111,10 @@ class CeleryLimits:
             "task_track_started": True,  # STARTED with the worker's name: a step waiting for a worker is told apart
             "task_time_limit": self.step_time_limit_s,
             "worker_prefetch_multiplier": 1,  # a worker holds no second step while it runs one
-            "worker_max_tasks_per_child": 1,  # no step inherits the previous one's MLflow run or module state
+            # a step process serves step after step (starting one costs a second: billiard waits 1 s before a
+            # retiring process exits) until a step leaves it above the memory limit (KiB); each step ends the MLflow
+            # runs it started and restores the process-wide settings it changed
+            "worker_max_memory_per_child": self.child_max_memory_mb * 1024,
             "broker_connection_retry_on_startup": True,
             "broker_transport_options": {
                 "visibility_timeout": self.redeliver_after_s,
@@ -233,6 +245,57 @@ class FencedStepTask(Task):
             done.set()
 
 
+# What a step imports where it uses it (the code location loads without these, so that it loads fast), besides
+# ml_assets' own modules and the estimators its catalog names
+STEP_MODULES = (
+    "pandas",
+    "pyarrow.parquet",
+    "scipy.stats",
+    "sklearn.compose",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "mlflow",
+    "mlflow.sklearn",
+    "dagster_mlflow",
+    "skops.io",
+    "s3fs",
+    "matplotlib.figure",
+)
+
+
+def preload_for_steps(definitions_module: str = "ml_assets.definitions") -> list[str]:
+    """Import what steps import and load the definitions once, in a worker's main process before its pool forks the
+    step process: one replacing a process retired for its memory starts with them too, rather than paying the imports
+    again. Returns what could not be loaded (a step meets the same error and reports it in its run)."""
+    import importlib
+    import pkgutil
+
+    import ml_assets
+    from ml_assets.learning.catalog import NAMED
+
+    names = [
+        module.name
+        for module in pkgutil.walk_packages(ml_assets.__path__, "ml_assets.")
+        if not module.name.startswith(("ml_assets.defs", "ml_assets.celery_app"))
+    ]
+    names += STEP_MODULES
+    names += sorted({path.rsplit(".", 1)[0] for paths in NAMED.values() for path in paths.values()})
+    failed = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - an optional module missing costs only its import later
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    try:
+        load = getattr(importlib.import_module(definitions_module), "defs")
+        load()  # the components' modules, imported as the code location loads them
+    except Exception as exc:  # noqa: BLE001 - the step's own load reports it, in its run
+        failed.append(f"{definitions_module}.defs: {type(exc).__name__}: {exc}")
+    return failed
+
+
 def create_step_task(app):
     """The step task the workers run (ml_assets.celery_app): dagster-celery's, with FencedStepTask as its base."""
     from dagster_celery.tasks import create_task
@@ -268,6 +331,11 @@ def watched_celery_executor() -> dg.ExecutorDefinition:
             self.limits = limits
 
         def execute(self, plan_context, execution_plan):
+            import dagster_celery.core_execution_loop as celery_loop
+
+            # dagster-celery's loop sleeps TICK_SECONDS (1 s) between its looks at the steps, with no setting for
+            # it: each step would wait up to a second to be seen done and its successors submitted
+            celery_loop.TICK_SECONDS = STEP_POLL_INTERVAL_S
             return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=_submit_watched)
 
     @dg.executor(

@@ -100,6 +100,78 @@ def test_champion_loads_from_registry_and_predicts(flights, two_months):
     assert round(rmse, 4) == report["rmse"].value  # the UI shows 4 decimals
 
 
+_LOAD_IN_A_FRESH_INTERPRETER = """
+import json, sys
+import mlflow.pyfunc, pandas as pd
+model = mlflow.pyfunc.load_model(sys.argv[1])
+import ml_assets.learning.inputs
+rows = pd.read_parquet(sys.argv[2]).drop(columns=["duration_min"])
+print(json.dumps({"module": ml_assets.learning.inputs.__file__, "predicted": model.predict(rows).tolist()}))
+"""
+
+
+def test_a_logged_model_carries_the_code_it_needs_and_loads_from_it(flights, two_months, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ml_assets.tracking import fluent_mlflow_at
+
+    uri = f"models:/{flights.plan.registered_model}@champion"
+    with fluent_mlflow_at(flights.tracking_uri):
+        folder = Path(mlflow.artifacts.download_artifacts(uri, dst_path=str(tmp_path / "model")))
+        served = mlflow.pyfunc.load_model(uri)
+    code = folder / "code" / "ml_assets"
+    # the learning layer and what it imports, as sources: not the whole package (its wiring, YAML, bytecode)
+    assert sorted(p.name for p in code.iterdir()) == ["__init__.py", "files.py", "learning"]
+    assert (code / "learning" / "inputs.py").is_file() and not list(code.rglob("*.pyc"))
+    features = flights.warehouse("features") / "2013-02.parquet"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_IN_A_FRESH_INTERPRETER, str(folder), str(features)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    # the model's classes came from its own code folder, and it predicts what the registry's model predicts here
+    assert Path(loaded["module"]).resolve().is_relative_to(code.resolve()), loaded["module"]
+    expected = served.predict(pd.read_parquet(features).drop(columns=["duration_min"]))
+    assert loaded["predicted"] == pytest.approx(list(expected), rel=1e-12)
+
+
+def test_a_version_is_loaded_once_per_process_and_leaves_sys_path_as_it_was(flights, two_months, monkeypatch):
+    import sys
+
+    import mlflow.sklearn
+
+    from ml_assets import tracking
+
+    monkeypatch.setattr(tracking, "_LOADED_MODELS", {})
+    loads = []
+    real_load = mlflow.sklearn.load_model
+    monkeypatch.setattr(mlflow.sklearn, "load_model", lambda uri: loads.append(uri) or real_load(uri))
+    path_before = list(sys.path)
+    # two steps' registries (each step makes its own) asking for the same versions
+    first, second = flights.registry, flights.registry
+    models = [first.load_version("1"), first.load_version("2"), second.load_version("1")]
+    assert loads == [f"models:/{flights.plan.registered_model}/{v}" for v in ("1", "2")]
+    assert models[2] is models[0] and models[1] is not models[0]
+    assert sys.path == path_before  # MLflow prepends each download's code folder; none stays
+    # a store made again at the same URI has other sources: the process loads those afresh
+    monkeypatch.setattr(
+        tracking,
+        "_LOADED_MODELS",
+        {key[:3] + ("elsewhere",): m for key, m in tracking._LOADED_MODELS.items()},
+    )
+    flights.registry.load_version("1")
+    assert len(loads) == 3
+
+
 def test_alias_moves_for_better_model_and_stays_within_tolerance(flights, data_dir, instance, two_months):
     # January's model is champion. Each later gate promotes its candidate exactly when it beats the champion on the
     # same month (February's one-month model loses to January's on March, 7.990 vs 7.932; March's wins on April)

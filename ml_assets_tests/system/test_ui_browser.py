@@ -306,18 +306,20 @@ def test_asset_graph_shows_the_four_pipelines_in_their_groups(page, dagster_dev)
             expect(page.get_by_text(description.split("`")[0][:40]).first).to_be_visible()
 
 
-def _toggle_is_on(page, name: str) -> bool:
-    return page.evaluate(
-        """(name) => {
-            const label = [...document.querySelectorAll('a, span')].find(e => e.textContent.trim() === name);
-            if (!label) return null;
-            let row = label;  // the row holds a select box and, last, the on/off toggle
-            while (row && row.querySelectorAll('input[type=checkbox]').length < 2) row = row.parentElement;
-            const boxes = row.querySelectorAll('input[type=checkbox]');
-            return boxes[boxes.length - 1].checked;
-        }""",
-        name,
-    )
+# each name's on/off toggle: the row holds a select box and, last, the toggle
+_TOGGLES_JS = """(names) => Object.fromEntries(names.map((name) => {
+    const label = [...document.querySelectorAll('a, span')].find(e => e.textContent.trim() === name);
+    if (!label) return [name, null];
+    let row = label;
+    while (row && row.querySelectorAll('input[type=checkbox]').length < 2) row = row.parentElement;
+    if (!row) return [name, null];
+    const boxes = row.querySelectorAll('input[type=checkbox]');
+    return [name, boxes[boxes.length - 1].checked];
+}))"""
+
+
+def _toggles(page, names: list[str]) -> dict[str, bool | None]:
+    return page.evaluate(_TOGGLES_JS, names)
 
 
 def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
@@ -331,7 +333,17 @@ def test_schedule_and_sensors_are_running_by_default(page, dagster_dev):
         *(f"{group}_{kind}" for group in GROUPS for kind in ("source_sensor", "automation")),
     ]
     page.get_by_text(names[0], exact=True).wait_for()
-    assert {name: _toggle_is_on(page, name) for name in names} == {name: True for name in names}
+    # the names render before each one's state has loaded (every toggle off until then): wait for all of them on,
+    # with a generous deadline, then compare what the page shows
+    try:
+        page.wait_for_function(
+            f"(names) => Object.values(({_TOGGLES_JS})(names)).every((on) => on === true)",
+            arg=names,
+            timeout=120_000,
+        )
+    except Exception:
+        _shot(page, "failed-automation-toggles")
+    assert _toggles(page, names) == {name: True for name in names}
     _shot(page, "03-automation")
 
 

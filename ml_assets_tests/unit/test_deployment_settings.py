@@ -17,6 +17,23 @@ def test_celery_limits_default_to_a_redelivery_after_the_time_limit():
     assert settings["broker_transport_options"]["visibility_timeout"] > settings["task_time_limit"]
     # a time limit alone moves the redelivery with it
     assert CeleryLimits.from_env({"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "60"}).redeliver_after_s == 360
+    # a step process serves step after step until one leaves it above the memory limit (Celery counts KiB)
+    assert (
+        "worker_max_tasks_per_child" not in settings
+        and settings["worker_max_memory_per_child"] == 2048 * 1024
+    )
+    smaller = CeleryLimits.from_env({"ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB": "512"}).celery_settings()
+    assert smaller["worker_max_memory_per_child"] == 512 * 1024
+
+
+def test_the_runs_poll_interval_reaches_dagster_celerys_loop():
+    """dagster-celery's loop has no setting for how long it sleeps between looks at its steps; the executor sets its
+    module's TICK_SECONDS, which a release that renamed it would silently ignore."""
+    import inspect
+
+    import dagster_celery.core_execution_loop as celery_loop
+
+    assert "time.sleep(TICK_SECONDS)" in inspect.getsource(celery_loop.core_celery_execution_loop)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +44,10 @@ def test_celery_limits_default_to_a_redelivery_after_the_time_limit():
             "ML_ASSETS_CELERY_STEP_TIME_LIMIT_S must be a whole number of seconds above 0, not 'ten'",
         ),
         ({"ML_ASSETS_CELERY_WORKER_WAIT_S": "0"}, "ML_ASSETS_CELERY_WORKER_WAIT_S must be a whole number"),
+        (
+            {"ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB": "2G"},
+            "ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB must be a whole number of megabytes above 0, not '2G'",
+        ),
         (
             {"ML_ASSETS_CELERY_STEP_TIME_LIMIT_S": "600", "ML_ASSETS_CELERY_REDELIVER_AFTER_S": "300"},
             "ML_ASSETS_CELERY_REDELIVER_AFTER_S (300) must exceed ML_ASSETS_CELERY_STEP_TIME_LIMIT_S (600)",
@@ -124,3 +145,50 @@ def test_native_threads_setting_is_checked(monkeypatch):
         match="parallel_fits \\(ML_ASSETS_PARALLEL_FITS\\) must be a whole number of fits at once, 1 or more: not 0",
     ):
         ProjectResources.resolve_from_dict({"parallel_fits": 0}).build_defs(None)
+
+
+_PRELOAD = """
+import sys
+from ml_assets.orchestration.celery import preload_for_steps
+problems = preload_for_steps(*sys.argv[1:])
+print("problems=" + "|".join(problems))
+print("imported=" + ",".join(sorted(m for m in ("pandas", "sklearn.ensemble", "mlflow.sklearn", "skops.io", "s3fs",
+    "ml_assets.learning.inputs", "ml_assets.orchestration.assets.model", "ml_assets.tasks.regression")
+    if m in sys.modules)))
+"""
+
+
+@pytest.mark.slow  # two interpreters importing everything: out of the fast tier
+@pytest.mark.parametrize("definitions", ["ml_assets.definitions", "ml_assets_tests.no_such_definitions"])
+def test_a_worker_preloads_what_steps_import_and_names_what_it_could_not(definitions, tmp_path):
+    """What a Celery worker's main process imports before its pool forks the step process; a failure to load is
+    reported, not raised (the step meets it again and fails its run with it)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ML_ASSETS_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _PRELOAD, definitions], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = dict(
+        line.split("=", 1) for line in done.stdout.splitlines() if line.startswith(("problems=", "imported="))
+    )
+    problems, imported = lines["problems"], lines["imported"]
+    assert imported.split(",") == sorted(
+        [
+            "pandas",
+            "sklearn.ensemble",
+            "mlflow.sklearn",
+            "skops.io",
+            "s3fs",
+            "ml_assets.learning.inputs",
+            "ml_assets.orchestration.assets.model",
+            "ml_assets.tasks.regression",
+        ]
+    )
+    if definitions == "ml_assets.definitions":
+        assert problems == ""
+    else:
+        assert problems.startswith("ml_assets_tests.no_such_definitions.defs: ModuleNotFoundError")
