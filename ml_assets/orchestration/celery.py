@@ -268,7 +268,9 @@ STEP_MODULES = (
 def preload_for_steps(definitions_module: str = "ml_assets.definitions") -> list[str]:
     """Import what steps import and load the definitions once, in a worker's main process before its pool forks the
     step process: one replacing a process retired for its memory starts with them too, rather than paying the imports
-    again. Returns what could not be loaded (a step meets the same error and reports it in its run)."""
+    again. Returns what could not be loaded: the module, the error's type and an import error's message (another
+    error's message might quote a setting's value, a credential; the step meets the same error and reports it in its
+    run)."""
     import importlib
     import pkgutil
 
@@ -282,17 +284,21 @@ def preload_for_steps(definitions_module: str = "ml_assets.definitions") -> list
     ]
     names += STEP_MODULES
     names += sorted({path.rsplit(".", 1)[0] for paths in NAMED.values() for path in paths.values()})
+
+    def problem(name: str, exc: Exception) -> str:
+        return f"{name}: {type(exc).__name__}" + (f": {exc}" if isinstance(exc, ImportError) else "")
+
     failed = []
     for name in names:
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - an optional module missing costs only its import later
-            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+            failed.append(problem(name, exc))
     try:
         load = getattr(importlib.import_module(definitions_module), "defs")
         load()  # the components' modules, imported as the code location loads them
     except Exception as exc:  # noqa: BLE001 - the step's own load reports it, in its run
-        failed.append(f"{definitions_module}.defs: {type(exc).__name__}: {exc}")
+        failed.append(problem(f"{definitions_module}.defs", exc))
     return failed
 
 

@@ -159,7 +159,9 @@ print("imported=" + ",".join(sorted(m for m in ("pandas", "sklearn.ensemble", "m
 
 
 @pytest.mark.slow  # two interpreters importing everything: out of the fast tier
-@pytest.mark.parametrize("definitions", ["ml_assets.definitions", "ml_assets_tests.no_such_definitions"])
+@pytest.mark.parametrize(
+    "definitions", ["ml_assets.definitions", "ml_assets_tests.no_such_definitions", "definitions_that_fail"]
+)
 def test_a_worker_preloads_what_steps_import_and_names_what_it_could_not(definitions, tmp_path):
     """What a Celery worker's main process imports before its pool forks the step process; a failure to load is
     reported, not raised (the step meets it again and fails its run with it)."""
@@ -167,7 +169,11 @@ def test_a_worker_preloads_what_steps_import_and_names_what_it_could_not(definit
     import subprocess
     import sys
 
-    env = {**os.environ, "ML_ASSETS_DATA_DIR": str(tmp_path)}
+    # a load that fails quoting a credential (as a database driver's error may): named by its type only
+    (tmp_path / "definitions_that_fail.py").write_text(
+        "def defs():\n    raise ValueError('cannot reach postgresql://ml:planted-secret@db:5432/dagster')\n"
+    )
+    env = {**os.environ, "ML_ASSETS_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", _PRELOAD, definitions], env=env, capture_output=True, text=True, timeout=300
     )
@@ -190,5 +196,10 @@ def test_a_worker_preloads_what_steps_import_and_names_what_it_could_not(definit
     )
     if definitions == "ml_assets.definitions":
         assert problems == ""
+    elif definitions == "definitions_that_fail":
+        assert (
+            problems == "definitions_that_fail.defs: ValueError"
+            and "planted-secret" not in done.stdout + done.stderr
+        )
     else:
         assert problems.startswith("ml_assets_tests.no_such_definitions.defs: ModuleNotFoundError")
