@@ -295,7 +295,7 @@ def preload_for_steps(definitions_module: str = "ml_assets.definitions") -> list
         except Exception as exc:  # noqa: BLE001 - an optional module missing costs only its import later
             failed.append(problem(name, exc))
     try:
-        load = getattr(importlib.import_module(definitions_module), "defs")
+        load = importlib.import_module(definitions_module).defs
         load()  # the components' modules, imported as the code location loads them
     except Exception as exc:  # noqa: BLE001 - the step's own load reports it, in its run
         failed.append(problem(f"{definitions_module}.defs", exc))
