@@ -7,7 +7,7 @@ ML_ASSETS_CELERY_BACKEND_URL and stay in memory; a worker without them refuses t
 variable (it never falls back to an unauthenticated local broker). (`dagster-celery worker start -y
 config.yaml` would write the resolved broker URL, password included, into a file under DAGSTER_HOME.)
 The settings (late acknowledgement, requeue on a lost worker, time limit, a step process replaced once a step
-left it above a memory limit) are the ones the runs' executor uses, and the step task is fenced by its run: see
+took it above a memory limit) are the ones the runs' executor uses, and the step task is fenced by its run: see
 ml_assets.orchestration.celery. Before the pool starts, the worker imports what steps use and loads the
 definitions once (`preload_for_steps`), so a step process starts with them.
 """

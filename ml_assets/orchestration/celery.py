@@ -112,7 +112,7 @@ class CeleryLimits:
             "task_time_limit": self.step_time_limit_s,
             "worker_prefetch_multiplier": 1,  # a worker holds no second step while it runs one
             # a step process serves step after step (starting one costs a second: billiard waits 1 s before a
-            # retiring process exits) until a step leaves it above the memory limit (KiB); each step ends the MLflow
+            # retiring process exits) until a step takes it above the memory limit (KiB); each step ends the MLflow
             # runs it started and restores the process-wide settings it changed
             "worker_max_memory_per_child": self.child_max_memory_mb * 1024,
             "broker_connection_retry_on_startup": True,
