@@ -277,10 +277,12 @@ def preload_for_steps(definitions_module: str = "ml_assets.definitions") -> list
     import ml_assets
     from ml_assets.learning.catalog import NAMED
 
+    # not the defs folder (the definitions' load imports it), the worker's own app, nor the developer commands
+    skipped = ("ml_assets.defs", "ml_assets.celery_app", "ml_assets.cli", "ml_assets.local_stack")
     names = [
         module.name
         for module in pkgutil.walk_packages(ml_assets.__path__, "ml_assets.")
-        if not module.name.startswith(("ml_assets.defs", "ml_assets.celery_app"))
+        if not module.name.startswith(skipped)
     ]
     names += STEP_MODULES
     names += sorted({path.rsplit(".", 1)[0] for paths in NAMED.values() for path in paths.values()})
