@@ -31,9 +31,15 @@ BIN = Path(sys.executable).parent
 def sample_argv(stop: threading.Event) -> None:
     """Every 0.1 s, the command line of every process (what `ps` shows any local user), while the runs run."""
     while not stop.wait(0.1):
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        # listed, not globbed: Path.glob checks each entry it matches, and one of a process that just ended raised
+        # out of the loop and ended the sampling thread
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
             try:
-                ARGV_SEEN.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                ARGV_SEEN.add(
+                    Path("/proc", pid, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:  # the process ended while we looked
                 pass
 
