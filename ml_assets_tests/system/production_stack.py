@@ -28,20 +28,26 @@ ARGV_SEEN: set[str] = set()  # every command line seen on the machine while the 
 BIN = Path(sys.executable).parent
 
 
+def command_lines() -> list[str]:
+    """The command line of every process now (what `ps` shows any local user). /proc is listed, not globbed:
+    Path.glob checks each entry it matches, and one of a process that just ended raised out of the loop."""
+    lines = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            lines.append(
+                Path("/proc", pid, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
+        except OSError:  # the process ended while we looked
+            pass
+    return lines
+
+
 def sample_argv(stop: threading.Event) -> None:
-    """Every 0.1 s, the command line of every process (what `ps` shows any local user), while the runs run."""
+    """Every 0.1 s, every process's command line, while the runs run."""
     while not stop.wait(0.1):
-        # listed, not globbed: Path.glob checks each entry it matches, and one of a process that just ended raised
-        # out of the loop and ended the sampling thread
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                ARGV_SEEN.add(
-                    Path("/proc", pid, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-            except OSError:  # the process ended while we looked
-                pass
+        ARGV_SEEN.update(command_lines())
 
 
 def running_stack(folder: Path) -> Iterator[Stack]:
@@ -254,11 +260,7 @@ def readable_places(stack: Stack) -> list[tuple[str, str]]:
                 except OSError:  # a file gone while we looked (a rotated log, a finished step's capture)
                     pass
     # every process's command line, which any local user can read (`ps`), now and as sampled while the runs ran
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            places.append(("argv", cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")))
-        except OSError:  # the process ended while we looked
-            pass
+    places.extend(("argv", line) for line in command_lines())
     places.extend(("argv during runs", line) for line in sorted(ARGV_SEEN))
     return places
 
