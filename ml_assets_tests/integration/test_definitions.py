@@ -181,3 +181,47 @@ def test_every_step_that_fits_or_scores_limits_its_native_threads(defs):
                 assert "compute" in assets_def.required_resource_keys, key.to_user_string()
                 seen.add(key.path[0])
     assert seen == {"nyc_flights", "nyc_taxi_green", "iris", "heart_disease"}
+
+
+def test_the_definitions_are_built_once_per_process_while_nothing_they_come_from_changes(
+    monkeypatch, tmp_path
+):
+    """Dagster asks for a code location's definitions several times in one run (each job subset, each repository
+    load data); they are built once, and again when the environment or a file of the defs folder changes."""
+    import shutil
+
+    # what the CLI, the daemon's runs and the code server load a code location through
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    import ml_assets.definitions as location
+
+    built = []
+    real = dg.load_from_defs_folder
+
+    def counted(**kwargs):
+        built.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(dg, "load_from_defs_folder", counted)
+    monkeypatch.setattr(location, "_LOADED", {})
+    monkeypatch.setenv("ML_ASSETS_TEST_MARKER", "one")
+    repository = ReconstructableRepository.for_module("ml_assets.definitions", "defs", str(REPO_ROOT))
+    first = repository.get_definition()
+    job = repository.get_reconstructable_job("__ASSET_JOB").get_subset(
+        asset_selection={dg.AssetKey(["iris", "raw_data"])}
+    )
+    assert job.get_definition().name == "__ASSET_JOB"
+    assert repository.get_definition() is first and len(built) == 1
+
+    monkeypatch.setenv("ML_ASSETS_TEST_MARKER", "two")
+    assert repository.get_definition() is not first and len(built) == 2
+
+    # a changed defs file: the key covers every file of the folder (a copy here, so the project's stays untouched)
+    folder = tmp_path / "defs"
+    shutil.copytree(location.DEFS_FOLDER, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(location, "DEFS_FOLDER", folder)
+    before = location._built_from()
+    assert location._built_from() == before
+    yaml = next(folder.rglob("defs.yaml"))
+    yaml.write_text(yaml.read_text() + "\n# edited\n")
+    assert location._built_from() != before
