@@ -268,6 +268,9 @@ def test_nothing_the_faults_left_shows_a_credential(stack):
         "file",
         "argv",
     }
+    # the runs `dagster job launch` sent through the daemon ran in processes their code server spawned: sampled too
+    sampled = "\n".join(text for where, text in places if where == "argv during runs")
+    assert "spawn_main" in sampled and "api grpc" in sampled
     assert not leaks(places, [SENTINEL, stack.settings.s3_secret]), leaks(
         places, [SENTINEL, stack.settings.s3_secret]
     )
