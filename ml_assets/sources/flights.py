@@ -108,6 +108,15 @@ def as_utc(wall_clock: pd.Series, zone: str, ambiguous: bool = True) -> pd.Serie
     )
 
 
+def as_minutes(values: pd.Series) -> pd.Series:
+    """Numbers of minutes as timedeltas, NaT where a number is missing (a cancelled flight's delay or air time).
+    pandas converts a float column with gaps by rounding memory it never set at the gaps, which can warn of an
+    overflow in the user's run log; the gaps are filled before the conversion and put back after it."""
+    import pandas as pd
+
+    return pd.to_timedelta(values.fillna(0), unit="min").where(values.notna())
+
+
 def gate_arrival(
     departed: pd.Series, arr_time: pd.Series, air_time: pd.Series, zones: pd.Series
 ) -> pd.Series:
@@ -129,7 +138,7 @@ def gate_arrival(
                 candidate = as_utc(local_day + pd.Timedelta(days=days) + clock[rows], zone, ambiguous=first)
                 found = found.where(found.notna() | (candidate < departed[rows]), candidate)
         arrived[rows] = found
-    floor = departed + pd.to_timedelta(air_time, unit="min")
+    floor = departed + as_minutes(air_time)
     arrived = arrived.where(arrived >= floor, floor)
     return arrived.where(arr_time.notna() & air_time.notna())
 
@@ -159,9 +168,7 @@ def normalize_flights(flights: pd.DataFrame, month: str, location: str = "nycfli
     ) + pd.to_timedelta(hours * 60 + minutes, unit="min")
     airports = read_airports()
     # on the timeline (UTC), not on New York's wall clock, which skips or repeats an hour the nights the clocks change
-    departed = as_utc(scheduled_departure, NEW_YORK_ZONE) + pd.to_timedelta(
-        month_rows["dep_delay"], unit="min"
-    )
+    departed = as_utc(scheduled_departure, NEW_YORK_ZONE) + as_minutes(month_rows["dep_delay"])
     arrived = gate_arrival(
         departed, month_rows["arr_time"], month_rows["air_time"], month_rows["dest"].map(airports["tzone"])
     )

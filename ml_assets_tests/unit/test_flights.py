@@ -86,3 +86,19 @@ def test_gate_arrivals_across_time_zones_and_the_nights_the_clocks_change(flight
     actual = normalized.loc[chosen[chosen].index, "arrived_at"].tolist()
     wrong = [(i, a, e) for i, a, e in zip(chosen[chosen].index, actual, expected, strict=True) if a != e]
     assert not wrong, f"{len(wrong)} of {len(expected)} arrivals differ, e.g. {wrong[:3]}"
+
+
+def test_minutes_with_gaps_become_timedeltas_and_nat_where_missing(flights):
+    """A cancelled flight's delay and air time are missing: NaT there, pandas' own conversion everywhere else."""
+    from ml_assets.sources.flights import as_minutes
+
+    for column in ("dep_delay", "air_time"):
+        values = flights[column]
+        assert values.isna().any() and values.notna().any()
+        converted = as_minutes(values)
+        assert converted.dtype.kind == "m"
+        assert converted[values.isna()].isna().all()
+        present = values.notna()
+        pd.testing.assert_series_equal(
+            converted[present], pd.to_timedelta(values[present], unit="min"), check_names=False
+        )
