@@ -7,8 +7,8 @@ import dagster as dg
 
 DEFS_FOLDER = Path(__file__).parent / "defs"
 
-# Dagster asks for the definitions several times in one process (a run from the CLI or the daemon: six times, about
-# 0.8 s each); the ones last loaded are given again while nothing they are built from has changed
+# Dagster asks for the definitions several times in one process (six in a CLI run: the job, each subset of it, each
+# repository load); the ones last built are given again while nothing they are built from has changed
 _LOADED: dict[tuple, dg.Definitions] = {}
 
 
