@@ -265,6 +265,11 @@ def readable_places(stack: Stack) -> list[tuple[str, str]]:
     return places
 
 
+def sampled_argv(places: list[tuple[str, str]]) -> str:
+    """The command lines `readable_places` holds from the sampling while the runs ran, one per line."""
+    return "\n".join(text for where, text in places if where == "argv during runs")
+
+
 def leaks(places: list[tuple[str, str]], secrets: list[str]) -> dict[str, str]:
     found = {}
     for where, text in places:

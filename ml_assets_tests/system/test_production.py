@@ -25,6 +25,7 @@ from ml_assets_tests.system.production_stack import (
     launch,
     leaks,
     readable_places,
+    sampled_argv,
     stack_instance,
     step_workers,
 )
@@ -263,7 +264,7 @@ def test_no_credential_is_shown_anywhere(stack):
     files = {where for where, _ in places if where.startswith("file ")}
     assert {"file daemon.log", "file webserver.log", "file rabbitmq.log", "file worker1.log"} <= files
     assert any("compute_logs" in where for where in files), sorted(files)[:50]  # the steps' captured output
-    sampled = "\n".join(text for where, text in places if where == "argv during runs")
+    sampled = sampled_argv(places)
     # the argv of every kind of process this module's stack and runs start was seen while it ran (a run the code
     # server starts, `spawn_main`, is test_production_faults.py's: this module launches none that way)
     for process in (

@@ -26,6 +26,7 @@ from ml_assets_tests.system.production_stack import (
     readable_places,
     retry_of,
     run_pid,
+    sampled_argv,
     stack_instance,
     step_running,
     versions_by_month,
@@ -269,7 +270,7 @@ def test_nothing_the_faults_left_shows_a_credential(stack):
         "argv",
     }
     # the runs `dagster job launch` sent through the daemon ran in processes their code server spawned: sampled too
-    sampled = "\n".join(text for where, text in places if where == "argv during runs")
+    sampled = sampled_argv(places)
     assert "spawn_main" in sampled and "api grpc" in sampled
     assert not leaks(places, [SENTINEL, stack.settings.s3_secret]), leaks(
         places, [SENTINEL, stack.settings.s3_secret]
