@@ -151,8 +151,11 @@ def dagster_dev(settings_env):
 
 @pytest.fixture(scope="module")
 def page(dagster_dev, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # a busy machine's webserver can take longer than Playwright's 5 s to answer the queries a page draws from;
+    # every wait below is on an event, so a generous deadline costs nothing when it comes sooner
+    expect.set_options(timeout=60_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
