@@ -3,7 +3,7 @@
 
     python3 dev.py run    # set up .venv, then materialize every offline pipeline (flights' 12 months,
     iris, heart disease)
-    python3 dev.py test   # set up .venv (with dev extras), then run the test suite in three phases
+    python3 dev.py test   # set up .venv (with dev extras), then run the test suite in two phases
                           # (fast tier: test -m "not slow and not browser" -n 2)
     python3 dev.py ui     # set up .venv, then start `dagster dev` on http://127.0.0.1:3000
     python3 dev.py backfill 2013-01 2013-12   # queue an asset backfill of nyc_flights; `dev.py ui` (its daemon) runs it
@@ -172,11 +172,11 @@ def backfill(args: list[str]) -> int:
 
 
 def test(args: list[str]) -> int:
-    """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise three phases: the unit and
+    """The suite. Asked for tests (-m, -k, -n, a path): one pytest run as asked. Otherwise two phases: the unit and
     integration tiers two files at a time (pytest-xdist; each file's tests in one process, so a module's fixture is
-    built once); the system tier (daemons, servers, the browser, two production stacks) three files at a time, as
-    its tests wait on servers and daemons more than on the CPU; then the tests marked `exclusive`, which load the
-    machine with busy loops, side by side with each other only. Options such as --durations=30 go to each."""
+    built once); then the system tier (daemons, servers, the browser, production stacks, the busy-machine tests)
+    three files at a time, as its tests wait on servers and daemons as well as on the CPU. Options such as
+    --durations=30 go to each."""
 
     def pytest(*extra: str) -> int:
         return subprocess.run(
@@ -191,13 +191,9 @@ def test(args: list[str]) -> int:
         return pytest(*args)
     say("unit and integration tiers, two test files at a time")
     first = pytest("-n", "2", "--dist", "loadfile", "-m", "not system", *args)
-    say("system tier, three test files at a time (each waits on servers and daemons more than on the CPU)")
-    second = pytest(
-        "-n", "3", "--dist", "loadfile", "--no-loadscope-reorder", "-m", "system and not exclusive", *args
-    )
-    say("system tests that load the machine with busy loops, side by side with each other only")
-    third = pytest("-n", "2", "--dist", "loadfile", "-m", "exclusive", *args)
-    return first or second or third
+    say("system tier, three test files at a time (each waits on servers and daemons as well as on the CPU)")
+    second = pytest("-n", "3", "--dist", "loadfile", "--no-loadscope-reorder", "-m", "system", *args)
+    return first or second
 
 
 def stack(args: list[str]) -> int:

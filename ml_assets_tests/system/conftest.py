@@ -20,6 +20,8 @@ STARTED_FIRST = (
     "test_production_faults.py",
     "test_dev_stack.py",
     "test_ui_browser.py",
+    "test_dev.py",
+    "test_daemon_e2e.py",
     "test_deployment_files.py",
 )
 

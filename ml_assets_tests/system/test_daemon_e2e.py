@@ -21,7 +21,8 @@ from ml_assets_tests.pipelines import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-DEADLINE_S = 1800  # generous: the test runs beside busy loops (143 s for the whole test on a quiet machine)
+# generous: the test runs on a machine kept busy (143 s for the whole test on a quiet machine)
+DEADLINE_S = 1800
 
 
 def _materializations(instance, asset: str, month: str) -> int:
@@ -113,16 +114,15 @@ def daemon(tmp_path):
         instance.dispose()
 
 
-@pytest.mark.exclusive  # busy loops: with the other exclusive test only (dev.py test's last phase)
 def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, tlc_dir):
-    """January arrives while a busy loop per CPU (and the other exclusive test's, side by side in dev.py test) keeps
-    the load average at 1.5 times the cores or more: the sensor, automation and the daemon's runs still carry it to
-    a trained model. Each step runs several times slower there, so
-    February, its evaluation and champion, the correction and the re-ingestion follow on a quiet machine."""
-    from ml_assets.processes import busy_cpus
+    """January arrives on a machine kept at a 1-minute load average of 1.5 times the cores or more throughout (by the
+    other tests beside it, topped up with busy loops when they fall short: ml_assets.processes.busy_machine): the
+    sensor, automation and the daemon's runs still carry it to a trained model. Each step runs several times slower
+    there, so February, its evaluation and champion, the correction and the re-ingestion follow without the loops."""
+    from ml_assets.processes import busy_machine
 
     instance, source, log = daemon
-    with busy_cpus(per_cpu=1, limit_s=DEADLINE_S) as load:  # sized to prove the point, not to soak
+    with busy_machine(limit_s=DEADLINE_S) as lowest_load:
         shutil.copy(tlc_dir / "green_tripdata_2021-01.parquet", source)
         busy = _wait_for(
             lambda: _materializations(instance, "model", "2021-01") >= 1,
@@ -130,10 +130,12 @@ def test_source_change_flows_through_the_graph_first_on_a_busy_machine(daemon, t
             "the model of 2021-01",
             log,
         )
-        busiest = load()
-    print(f"\n[busy] a new month to its model in {busy:.0f} s at a 1-minute load average up to {busiest:.1f}")
-    assert busiest >= 1.5 * (os.cpu_count() or 1), (
-        f"the busy loops did not load the machine: load average {busiest:.1f}"
+        least_busy = lowest_load()
+    print(
+        f"\n[busy] a new month to its model in {busy:.0f} s at a 1-minute load average of at least {least_busy:.1f}"
+    )
+    assert least_busy >= 1.5 * (os.cpu_count() or 1), (
+        f"the machine was not kept busy: load average {least_busy:.1f}"
     )
 
     shutil.copy(tlc_dir / "green_tripdata_2021-02.parquet", source)
