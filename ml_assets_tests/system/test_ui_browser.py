@@ -30,6 +30,7 @@ import pytest
 
 from ml_assets.definitions import defs as load_defs
 from ml_assets_tests.pipelines import REPO_ROOT, load_pipeline
+from ml_assets_tests.system.services import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +49,7 @@ CHROMIUM_ARGS = [
 # show; the UI runs the fifth
 SEED_MONTHS, UI_MONTH = ("2013-01", "2013-04"), "2013-05"
 RUN_TIMEOUT_S = 420
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 GROUPS = ["nyc_flights", "nyc_taxi_green", "iris", "heart_disease"]
 
 
@@ -175,6 +177,17 @@ def page(dagster_dev, tmp_path_factory):
             yield page
         finally:
             context.close()
+
+
+def _run_status(base: str, run_id: str) -> str | None:
+    """A run's status as the webserver's GraphQL gives it to the UI (SUCCESS, FAILURE, STARTED...)."""
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": RUN_STATUS, "variables": {"id": run_id}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read())["data"]["runOrError"].get("status")
 
 
 def _open(page, base: str, path: str) -> None:
@@ -380,12 +393,27 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     toast_view.first.click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+"))
     run_id = page.url.rsplit("/", 1)[-1]
-    deadline, status = time.monotonic() + RUN_TIMEOUT_S, None
-    while time.monotonic() < deadline and status not in {"Success", "Failure", "Canceled"}:
-        page.wait_for_timeout(2000)
-        # the run page's header: "Runs / <short id> <status tag> partition: ..."
-        found = re.search(rf"Runs\s*/\s*{run_id[:8]}\s+(\w+)", page.locator("body").inner_text())
-        status = found.group(1) if found else None
+    # a live run page redraws its event log all run long, a renderer busy beside the run: the browser waits on a blank
+    # page while the webserver's GraphQL, which the page reads too, says when the run ended; then the page shows it
+    page.goto("about:blank")
+    wait_until(
+        lambda: _run_status(base, run_id) in {"SUCCESS", "FAILURE", "CANCELED"},
+        f"run {run_id} did not end",
+        RUN_TIMEOUT_S,
+        poll_s=2,
+        explain=lambda: f"; dagster dev log tail:\n{log.read_text()[-4000:]}",
+    )
+    _open(page, base, f"/runs/{run_id}")
+    # the run page's header: "Runs / <short id> <status tag> partition: ..."
+    status = wait_until(
+        lambda: (
+            (found := re.search(rf"Runs\s*/\s*{run_id[:8]}\s+(\w+)", page.locator("body").inner_text()))
+            and found.group(1)
+        ),
+        "the run page did not show the run's status",
+        120,
+        poll_s=1,
+    )
     _shot(page, "05-run")
     assert status == "Success", (
         f"run {run_id} ended as {status}; dagster dev log tail:\n{log.read_text()[-4000:]}"
