@@ -69,8 +69,8 @@ def _runnable_tasks() -> int | None:
 def busy_machine(runnable_per_cpu: float = 2.0, limit_s: float = 1800, settle_s: float = 600):
     """A machine kept at least this busy, bounded: busy loops at normal priority make up whatever the machine's own
     work leaves short of `runnable_per_cpu` x the CPUs in tasks ready to run, and are stopped (SIGSTOP) while other
-    work keeps it that busy. Alone they load the machine as busy_cpus does; beside a loaded test run they cost
-    nothing. Waits (up to `settle_s`) for the 1-minute load average to reach 1.5 times the CPUs, then yields a
+    work keeps it that busy. Alone they load the machine as busy_cpus does; beside a loaded test run they run little
+    or not at all. Waits (up to `settle_s`) for the 1-minute load average to reach 1.5 times the CPUs, then yields a
     function returning the lowest 1-minute load average seen since (read every second). Loops end on their own after
     `limit_s`; all are killed on exit."""
     import collections
