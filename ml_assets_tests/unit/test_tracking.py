@@ -1,7 +1,6 @@
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -71,13 +70,14 @@ def test_classification_plot_is_a_png():
 
 
 _OPEN_STORE_AT = """
-import sys, time
+import sys
 from mlflow import MlflowClient
 from ml_assets.tracking import check_tracking_uri
-uri, start = sys.argv[1], float(sys.argv[2])
-time.sleep(max(0.0, start - time.time()))
+uri = sys.argv[1]
+print("ready", flush=True)
+sys.stdin.readline()  # both interpreters have imported: the test says go to both at once
 check_tracking_uri(uri)
-MlflowClient(uri, registry_uri=uri).create_experiment(f"opened by {sys.argv[3]}")
+MlflowClient(uri, registry_uri=uri).create_experiment(f"opened by {sys.argv[2]}")
 """
 
 
@@ -86,16 +86,23 @@ def test_two_runs_opening_a_new_local_store_at_once_both_succeed(tmp_path):
     # without the lock, MLflow's table creation races: "table runs already exists" (4 of 4 tries here)
     for attempt in range(3):
         uri = f"sqlite:///{tmp_path}/store{attempt}/mlflow.db"
-        start = time.time() + 5  # past both interpreters' imports
         workers = [
             subprocess.Popen(
-                [sys.executable, "-c", _OPEN_STORE_AT, uri, str(start), str(n)],
+                [sys.executable, "-c", _OPEN_STORE_AT, uri, str(n)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             for n in range(2)
         ]
+        ready = [w.stdout.readline() for w in workers]  # '' if one ended before it was ready
+        for worker in workers:
+            if worker.poll() is None:
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
         errors = [w.communicate(timeout=120)[1] for w in workers]
+        assert ready == ["ready\n", "ready\n"], "\n".join(e[-1500:] for e in errors)
         assert [w.returncode for w in workers] == [0, 0], "\n".join(e[-1500:] for e in errors)
 
 
