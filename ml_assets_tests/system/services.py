@@ -1,8 +1,12 @@
-"""The production-stack tests' one gate (skip without PostgreSQL/Redis/RabbitMQ binaries, fail instead in CI) and
-their one way of waiting on an event."""
+"""The production-stack tests' one gate (skip without PostgreSQL/Redis/RabbitMQ binaries, fail instead in CI),
+the system tests' one way of waiting on an event, and their one way of asking a Dagster webserver (its GraphQL, as
+the UI does)."""
 
+import json
 import os
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -33,3 +37,20 @@ def wait_until(
             return value
         time.sleep(poll_s)
     pytest.fail(f"{what} within {timeout_s:.0f} s{explain()}")
+
+
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+
+
+def graphql(base_url: str, query: str, variables: dict) -> dict:
+    """The `data` of a GraphQL query to the Dagster webserver at `base_url` (http://127.0.0.1:PORT)."""
+    request = urllib.request.Request(
+        f"{base_url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())["data"]
+    except urllib.error.HTTPError as error:  # GraphQL says what was wrong with the query in the body
+        raise AssertionError(f"{error}: {error.read().decode()[:2000]}") from None

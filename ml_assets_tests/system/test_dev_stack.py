@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from ml_assets.local_stack import free_port
 from ml_assets.orchestration.backfills import BACKFILL_MUTATION, backfill_params
 from ml_assets_tests.pipelines import REPO_ROOT
-from ml_assets_tests.system.services import require_services, wait_until
+from ml_assets_tests.system.services import RUN_STATUS, graphql, require_services, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
 BACKFILL_STATUS = (
@@ -30,20 +29,6 @@ BACKFILL_STATUS = (
 )
 RUN_LOGS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
   ... on MessageEvent { message } ... on ExecutionStepFailureEvent { error { message } } } } } }"""
-RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.loads(answer.read())["data"]
-    except urllib.error.HTTPError as error:  # GraphQL says what was wrong with the query in the body
-        raise AssertionError(f"{error}: {error.read().decode()[:2000]}") from None
 
 
 def _wait(condition, what: str, timeout_s: float, output: list[str]):
@@ -73,6 +58,7 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
     if machine_redis is not None:
         machine_redis.set(marker, "1", ex=3600)
     port, folder = free_port(), REPO_ROOT / ".stack"
+    base = f"http://127.0.0.1:{port}"
     stack = subprocess.Popen(
         # sensors and schedules stopped: the backfill runs alone (started, they queue every pipeline's months)
         [sys.executable, "dev.py", "stack", "--workers", "1", "--port", str(port), "--automation", "stopped"],
@@ -94,31 +80,29 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
 
         def answers() -> bool:
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5).close()
+                urllib.request.urlopen(f"{base}/server_info", timeout=5).close()
                 return True
             except OSError:
                 return False
 
         _wait(answers, "the Dagster UI did not answer", 300, output)
         _wait(
-            lambda: _graphql(
-                port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }", {}
+            lambda: graphql(
+                base, "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }", {}
             )["repositoriesOrError"].get("nodes"),
             "the code location did not load",
             300,
             output,
         )
         # what the UI sends for a backfill over two months of every flights asset
-        launched = _graphql(
-            port, BACKFILL_MUTATION, {"params": backfill_params("nyc_flights", ["2013-01", "2013-02"])}
+        launched = graphql(
+            base, BACKFILL_MUTATION, {"params": backfill_params("nyc_flights", ["2013-01", "2013-02"])}
         )
         backfill = launched["launchPartitionBackfill"]
         assert backfill["__typename"] == "LaunchBackfillSuccess", backfill
 
         def finished():
-            state = _graphql(port, BACKFILL_STATUS, {"id": backfill["backfillId"]})[
-                "partitionBackfillOrError"
-            ]
+            state = graphql(base, BACKFILL_STATUS, {"id": backfill["backfillId"]})["partitionBackfillOrError"]
             return (
                 state
                 if state["status"] in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
@@ -127,9 +111,9 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
 
         state = _wait(finished, "the backfill did not finish", 900, output)
         run_ids = [run["runId"] for run in state["runs"]]
-        logs = {run_id: _graphql(port, RUN_LOGS, {"id": run_id}) for run_id in run_ids}
+        logs = {run_id: graphql(base, RUN_LOGS, {"id": run_id}) for run_id in run_ids}
         assert state["status"] == "COMPLETED_SUCCESS", (state, json.dumps(logs)[-3000:])
-        statuses = {_graphql(port, RUN_STATUS, {"id": run_id})["runOrError"]["status"] for run_id in run_ids}
+        statuses = {graphql(base, RUN_STATUS, {"id": run_id})["runOrError"]["status"] for run_id in run_ids}
         assert statuses == {"SUCCESS"}, statuses
         log_text = json.dumps(logs)
         assert "in celery worker" in log_text  # the steps ran on the stack's Celery worker

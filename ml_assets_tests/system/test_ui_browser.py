@@ -30,7 +30,7 @@ import pytest
 
 from ml_assets.definitions import defs as load_defs
 from ml_assets_tests.pipelines import REPO_ROOT, load_pipeline
-from ml_assets_tests.system.services import wait_until
+from ml_assets_tests.system.services import RUN_STATUS, graphql, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,6 @@ CHROMIUM_ARGS = [
 # show; the UI runs the fifth
 SEED_MONTHS, UI_MONTH = ("2013-01", "2013-04"), "2013-05"
 RUN_TIMEOUT_S = 420
-RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 GROUPS = ["nyc_flights", "nyc_taxi_green", "iris", "heart_disease"]
 
 
@@ -177,17 +176,6 @@ def page(dagster_dev, tmp_path_factory):
             yield page
         finally:
             context.close()
-
-
-def _run_status(base: str, run_id: str) -> str | None:
-    """A run's status as the webserver's GraphQL gives it to the UI (SUCCESS, FAILURE, STARTED...)."""
-    request = urllib.request.Request(
-        f"{base}/graphql",
-        data=json.dumps({"query": RUN_STATUS, "variables": {"id": run_id}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read())["data"]["runOrError"].get("status")
 
 
 def _open(page, base: str, path: str) -> None:
@@ -397,7 +385,10 @@ def test_materialize_a_month_from_the_ui_then_read_its_report(page, dagster_dev)
     # page while the webserver's GraphQL, which the page reads too, says when the run ended; then the page shows it
     page.goto("about:blank")
     wait_until(
-        lambda: _run_status(base, run_id) in {"SUCCESS", "FAILURE", "CANCELED"},
+        lambda: (
+            graphql(base, RUN_STATUS, {"id": run_id})["runOrError"].get("status")
+            in {"SUCCESS", "FAILURE", "CANCELED"}
+        ),
         f"run {run_id} did not end",
         RUN_TIMEOUT_S,
         poll_s=2,
