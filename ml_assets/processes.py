@@ -27,20 +27,34 @@ def process_alive(pid: int) -> bool:
 _SPIN = "import time\nend = time.monotonic() + {limit}\nwhile time.monotonic() < end:\n    pass\n"
 
 
+def _start_loops(count: int, limit_s: float) -> list:
+    """`count` busy loops at normal priority, each in a session of its own and ending on its own after `limit_s`."""
+    import subprocess
+    import sys
+
+    return [
+        subprocess.Popen([sys.executable, "-c", _SPIN.format(limit=limit_s)], start_new_session=True)
+        for _ in range(count)
+    ]
+
+
+def _kill_loops(loops: list) -> None:
+    """Each loop killed (stopped ones too) and reaped."""
+    import signal
+
+    for loop in loops:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(loop.pid, signal.SIGKILL)
+        loop.wait()
+
+
 @contextlib.contextmanager
 def busy_cpus(per_cpu: int = 4, limit_s: float = 1800):
     """A busy machine, bounded: `per_cpu` x the CPUs of busy loops at normal priority (at 4, a load average of 4x the
     cores, as on a laptop compiling while its user works), each ending on its own after `limit_s`, all killed on
     exit. Yields a function returning the highest 1-minute load average seen so far. For the busy-machine tests and
     benchmarks."""
-    import signal
-    import subprocess
-    import sys
-
-    loops = [
-        subprocess.Popen([sys.executable, "-c", _SPIN.format(limit=limit_s)], start_new_session=True)
-        for _ in range(per_cpu * (os.cpu_count() or 1))
-    ]
+    loops = _start_loops(per_cpu * (os.cpu_count() or 1), limit_s)
     highest = [0.0]
 
     def load() -> float:
@@ -50,10 +64,7 @@ def busy_cpus(per_cpu: int = 4, limit_s: float = 1800):
     try:
         yield load
     finally:
-        for loop in loops:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(loop.pid, signal.SIGKILL)
-            loop.wait()
+        _kill_loops(loops)
 
 
 def _runnable_tasks() -> int | None:
@@ -76,17 +87,12 @@ def busy_machine(runnable_per_cpu: float = 2.0, limit_s: float = 1800, settle_s:
     import collections
     import math
     import signal
-    import subprocess
-    import sys
     import threading
     import time
 
     cpus = os.cpu_count() or 1
     target = runnable_per_cpu * cpus
-    loops = [
-        subprocess.Popen([sys.executable, "-c", _SPIN.format(limit=limit_s)], start_new_session=True)
-        for _ in range(math.ceil(target))
-    ]
+    loops = _start_loops(math.ceil(target), limit_s)
     running = len(loops)  # all run until the first reading says how busy the machine is without them
     own_work: collections.deque[int] = collections.deque(maxlen=20)  # 5 s of readings
     lowest: list[float | None] = [None]
@@ -120,7 +126,4 @@ def busy_machine(runnable_per_cpu: float = 2.0, limit_s: float = 1800, settle_s:
     finally:
         stop.set()
         steering.join()
-        for loop in loops:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(loop.pid, signal.SIGKILL)
-            loop.wait()
+        _kill_loops(loops)
