@@ -180,6 +180,7 @@ class Stack:
         self.settings = settings
         self.processes: dict[str, subprocess.Popen] = {}
         self._worker_log_offsets: dict[int, int] = {}  # where each worker's log was when it was last started
+        self.worker_env: dict[int, dict[str, str]] = {}  # each running worker's overrides of the settings
         self.scratch: Path | None = (
             None  # the PostgreSQL cluster and Redis's folder (outside `folder`: see _scratch)
         )
@@ -526,6 +527,7 @@ class Stack:
     def start_worker(self, number: int, **env_overrides: str) -> subprocess.Popen:
         log = self.settings.folder / f"worker{number}.log"
         self._worker_log_offsets[number] = log.stat().st_size if log.exists() else 0
+        self.worker_env[number] = dict(env_overrides)
         return self._spawn(
             f"worker{number}",
             [
@@ -604,8 +606,20 @@ class Stack:
         for name in [n for n in self.processes if n.startswith("worker")]:
             self._stop(name, signal.SIGTERM, timeout_s)
 
+    def use_workers(self, wanted: dict[int, dict[str, str]]) -> None:
+        """Exactly the workers `wanted`, {number: overrides of the settings}; one already running with its overrides
+        is kept (a worker's start imports what every step uses: seconds of CPU)."""
+        for number, env in list(self.worker_env.items()):
+            if wanted.get(number) != env:
+                self._stop(f"worker{number}", signal.SIGTERM, 30)
+        for number, env in wanted.items():
+            if number not in self.worker_env:
+                self.start_worker(number, **env)
+
     def _stop(self, name: str, how: signal.Signals, timeout_s: float) -> None:
         process = self.processes.pop(name)
+        if name.startswith("worker"):
+            self.worker_env.pop(int(name.removeprefix("worker")), None)
         try:
             os.killpg(process.pid, how)
             process.wait(timeout=timeout_s)

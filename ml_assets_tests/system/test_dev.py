@@ -67,14 +67,6 @@ def test_a_ui_backfill_targets_the_months_picked_and_at_most_the_next():
 
 
 @pytest.mark.slow
-def test_backfill_runs_to_success_through_the_daemon_as_one_run():
-    # a real dagster-daemon and the launch dev.py sends
-    result = timed_backfill("range", FLIGHT_MONTHS[:3], timeout_s=600)
-    assert result["status"] == "COMPLETED_SUCCESS", result
-    assert result["runs"] == 1 and result["checks_failed"] == 0, result
-
-
-@pytest.mark.slow
 def test_a_ui_backfill_by_partition_names_completes_on_a_busy_machine():
     """What the UI sends for "Materialize all" over 2013-01..2013-02 picked by partition names on a machine kept at
     a 1-minute load average of 1.5 times the cores or more throughout (by the other tests beside it, topped up with

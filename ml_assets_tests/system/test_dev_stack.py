@@ -1,6 +1,7 @@
 """`python3 dev.py stack` as a developer runs it: the real launch path of the production profile (webserver,
-daemon, queued run coordinator, run launcher, Celery worker) driven through the webserver's GraphQL as the UI
-drives it, and a stop that leaves nothing running and nothing of the machine's own services touched."""
+daemon, queued run coordinator, run launcher, Celery worker) driven through the webserver's GraphQL with what
+`dev.py backfill` sends (a month range of every asset, run by the daemon as one run), and a stop that leaves nothing
+running and nothing of the machine's own services touched."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ BACKFILL_STATUS = (
     "{ partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status runs { runId } } } }"
 )
 RUN_LOGS = """query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events {
-  ... on MessageEvent { message } ... on ExecutionStepFailureEvent { error { message } } } } } }"""
+  ... on MessageEvent { message } ... on ExecutionStepFailureEvent { error { message } }
+  ... on AssetCheckEvaluationEvent { evaluation { checkName partition success } } } } } }"""
 
 
 def _wait(condition, what: str, timeout_s: float, output: list[str]):
@@ -115,6 +117,16 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
         assert state["status"] == "COMPLETED_SUCCESS", (state, json.dumps(logs)[-3000:])
         statuses = {graphql(base, RUN_STATUS, {"id": run_id})["runOrError"]["status"] for run_id in run_ids}
         assert statuses == {"SUCCESS"}, statuses
+        # the range as one run (the single-run backfill policy); every check it evaluated passed
+        assert len(run_ids) == 1, run_ids
+        evaluations = [
+            event["evaluation"]
+            for answer in logs.values()
+            for event in answer["logsForRun"]["events"]
+            if "evaluation" in event
+        ]
+        assert [e["checkName"] for e in evaluations if not e["success"]] == []
+        assert {"raw_schema_valid", "features_enough_rows"} <= {e["checkName"] for e in evaluations}, evaluations
         log_text = json.dumps(logs)
         assert "in celery worker" in log_text  # the steps ran on the stack's Celery worker
         pids = {path.name: int(path.read_text()) for path in folder.glob("*.pid")}

@@ -31,10 +31,12 @@ from ml_assets_tests.system.production_stack import (
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.production]
+BOTH_WORKERS = {1: {}, 2: {}}  # the stack's two workers as started (tests below give one a wrong setting)
 RANGE = {"dagster/asset_partition_range_start": "2013-01", "dagster/asset_partition_range_end": "2013-03"}
 
 
 def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(stack):
+    stack.use_workers(BOTH_WORKERS)
     flights, iris = launch(stack, "nyc_flights_training", RANGE), launch(stack, "iris_training")
     outputs = [process.communicate(timeout=900)[0] for process in (flights, iris)]
     CLI_OUTPUT.extend(outputs)
@@ -166,18 +168,12 @@ def test_a_wrong_credential_fails_with_a_message_that_names_the_service_but_not_
     }
     for service, run in runs.items():
         outputs[service], codes[service] = run.communicate(timeout=600)[0], run.returncode
-    for service, (env, on_worker) in cases.items():  # the two a worker meets, one worker at a time
+    for service, (env, on_worker) in cases.items():  # the two a worker meets, one worker given the wrong one
         if not on_worker:
             continue
-        stack.stop_workers()
-        stack.start_worker(1, **env)
-        try:
-            run = launch(stack, "iris_training", **env, ML_ASSETS_CELERY_WORKER_WAIT_S="60")
-            outputs[service], codes[service] = run.communicate(timeout=600)[0], run.returncode
-        finally:
-            stack.stop_workers()
-            for number in (1, 2):
-                stack.start_worker(number)
+        stack.use_workers({1: env})
+        run = launch(stack, "iris_training", **env, ML_ASSETS_CELERY_WORKER_WAIT_S="60")
+        outputs[service], codes[service] = run.communicate(timeout=600)[0], run.returncode
     CLI_OUTPUT.extend(outputs.values())
     for service, output in outputs.items():
         assert codes[service] != 0, (service, output[-3000:])
@@ -201,6 +197,7 @@ def test_a_worker_without_the_broker_setting_refuses_to_start_naming_it(stack):
 
 
 def test_dg_launch_runs_on_the_stacks_instance(stack):
+    stack.use_workers(BOTH_WORKERS)
     done = subprocess.run(
         [str(BIN / "dg"), "launch", "--assets", "iris/raw_data"],
         cwd=REPO_ROOT,
@@ -226,15 +223,9 @@ def test_no_credential_is_shown_anywhere(stack):
     settings = stack.settings
     secrets = [SENTINEL, settings.s3_secret]
     # steps read the tracking URI where they run: a worker whose MLflow server does not answer
-    stack.stop_workers()
-    stack.start_worker(1, MLFLOW_TRACKING_URI=f"http://ml_assets:mlflow-{SENTINEL}@127.0.0.1:9")
-    try:
-        failing = launch(stack, "iris_training")
-        CLI_OUTPUT.append(failing.communicate(timeout=600)[0])
-    finally:
-        stack.stop_workers()
-        for number in (1, 2):
-            stack.start_worker(number)
+    stack.use_workers({1: {"MLFLOW_TRACKING_URI": f"http://ml_assets:mlflow-{SENTINEL}@127.0.0.1:9"}})
+    failing = launch(stack, "iris_training")
+    CLI_OUTPUT.append(failing.communicate(timeout=600)[0])
     assert failing.returncode != 0
     # the failure alert fires for that run, as the daemon's sensor would, at the webhook URL (which holds SENTINEL)
     from ml_assets.orchestration.alerts import AlertWebhook
