@@ -43,7 +43,28 @@ def two_months(flights, instance):
     return result
 
 
-def test_training_runs_carry_params_metrics_tags_and_model(flights, two_months):
+@pytest.fixture(scope="module")
+def stored_two_months(tmp_path_factory):
+    """2013-01 and 2013-02 materialized once, for the tests that only read what they stored: (pipeline, result)."""
+    import os
+
+    import dagster as dg
+
+    flights = load_pipeline("nyc_flights", tmp_path_factory.mktemp("two_months") / "data")
+    with dg.DagsterInstance.ephemeral() as instance:
+        for month in ("2013-01", "2013-02"):
+            result = flights.materialize(instance, month)
+            assert result.success, failure_messages(result)
+        for name in (
+            "MLFLOW_TRACKING_URI",
+            "MLFLOW_REGISTRY_URI",
+        ):  # as no_mlflow_uri_from_earlier_tests does
+            os.environ.pop(name, None)
+        yield flights, result
+
+
+def test_training_runs_carry_params_metrics_tags_and_model(stored_two_months):
+    flights, two_months = stored_two_months
     runs = _runs(flights)
     assert [r.data.tags["ml_assets.partition"] for r in runs] == ["2013-01", "2013-02"]
     for run in runs:
@@ -71,7 +92,8 @@ def test_training_runs_carry_params_metrics_tags_and_model(flights, two_months):
     assert artifacts == {"evaluation/2013-02/report.md", "evaluation/2013-02/evaluation.png"}
 
 
-def test_two_versions_and_champion_on_the_evaluated_one(flights, two_months):
+def test_two_versions_and_champion_on_the_evaluated_one(stored_two_months):
+    flights, two_months = stored_two_months
     versions = _client(flights).search_model_versions(f"name = '{flights.plan.registered_model}'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
     runs = _runs(flights)
@@ -87,7 +109,8 @@ def test_two_versions_and_champion_on_the_evaluated_one(flights, two_months):
     assert model_metadata["mlflow_run"].value.endswith(f"/runs/{runs[1].info.run_id}")
 
 
-def test_champion_loads_from_registry_and_predicts(flights, two_months):
+def test_champion_loads_from_registry_and_predicts(stored_two_months):
+    flights, two_months = stored_two_months
     from ml_assets.tracking import fluent_mlflow_at
 
     with fluent_mlflow_at(flights.tracking_uri):
@@ -110,7 +133,8 @@ print(json.dumps({"module": ml_assets.learning.inputs.__file__, "predicted": mod
 """
 
 
-def test_a_logged_model_carries_the_code_it_needs_and_loads_from_it(flights, two_months, tmp_path):
+def test_a_logged_model_carries_the_code_it_needs_and_loads_from_it(stored_two_months, tmp_path):
+    flights, two_months = stored_two_months
     import json
     import os
     import subprocess
@@ -144,7 +168,8 @@ def test_a_logged_model_carries_the_code_it_needs_and_loads_from_it(flights, two
     assert loaded["predicted"] == pytest.approx(list(expected), rel=1e-12)
 
 
-def test_a_version_is_loaded_once_per_process_and_leaves_sys_path_as_it_was(flights, two_months, monkeypatch):
+def test_a_version_is_loaded_once_per_process_and_leaves_sys_path_as_it_was(stored_two_months, monkeypatch):
+    flights, two_months = stored_two_months
     import sys
 
     import mlflow.sklearn

@@ -126,7 +126,9 @@ def test_dev_stack_runs_a_backfill_launched_as_the_ui_does_and_stops_clean():
             if "evaluation" in event
         ]
         assert [e["checkName"] for e in evaluations if not e["success"]] == []
-        assert {"raw_schema_valid", "features_enough_rows"} <= {e["checkName"] for e in evaluations}, evaluations
+        assert {"raw_schema_valid", "features_enough_rows"} <= {e["checkName"] for e in evaluations}, (
+            evaluations
+        )
         log_text = json.dumps(logs)
         assert "in celery worker" in log_text  # the steps ran on the stack's Celery worker
         pids = {path.name: int(path.read_text()) for path in folder.glob("*.pid")}
