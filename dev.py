@@ -44,6 +44,7 @@ STAMP = VENV / ".ml_assets-installed"
 CONSTRAINTS = ROOT / "constraints.txt"
 EXTRAS = ".[dev,bench,prod,stack]"
 DAGSTER_HOME = ROOT / ".dagster_home"
+PIP_INSTALL = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
 
 
 def say(message: str) -> None:
@@ -63,8 +64,7 @@ def ensure_venv() -> None:
     say("installing ml_assets and its dependencies (once; a minute or two)")
     pinned = ["-q", "-c", str(CONSTRAINTS)]
     if not install_with_uv([*pinned, "-e", EXTRAS]):
-        pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
-        subprocess.run([*pip, *pinned, "-e", EXTRAS], cwd=ROOT, check=True)
+        subprocess.run([*PIP_INSTALL, *pinned, "-e", EXTRAS], cwd=ROOT, check=True)
     STAMP.write_text(wanted)
     compile_package()
 
@@ -72,8 +72,7 @@ def ensure_venv() -> None:
 def install_with_uv(arguments: list[str]) -> bool:
     """`uv pip install` (pinned in constraints.txt, and in the dev extra) installs the pinned set in about a third of
     pip's time, bytecode included; False, and pip installs it, where uv cannot be installed or cannot install it."""
-    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    if subprocess.run([*pip, "-c", str(CONSTRAINTS), "uv"], cwd=ROOT).returncode != 0:
+    if subprocess.run([*PIP_INSTALL, "-q", "-c", str(CONSTRAINTS), "uv"], cwd=ROOT).returncode != 0:
         say("uv could not be installed: pip installs the dependencies instead")
         return False
     uv = [str(BIN / "uv"), "pip", "install", "--python", str(BIN / "python"), "--compile-bytecode"]

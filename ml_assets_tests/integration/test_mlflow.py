@@ -35,12 +35,16 @@ def _champion(pipeline):
     return _client(pipeline).get_model_version_by_alias(pipeline.plan.registered_model, "champion")
 
 
-@pytest.fixture
-def two_months(flights, instance):
+def _materialize_two_months(flights, instance):
     for month in ("2013-01", "2013-02"):
         result = flights.materialize(instance, month)
         assert result.success, failure_messages(result)
     return result
+
+
+@pytest.fixture
+def two_months(flights, instance):
+    return _materialize_two_months(flights, instance)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +56,9 @@ def stored_two_months(tmp_path_factory):
 
     flights = load_pipeline("nyc_flights", tmp_path_factory.mktemp("two_months") / "data")
     with dg.DagsterInstance.ephemeral() as instance:
-        for month in ("2013-01", "2013-02"):
-            result = flights.materialize(instance, month)
-            assert result.success, failure_messages(result)
-        for name in (
-            "MLFLOW_TRACKING_URI",
-            "MLFLOW_REGISTRY_URI",
-        ):  # as no_mlflow_uri_from_earlier_tests does
+        result = _materialize_two_months(flights, instance)
+        # what no_mlflow_uri_from_earlier_tests does for each test, once for this module's materialization
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
             os.environ.pop(name, None)
         yield flights, result
 
