@@ -66,6 +66,8 @@ def test_steps_run_on_two_celery_workers_and_everything_lands_in_the_services(st
         if sa["worker"] != sb["worker"] and sa["start"] < sb["end"] and sb["start"] < sa["end"]
     ]
     assert overlapping, "steps on the two workers never ran at the same time"
+    # at the default memory limit a worker's step process serves step after step
+    assert len({s["pid"] for s in steps.values()}) < len(steps), steps
 
     s3 = stack.s3()
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=stack.settings.bucket)["Contents"]}
@@ -194,6 +196,21 @@ def test_a_worker_without_the_broker_setting_refuses_to_start_naming_it(stack):
     )
     assert started.returncode != 0
     assert "ML_ASSETS_CELERY_BROKER_URL is not set" in started.stderr, started.stderr[-2000:]
+
+
+def test_a_step_process_above_the_memory_limit_is_replaced_before_the_next_step(stack):
+    """A worker whose limit (ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB) every step process is above: Celery replaces the
+    process after each step, so no two of the run's steps share one, and the run succeeds."""
+    stack.use_workers({1: {"ML_ASSETS_CELERY_CHILD_MAX_MEMORY_MB": "1"}})
+    iris = launch(stack, "iris_training")
+    output = iris.communicate(timeout=900)[0]
+    CLI_OUTPUT.append(output)
+    assert iris.returncode == 0, output[-3000:]
+    with stack_instance(stack) as instance:
+        (run,) = instance.get_runs(limit=1)
+        steps = step_workers(instance, run.run_id)
+    assert len(steps) == 6 and {s["worker"].split("@")[0] for s in steps.values()} == {"w1"}, steps
+    assert len({s["pid"] for s in steps.values()}) == len(steps), steps
 
 
 def test_dg_launch_runs_on_the_stacks_instance(stack):
