@@ -405,6 +405,7 @@ class ModelRegistry:
         )
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
         self._references: dict[str, object] = {}  # drift references by version, likewise
+        self._sources: dict[str, str] = {}  # where each version's model was logged
         self._experiment_id: str | None = None
         self._registered_model_checked = False
 
@@ -650,6 +651,13 @@ class ModelRegistry:
                 return None
             raise
 
+    def version_source(self, version: str | int) -> str:
+        """Where a registered version's model was logged (its identity: a version number is only unique within one
+        tracking store)."""
+        if str(version) not in self._sources:
+            self._sources[str(version)] = self.client().get_model_version(self.name, str(version)).source
+        return self._sources[str(version)]
+
     def load_version(self, version: str | int):
         """A registered version's model, loaded once per process: a version's model never changes, and a worker's
         step process serves the evaluation, champion, backtest and predictions steps, which load the same ones.
@@ -657,8 +665,7 @@ class ModelRegistry:
         import mlflow.sklearn
 
         if str(version) not in self._loaded:
-            source = self.client().get_model_version(self.name, str(version)).source
-            key = (self.mlflow.uri, self.name, str(version), source)
+            key = (self.mlflow.uri, self.name, str(version), self.version_source(version))
             model = _LOADED_MODELS.pop(key, None)
             if model is None:
                 saved_path = list(sys.path)

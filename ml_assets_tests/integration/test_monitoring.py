@@ -158,10 +158,17 @@ def test_backtest_agrees_with_the_pipelines_own_reports(ranged):
     # the champion as it stood at t: the version the previous month's gate left
     for month, previous in zip(FLIGHT_MONTHS[2:], FLIGHT_MONTHS[1:], strict=False):
         kept = rows[(rows["month"] == month) & (rows["policy"] == "keep the champion")].iloc[0]
-        assert (
-            kept["trained_on"]
-            == f"version {_stored(flights, 'champion_model', previous)['champion_version']}"
+        version = _stored(flights, "champion_model", previous)["champion_version"]
+        assert kept["trained_on"] == f"version {version}"
+        # the gate of `month` faced the same champion on the same rows (the backtest reads the score it computed):
+        # both are that version's RMSE on the month, recomputed here from the registry and the stored features
+        gate = _stored(flights, "champion_model", month)
+        assert gate["previous_champion_version"] == version
+        recomputed = flights.plan.task.primary_metric_of(
+            flights.registry.load_version(version), _stored(flights, "features", month)
         )
+        assert kept["score"] == pytest.approx(recomputed, rel=1e-12)
+        assert gate["previous_champion_score"] == pytest.approx(recomputed, rel=1e-12)
     two_months = rows[rows["policy"] == "retrain monthly on the last 2 months"]
     assert two_months["month"].tolist() == ["2013-03", "2013-04"]
     assert two_months["trained_on"].tolist() == ["2013-01..2013-02", "2013-02..2013-03"]

@@ -12,6 +12,8 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
+from ml_assets.learning.score_cache import ScoreCache
+from ml_assets.orchestration.assets.champion import version_score
 from ml_assets.orchestration.assets.ranges import training_months
 from ml_assets.orchestration.automation import after_each_gate
 from ml_assets.orchestration.compute import StepCompute
@@ -73,8 +75,9 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         if without_rows:
             context.log.warning(f"left out of the backtest, no rows: {', '.join(without_rows)}")
         # scores the model step computed for its window choice are reused, not refitted
-        walk = WalkForwardScores(plan.task, features, None, storage.scores(plan.name), compute.map)
-        rows = backtest_rows(plan, registry, walk, features, model, champion_model)
+        scores = storage.scores(plan.name)
+        walk = WalkForwardScores(plan.task, features, None, scores, compute.map)
+        rows = backtest_rows(plan, registry, walk, scores, features, model, champion_model)
         context.log.info(f"walk-forward scores: {walk.summary()}")
         report, metadata = backtest_record(plan, registry, rows, sorted(features), without_rows)
         context.log.info(report["verdict"])
@@ -87,6 +90,7 @@ def backtest_rows(
     plan: PipelinePlan,
     registry: ModelRegistry,
     walk: WalkForwardScores,
+    scores: ScoreCache,
     features: dict,
     model: dict,
     champion_model: dict,
@@ -127,16 +131,14 @@ def backtest_rows(
             task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month]
         )
 
-    champions: dict[str, Any] = {}  # a champion stands for months: loaded from MLflow once
-
     def score_champion(month: str) -> tuple[str, float] | None:
+        """The champion as it stood when `month` arrived, on the month: the score that month's gate computed when it
+        faced the same champion (one cache entry), else scored now."""
         gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
         if not gated:
             return None
         version = str(champion_model[gated[-1]]["champion_version"])
-        if version not in champions:
-            champions[version] = registry.load_version(version)
-        return version, task.primary_metric_of(champions[version], features[month])
+        return version, version_score(plan, registry, scores, version, features[month])
 
     baseline_label = task.baselines[0].key.replace("_", " ") if task.baselines else monitoring.COURSE_BASELINE
     rows = monitoring.walk_forward(

@@ -1,10 +1,13 @@
 """champion_model: the promotion gate that moves the MLflow `champion` alias."""
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dagster as dg
 
 from ml_assets import tracking
+from ml_assets.learning.score_cache import ScoreCache, cache_key, frame_fingerprint
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.compute import StepCompute
@@ -15,6 +18,7 @@ from ml_assets.orchestration.plan import (
     FEATURES,
     PipelinePlan,
 )
+from ml_assets.storage import ProjectStorage
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.tracking import MlflowTracking, ModelRegistry
 from ml_assets.ui_values import for_ui
@@ -76,10 +80,13 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
         evaluation_report,
         features,
         mlflow_tracking: MlflowTracking,
+        storage: ProjectStorage,
         # scoring the champion on the candidate's rows: the step's native threads (orchestration/compute.py)
         compute: StepCompute,
     ):
+        """Each month's gate: the evaluated model replaces the champion only if it passed its checks and beats it."""
         registry = plan.registry(mlflow_tracking)
+        scores = storage.scores(plan.name)
         output = StepOutput()
         # month by month, oldest first: each month's gate faces the champion the previous one left
         for month in months_of(plan, context):
@@ -87,8 +94,14 @@ def build_champion_model(plan: PipelinePlan) -> dg.AssetsDefinition:
             if report.get("status", "evaluated") != "evaluated":
                 output.add(month, *nothing_to_gate(plan, registry, month, report))
                 continue
-            rows = plan.task.evaluation_rows(features[month] if plan.monthly else features)
-            decision = gate(plan, registry, month, report, rows)
+            frame = features[month] if plan.monthly else features
+            decision = gate(
+                plan,
+                registry,
+                month,
+                report,
+                functools.partial(version_score, plan, registry, scores, frame=frame),
+            )
             if decision.promote:
                 refuse_unless_running(
                     context.instance,
@@ -157,17 +170,40 @@ def nothing_to_gate(
     return value, {"decision": "nothing to gate", "reason": reason, "champion_version": str(version)}
 
 
-def champion_score_on(plan: PipelinePlan, registry: ModelRegistry, rows) -> tuple[str | None, float | None]:
-    """The current champion's version and its primary metric on `rows`, or (None, None)."""
-    champion = registry.champion()
-    if champion is None:
-        return None, None
-    return str(champion.version), plan.task.primary_metric_of(registry.load_version(champion.version), rows)
+def version_score(
+    plan: PipelinePlan, registry: ModelRegistry, scores: ScoreCache, version: str, frame
+) -> float:
+    """A registered version's primary metric on the evaluation rows of `frame` (a month's features, or the table's),
+    computed once: the gate of month t and the backtest's "keep the champion" on t score the same champion on the same
+    rows. Keyed by the version's logged model, the declared task and the rows' content, never by a version number
+    alone (a tracking store made again numbers its versions from 1)."""
+    key = cache_key(
+        "version_score",
+        registry.name,
+        registry.version_source(version),
+        plan.task.declared(),
+        frame_fingerprint(frame),
+    )
+    return float(
+        scores.remember(
+            "version_score",
+            key,
+            lambda: plan.task.primary_metric_of(
+                registry.load_version(version), plan.task.evaluation_rows(frame)
+            ),
+        )
+    )
 
 
-def gate(plan: PipelinePlan, registry: ModelRegistry, month: str | None, report: dict, rows) -> GateDecision:
+def gate(
+    plan: PipelinePlan,
+    registry: ModelRegistry,
+    month: str | None,
+    report: dict,
+    score_version: Callable[[str], float],
+) -> GateDecision:
     """Whether the evaluated model replaces the champion: every blocking check passed and it beats the champion's score
-    on the same rows by the declared margin."""
+    on the same rows (`score_version(version)`) by the declared margin."""
     metric = plan.task.primary_metric
     candidate = report["model_version"]
     if candidate is None:
@@ -178,8 +214,11 @@ def gate(plan: PipelinePlan, registry: ModelRegistry, month: str | None, report:
     if champion is not None and str(champion.version) == str(report.get("champion_version")):
         # the report already scored this champion on the same rows
         previous_version, previous_score = str(champion.version), report[f"champion_{metric}"]
+    elif champion is not None:
+        previous_version = str(champion.version)
+        previous_score = score_version(previous_version)
     else:
-        previous_version, previous_score = champion_score_on(plan, registry, rows)
+        previous_version, previous_score = None, None
     decision = tracking.decide_champion(
         candidate_version=candidate,
         candidate_score=report["score"],
