@@ -18,15 +18,29 @@ from typing import TYPE_CHECKING, Any
 from ml_assets.months import month_span
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 KS, TVD = "ks", "tvd"
 
 
+def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
+    """The two-sample Kolmogorov-Smirnov statistic, the largest gap between the two empirical distribution functions:
+    what `scipy.stats.ks_2samp(...).statistic` is (property-tested), without the p-value it also computes, which drift
+    does not use and which took most of its time."""
+    import numpy as np
+
+    reference, current = np.sort(reference), np.sort(current)
+    both = np.concatenate([reference, current])
+    gaps = np.searchsorted(reference, both, side="right") / len(reference) - np.searchsorted(
+        current, both, side="right"
+    ) / len(current)
+    return float(np.max(np.abs(gaps)))
+
+
 def column_drift(reference: pd.Series, current: pd.Series) -> tuple[str, float]:
     """(statistic, value) between one column of the training data and the same column of a month."""
     import pandas as pd
-    from scipy.stats import ks_2samp
 
     reference, current = reference.dropna(), current.dropna()
     if len(reference) == 0 or len(current) == 0:
@@ -34,7 +48,7 @@ def column_drift(reference: pd.Series, current: pd.Series) -> tuple[str, float]:
             f"column {reference.name!r} has no values to compare ({len(reference)} reference, {len(current)} current)"
         )
     if pd.api.types.is_numeric_dtype(reference) and pd.api.types.is_numeric_dtype(current):
-        return KS, float(ks_2samp(reference.to_numpy("float64"), current.to_numpy("float64")).statistic)
+        return KS, ks_statistic(reference.to_numpy("float64"), current.to_numpy("float64"))
     shares = pd.concat(
         [
             reference.astype(str).value_counts(normalize=True),

@@ -44,7 +44,7 @@ def prediction_plot_png(
     left.plot([low, high], [low, high], color="red", linewidth=1)
     left.set_xlabel(f"actual {target}")
     left.set_ylabel(f"predicted {target}")
-    right.hist(predicted - actual, bins=60, color="steelblue")
+    right.hist(predicted - actual, bins=60, color="steelblue", histtype="stepfilled")  # one patch, not 60
     right.set_xlabel("predicted - actual")
     right.set_ylabel("rows")
     fig.suptitle(title, fontsize=10)

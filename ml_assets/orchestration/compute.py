@@ -72,10 +72,13 @@ def map_in_threads(work: Callable[[T], R], items: list[T], workers: int, native_
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
+
+    # found once: finding the loaded native libraries took ~20 ms, which `threadpool_limits` pays at every call
+    libraries = ThreadpoolController()
 
     def limited(item: T) -> R:
-        with threadpool_limits(limits=native_threads, user_api="openmp"):
+        with libraries.limit(limits=native_threads, user_api="openmp"):
             return work(item)
 
     waiting = iter(items)

@@ -4,6 +4,8 @@ the verdict and model cards."""
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ml_assets import monitoring
 from ml_assets.config import MonitoringSpec
@@ -16,6 +18,32 @@ def test_numeric_drift_is_the_ks_statistic():
     statistic, value = monitoring.column_drift(reference, reference + 50)
     assert statistic == "ks" and value == pytest.approx(0.5)
     assert monitoring.column_drift(reference, reference + 1000)[1] == pytest.approx(1.0)
+
+
+@pytest.mark.filterwarnings("ignore:ks_2samp. Exact calculation unsuccessful")  # its p-value, not our concern
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60),
+    st.integers(0, 3),
+)
+def test_the_ks_statistic_is_scipys(reference, current, rounding):
+    """Drift's own statistic (no p-value) is scipy's ks_2samp statistic, ties included (values rounded): to the last
+    bit for big samples, within one rounding unit for up to 10,000 rows, where scipy re-derives it as a fraction."""
+    from scipy.stats import ks_2samp
+
+    reference, current = np.round(reference, -rounding), np.round(current, -rounding)
+    ours, scipys = monitoring.ks_statistic(reference, current), ks_2samp(reference, current).statistic
+    assert ours == pytest.approx(scipys, rel=1e-15, abs=1e-15)
+
+
+def test_the_ks_statistic_of_big_samples_is_scipys_to_the_last_bit():
+    from scipy.stats import ks_2samp
+
+    rng = np.random.default_rng(0)
+    for shift in (0.0, 0.01, 0.3):
+        reference, current = rng.normal(size=20_000).round(2), rng.normal(shift, size=27_000).round(2)
+        assert monitoring.ks_statistic(reference, current) == ks_2samp(reference, current).statistic
 
 
 def test_categorical_drift_is_the_total_variation_distance():
