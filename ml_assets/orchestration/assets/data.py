@@ -8,6 +8,7 @@ from ml_assets.learning.score_cache import frame_fingerprint
 from ml_assets.orchestration.assets.ranges import StepOutput, materialized, months_of
 from ml_assets.orchestration.automation import on_upstream_data_change
 from ml_assets.orchestration.checks import check_specs
+from ml_assets.orchestration.compute import StepCompute
 from ml_assets.orchestration.plan import EVALUATION_REPORT, FEATURES, RAW_DATA, PipelinePlan
 from ml_assets.orchestration.prerequisites import refused
 from ml_assets.sources.base import SourceDataError, SourceUnavailableError
@@ -173,10 +174,17 @@ def build_features(plan: PipelinePlan) -> dg.AssetsDefinition:
         automation_condition=on_upstream_data_change(),
         backfill_policy=plan.backfill_policy,
     )
-    def features(context: dg.AssetExecutionContext, raw_data):
+    def features(context: dg.AssetExecutionContext, raw_data, compute: StepCompute):
+        """Each month's (or the table's) cleaned rows and model inputs, the months side by side."""
         output = StepOutput()
-        for partition in months_of(plan, context):
-            step = plan.task.features(raw_data[partition] if plan.monthly else raw_data, partition)
+        partitions = list(months_of(plan, context))
+        steps = compute.map(
+            lambda partition: plan.task.features(
+                raw_data[partition] if plan.monthly else raw_data, partition
+            ),
+            partitions,
+        )
+        for partition, step in zip(partitions, steps, strict=True):
             output.add(partition, step.value, step.metadata, step.check_results)
             failed = [r for r in step.check_results if not r.passed]
             # no model can learn from this month: the next month's report says why (refusal)
