@@ -12,6 +12,7 @@ from typing import Any
 
 import dagster as dg
 
+from ml_assets.orchestration.assets.champion import version_score
 from ml_assets.orchestration.assets.ranges import StepOutput, checked, months_of, stored
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.checks import check_specs
@@ -286,13 +287,16 @@ def evaluated_months(
     asked: "list[MonthToEvaluate]",
 ) -> list[Evaluated]:
     """Each month's model scored beside its baselines and the current champion (its MLflow lookups first, here)."""
-    champion = registry.champion()
-    champion_model = registry.load_version(champion.version) if champion else None
+    champion, scores = registry.champion(), storage.scores(plan.name)
+    if champion:  # looked up here, not by each thread
+        registry.load_version(champion.version)
+        registry.version_source(champion.version)
 
     def score(month: MonthToEvaluate) -> Evaluated:
-        rows = plan.task.evaluation_rows(month.features[month.month] if plan.monthly else month.features)
+        frame = month.features[month.month] if plan.monthly else month.features
+        # a champion's score on a month is computed once (an earlier gate or backtest may have)
         champion_score = (
-            (str(champion.version), plan.task.primary_metric_of(champion_model, rows))
+            (str(champion.version), version_score(plan, registry, scores, str(champion.version), frame))
             if champion
             else (None, None)
         )
@@ -304,7 +308,7 @@ def evaluated_months(
             month.version,
             champion_score,
             model_months=month.run.data.params.get("training_months"),
-            scores=storage.scores(plan.name),
+            scores=scores,
             window_reason=month.run.data.params.get("training_window_reason"),
             jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
         )
