@@ -212,7 +212,8 @@ class ModelFitting:
         measured = reference_sample(rows, metric_rows) if metric_rows and len(rows) > metric_rows else rows
         X_measured, y_measured = (X, y) if measured is rows else self.xy(measured)
         classes = self.classes_for(model, y)
-        fitted = self.metrics(y_measured, self.predict_output(model, X_measured, classes), classes)
+        output = self.predict_output(model, X_measured, classes)
+        fitted = self.metrics(y_measured, output, classes)
         params = {
             "estimator": self.estimator.kind,
             **self.estimator.params,
@@ -242,7 +243,8 @@ class ModelFitting:
                 else {}
             ),
         }
-        return Trained(model, X.head(5), len(X), params, fitted, metadata)
+        scored = self.scored_part(model, measured, output, classes) if metric_rows else None
+        return Trained(model, X.head(5), len(X), params, fitted, metadata, scored)
 
     def fit(self, features: pd.DataFrame, random_state: int | None = None) -> Fitted:
         """The fitted model and the hyperparameters its search chose (none without a search), on the rows `train`
@@ -309,6 +311,12 @@ class ModelFitting:
             .assign(**{ACTUAL: y, PREDICTION: model.predict(X)})
             .reset_index(drop=True)
         )
+
+    def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
+        """What `predicted_part` gives for `features`, from `predict_output`'s `output` on them: not predicted again
+        (tested equal)."""
+        X, y = self.xy(features)
+        return self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: output}).reset_index(drop=True)
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
         raise NotImplementedError

@@ -30,6 +30,9 @@ class Trained:
     params: dict[str, Any]
     train_metrics: dict[str, float]
     metadata: dict[str, Any]
+    # the rows the training metrics were measured on, scored (`predicted_rows`' columns): with `metric_rows`, the
+    # seeded sample that is the model's drift reference
+    measured: pd.DataFrame | None = None
 
 
 @dataclass

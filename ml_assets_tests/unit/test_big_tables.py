@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ml_assets.learning import Fitted
 from ml_assets.tasks import modeling
 from ml_assets_tests.unit.shapes import task_of
 
@@ -42,6 +43,29 @@ def test_rows_scored_a_part_at_a_time_are_the_rows_scored_at_once(task_kind, mon
     pd.testing.assert_frame_equal(in_parts, at_once)
     X, _ = task.xy(rows)
     np.testing.assert_array_equal(modeling.in_row_chunks(model.predict, X, rows=37), model.predict(X))
+
+
+@pytest.mark.parametrize("task_kind", ["regression", "classification"])
+@pytest.mark.parametrize("metric_rows", [50, 10_000])
+def test_the_rows_training_measured_on_are_scored_as_predicted_rows_scores_them(task_kind, metric_rows):
+    """The model step's drift reference is the training metrics' sample as `train` scored it: the same frame (rows,
+    columns, dtypes, values) as predicting that seeded sample again, a class the model never saw included."""
+    task = task_of(
+        task_kind,
+        monthly=True,
+        features={"categorical": ["zone"], "numeric": ["x", "z"], "encoding": "onehot"},
+    )
+    rows = frame(400, task_kind)
+    if task_kind == "classification":  # a label the model is fitted without, scored among the classes
+        model = task.build_model(rows).fit(*task.xy(rows[rows["label"] != "mid"]))
+        prefit = Fitted(model, {})
+    else:
+        prefit = None
+    trained = task.train(rows, prefit=prefit, metric_rows=metric_rows)
+    again = task.predicted_rows(trained.model, modeling.reference_sample(rows, metric_rows))
+    pd.testing.assert_frame_equal(trained.measured, again)
+    assert len(trained.measured) == min(metric_rows, len(rows))
+    assert task.train(rows, prefit=prefit).measured is None
 
 
 def test_a_table_over_cv_max_rows_is_cross_validated_on_a_seeded_sample_the_report_states():

@@ -20,7 +20,6 @@ from ml_assets.orchestration.plan import DRIFT_ALARM, FEATURES, MODEL, PipelineP
 from ml_assets.storage import ProjectStorage
 from ml_assets.storage.fencing import refuse_unless_running
 from ml_assets.storage.io_managers import missing_partition_message
-from ml_assets.tasks.modeling import reference_sample
 from ml_assets.tasks.results import Trained
 from ml_assets.tasks.walk_forward import WalkForwardScores, concat_months
 from ml_assets.tracking import DagsterRunMlflow, MlflowTracking, ModelRegistry
@@ -201,10 +200,9 @@ def train_months(training: Training, ready: list) -> list[tuple[str, Trained, An
         try:
             rows = training.rows_of(partition)
             prefit = training.scores.fit_for(training.windows[partition]) if training.scores else None
-            # training metrics on the drift reference's rows, not every row again
+            # training metrics on the drift reference's rows (a seeded sample, scored once), not every row again
             trained = plan.task.train(rows, training.random_state, prefit=prefit, metric_rows=sample)
-            # sampled, then scored: the same rows and predictions as scoring every row first, at a fraction of the cost
-            reference = plan.task.predicted_rows(trained.model, reference_sample(rows, sample))
+            reference = trained.measured
         except Exception as exc:
             raise TrainingFailedError(partition, exc) from exc
         return frame_fingerprint(rows), trained, reference

@@ -246,6 +246,16 @@ class ClassificationTask(Task):
             **{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}
         ).reset_index(drop=True)
 
+    def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
+        """`predicted_part` from `predict_output`'s probabilities: the columns of the model's own classes, in its
+        order, are `predict_proba`'s (a class it never saw has a column of zeros, never the arg-max)."""
+        X, y = self.xy(features)
+        own = output[:, [list(classes).index(c) for c in model.classes_]]
+        inputs = self.transformed_inputs(model, X)
+        return inputs.assign(
+            **{ACTUAL: y, PREDICTION: model.classes_[own.argmax(axis=1)], "probability": own.max(axis=1)}
+        ).reset_index(drop=True)
+
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
         return {
             "accuracy": float((scored[ACTUAL] == scored[PREDICTION]).mean()),
