@@ -269,6 +269,11 @@ def materialize(
     return 0
 
 
+def lanes_of(plans: list, processes: int) -> list[list]:
+    """`plans` dealt to at most `processes` processes in turn, each running its own one after the other."""
+    return [plans[i::processes] for i in range(min(processes, len(plans)))]
+
+
 def side_by_side(
     defs: dg.Definitions,
     plans: list[PipelinePlan],
@@ -278,13 +283,15 @@ def side_by_side(
     instance: dg.DagsterInstance,
     failures: list[list[str]],
 ) -> int:
-    """The longest pipeline here, each other one in a process of its own (`run --pipelines NAME --jobs 1`), `jobs - 1`
-    of those at a time; 1 if any failed (the others still finish: their outputs are independent).
+    """The longest pipeline here and the others in `jobs - 1` processes beside it (`run --pipelines NAME ... --jobs
+    1`), each process running its share one after the other; 1 if any failed (the others still finish: their outputs
+    are independent).
 
     The longest keeps its parallel fits; the others fit one model at a time (ML_ASSETS_PARALLEL_FITS=1, which their
     cross-validation follows): most of the longest one's time goes to work one thread does (logging to MLflow,
     evaluating, scoring), and the others fill the CPU it leaves, at nice 10 so that they never hold it up
-    (`python3 dev.py bench targets` measures the main job)."""
+    (`python3 dev.py bench targets` measures the main job). A process for each of them would import the libraries and
+    open the stores once more each: on two CPUs that CPU is what the longest one waits for."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
@@ -292,26 +299,19 @@ def side_by_side(
     longest, *others = sorted(
         plans, key=lambda p: len(p.partitions_def.get_partition_keys()) if p.monthly else 0, reverse=True
     )
+    lanes = lanes_of(others, jobs - 1)
     # this process's own stdout and stderr, kept now: while a step of the longest runs here, Dagster points them at the
     # step's captured log, and a process started then wrote its lines there (the iris run's line went missing so)
     out, err = os.dup(sys.stdout.fileno()), os.dup(sys.stderr.fileno())
 
-    def child(plan: PipelinePlan) -> int:
-        argv = [
-            sys.executable,
-            "-m",
-            "ml_assets.cli",
-            "run",
-            "--pipelines",
-            plan.name,
-            "--jobs",
-            "1",
-            "--no-summary",
-        ]
-        rows = Path(scratch) / f"{plan.name}.json"
+    def child(lane: list[PipelinePlan]) -> set[str]:
+        """The lane's pipelines in a process of their own; those that failed."""
+        argv = [sys.executable, "-m", "ml_assets.cli", "run", "--pipelines", *[p.name for p in lane]]
+        rows = Path(scratch) / f"{lane[0].name}.json"
         env = {**os.environ, "ML_ASSETS_PARALLEL_FITS": "1", FAILURES_FILE_ENV: str(rows)}
+        monthly = months and any(p.monthly for p in lane)
         process = subprocess.Popen(
-            [*argv, *(["--months", *months] if months and plan.monthly else [])],
+            [*argv, "--jobs", "1", "--no-summary", *(["--months", *months] if monthly else [])],
             env=env,
             stdout=out,
             stderr=err,
@@ -321,22 +321,28 @@ def side_by_side(
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, process.pid, 10)
         code = process.wait()
-        if rows.exists():
-            failures.extend(json.loads(rows.read_text()))
-        elif code:
-            failures.append([plan.name, "-", "the pipeline's process failed", f"exit code {code}"])
-        return code
+        names = [p.name for p in lane]
+        said = (
+            json.loads(rows.read_text()) if rows.exists() else {"rows": [], "failed": names if code else []}
+        )
+        failures.extend(said["rows"])
+        if code and not rows.exists():
+            failures.append([", ".join(names), "-", "the pipelines' process failed", f"exit code {code}"])
+        return set(said["failed"])
 
     with tempfile.TemporaryDirectory(prefix="ml_assets-cli-") as scratch:
         try:
-            with ThreadPoolExecutor(max_workers=max(1, jobs - 1)) as pool:
-                elsewhere = pool.map(child, others)
-                codes = {longest.name: materialize(defs, longest, runs[longest.name], instance, failures)}
-                codes.update(zip([p.name for p in others], elsewhere, strict=True))
+            with ThreadPoolExecutor(max_workers=max(1, len(lanes))) as pool:
+                elsewhere = pool.map(child, lanes)
+                failed = (
+                    [longest.name]
+                    if materialize(defs, longest, runs[longest.name], instance, failures)
+                    else []
+                )
+                failed += sorted(set().union(*elsewhere))
         finally:
             os.close(out)
             os.close(err)
-    failed = [name for name, code in codes.items() if code != 0]
     if failed:
         print(
             f"[run] failed: {', '.join(failed)} (their errors are above); the other pipelines' outputs are kept",
@@ -385,12 +391,15 @@ def run(args: argparse.Namespace) -> int:
     failures: list[list[str]] = []
     if jobs > 1:
         code = side_by_side(defs, chosen, runs, args.months, jobs, instance, failures)
+        failed = []
     else:
         # each pipeline, even after a failure
-        codes = [materialize(defs, plan, runs[plan.name], instance, failures) for plan in chosen]
-        code = max(codes, default=0)
+        failed = [
+            plan.name for plan in chosen if materialize(defs, plan, runs[plan.name], instance, failures)
+        ]
+        code = 1 if failed else 0
     if os.environ.get(FAILURES_FILE_ENV):  # a side-by-side child: its parent prints the summary
-        Path(os.environ[FAILURES_FILE_ENV]).write_text(json.dumps(failures))
+        Path(os.environ[FAILURES_FILE_ENV]).write_text(json.dumps({"rows": failures, "failed": failed}))
     if args.summary:
         print_summary(defs, chosen, runs, time.perf_counter() - began, failures)
     return code

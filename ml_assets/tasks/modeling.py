@@ -316,7 +316,9 @@ class ModelFitting:
         """What `predicted_part` gives for `features`, from `predict_output`'s `output` on them: not predicted again
         (tested equal)."""
         X, y = self.xy(features)
-        return self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: output}).reset_index(drop=True)
+        return (
+            self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: output}).reset_index(drop=True)
+        )
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
         raise NotImplementedError

@@ -50,6 +50,24 @@ def test_a_month_range_on_fresh_storage_builds_what_it_needs_and_says_so(tmp_pat
     assert [r[1] for r in rows] == ["2013-03", "2013-04"], out
 
 
+def test_pipelines_beside_the_longest_run_in_one_process_and_a_failing_one_stops_none_of_the_others(tmp_path):
+    """On two CPUs the flights month runs here and heart disease, then iris, in one process beside it: heart
+    disease's file is malformed, its step fails naming the file, and iris still runs and is summarized."""
+    bad = tmp_path / "heart.csv"
+    bad.write_text("a,b\n1,2\n")
+    env = fresh_env(tmp_path, ML_ASSETS_HEART_URL=str(bad))
+    done = dev_run(
+        env, "--pipelines", "nyc_flights", "heart_disease", "iris", "--months", "2013-01", "--jobs", "2"
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out[-3000:]
+    assert "[run] failed: heart_disease (their errors are above)" in out, out[-3000:]
+    assert "[run] iris: ok in" in out and "[run] nyc_flights[2013-01]: ok in" in out
+    failures = out[out.index("failure(s): pipeline, month, what failed, figures") :]
+    assert "heart_disease  -  step heart_disease__raw_data failed" in failures and "heart.csv" in failures
+    assert "iris  -  CV accuracy" in out  # its report is in the summary
+
+
 def test_a_range_launched_from_dagsters_cli_without_its_past_fails_at_once_naming_the_range(tmp_path):
     env = fresh_env(tmp_path)
     began = time.perf_counter()

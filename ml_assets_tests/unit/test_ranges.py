@@ -102,3 +102,12 @@ def test_the_run_command_refuses_a_bad_jobs_count_or_month_before_running_anythi
     assert main(["run", "--months", "2013-13"]) == 2
     assert "--months: '2013-13' is not a month written YYYY-MM" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # refused before the instance was touched
+
+
+def test_the_pipelines_beside_the_longest_are_dealt_to_as_many_processes_as_there_are_cpus_left():
+    from ml_assets.cli import lanes_of
+
+    assert lanes_of(["heart", "iris"], 1) == [["heart", "iris"]]  # two CPUs: one process beside the longest
+    assert lanes_of(["heart", "iris"], 3) == [["heart"], ["iris"]]
+    assert lanes_of(["a", "b", "c", "d", "e"], 2) == [["a", "c", "e"], ["b", "d"]]
+    assert lanes_of([], 1) == []
