@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         ("skops", {"skops_trusted_types": trusted}),
         ("+ signature", {"signature": signature}),
         ("+ input example", {"input_example": example}),
-        ("+ pinned pip requirements (no inference)", {"pip_requirements": _pip_requirements()}),
+        ("+ pinned pip requirements (no inference)", {"pip_requirements": list(_pip_requirements())}),
         ("+ code_paths (the ml_assets package)", {"code_paths": [str(Path(ml_assets.__file__).parent)]}),
         ("+ registered version (what the model asset logs)", {"registered_model_name": "bench"}),
     ]

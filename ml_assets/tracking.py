@@ -9,6 +9,7 @@ no history of the alias, so the `champion_model` asset's materializations are th
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -531,7 +532,7 @@ class ModelRegistry:
                 input_example=example,
                 registered_model_name=self.name,
                 code_paths=[str(stage_model_code(Path(code)))],
-                pip_requirements=_pip_requirements(),
+                pip_requirements=list(_pip_requirements()),
                 # skops refuses types outside its default allow-list; these are the ones this very pipeline consists of
                 skops_trusted_types=skops_types_of(model),
             )
@@ -778,10 +779,12 @@ LOADED_MODELS_KEPT = 12
 _LOADED_MODELS: dict[tuple, object] = {}
 
 
-def _pip_requirements() -> list[str]:
+@functools.cache
+def _pip_requirements() -> tuple[str, ...]:
+    """The logged models' pinned requirements: read from the installed packages' metadata once per process."""
     from importlib.metadata import version
 
-    return [f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy")]
+    return tuple(f"{pkg}=={version(pkg)}" for pkg in ("scikit-learn", "pandas", "numpy", "scipy"))
 
 
 def process_tags() -> dict[str, str]:
