@@ -305,16 +305,12 @@ class ModelFitting:
         return in_row_chunks(lambda part: self.predicted_part(model, part), features)
 
     def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
-        X, y = self.xy(features)
-        return (
-            self.transformed_inputs(model, X)
-            .assign(**{ACTUAL: y, PREDICTION: model.predict(X)})
-            .reset_index(drop=True)
-        )
+        X, _ = self.xy(features)
+        return self.scored_part(model, features, model.predict(X), None)
 
     def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
-        """What `predicted_part` gives for `features`, from `predict_output`'s `output` on them: not predicted again
-        (tested equal)."""
+        """`predicted_part` from the model's output on `features` (`predict_output`'s, over `classes`), computed
+        already: not predicted again (tested equal to predicting them)."""
         X, y = self.xy(features)
         return (
             self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: output}).reset_index(drop=True)

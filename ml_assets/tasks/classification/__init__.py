@@ -239,16 +239,13 @@ class ClassificationTask(Task):
         return float(np.mean(np.asarray(predicted) == np.asarray(y_true)))
 
     def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
-        X, y = self.xy(features)
-        proba = model.predict_proba(X)
-        inputs = self.transformed_inputs(model, X)
-        return inputs.assign(
-            **{ACTUAL: y, PREDICTION: model.classes_[proba.argmax(axis=1)], "probability": proba.max(axis=1)}
-        ).reset_index(drop=True)
+        X, _ = self.xy(features)
+        return self.scored_part(model, features, model.predict_proba(X), model.classes_)
 
     def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
-        """`predicted_part` from `predict_output`'s probabilities: the columns of the model's own classes, in its
-        order, are `predict_proba`'s (a class it never saw has a column of zeros, never the arg-max)."""
+        """Each row's class and its probability from the model's output over `classes` (`predict_output`'s or
+        `predict_proba`'s): the columns of the model's own classes, in its order, are `predict_proba`'s (a class it
+        never saw has a column of zeros, never the arg-max)."""
         X, y = self.xy(features)
         own = output[:, [list(classes).index(c) for c in model.classes_]]
         inputs = self.transformed_inputs(model, X)
