@@ -377,14 +377,27 @@ class BaselineSpec(Spec):
         return {"beats": f"beats_{self.key}", "not_worse": f"not_worse_than_{self.key}"}.get(self.check)
 
 
+# cross-validation repetitions of a small table when `evaluation.cv_repeats` is unset, and the rows cross-validated
+# in one repetition by default (repeats x rows stay within it when cv_repeats is unset)
+AUTO_CV_REPEATS_MAX = 10
+DEFAULT_CV_MAX_ROWS = 100_000
+
+
 class EvaluationSpec(Spec):
     """Unpartitioned pipelines: repeated (stratified, for classification) K-fold cross-validation of the model and
     every baseline on the same folds, plus a held-out split scored by the registered model. Monthly pipelines
     train on month M-1 and are scored on month M instead."""
 
     cv_folds: int = Field(default=5, ge=2, description="Folds per repetition.")
-    cv_repeats: int = Field(
-        default=10, ge=1, description="Repetitions with reshuffled folds (mean ± sd over folds x repeats)."
+    cv_repeats: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Repetitions with reshuffled folds (mean ± sd over folds x repeats). Unset: as many as keep the rows "
+            "cross-validated over every repetition within cv_max_rows (or its default), at most "
+            f"{AUTO_CV_REPEATS_MAX}: a table of up to a tenth of cv_max_rows rows is cross-validated 10 times, one of "
+            "more than half of it once; the report states the number."
+        ),
     )
     cv_jobs: int | None = Field(
         default=None,
@@ -394,10 +407,11 @@ class EvaluationSpec(Spec):
         ),
     )
     cv_max_rows: int | None = Field(
-        default=100_000,
+        default=DEFAULT_CV_MAX_ROWS,
         ge=20,
         description=(
-            "Largest number of rows cross-validated: a bigger table is cross-validated on a seeded sample of this "
+            "Largest number of rows in one cross-validation: a bigger table is cross-validated on a seeded sample of "
+            "this "
             "many rows (stratified for classification, each class kept at cv_folds rows or all it has), which the "
             "report states; the held-out split and the registered model use every row. null: every row."
         ),
@@ -414,6 +428,14 @@ class EvaluationSpec(Spec):
                 "evaluation.cv_jobs", self.cv_jobs, "a number of processes (1, 2, ...) or -1 for one per CPU"
             )
         return self
+
+    def repeats_for(self, rows: int) -> int:
+        """How many times a table of `rows` rows is cross-validated: `cv_repeats` if set, else as many times (1 to
+        AUTO_CV_REPEATS_MAX) as keep rows x repeats within `cv_max_rows` (its default when it is null)."""
+        if self.cv_repeats is not None:
+            return self.cv_repeats
+        budget = DEFAULT_CV_MAX_ROWS if self.cv_max_rows is None else self.cv_max_rows
+        return max(1, min(AUTO_CV_REPEATS_MAX, budget // max(rows, 1)))
 
 
 class QualitySpec(Spec):

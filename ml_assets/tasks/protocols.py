@@ -200,7 +200,7 @@ class EvaluationProtocols:
         logged |= {f"val_{k}_{self.primary_metric}": v for k, v in scores.items() if k != CANDIDATE}
         return Evaluated(report, markdown, png, scores[CANDIDATE], logged, ui, check_results)
 
-    def cv_splitter(self):
+    def cv_splitter(self, repeats: int):
         raise NotImplementedError
 
     def search_note(self) -> str:
@@ -236,9 +236,10 @@ class EvaluationProtocols:
 
         sample = self.cv_rows(y)
         X_cv, y_cv = (X, y) if sample is None else (X.iloc[sample], y[sample])
+        repeats = spec.repeats_for(len(y_cv))
 
         def cross_validate() -> list[dict[str, dict[str, float]]]:
-            splits = list(self.cv_splitter().split(X_cv, y_cv))
+            splits = list(self.cv_splitter(repeats).split(X_cv, y_cv))
             n_jobs = spec.cv_jobs or jobs
             try:
                 return Parallel(n_jobs=n_jobs)(
@@ -312,7 +313,7 @@ class EvaluationProtocols:
             holdout_rows.insert(
                 1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score})
             )
-        folds = spec.cv_folds * spec.cv_repeats
+        folds = spec.cv_folds * repeats
         gain = paired["mean"]
         better_word = "better" if (gain >= 0) else "WORSE"
         verdict = (
@@ -327,7 +328,13 @@ class EvaluationProtocols:
             f"# {self.name}: {self.kind} report\n\n{len(y):,} rows{self.rows_note(y)}."
             + (f" Categorical inputs: {encoding}." if encoding else "")
             + "\n\n"
-            f"## Cross-validation: {spec.cv_folds} folds x {spec.cv_repeats} repeats, the same folds for "
+            f"## Cross-validation: {spec.cv_folds} folds x {repeats} repeat{'s' if repeats > 1 else ''}"
+            + (
+                " (`evaluation.cv_repeats` unset: as many as keep rows x repeats within `cv_max_rows` or its default)"
+                if spec.cv_repeats is None
+                else ""
+            )
+            + ", the same folds for "
             "every predictor\n\n"
             + (
                 f"On a sample of {len(y_cv):,} of the {len(y):,} rows (`evaluation.cv_max_rows`, seeded by "
@@ -367,7 +374,7 @@ class EvaluationProtocols:
             "categorical_encoding": encoding,
             "cv": {
                 "folds": spec.cv_folds,
-                "repeats": spec.cv_repeats,
+                "repeats": repeats,
                 "rows": len(y_cv),
                 "sampled": sample is not None,
                 "reused": reused,

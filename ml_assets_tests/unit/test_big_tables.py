@@ -94,6 +94,50 @@ def test_a_table_over_cv_max_rows_is_cross_validated_on_a_seeded_sample_the_repo
     )
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 2_000_000),
+    st.one_of(st.none(), st.integers(20, 1_000_000)),
+    st.one_of(st.none(), st.integers(1, 30)),
+)
+def test_unset_repeats_keep_the_rows_cross_validated_within_the_cap(rows, cv_max_rows, cv_repeats):
+    """A big table is cross-validated once, not ten times: with `cv_repeats` unset, repeats x rows stays within
+    `cv_max_rows` (100,000 when it is null) unless one repetition is already over it; a small table gets 10."""
+    from ml_assets.config import EvaluationSpec
+
+    spec = EvaluationSpec(cv_max_rows=cv_max_rows, cv_repeats=cv_repeats)
+    repeats = spec.repeats_for(rows)
+    if cv_repeats is not None:
+        assert repeats == cv_repeats
+        return
+    budget = 100_000 if cv_max_rows is None else cv_max_rows
+    assert 1 <= repeats <= 10
+    assert repeats * rows <= budget or repeats == 1
+    assert repeats == 10 or (repeats + 1) * rows > budget  # no repetition left out that fits
+
+
+@pytest.mark.parametrize(("cv_max_rows", "repeats"), [(200, 1), (2_000, 2), (None, 10)])
+def test_the_report_scores_and_states_as_many_folds_as_the_unset_repeats_give(cv_max_rows, repeats):
+    task = task_of(
+        "classification",
+        evaluation={"cv_folds": 3, "cv_repeats": None, "cv_max_rows": cv_max_rows, "cv_jobs": 1},
+    )
+    assert task.evaluation.cv_repeats is None
+    rows = frame(900, "classification")
+    trained = task.train(rows)
+    report = task.evaluate_cross_validated(trained.model, rows, None, (None, None))
+    cv = report.report["cv"]
+    assert cv["repeats"] == repeats
+    paired = cv["paired"]
+    assert paired["wins"] + paired["ties"] + paired["losses"] == 3 * repeats  # the folds scored
+    plural = "s" if repeats > 1 else ""
+    assert (
+        f"## Cross-validation: 3 folds x {repeats} repeat{plural} (`evaluation.cv_repeats` unset"
+        in report.markdown
+    )
+    assert f"On the same {3 * repeats} folds" in report.markdown
+
+
 def test_a_rare_class_keeps_a_fold_s_worth_of_rows_in_the_sample():
     task = task_of("classification", evaluation={"cv_folds": 3, "cv_repeats": 1, "cv_max_rows": 50})
     y = np.array(["common"] * 995 + ["rare"] * 5, dtype=object)

@@ -165,13 +165,11 @@ class ClassificationTask(Task):
 
         return DummyClassifier(strategy="prior")
 
-    def cv_splitter(self):
+    def cv_splitter(self, repeats: int):
         from sklearn.model_selection import RepeatedStratifiedKFold
 
         e = self.evaluation
-        return RepeatedStratifiedKFold(
-            n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state
-        )
+        return RepeatedStratifiedKFold(n_splits=e.cv_folds, n_repeats=repeats, random_state=e.random_state)
 
     def classes_of(self, y) -> np.ndarray:
         import numpy as np

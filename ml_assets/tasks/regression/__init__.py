@@ -93,11 +93,11 @@ class RegressionTask(Task):
 
         return DummyRegressor(strategy="mean")
 
-    def cv_splitter(self):
+    def cv_splitter(self, repeats: int):
         from sklearn.model_selection import RepeatedKFold
 
         e = self.evaluation
-        return RepeatedKFold(n_splits=e.cv_folds, n_repeats=e.cv_repeats, random_state=e.random_state)
+        return RepeatedKFold(n_splits=e.cv_folds, n_repeats=repeats, random_state=e.random_state)
 
     def metrics(self, y_true, output, classes) -> dict[str, float]:
         from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
