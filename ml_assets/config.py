@@ -246,10 +246,12 @@ class FeatureSpec(Spec):
         "list their names "
         "under numeric. Computed in the features step, the same code for training, evaluation and predictions.",
     )
-    encoding: Literal["onehot", "ordinal", "target", "none"] = Field(
-        default="onehot",
+    encoding: Literal["auto", "onehot", "ordinal", "target", "native", "none"] = Field(
+        default="auto",
         description="How categories become numbers: onehot (unseen ones ignored), ordinal, target (cross-fitted target "
-        "encoding, for high cardinality) or none (the estimator takes them).",
+        "encoding, for high cardinality), native (codes the estimator splits on as categories: "
+        "hist_gradient_boosting; up to 255 categories per input, the rarer sharing one) or none (the estimator "
+        "takes them). auto: native for hist_gradient_boosting, onehot for the others.",
     )
     scale_numeric: bool = Field(
         default=True,
@@ -353,9 +355,10 @@ class BaselineSpec(Spec):
         default=None,
         description="Its inputs, a subset of the model's (declared or derived); unset: all of them.",
     )
-    encoding: Literal["onehot", "ordinal", "target", "none"] = Field(
+    encoding: Literal["auto", "onehot", "ordinal", "target", "native", "none"] = Field(
         default="onehot",
-        description="How its categorical columns are encoded; none: every column is read as a number, in order.",
+        description="How its categorical columns are encoded (as features.encoding); none: every column is read as "
+        "a number, in order.",
     )
     scale_numeric: bool = Field(default=False, description="StandardScaler on its numeric inputs.")
     check: Literal["beats", "not_worse", "none"] = Field(

@@ -26,7 +26,27 @@ def check_pipeline(spec) -> None:
         (f"baselines[{b.key}].estimator", b.estimator) for b in spec.baselines
     ]:
         check_estimator(where, estimator, kind.estimator_task())
+    for where, encoding, estimator in [("features.encoding", spec.features.encoding, spec.estimator)] + [
+        (f"baselines[{b.key}].encoding", b.encoding, b.estimator) for b in spec.baselines
+    ]:
+        check_native(where, encoding, estimator, kind.estimator_task())
     check_baselines(spec)
+
+
+def check_native(where: str, encoding: str, estimator, task: str) -> None:
+    """`native` codes need an estimator that splits on categories itself."""
+    from ml_assets.learning.catalog import NAMED, takes_native_categories
+
+    if encoding == "native" and not takes_native_categories(estimator.kind, task):
+        splitting = sorted(
+            k for k, by_task in NAMED.items() if task in by_task and takes_native_categories(k, task)
+        )
+        refuse(
+            where,
+            "native",
+            f"native codes need an estimator that splits on categories itself ({', '.join(splitting)}; "
+            f"{estimator.kind} does not): declare onehot, ordinal, target, or auto",
+        )
 
 
 def check_partitioning(spec) -> None:

@@ -45,6 +45,26 @@ NAMED: dict[str, dict[str, str]] = {
     "linear_then_boosted_trees": {"regression": "ml_assets.learning.composite.LinearThenBoostedTrees"},
 }
 
+# estimators that split on a category's code themselves (`categorical_features`), so `encoding: native` feeds them
+# codes and the default encoding (`auto`) chooses it for them: one input each rather than a one-hot block
+NATIVE_CATEGORIES: frozenset[str] = frozenset(
+    {"sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.ensemble.HistGradientBoostingClassifier"}
+)
+
+
+def takes_native_categories(kind: str, task: str) -> bool:
+    """Whether the estimator a YAML `kind` names splits on categories itself (no scikit-learn import)."""
+    return import_path(kind, task) in NATIVE_CATEGORIES
+
+
+def resolved_encoding(encoding: str, kind: str, task: str) -> str:
+    """The encoding a pipeline's estimator gets: `auto` is `native` for an estimator that splits on categories
+    itself (HistGradientBoosting), else `onehot`; any other value as declared."""
+    if encoding != "auto":
+        return encoding
+    return "native" if takes_native_categories(kind, task) else "onehot"
+
+
 # import path -> constructor parameters (scikit-learn 1.9)
 PARAMS: dict[str, frozenset[str]] = {
     "sklearn.linear_model.LinearRegression": frozenset(

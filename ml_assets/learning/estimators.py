@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from sklearn.pipeline import Pipeline
 
-from ml_assets.learning.catalog import DEFAULTS, PARAMS, import_path
-from ml_assets.learning.inputs import DeclaredInputs, encoder
+from ml_assets.learning.catalog import DEFAULTS, PARAMS, import_path, resolved_encoding
+from ml_assets.learning.inputs import NATIVE_MAX_CATEGORIES, DeclaredInputs, encoder
 
 COMPOSITE = "ml_assets.learning.composite.LinearThenBoostedTrees"
 
@@ -68,6 +68,11 @@ def build_estimator(kind: str, task: str, params: dict, random_state: int | None
     return Pipeline([("encode", input_encoder), ("estimator", cls(**values))])
 
 
+def native_codes(params: dict) -> int:
+    """Codes per categorical input for `encoding: native`: fewer than the trees' bins (`max_bins`, 255 by default)."""
+    return min(NATIVE_MAX_CATEGORIES, int(params.get("max_bins", NATIVE_MAX_CATEGORIES)))
+
+
 def build_model(
     task: str,
     kind: str,
@@ -79,9 +84,14 @@ def build_model(
     encoding: str,
     scale_numeric: bool,
 ) -> Pipeline:
-    """The one object that is trained, registered and served: rows as delivered in, predictions out."""
+    """The one object that is trained, registered and served: rows as delivered in, predictions out.
+    `encoding` as declared (`auto` resolved here, see catalog.resolved_encoding)."""
     inputs = DeclaredInputs(tuple(categorical), tuple(numeric), tuple(derived))
+    encoding = resolved_encoding(encoding, kind, task)
     dense = bool(categorical) and encoding == "onehot" and not takes_sparse_input(kind, task)
+    native_max = native_codes(params)
+    if encoding == "native" and categorical:  # the encoder's first columns are the codes the trees split on
+        params = {"categorical_features": list(range(len(categorical))), **params}
     input_encoder = encoder(
         categorical,
         numeric,
@@ -90,6 +100,7 @@ def build_model(
         task,
         random_state if random_state is not None else 0,
         dense,
+        native_max,
     )
     return Pipeline(
         [("inputs", inputs), ("model", build_estimator(kind, task, params, random_state, input_encoder))]

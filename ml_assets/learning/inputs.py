@@ -160,10 +160,17 @@ class MedianImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 # one-hot columns per categorical input for an estimator that takes no sparse input (the rarer categories share one)
 DENSE_ONEHOT_MAX_CATEGORIES = 64
+# codes per categorical input for an estimator's own categorical splits: HistGradientBoosting's default max_bins
+NATIVE_MAX_CATEGORIES = 255
 
 
-def encoding_description(encoding: str, dense: bool) -> str:
+def encoding_description(encoding: str, dense: bool, native_max: int = NATIVE_MAX_CATEGORIES) -> str:
     """How the categorical inputs reach the estimator, in words (the model's metadata and report say it)."""
+    if encoding == "native":
+        return (
+            f"codes the estimator splits on as categories: at most {native_max} per input, the rarer sharing one, "
+            "unseen and missing ones as missing"
+        )
     if encoding == "onehot" and dense:
         return (
             f"one-hot, dense (the estimator takes no sparse input): at most {DENSE_ONEHOT_MAX_CATEGORIES} columns per "
@@ -185,9 +192,12 @@ def encoder(
     task: str,
     random_state: int,
     dense: bool = False,
+    native_max: int = NATIVE_MAX_CATEGORIES,
 ):
-    """A ColumnTransformer after DeclaredInputs: categories encoded (`onehot`, `ordinal`, `target`
-    or `none` for estimators that take them as they are), numbers median-imputed and optionally scaled.
+    """A ColumnTransformer after DeclaredInputs: categories encoded (`onehot`, `ordinal`, `target`, `native` codes
+    for an estimator's own categorical splits, or `none` for estimators that take them as they are), numbers
+    median-imputed and optionally scaled. The categorical inputs' columns come first (the native codes are the first
+    `len(categorical)` columns).
 
     `dense`: the estimator refuses sparse input (HistGradientBoosting). The ColumnTransformer turns sparse when the
     one-hot output is thin, so its output is kept dense, and the one-hot width per input is bounded so that a column of
@@ -214,6 +224,21 @@ def encoder(
                     "categorical",
                     OrdinalEncoder(
                         handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                    ),
+                    list(categorical),
+                )
+            )
+        elif (
+            encoding == "native"
+        ):  # codes 0..native_max-1; unseen and missing ones are NaN, which the trees route
+            transformers.append(
+                (
+                    "categorical",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=np.nan,
+                        encoded_missing_value=np.nan,
+                        max_categories=native_max,
                     ),
                     list(categorical),
                 )

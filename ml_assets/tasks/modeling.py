@@ -82,15 +82,18 @@ class ModelFitting:
 
     def encoding_used(self, frame: pd.DataFrame) -> str | None:
         """How the model's categorical inputs are encoded, in words (None without categorical inputs)."""
-        from ml_assets.learning.estimators import takes_sparse_input
+        from ml_assets.learning.catalog import resolved_encoding
+        from ml_assets.learning.estimators import native_codes, takes_sparse_input
         from ml_assets.learning.inputs import encoding_description
 
         if not self.inputs(frame)[0]:
             return None
-        encoding = self.feature_spec.encoding
+        kind, task = self.estimator.kind, self.estimator_task()
+        encoding = resolved_encoding(self.feature_spec.encoding, kind, task)
         return encoding_description(
             encoding,
-            encoding == "onehot" and not takes_sparse_input(self.estimator.kind, self.estimator_task()),
+            encoding == "onehot" and not takes_sparse_input(kind, task),
+            native_codes(self.estimator.params),
         )
 
     def build_baseline(self, baseline: BaselineSpec, frame: pd.DataFrame):

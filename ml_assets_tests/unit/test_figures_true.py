@@ -128,23 +128,31 @@ def high_cardinality_table(rows: int = 3000, values: int = 300, seed: int = 0) -
 
 
 @pytest.mark.parametrize("task_kind, target", [("regression", "y"), ("classification", "label")])
-def test_boosted_trees_on_a_high_cardinality_text_column_with_the_default_encoding(task_kind, target):
+def test_boosted_trees_on_a_high_cardinality_text_column_with_every_encoding_that_fits_them(
+    task_kind, target
+):
     """The one-hot output of 300 values is thin, so the ColumnTransformer made it sparse and HistGradientBoosting
-    refused it inside `model` (TypeError: Sparse data was passed for X, but dense data is required)."""
+    refused it inside `model` (TypeError: Sparse data was passed for X, but dense data is required). By default the
+    trees now get one code column per input and split on it as categories; a declared one-hot stays dense."""
     frame = high_cardinality_table()
     if task_kind == "classification":
         frame = frame.assign(label=np.where(frame["y"] > frame["y"].median(), "high", "low")).drop(
             columns=["y"]
         )
-    task = task_of(
-        task_kind,
-        target={"column": target},
-        estimator={"kind": "hist_gradient_boosting", "params": {"max_iter": 20}},
-    )
-    assert task.feature_spec.encoding == "onehot"  # the default
+    boosted = {"kind": "hist_gradient_boosting", "params": {"max_iter": 20}}
+    task = task_of(task_kind, target={"column": target}, estimator=boosted)
+    assert task.feature_spec.encoding == "auto"  # the default
     trained = task.train(frame)
     assert trained.model.predict(frame.head(10).drop(columns=[target])).shape == (10,)
-    assert "dense" in trained.metadata["categorical_encoding"]
+    assert trained.metadata["categorical_encoding"].startswith("codes the estimator splits on as categories")
+    trees = trained.model[-1][-1]
+    assert trees.is_categorical_.tolist() == [True, False]  # the place's codes, then x
+    declared = task_of(
+        task_kind, target={"column": target}, estimator=boosted, features={"encoding": "onehot"}
+    )
+    onehot = declared.train(frame)
+    assert "dense" in onehot.metadata["categorical_encoding"]
+    assert onehot.model.predict(frame.head(10).drop(columns=[target])).shape == (10,)
     # estimators that take sparse input keep the sparse one-hot encoding
     ridge = task_of(task_kind, target={"column": target})
     assert ridge.encoding_used(frame) == "one-hot (sparse when thin)"

@@ -65,7 +65,7 @@ def test_join_labels_match_plain_concatenation():
     assert join_labels(left, right).tolist() == (left + "_" + right).tolist()
 
 
-@pytest.mark.parametrize("encoding", ["onehot", "ordinal", "target"])
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal", "target", "auto"])
 def test_one_pipeline_trains_and_serves_with_text_dates_and_gaps(encoding):
     frame = pd.concat([rows()] * 10, ignore_index=True)
     y = np.arange(len(frame), dtype=float) % 7
@@ -84,6 +84,100 @@ def test_one_pipeline_trains_and_serves_with_text_dates_and_gaps(encoding):
     # categories never seen in training
     unseen = rows().assign(origin=["Z", "Z", "Z", "Z"], colour=["green"] * 4)
     assert model.predict(unseen).shape == (4,)
+
+
+def test_native_codes_are_what_boosted_trees_split_on_as_categories_however_rows_arrive():
+    """`encoding: native`: the served pipeline gives HistGradientBoosting one code column per categorical input and
+    marks it categorical; a category unseen in training or missing scores as the trees' missing branch (the same as
+    None), and more categories than the trees have bins share one code. Its predictions are the plain script's:
+    OrdinalEncoder codes and `categorical_features` by hand."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "shop": [f"s{c}" for c in rng.integers(0, 400, n)],  # more than 255 values
+            "channel": rng.choice(np.array(["web", "app", None], dtype=object), n),
+            "x": rng.normal(size=n),
+        }
+    )
+    y = frame["x"] + frame["shop"].str[1:].astype(int) % 5 + (frame["channel"] == "web")
+    model = build_model(
+        "regression",
+        "hist_gradient_boosting",
+        {"max_iter": 30},
+        0,
+        ["shop", "channel"],
+        ["x"],
+        [],
+        "native",
+        False,
+    )
+    model.fit(frame, y)
+    trees = model[-1][-1]
+    assert trees.is_categorical_.tolist() == [True, True, False]
+    codes = model[-1][0].transform(model[0].transform(frame))
+    assert np.nanmax(codes[:, 0]) == 254 and np.isnan(codes[:, 1]).sum() == (frame["channel"].isna()).sum()
+    unseen = frame.head(20).assign(channel="phone", shop="never-seen")
+    missing = frame.head(20).assign(channel=None, shop=None)
+    np.testing.assert_array_equal(model.predict(unseen), model.predict(missing))
+    by_hand = make_pipeline(
+        ColumnTransformer(
+            [
+                (
+                    "c",
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value",
+                        unknown_value=np.nan,
+                        encoded_missing_value=np.nan,
+                        max_categories=255,
+                    ),
+                    ["shop", "channel"],
+                ),
+                ("n", "passthrough", ["x"]),
+            ]
+        ),
+        HistGradientBoostingRegressor(max_iter=30, random_state=0, categorical_features=[0, 1]),
+    ).fit(frame, y)
+    np.testing.assert_allclose(model.predict(frame), by_hand.predict(frame))
+
+
+def test_native_codes_fit_the_trees_bins_and_only_estimators_that_split_on_categories():
+    from ml_assets.components.pipeline_rules import check_native
+    from ml_assets.config import EstimatorSpec, PipelineConfigError
+    from ml_assets.learning.catalog import resolved_encoding
+
+    frame = pd.DataFrame({"shop": [f"s{c % 100}" for c in range(1000)], "x": np.arange(1000) % 7})
+    model = build_model(
+        "classification",
+        "hist_gradient_boosting",
+        {"max_iter": 5, "max_bins": 32},
+        0,
+        ["shop"],
+        ["x"],
+        [],
+        "auto",
+        False,
+    )
+    model.fit(frame, np.arange(1000) % 2)
+    assert np.nanmax(model[-1][0].transform(model[0].transform(frame))[:, 0]) == 31  # 32 bins: codes 0..31
+    assert resolved_encoding("auto", "hist_gradient_boosting", "regression") == "native"
+    assert resolved_encoding("auto", "random_forest", "regression") == "onehot"
+    assert resolved_encoding("auto", "linear_then_boosted_trees", "regression") == "onehot"
+    assert resolved_encoding("ordinal", "hist_gradient_boosting", "regression") == "ordinal"
+    with pytest.raises(
+        PipelineConfigError,
+        match=r"features.encoding='native' is not allowed: native codes need an estimator that splits on "
+        r"categories itself \(hist_gradient_boosting; random_forest does not\)",
+    ):
+        check_native("features.encoding", "native", EstimatorSpec(kind="random_forest"), "classification")
+    check_native(
+        "features.encoding", "native", EstimatorSpec(kind="hist_gradient_boosting"), "classification"
+    )
 
 
 def test_catalog_parameters_match_scikit_learn():

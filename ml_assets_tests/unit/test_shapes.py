@@ -19,7 +19,7 @@ from ml_assets.learning.catalog import NAMED
 from ml_assets.tasks.recompute import recompute_report
 from ml_assets_tests.unit.shapes import task_of
 
-ENCODINGS = ["onehot", "ordinal", "target", "none"]
+ENCODINGS = ["auto", "onehot", "ordinal", "target", "none"]
 MONTHS = ["2020-01", "2020-02", "2020-03", "2020-04"]
 SETTINGS = ("target.", "features.", "source.", "estimator.", "the source delivered no rows", "partitioning.")
 
@@ -40,14 +40,14 @@ def estimators(task: str) -> list[str]:
 
 
 @st.composite
-def shapes(draw, partitionings: tuple) -> dict:
+def shapes(draw, partitionings: tuple, estimator: str | None = None) -> dict:
     task = draw(st.sampled_from(["regression", "classification"]))
     shape = {
         "task": task,
         "monthly": draw(st.sampled_from(partitionings)),
         "window": draw(st.integers(1, 6)),
-        "estimator": draw(st.sampled_from(estimators(task))),
-        "encoding": draw(st.sampled_from([*ENCODINGS[:3], *ENCODINGS])),  # none (text refused) less often
+        "estimator": estimator or draw(st.sampled_from(estimators(task))),
+        "encoding": None,
         "text_labels": draw(st.booleans()),
         "classes": draw(st.integers(2, 4)),
         "seed": draw(st.integers(0, 2**16)),
@@ -55,6 +55,9 @@ def shapes(draw, partitionings: tuple) -> dict:
         "high_cardinality": draw(st.booleans()),
         "cv_max_rows": draw(st.sampled_from([None, None, 25])),  # 25: a table's cross-validation on a sample
     }
+    # none (text refused) less often; native codes where the estimator splits on categories itself
+    native = ["native"] if shape["estimator"] == "hist_gradient_boosting" else []
+    shape["encoding"] = draw(st.sampled_from([*ENCODINGS[:4], *ENCODINGS, *native * 2]))
     months = len(MONTHS) if shape["monthly"] else 1
     # mostly enough rows to train on; now and then one below quality.min_rows, or an empty month
     rows = draw(st.lists(st.sampled_from([40, 60, 80, 40, 60, 80, 12]), min_size=months, max_size=months))
@@ -170,7 +173,25 @@ EXAMPLES = {
 @settings(**EXAMPLES)
 @given(shapes(partitionings=(None,)))
 def test_every_table_shape_yields_a_confirmed_cross_validated_report_or_a_named_refusal(shape):
+    confirm_table_shape(shape)
+
+
+@settings(**EXAMPLES)
+@given(shapes(partitionings=("time_column", "month_path")))
+def test_every_monthly_shape_yields_confirmed_next_month_reports_or_named_refusals(shape):
+    confirm_monthly_shape(shape)
+
+
+@settings(**{**EXAMPLES, "max_examples": 16})
+@given(shapes(partitionings=(None, "time_column"), estimator="hist_gradient_boosting"))
+def test_boosted_trees_splitting_on_categories_yield_confirmed_reports_or_named_refusals(shape):
+    """The default encoding of boosted trees (native codes) and the others, through both protocols."""
+    (confirm_monthly_shape if shape["monthly"] else confirm_table_shape)(shape)
+
+
+def confirm_table_shape(shape: dict) -> None:
     task = declare(shape)
+    event(f"encoding {shape['encoding']} for {shape['estimator']}")
     features = featured(task, shape)
     if None not in features:
         event("table refused")
@@ -200,10 +221,9 @@ def test_every_table_shape_yields_a_confirmed_cross_validated_report_or_a_named_
     event("table: cross-validated report confirmed")
 
 
-@settings(**EXAMPLES)
-@given(shapes(partitionings=("time_column", "month_path")))
-def test_every_monthly_shape_yields_confirmed_next_month_reports_or_named_refusals(shape):
+def confirm_monthly_shape(shape: dict) -> None:
     task = declare(shape)
+    event(f"encoding {shape['encoding']} for {shape['estimator']}")
     features = featured(task, shape)
     config = None  # the launch-time seed: the YAML's
     reports = 0
