@@ -196,7 +196,90 @@ def parse_csv(
     na_values: tuple[str, ...],
 ) -> pd.DataFrame:
     """A CSV read strictly: every row has the header's (or `columns`') number of fields, and the file ends with a
-    complete line. pandas alone would take a field too many per row as the index and shift every column."""
+    complete line. pandas alone would take a field too many per row as the index and shift every column.
+
+    A well-formed file is read by Arrow's CSV reader (on every CPU, from the bytes as they are, with text values
+    shared between rows), giving the frame pandas' reader gives; any file Arrow reads otherwise or refuses (a short or
+    long row, text in a column of numbers further down, a header pandas would rename, not UTF-8) is read by the
+    strict pandas path below, whose errors name the line. A 10-million-row CSV of 1.4 GB took 54 s and 10.4 GB
+    through pandas alone."""
+    frame = _arrow_csv(data, columns, separator, na_values)
+    if frame is not None:
+        return frame
+    return _strict_csv(data, location, month, columns, separator, na_values)
+
+
+# pandas' own: what its CSV reader takes for a missing value and for a boolean, given to Arrow's reader
+PANDAS_NA_VALUES = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
+    "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+
+def _arrow_csv(
+    data: bytes, columns: tuple[str, ...] | None, separator: str, na_values: tuple[str, ...]
+) -> pd.DataFrame | None:
+    """The frame pandas' reader would give, read by Arrow; None where they could differ or the file is not
+    well formed (the strict path then reads it and names what is wrong)."""
+    import pyarrow as pa
+    import pyarrow.csv as arrow_csv
+
+    from ml_assets.files import release_arrow_memory
+
+    if not data.endswith((b"\n", b"\r")) or data.startswith(b"\xef\xbb\xbf") or len(separator) != 1:
+        return None
+
+    def read(column_types: dict) -> pa.Table:
+        return arrow_csv.read_csv(
+            io.BytesIO(data),
+            read_options=arrow_csv.ReadOptions(column_names=list(columns) if columns else None),
+            parse_options=arrow_csv.ParseOptions(delimiter=separator),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types=column_types,
+                null_values=[*PANDAS_NA_VALUES, *na_values],
+                strings_can_be_null=True,
+                true_values=["True", "TRUE", "true"],
+                false_values=["False", "FALSE", "false"],
+            ),
+        )
+
+    try:
+        try:
+            table = read({})
+            names = table.column_names
+            if len(set(names)) != len(names) or not all(names) or table.num_rows == 0:
+                return None  # pandas renames repeated and empty names; an empty file gets its own message
+            # pandas leaves dates and times as text (source.parse_dates reads them): read those as text too
+            temporal = {
+                f.name: pa.string()
+                for f in table.schema
+                if pa.types.is_temporal(f.type) and not pa.types.is_duration(f.type)
+            }
+            if temporal:
+                table = read(temporal)
+            # a column of missing values only is a column of NaN in pandas
+            table = table.select(names).cast(
+                pa.schema(
+                    [pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
+                )
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            return None
+        return table.to_pandas(self_destruct=True, split_blocks=False)
+    finally:
+        release_arrow_memory()
+
+
+def _strict_csv(
+    data: bytes,
+    location: str,
+    month: str | None,
+    columns: tuple[str, ...] | None,
+    separator: str,
+    na_values: tuple[str, ...],
+) -> pd.DataFrame:
+    """pandas' reader on the decoded text, every line's field count checked: slow and memory-hungry on a big file,
+    and exact about what is wrong with one."""
     import warnings
 
     import pandas as pd
@@ -230,6 +313,7 @@ def parse_csv(
                 names=list(columns) if columns else None,
                 index_col=False,
                 na_values=list(na_values) or None,
+                float_precision="round_trip",  # the number written, as Arrow's reader gives it
             )
     except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
         found = _line_with_wrong_field_count(text, expected, separator)
