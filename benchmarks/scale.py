@@ -3,13 +3,20 @@
     python3 dev.py bench scale                      # 1M, 3M and 10M rows (10M takes long before the scale work)
     python3 dev.py bench scale --rows 100000 1000000
 
-For each size: a deterministic generated table (five numeric columns, two text columns, one of 300 values, and a
-non-linear target), written as Parquet; then, each in a fresh process,
-- the pipeline: a table regression with boosted trees and `encoding: ordinal` declared in YAML, every asset
+    python3 dev.py bench scale --shape churn_csv     # another table: a CSV, a two-class text label, nothing declared
+
+For each size: a deterministic generated table, by `--shape`:
+- `regression` (the default): five numeric columns, two text columns, one of 300 values, and a non-linear target,
+  written as Parquet, a table regression with boosted trees and `encoding: ordinal` declared;
+- `churn_csv`: six numeric columns (one with gaps), a count, a 300-value and a 4-value text column (with gaps), a
+  boolean and a two-class text label ("yes"/"no"), written as CSV, a classification with boosted trees and nothing
+  else declared (every column an input, text as categories, the default encoding);
+then, each in a fresh process,
+- the pipeline: that YAML, every asset
   materialized (raw data, features, model, evaluation report, champion, predictions) by `dagster asset materialize`
   as a user runs it, with the project's executor (`--executor`: in_process by default, a run's steps in one
   process; multiprocess, a process per step), the YAML's other settings at their defaults;
-- the floor: a plain script that reads the same Parquet, fits the same estimator on the same four fifths and scores
+- the floor: a plain script that reads the same file, fits the same estimator on the same four fifths and scores
   the held-out fifth.
 Printed: rows, seconds and peak RSS (the largest process: the run's, or its largest step's) of each, and the
 ratios. No assertion: a benchmark shows figures.
@@ -76,6 +83,51 @@ peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILD
 print(json.dumps({"seconds": time.perf_counter() - began, "rmse": rmse, "peak_mb": peak_mb}))
 """
 
+CHURN_YAML = """
+type: ml_assets.components.TrainingPipeline
+attributes:
+  name: churn
+  description: A generated CSV of {rows} customers, for the scale benchmark.
+  task: classification
+  source:
+    kind: table
+    path: {path}
+  target:
+    column: churned
+  estimator:
+    kind: hist_gradient_boosting
+"""
+
+CHURN_FLOOR = """
+import sys, time
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OrdinalEncoder
+
+began = time.perf_counter()
+frame = pd.read_csv(sys.argv[1], engine="pyarrow")
+X, y = frame.drop(columns=["churned"]), frame["churned"].to_numpy()
+train, test = train_test_split(range(len(y)), test_size=0.2, random_state=42, stratify=y)
+text = ["shop", "channel"]
+codes = OrdinalEncoder(
+    handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, max_categories=255
+)
+encode = ColumnTransformer([("text", codes, text)], remainder="passthrough")
+trees = HistGradientBoostingClassifier(random_state=42, categorical_features=list(range(len(text))))
+model = make_pipeline(encode, trees)
+model.fit(X.iloc[train], y[train])
+accuracy = accuracy_score(y[test], model.predict(X.iloc[test]))
+import json, resource
+usage = resource.getrusage
+peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+print(json.dumps({"seconds": time.perf_counter() - began, "accuracy": accuracy, "peak_mb": peak_mb}))
+"""
+
 PIPELINE = """
 import json, os, resource, subprocess, sys, time
 from pathlib import Path
@@ -140,6 +192,40 @@ def generate(rows: int, path: Path, seed: int = 7) -> None:
     frame.to_parquet(path, index=False)
 
 
+def generate_churn(rows: int, path: Path, seed: int = 3) -> None:
+    """Six numbers (one with 5% gaps), a count, a 300-value and a 4-value text column (2% gaps), a boolean, and a
+    yes/no label from a non-linear score with logistic noise; as CSV."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"n{i}": rng.normal(size=rows) for i in range(6)})
+    frame["count"] = rng.integers(0, 50, size=rows)
+    shop = rng.integers(0, CATEGORIES, size=rows)
+    frame["shop"] = pd.Series([f"shop_{c}" for c in range(CATEGORIES)]).iloc[shop].to_numpy()
+    channels = pd.Series(["web", "app", "store", "phone"])
+    frame["channel"] = channels.iloc[rng.integers(0, 4, size=rows)].to_numpy()
+    frame["member"] = rng.random(rows) < 0.3
+    score = (
+        np.sin(frame["n0"] * 2)
+        + frame["n1"] * frame["n2"]
+        + 0.05 * frame["count"]
+        + np.sin(shop * 0.7)
+        + frame["member"] * 0.5
+    )
+    frame["churned"] = np.where(score + rng.logistic(size=rows) > 0.5, "yes", "no")
+    frame.loc[rng.random(rows) < 0.05, "n3"] = np.nan
+    frame.loc[rng.random(rows) < 0.02, "channel"] = None
+    frame.to_csv(path, index=False)
+
+
+# what varies by --shape: the generator, the file it writes, the pipeline's YAML and the plain script
+SHAPES = {
+    "regression": (generate, "table.parquet", PIPELINE_YAML, FLOOR),
+    "churn_csv": (generate_churn, "table.csv", CHURN_YAML, CHURN_FLOOR),
+}
+
+
 def timed(script: str, *args: str) -> dict:
     """A fresh process running `script`: the figures it prints (its peak RSS, of itself or its largest child, among
     them) and the wall seconds."""
@@ -174,19 +260,26 @@ def main(argv: list[str]) -> int:
         default=default_executor(),
         help="the project's (ML_ASSETS_EXECUTOR, in_process unless set): a run's steps in one process, or one each",
     )
+    parser.add_argument(
+        "--shape",
+        choices=sorted(SHAPES),
+        default="regression",
+        help="the generated table (see the docstring)",
+    )
     args = parser.parse_args(argv)
+    generate_table, file_name, pipeline_yaml, floor_script = SHAPES[args.shape]
     results = []
     for rows in sorted(args.rows):
         with tempfile.TemporaryDirectory(prefix="ml_assets-scale-") as tmp:
-            table, defs = Path(tmp) / "table.parquet", Path(tmp) / "defs.yaml"
-            generate(rows, table)
-            defs.write_text(PIPELINE_YAML.format(rows=rows, path=table))
-            floor = timed(FLOOR, str(table))
+            table, defs = Path(tmp) / file_name, Path(tmp) / "defs.yaml"
+            generate_table(rows, table)
+            defs.write_text(pipeline_yaml.format(rows=rows, path=table))
+            floor = timed(floor_script, str(table))
             home = Path(tmp) / "dagster_home"
             ours = timed(PIPELINE, str(defs), str(Path(tmp) / "data"), str(home), args.executor)
             results.append({"rows": rows, "floor": floor, "pipeline": ours})
             print(json.dumps(results[-1], default=str), flush=True)
-    print(f"\nexecutor: {args.executor}; {yardstick.line()}", end="")
+    print(f"\nshape: {args.shape}; executor: {args.executor}; {yardstick.line()}", end="")
     print(
         f"\n{'rows':>11}  {'pipeline s':>10}  {'floor s':>8}  {'ratio':>6}  {'pipeline MB':>11}  {'floor MB':>8}"
     )
