@@ -414,8 +414,7 @@ class EvaluationSpec(Spec):
         ge=20,
         description=(
             "Largest number of rows in one cross-validation: a bigger table is cross-validated on a seeded sample of "
-            "this "
-            "many rows (stratified for classification, each class kept at cv_folds rows or all it has), which the "
+            "this many rows (stratified for classification, each class kept at cv_folds rows or all it has), which the "
             "report states; the held-out split and the registered model use every row. null: every row."
         ),
     )

@@ -228,9 +228,8 @@ def encoder(
                     list(categorical),
                 )
             )
-        elif (
-            encoding == "native"
-        ):  # codes 0..native_max-1; unseen and missing ones are NaN, which the trees route
+        elif encoding == "native":
+            # codes 0..native_max-1, the rarer categories sharing one; unseen and missing ones NaN, which trees route
             transformers.append(
                 (
                     "categorical",
