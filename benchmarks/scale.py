@@ -56,7 +56,16 @@ attributes:
     kind: hist_gradient_boosting
 """
 
-FLOOR = """
+# the end of every plain script: its seconds, its score (`figures`) and its peak RSS, as one JSON line
+FLOOR_REPORT = """
+import json, resource
+usage = resource.getrusage
+peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+print(json.dumps({"seconds": time.perf_counter() - began, **figures, "peak_mb": peak_mb}))
+"""
+
+FLOOR = (
+    """
 import sys, time
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -77,11 +86,10 @@ encode = ColumnTransformer(
 model = make_pipeline(encode, HistGradientBoostingRegressor(random_state=42))
 model.fit(X.iloc[train], y[train])
 rmse = root_mean_squared_error(y[test], model.predict(X.iloc[test]))
-import json, resource
-usage = resource.getrusage
-peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-print(json.dumps({"seconds": time.perf_counter() - began, "rmse": rmse, "peak_mb": peak_mb}))
+figures = {"rmse": rmse}
 """
+    + FLOOR_REPORT
+)
 
 CHURN_YAML = """
 type: ml_assets.components.TrainingPipeline
@@ -98,7 +106,8 @@ attributes:
     kind: hist_gradient_boosting
 """
 
-CHURN_FLOOR = """
+CHURN_FLOOR = (
+    """
 import sys, time
 import numpy as np
 import pandas as pd
@@ -122,11 +131,10 @@ trees = HistGradientBoostingClassifier(random_state=42, categorical_features=lis
 model = make_pipeline(encode, trees)
 model.fit(X.iloc[train], y[train])
 accuracy = accuracy_score(y[test], model.predict(X.iloc[test]))
-import json, resource
-usage = resource.getrusage
-peak_mb = max(usage(resource.RUSAGE_SELF).ru_maxrss, usage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-print(json.dumps({"seconds": time.perf_counter() - began, "accuracy": accuracy, "peak_mb": peak_mb}))
+figures = {"accuracy": accuracy}
 """
+    + FLOOR_REPORT
+)
 
 PIPELINE = """
 import json, os, resource, subprocess, sys, time
