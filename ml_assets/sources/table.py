@@ -209,7 +209,7 @@ def parse_csv(
     return _strict_csv(data, location, month, columns, separator, na_values)
 
 
-# pandas' own: what its CSV reader takes for a missing value and for a boolean, given to Arrow's reader
+# pandas' own: what its CSV reader takes for a missing value, given to Arrow's reader (its booleans are below)
 PANDAS_NA_VALUES = (
     "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA",
     "NULL", "NaN", "None", "n/a", "nan", "null",
@@ -262,7 +262,7 @@ def _arrow_csv(
             ):
                 return None  # an integer past int64 is a float here and uint64 or text in pandas: read as pandas does
             # a column of missing values only is a column of NaN in pandas
-            table = table.select(names).cast(
+            table = table.cast(
                 pa.schema(
                     [pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
                 )
