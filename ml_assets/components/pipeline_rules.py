@@ -22,14 +22,15 @@ def check_pipeline(spec) -> None:
     except ValueError as exc:
         raise PipelineConfigError(str(exc)) from None
     kind.check_spec(spec)
-    for where, estimator in [("estimator", spec.estimator)] + [
-        (f"baselines[{b.key}].estimator", b.estimator) for b in spec.baselines
+    # the model and each baseline: its estimator, and the encoding it is given
+    for where, estimator, (encoding_setting, encoding) in [
+        ("estimator", spec.estimator, ("features.encoding", spec.features.encoding))
+    ] + [
+        (f"baselines[{b.key}].estimator", b.estimator, (f"baselines[{b.key}].encoding", b.encoding))
+        for b in spec.baselines
     ]:
         check_estimator(where, estimator, kind.estimator_task())
-    for where, encoding, estimator in [("features.encoding", spec.features.encoding, spec.estimator)] + [
-        (f"baselines[{b.key}].encoding", b.encoding, b.estimator) for b in spec.baselines
-    ]:
-        check_native(where, encoding, estimator, kind.estimator_task())
+        check_native(encoding_setting, encoding, estimator, kind.estimator_task())
     check_baselines(spec)
 
 
