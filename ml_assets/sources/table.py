@@ -249,6 +249,8 @@ def _arrow_csv(
             names = table.column_names
             if len(set(names)) != len(names) or not all(names) or table.num_rows == 0:
                 return None  # pandas renames repeated and empty names; an empty file gets its own message
+            if len(names) == 1:
+                return None  # pandas skips a line of blanks as empty, which in one column is a value to Arrow
             # pandas leaves dates and times as text (source.parse_dates reads them): read those as text too
             temporal = {
                 f.name: pa.string()

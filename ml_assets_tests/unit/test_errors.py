@@ -173,6 +173,7 @@ def csv_field(value: str) -> str:
 )
 @example((["int"], [("18446744073709551615",), ("1",)], True, ()))  # past int64: uint64 in pandas
 @example((["int", "text"], [("-1", "a"), ("99999999999999999999999", "b")], False, ()))  # past uint64: text
+@example((["text"], [("red",), (" ",)], False, ()))  # a line of blanks: skipped by pandas
 def test_a_well_formed_csv_read_fast_is_the_frame_the_strict_reader_gives(case):
     """Arrow reads a well-formed CSV (a big file in a fraction of the strict path's time and memory); what it gives
     is, to the bit, what the strict pandas path gives: numbers, integers with gaps (floats),
