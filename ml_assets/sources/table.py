@@ -133,6 +133,11 @@ def package_file(location: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / inside)
 
 
+def packed(location: str) -> bool:
+    """Whether the file is a .gz or .zip one, which `unpacked` opens."""
+    return location.lower().split("?")[0].endswith((".gz", ".zip"))
+
+
 def unpacked(data: bytes, location: str, month: str | None) -> bytes:
     """A .zip (one member) or .gz file's content; anything else as it is."""
     import gzip
@@ -157,25 +162,48 @@ def unpacked(data: bytes, location: str, month: str | None) -> bytes:
     return data
 
 
-def read_bytes(location: str, cache_dir: str, month: str | None, timeout_s: float) -> bytes:
-    """The file's bytes: HTTP through the download cache (re-fetched when the source changes), else fsspec."""
+def source_file(location: str, cache_dir: str, month: str | None, timeout_s: float) -> UPath:
+    """Where the file is read from: HTTP through the download cache (re-fetched when the source changes), else the
+    path or fsspec URL itself, which must exist."""
     from ml_assets.sources.download_cache import cached_month_file
 
     if http.is_http(location):
-        return cached_month_file(
-            _cache_folder(cache_dir, location), location, month or "", timeout_s
-        ).read_bytes()
+        return cached_month_file(_cache_folder(cache_dir, location), location, month or "", timeout_s)
     path = UPath(location)
     try:
         if not path.exists():
             raise (MonthNotAvailableError if month else SourceDataError)(
                 month or "-", location, "no such file"
             )
+    except OSError as exc:  # a remote filesystem that did not answer
+        raise SourceUnavailableError(f"{location}: {type(exc).__name__}: {exc}") from exc
+    return path
+
+
+def read_bytes(path: UPath, location: str, month: str | None) -> bytes:
+    try:
         return path.read_bytes()
     except (PermissionError, FileNotFoundError) as exc:
         raise SourceDataError(month or "-", location, f"cannot read it ({type(exc).__name__})") from exc
     except OSError as exc:  # a remote filesystem that did not answer
         raise SourceUnavailableError(f"{location}: {type(exc).__name__}: {exc}") from exc
+
+
+def file_state(data: bytes | Path) -> tuple[int, int] | None:
+    """A file's size and modification time (None for bytes in memory, which do not change)."""
+    if isinstance(data, bytes):
+        return None
+    stat = data.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def file_sha256(path: UPath, location: str, month: str | None) -> str:
+    """A local file's SHA-256, read a block at a time."""
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError as exc:
+        raise SourceDataError(month or "-", location, f"cannot read it ({type(exc).__name__})") from exc
 
 
 def _line_with_wrong_field_count(text: str, expected: int, separator: str) -> tuple[int, int] | None:
@@ -188,7 +216,7 @@ def _line_with_wrong_field_count(text: str, expected: int, separator: str) -> tu
 
 
 def parse_csv(
-    data: bytes,
+    data: bytes | Path,
     location: str,
     month: str | None,
     columns: tuple[str, ...] | None,
@@ -216,22 +244,34 @@ PANDAS_NA_VALUES = (
 )  # fmt: skip
 
 
+# a CSV's column types are inferred from its first lines (about this many bytes) and the file is then read with
+# those types: Arrow's reader inferring types over a whole file holds several times the table while it reads
+TYPES_FROM_BYTES = 4 << 20
+
+
 def _arrow_csv(
-    data: bytes, columns: tuple[str, ...] | None, separator: str, na_values: tuple[str, ...]
+    data: bytes | Path,
+    columns: tuple[str, ...] | None,
+    separator: str,
+    na_values: tuple[str, ...],
+    types_from_bytes: int = TYPES_FROM_BYTES,
 ) -> pd.DataFrame | None:
-    """The frame pandas' reader would give, read by Arrow; None where they could differ or the file is not
-    well formed (the strict path then reads it and names what is wrong)."""
+    """The frame pandas' reader would give, read by Arrow from the bytes or a local file; None where they could
+    differ or the file is not well formed (the strict path then reads it and names what is wrong)."""
+    import numpy as np
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as arrow_csv
 
     from ml_assets.files import release_arrow_memory
 
-    if not data.endswith((b"\n", b"\r")) or data.startswith(b"\xef\xbb\xbf") or len(separator) != 1:
+    head, last = _head_and_last_byte(data, types_from_bytes)
+    if last not in (b"\n", b"\r") or head.startswith(b"\xef\xbb\xbf") or len(separator) != 1:
         return None
 
-    def read(column_types: dict) -> pa.Table:
+    def read(source, column_types: dict) -> pa.Table:
         return arrow_csv.read_csv(
-            io.BytesIO(data),
+            source() if callable(source) else source,
             read_options=arrow_csv.ReadOptions(column_names=list(columns) if columns else None),
             parse_options=arrow_csv.ParseOptions(delimiter=separator),
             convert_options=arrow_csv.ConvertOptions(
@@ -243,37 +283,71 @@ def _arrow_csv(
             ),
         )
 
+    def whole_file():
+        return io.BytesIO(data) if isinstance(data, bytes) else pa.OSFile(str(data))
+
+    def text_for_temporal(types: dict) -> dict:
+        """pandas leaves dates and times as text (source.parse_dates reads them): so do these types"""
+        return {
+            name: pa.string() if pa.types.is_temporal(kind) and not pa.types.is_duration(kind) else kind
+            for name, kind in types.items()
+        }
+
     try:
         try:
-            table = read({})
-            names = table.column_names
-            if len(set(names)) != len(names) or not all(names) or table.num_rows == 0:
-                return None  # pandas renames repeated and empty names; an empty file gets its own message
-            if len(names) == 1:
-                return None  # pandas skips a line of blanks as empty, which in one column is a value to Arrow
-            # pandas leaves dates and times as text (source.parse_dates reads them): read those as text too
-            temporal = {
-                f.name: pa.string()
-                for f in table.schema
-                if pa.types.is_temporal(f.type) and not pa.types.is_duration(f.type)
-            }
-            if temporal:
-                table = read(temporal)
-            if any(
-                beyond_exact_integers(table[f.name]) for f in table.schema if pa.types.is_floating(f.type)
-            ):
-                return None  # an integer past int64 is a float here and uint64 or text in pandas: read as pandas does
-            # a column of missing values only is a column of NaN in pandas
-            table = table.cast(
-                pa.schema(
-                    [pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
-                )
-            )
+            # the types of the first lines, those they settle: a later value that does not fit one (a decimal in
+            # a column of integers, text in a column of numbers) fails the read, which then infers over every line
+            first_lines = read(io.BytesIO(head[: head.rfind(b"\n") + 1]), {}).schema
+            settled = {f.name: f.type for f in first_lines if not pa.types.is_null(f.type)}
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-            return None
-        return table.to_pandas(self_destruct=True, split_blocks=False)
+            settled = {}
+        try:
+            table = read(whole_file, text_for_temporal(settled))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            if not settled:
+                raise
+            table = read(whole_file, {})
+        names = table.column_names
+        if len(set(names)) != len(names) or not all(names) or table.num_rows == 0:
+            return None  # pandas renames repeated and empty names; an empty file gets its own message
+        if len(names) == 1:
+            return None  # pandas skips a line of blanks as empty, which in one column is a value to Arrow
+        types = dict(zip(names, table.schema.types, strict=True))
+        if text_for_temporal(types) != types:
+            table = read(whole_file, text_for_temporal(types))
+        if any(beyond_exact_integers(table[f.name]) for f in table.schema if pa.types.is_floating(f.type)):
+            return None  # an integer past int64 is a float here and uint64 or text in pandas: read as pandas does
+        # a column of missing values only is a column of NaN in pandas
+        table = table.cast(
+            pa.schema(
+                [pa.field(f.name, pa.float64()) if pa.types.is_null(f.type) else f for f in table.schema]
+            )
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
     finally:
         release_arrow_memory()
+    try:
+        frame = table.to_pandas(self_destruct=True, split_blocks=False)
+    finally:
+        release_arrow_memory()
+    # a missing text value is NaN in pandas' reader, not None
+    for name in [c for c, kind in frame.dtypes.items() if pd.api.types.is_object_dtype(kind)]:
+        values = frame[name].to_numpy()
+        missing = pd.isna(values)
+        if missing.any():
+            frame[name] = np.where(missing, np.nan, values)
+    return frame
+
+
+def _head_and_last_byte(data: bytes | Path, head_bytes: int) -> tuple[bytes, bytes]:
+    if isinstance(data, bytes):
+        return data[:head_bytes], data[-1:]
+    with open(data, "rb") as file:
+        head = file.read(head_bytes)
+        size = file.seek(0, io.SEEK_END)
+        file.seek(max(size - 1, 0))
+        return head, file.read(1)
 
 
 def beyond_exact_integers(column) -> bool:
@@ -285,7 +359,7 @@ def beyond_exact_integers(column) -> bool:
 
 
 def _strict_csv(
-    data: bytes,
+    data: bytes | Path,
     location: str,
     month: str | None,
     columns: tuple[str, ...] | None,
@@ -299,6 +373,8 @@ def _strict_csv(
     import pandas as pd
 
     where = month or "-"
+    if isinstance(data, Path):
+        data = data.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -349,11 +425,11 @@ def _strict_csv(
     return frame
 
 
-def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame:
+def parse_parquet(data: bytes | Path, location: str, month: str | None) -> pd.DataFrame:
     import pyarrow as pa
 
     try:
-        frame = read_parquet(io.BytesIO(data))
+        frame = read_parquet(io.BytesIO(data) if isinstance(data, bytes) else data)
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
         raise SourceDataError(month or "-", location, f"not a readable Parquet file ({exc})") from exc
     if frame.empty:
@@ -361,7 +437,7 @@ def parse_parquet(data: bytes, location: str, month: str | None) -> pd.DataFrame
     return frame
 
 
-def parse_table(data: bytes, location: str, fmt: str, columns, separator, na_values) -> pd.DataFrame:
+def parse_table(data: bytes | Path, location: str, fmt: str, columns, separator, na_values) -> pd.DataFrame:
     return (
         parse_parquet(data, location, None)
         if fmt == "parquet"
@@ -427,18 +503,29 @@ class TableSource(DataSource):
         )
 
     def load(self, partition: str | None, cache_dir: str) -> tuple[pd.DataFrame, str]:
+        from ml_assets.files import is_local
+
         location = self.location(partition)
-        data = read_bytes(location, cache_dir, partition, self.timeout_s)
-        digest = sha256_of(data)
+        path = source_file(location, cache_dir, partition, self.timeout_s)
+        # a file on this machine's disk, not packed, is read from the disk as it is parsed, not held whole
+        data: bytes | Path = (
+            Path(path) if is_local(path) and not packed(location) else read_bytes(path, location, partition)
+        )
+        as_hashed = file_state(data)
+        digest = sha256_of(data) if isinstance(data, bytes) else file_sha256(path, location, partition)
         if self.sha256 and digest != self.sha256:
             raise SourceDataError(
                 partition or "-", location, f"its SHA-256 is {digest}, source.sha256 expects {self.sha256}"
             )
-        data = unpacked(data, location, partition)
+        if isinstance(data, bytes):
+            data = unpacked(data, location, partition)
         read = (location, self.format, self.columns, self.separator, self.na_values)
 
         def parsed() -> pd.DataFrame:
-            return self.with_timestamps(parse_table(data, *read), partition, location)
+            frame = parse_table(data, *read)
+            if file_state(data) != as_hashed:  # what was parsed may not be what was hashed: read it again
+                raise SourceUnavailableError(f"{location}: the file changed while it was read")
+            return self.with_timestamps(frame, partition, location)
 
         if not (partition and self.time_column and not self.per_month_files):
             return parsed(), location

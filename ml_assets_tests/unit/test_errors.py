@@ -2,6 +2,9 @@
 and what is allowed; docs/bring-your-own-data.md quotes them. (The stored-files-unchanged half is tested in
 integration/test_classification.py and integration/test_pipeline.py.)"""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,6 +163,7 @@ def csv_field(value: str) -> str:
     return '"' + value.replace('"', '""') + '"' if any(c in value for c in ',"\n') else value
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # None where pandas' reader gives NaN is a difference
 @settings(max_examples=120, deadline=None)
 @given(
     st.lists(st.sampled_from(sorted(CELLS)), min_size=1, max_size=6, unique=True).flatmap(
@@ -169,16 +173,23 @@ def csv_field(value: str) -> str:
             st.booleans(),
             st.sampled_from([(), ("zz",), ("-1",)]),
         )
-    )
+    ),
+    st.integers(1, 300),
 )
-@example((["int"], [("18446744073709551615",), ("1",)], True, ()))  # past int64: uint64 in pandas
-@example((["int", "text"], [("-1", "a"), ("99999999999999999999999", "b")], False, ()))  # past uint64: text
-@example((["text"], [("red",), (" ",)], False, ()))  # a line of blanks: skipped by pandas
-def test_a_well_formed_csv_read_fast_is_the_frame_the_strict_reader_gives(case):
+@example((["int"], [("18446744073709551615",), ("1",)], True, ()), 4096)  # past int64: uint64 in pandas
+@example(
+    (["int", "text"], [("-1", "a"), ("99999999999999999999999", "b")], False, ()), 4096
+)  # past uint64: text
+@example((["text"], [("red",), (" ",)], False, ()), 4096)  # a line of blanks: skipped by pandas
+@example(
+    (["int_or_gap", "mixed"], [("", "7"), ("", "8"), ("3", "late")], True, ()), 20
+)  # first lines: gaps, ints
+def test_a_well_formed_csv_read_fast_is_the_frame_the_strict_reader_gives(case, types_from_bytes):
     """Arrow reads a well-formed CSV (a big file in a fraction of the strict path's time and memory); what it gives
     is, to the bit, what the strict pandas path gives: numbers, integers with gaps (floats),
     booleans, text with pandas' missing-value words and the declared na_values, quoted separators and line breaks,
-    dates and times left as text, a column of nothing."""
+    dates and times left as text, a column of nothing; whatever types the file's first `types_from_bytes` bytes
+    suggest, and read from the bytes or from the file on disk."""
     from ml_assets.sources.table import _arrow_csv, _strict_csv
 
     kinds, rows, with_header, na_values = case
@@ -191,11 +202,28 @@ def test_a_well_formed_csv_read_fast_is_the_frame_the_strict_reader_gives(case):
         return  # not a table the strict reader takes (a file of blank values only)
     fast = parse_csv(data, "t.csv", None, columns, ",", na_values)
     pd.testing.assert_frame_equal(fast, strict, check_exact=True)
-    event(
-        "read by Arrow"
-        if _arrow_csv(data, columns, ",", na_values) is not None
-        else "read by the strict path"
-    )
+    arrow = _arrow_csv(data, columns, ",", na_values, types_from_bytes)
+    if arrow is not None:
+        pd.testing.assert_frame_equal(arrow, strict, check_exact=True)
+    with tempfile.TemporaryDirectory() as folder:
+        on_disk = Path(folder) / "t.csv"
+        on_disk.write_bytes(data)
+        from_disk = _arrow_csv(on_disk, columns, ",", na_values, types_from_bytes)
+        assert (from_disk is None) == (arrow is None)
+        pd.testing.assert_frame_equal(parse_csv(on_disk, "t.csv", None, columns, ",", na_values), strict)
+    event("read by Arrow" if arrow is not None else "read by the strict path")
+
+
+def test_a_csv_whose_first_lines_suggest_narrower_types_is_still_read_by_arrow():
+    """The types the first lines settle (integers, a column of gaps) do not fit a later line (a decimal, text): the
+    file is read again with the types of every line, by Arrow, as the strict reader reads it."""
+    from ml_assets.sources.table import _arrow_csv, _strict_csv
+
+    data = b"n,gaps,code\n" + b"1,,7\n" * 50 + b"2.5,x,late\n"
+    fast = _arrow_csv(data, None, ",", (), types_from_bytes=64)
+    assert fast is not None
+    assert fast["n"].dtype == "float64" and fast["gaps"].iloc[-1] == "x" and fast["code"].iloc[-1] == "late"
+    pd.testing.assert_frame_equal(fast, _strict_csv(data, "t.csv", None, None, ",", ()), check_exact=True)
 
 
 def test_a_big_well_formed_csv_is_read_by_arrow_and_a_malformed_one_by_the_strict_path():
@@ -224,3 +252,42 @@ def test_a_big_well_formed_csv_is_read_by_arrow_and_a_malformed_one_by_the_stric
     assert _arrow_csv(short, None, ",", ()) is None
     with pytest.raises(SourceDataError, match="fields where the header has 4"):
         parse_csv(short, "t.csv", None, None, ",", ())
+
+
+def test_a_local_table_is_read_from_disk_as_its_packed_copy_is_read_from_memory(tmp_path, monkeypatch):
+    """A CSV on disk is parsed from the file (not held whole), a .gz copy from its unpacked bytes: the same frame;
+    a declared SHA-256 is checked on the file as read; a file that changes while it is read is not taken (a
+    transient fault: the next attempt reads it whole)."""
+    import gzip
+    import hashlib
+
+    from ml_assets.sources import table as table_source
+    from ml_assets.sources.base import SourceUnavailableError
+    from ml_assets.sources.table import TableSpec
+
+    data = b"x,shop,y\n" + b"".join(f"{i / 7},s{i % 5},{i % 2}\n".encode() for i in range(500))
+    plain, packed = tmp_path / "t.csv", tmp_path / "t.csv.gz"
+    plain.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+
+    def load(path, **settings):
+        return (
+            TableSpec(kind="table", path=str(path), **settings).build().load(None, str(tmp_path / "cache"))[0]
+        )
+
+    pd.testing.assert_frame_equal(load(plain), load(packed), check_exact=True)
+    assert load(plain, sha256=hashlib.sha256(data).hexdigest())["x"].size == 500
+    with pytest.raises(SourceDataError, match=f"its SHA-256 is {hashlib.sha256(data).hexdigest()}"):
+        load(plain, sha256="0" * 64)
+
+    parse = table_source.parse_table
+
+    def parse_while_the_file_grows(source, *args):
+        frame = parse(source, *args)
+        with open(plain, "ab") as file:
+            file.write(b"9,s9,1\n")
+        return frame
+
+    monkeypatch.setattr(table_source, "parse_table", parse_while_the_file_grows)
+    with pytest.raises(SourceUnavailableError, match="t.csv: the file changed while it was read"):
+        load(plain)
