@@ -1,9 +1,11 @@
 """IO managers on `dg.UPathIOManager`: local folders by default, any fsspec URL by config.
 
-Every file is written whole or not at all (`journal.put_bytes`), and a step's files are kept in
+Every file is written whole or not at all (`files.put_staged`), and a step's files are kept in
 step with its materialization: a step that dies while writing a range of months leaves every month
 either stored and materialized or as it was before (`journal.py`). A value is serialized, every month
-of it, before the first file is touched, so a failure to serialize stores nothing.
+of it, before the first file is touched, so a failure to serialize stores nothing: on a local disk into
+a hidden temporary file beside its target (a big table is never held whole as bytes), on an object
+store in memory.
 
 A monthly asset runs over a range of months (a single-run backfill, or one month): it returns
 `ByMonth({month: value})` and the store writes one file per month; a partitioned input arrives
@@ -20,11 +22,33 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from upath import UPath
 
-from ml_assets.files import put_bytes, read_parquet, serialized, write_parquet
+from ml_assets.files import (
+    Staged,
+    discard_staged,
+    put_staged,
+    read_parquet,
+    release_memory,
+    staged,
+    write_parquet,
+)
 from ml_assets.storage.journal import WHOLE_ASSET, journal_for
 
 if TYPE_CHECKING:  # imported where used: the code location loads without them
     import pandas as pd
+
+
+def run_of(context: dg.OutputContext) -> str:
+    """The run writing the output ("" for a bare context built by a test)."""
+    try:
+        return context.run_id
+    except dg.DagsterInvariantViolationError:
+        return ""
+
+
+def discard_all(files: dict[str, dict[UPath, Staged]]) -> None:
+    for month in files.values():
+        for data in month.values():
+            discard_staged(data)
 
 
 class ByMonth(dict):
@@ -58,28 +82,47 @@ class MonthlyStore(dg.UPathIOManager):
     def read(self, context: dg.InputContext, path: UPath) -> Any:
         raise NotImplementedError
 
-    def encode(self, obj: Any, path: UPath) -> dict[UPath, bytes]:
-        """Every file `obj` is stored in at `path`, serialized."""
+    def encode(self, obj: Any, path: UPath, owner: str = "") -> dict[UPath, Staged]:
+        """Every file `obj` is stored in at `path`, serialized (`files.staged`, by `owner`: the run)."""
         raise NotImplementedError
 
-    def write_file(self, path: UPath, data: bytes) -> None:
-        put_bytes(path, data)
+    def write_file(self, path: UPath, data: Staged) -> None:
+        put_staged(path, data)
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
-        self._store(context, {WHOLE_ASSET: self.encode(obj, path)})
+        self._store(context, self._encoded(context, {WHOLE_ASSET: (obj, path)}))
 
-    def _store(self, context: dg.OutputContext, files: dict[str, dict[UPath, bytes]]) -> None:
+    def _encoded(
+        self, context: dg.OutputContext, values: dict[str, tuple[Any, UPath]]
+    ) -> dict[str, dict[UPath, Staged]]:
+        """Every month's value serialized for its path; one that fails leaves nothing staged."""
+        owner = run_of(context)
+        files: dict[str, dict[UPath, Staged]] = {}
+        try:
+            for key, (obj, path) in values.items():
+                self.make_directory(path.parent)
+                files[key] = self.encode(obj, path, owner)
+        except BaseException:
+            discard_all(files)
+            raise
+        return files
+
+    def _store(self, context: dg.OutputContext, files: dict[str, dict[UPath, Staged]]) -> None:
         """Write every month's files under a journal: all kept with the materialization, or all undone."""
-        journal = journal_for(self._base_path, context)
-        if journal is not None:
-            journal.settle()
-            journal.begin({key: list(month) for key, month in files.items()})
+        try:
+            journal = journal_for(self._base_path, context)
+            if journal is not None:
+                journal.settle()
+                journal.begin({key: list(month) for key, month in files.items()})
+        except BaseException:
+            discard_all(files)
+            raise
         try:
             for month in files.values():
                 for path, data in month.items():
-                    self.make_directory(path.parent)
                     self.write_file(path, data)
         except BaseException:
+            discard_all(files)
             if journal is not None:
                 journal.roll_back_own()
             raise
@@ -95,6 +138,7 @@ class MonthlyStore(dg.UPathIOManager):
             raise dg.Failure(damaged_file_message(asset, path, partition, exc), allow_retries=False) from exc
 
     def load_input(self, context: dg.InputContext) -> Any:
+        release_memory()  # what the run's steps before this one freed, before a big input is read beside it
         journal = journal_for(self._base_path, context)
         if journal is not None:
             journal.settle()  # a dead run's unrecorded files are undone before anyone reads them
@@ -121,7 +165,9 @@ class MonthlyStore(dg.UPathIOManager):
             )
         self._store(
             context,
-            {partition: self.encode(obj[partition], path) for partition, path in sorted(paths.items())},
+            self._encoded(
+                context, {partition: (obj[partition], path) for partition, path in sorted(paths.items())}
+            ),
         )
         first = next(iter(sorted(paths.values())))
         context.add_output_metadata(
@@ -135,8 +181,8 @@ class MonthlyStore(dg.UPathIOManager):
 class ParquetFrameStore(MonthlyStore):
     extension = ".parquet"
 
-    def encode(self, obj: pd.DataFrame, path: UPath) -> dict[UPath, bytes]:
-        return {path: serialized(lambda handle: write_parquet(obj, handle))}
+    def encode(self, obj: pd.DataFrame, path: UPath, owner: str = "") -> dict[UPath, Staged]:
+        return {path: staged(path, lambda handle: write_parquet(obj, handle), owner)}
 
     def read(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         with path.open("rb") as handle:
@@ -150,10 +196,10 @@ class ParquetFrameStore(MonthlyStore):
 class ModelStore(MonthlyStore):
     extension = ".joblib"
 
-    def encode(self, obj: Any, path: UPath) -> dict[UPath, bytes]:
+    def encode(self, obj: Any, path: UPath, owner: str = "") -> dict[UPath, Staged]:
         import joblib
 
-        return {path: serialized(lambda handle: joblib.dump(obj, handle))}
+        return {path: staged(path, lambda handle: joblib.dump(obj, handle), owner)}
 
     def read(self, context: dg.InputContext, path: UPath) -> Any:
         import joblib
@@ -167,7 +213,7 @@ class ReportStore(MonthlyStore):
 
     extension = ".json"
 
-    def encode(self, obj: dict, path: UPath) -> dict[UPath, bytes]:
+    def encode(self, obj: dict, path: UPath, owner: str = "") -> dict[UPath, Staged]:
         return {
             path.with_suffix(".md"): obj["markdown"].encode(),
             path: json.dumps(obj, indent=2, default=str).encode(),

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
-from ml_assets.files import is_local, put_bytes
+from ml_assets.files import is_local, put_bytes, staged_leftovers, write_atomically
 from ml_assets.processes import process_alive
 
 if TYPE_CHECKING:
@@ -43,9 +43,16 @@ STALE_AFTER_S = 7 * 24 * 3600  # a journal of a run this instance never knew, fr
 
 
 def _copy(source: UPath, target: UPath) -> None:
-    """A server-side copy on an object store (one atomic CopyObject); a copied temp file renamed on a disk."""
+    """A server-side copy on an object store (one atomic CopyObject); on a disk a temp file copied from the disk
+    (not through memory: the file can be a big table's) and renamed."""
     if is_local(source):
-        put_bytes(target, source.read_bytes())
+        import shutil
+
+        def copied(handle) -> None:
+            with source.open("rb") as original:
+                shutil.copyfileobj(original, handle, 1 << 20)
+
+        write_atomically(target, copied)
     else:
         source.fs.copy(source.path, target.path)
 
@@ -163,6 +170,11 @@ class Journal:
                 rolled_back.append(key or "the whole asset")
             else:
                 pending[key] = files
+                continue
+            if (
+                run_id != self.run_id
+            ):  # what a killed writer staged and never stored (this run's may be in use)
+                self._drop_staged(files, run_id)
         if pending:
             put_bytes(self._file(run_id), json.dumps({**entry, "months": pending}).encode())
         else:
@@ -191,6 +203,11 @@ class Journal:
             else:
                 _copy(saved, path)
                 saved.unlink()
+
+    def _drop_staged(self, files: list[list[str | None]], run_id: str) -> None:
+        for target, _ in files:
+            for leftover in staged_leftovers(self.base / target, run_id):
+                leftover.unlink(missing_ok=True)
 
     def _drop_copies(self, files: list[list[str | None]]) -> None:
         for _, copy in files:

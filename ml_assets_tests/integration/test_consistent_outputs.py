@@ -30,8 +30,8 @@ from ml_assets.storage import io_managers
 data_dir, marker = Path(sys.argv[1]), Path(sys.argv[2])
 
 class StopsBeforeTheSecondMonth(io_managers.ParquetFrameStore):
-    def encode(self, obj, path):
-        return super().encode(obj.assign(written_by_the_killed_run=1), path)
+    def encode(self, obj, path, owner=""):
+        return super().encode(obj.assign(written_by_the_killed_run=1), path, owner)
 
     def write_file(self, path, data):
         if path.name == "2013-02.parquet":
@@ -94,6 +94,8 @@ def test_a_step_killed_between_two_months_leaves_every_month_as_its_materializat
     assert (raw / "2013-02.parquet").read_bytes() == stored["2013-02"]
     journal = flights.warehouse("..") / ".journal" / "nyc_flights__raw_data"
     assert list(journal.glob("*.json")), "the dead run wrote no journal"
+    # the months it had serialized and not yet stored: hidden temporary files beside their targets
+    assert sorted(p.name.split(".")[1] for p in raw.glob(".*.tmp")) == ["2013-02", "2013-03"]
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         killed = [r for r in instance.get_runs() if r.run_id != good.run_id]
@@ -107,5 +109,6 @@ def test_a_step_killed_between_two_months_leaves_every_month_as_its_materializat
     assert not [p for p in journal.rglob("*") if p.is_file()], (
         "the settled journal or its copies were left behind"
     )
+    assert not list(raw.glob(".*.tmp")), "what the dead run staged was left behind"
     features = pd.read_parquet(io.BytesIO((flights.warehouse("features") / "2013-01.parquet").read_bytes()))
     assert "written_by_the_killed_run" not in features.columns

@@ -1,6 +1,8 @@
 """What keeps a big table's cost bounded changes no figure: scoring a part at a time gives what one call gives, and
 cross-validation on a sample is seeded, sized as declared and stated."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,6 +140,40 @@ def test_the_report_scores_and_states_as_many_folds_as_the_unset_repeats_give(cv
     assert f"On the same {3 * repeats} folds" in report.markdown
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sampled_from(["yes", "no", "maybe", "b", "A", "a b"]), min_size=12, max_size=300),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+)
+def test_the_held_out_split_and_the_cv_sample_are_those_the_labels_themselves_give(labels, seed, as_numbers):
+    """Classes are split by their codes (no sort of millions of strings): the same rows as scikit-learn's stratified
+    split of the labels themselves, for text and for number labels."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.array([len(v) * 10 + ord(v[0]) for v in labels] if as_numbers else labels, dtype=object)
+    task = task_of("classification", evaluation={"random_state": seed, "cv_max_rows": 20, "cv_folds": 2})
+    try:
+        expected = train_test_split(
+            np.arange(len(y)), test_size=task.evaluation.holdout_share, random_state=seed, stratify=y
+        )
+    except ValueError:  # a class of one row, or more classes than held-out rows: refused alike
+        with pytest.raises(ValueError):
+            task.split(y)
+        return
+    train, test = task.split(y)
+    np.testing.assert_array_equal(train, expected[0])
+    np.testing.assert_array_equal(test, expected[1])
+
+    class StratifiedByLabels(type(task)):
+        def stratify(self, y):
+            return y
+
+    by_labels = copy.copy(task)
+    by_labels.__class__ = StratifiedByLabels
+    np.testing.assert_array_equal(task.cv_rows(y), by_labels.cv_rows(y))
+
+
 def test_a_rare_class_keeps_a_fold_s_worth_of_rows_in_the_sample():
     task = task_of("classification", evaluation={"cv_folds": 3, "cv_repeats": 1, "cv_max_rows": 50})
     y = np.array(["common"] * 995 + ["rare"] * 5, dtype=object)
@@ -224,3 +260,21 @@ def test_a_table_read_whole_is_not_kept_and_a_month_cut_from_one_file_is_parsed_
     assert len(parses) == 1
     assert (len(january), len(february)) == (31, 29)
     assert february["x"].tolist() == [float(d) for d in range(31, 60)]
+
+
+def test_memory_a_step_freed_below_the_heap_s_top_is_handed_back_before_the_next_step_reads():
+    """glibc keeps freed memory below its heap's top for reuse (a big table's step frees gigabytes of such
+    pieces); `release_memory`, which the stores call before a step reads its inputs, hands it back."""
+    from ml_assets.files import release_memory
+
+    def resident_mb() -> float:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+    pieces = [np.ones(100_000 // 8) for _ in range(3000)]  # 100 kB each: from the heap, not mapped alone
+    top = np.ones(100_000 // 8)  # allocated last: the heap's top stays in use
+    del pieces
+    freed = resident_mb()
+    release_memory()
+    assert freed - resident_mb() > 200, (freed, resident_mb())
+    assert top.sum() == 100_000 // 8

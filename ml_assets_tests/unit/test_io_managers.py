@@ -1,6 +1,10 @@
+from datetime import datetime
+
 import dagster as dg
 import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from upath import UPath
 
 from ml_assets.files import write_atomically
@@ -292,3 +296,52 @@ def test_on_an_object_store_a_failed_range_is_put_back_by_server_side_copies(mon
         assert keys == [f"warehouse/demo/table/2013-0{m}.parquet" for m in (1, 2, 3)]
     finally:
         server.stop()
+
+
+FRAME_COLUMNS = {
+    "number": st.one_of(st.floats(allow_nan=True, allow_infinity=False, width=64), st.none()),
+    "count": st.integers(-(2**40), 2**40),
+    "text": st.one_of(st.sampled_from(["a", "b", "é x"]), st.none()),
+    "nothing": st.none(),
+    "flag": st.booleans(),
+    "stamp": st.one_of(
+        st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2100, 1, 1)), st.none()
+    ),
+    "nullable_int": st.one_of(st.integers(-5, 5), st.none()),
+    "category": st.sampled_from(["red", "blue"]),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(sorted(FRAME_COLUMNS)), min_size=1, max_size=5, unique=True).flatmap(
+        lambda kinds: st.tuples(
+            st.just(kinds), st.lists(st.tuples(*(FRAME_COLUMNS[k] for k in kinds)), min_size=0, max_size=25)
+        )
+    ),
+    st.integers(1, 8),
+)
+@example((["text", "number"], [(None, None), ("a", 1.5)]), 1)  # a column whose first row group has no value
+def test_a_frame_written_a_row_group_at_a_time_reads_back_as_pandas_own_parquet_file(case, rows_per_group):
+    """`write_parquet` converts a row group at a time (not the whole frame at once): what it stores reads back as
+    the file pandas' `to_parquet` writes, for every column kind a step stores and any number of rows."""
+    import io
+
+    from ml_assets.files import read_parquet, write_parquet
+
+    kinds, rows = case
+    frame = pd.DataFrame(rows, columns=kinds, index=pd.RangeIndex(len(rows)) * 3)
+    if "nullable_int" in kinds:
+        frame["nullable_int"] = frame["nullable_int"].astype("Int64")
+    if "category" in kinds:
+        frame["category"] = frame["category"].astype("category")
+    if "stamp" in kinds:
+        frame["stamp"] = pd.to_datetime(frame["stamp"])
+    ours, pandas_own = io.BytesIO(), io.BytesIO()
+    write_parquet(frame, ours, rows_per_group)
+    frame.to_parquet(pandas_own, index=False)
+    pd.testing.assert_frame_equal(
+        read_parquet(io.BytesIO(ours.getvalue())),
+        read_parquet(io.BytesIO(pandas_own.getvalue())),
+        check_exact=True,
+    )

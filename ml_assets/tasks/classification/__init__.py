@@ -157,7 +157,12 @@ class ClassificationTask(Task):
         return [result], {"class_counts": ", ".join(f"{k}: {v}" for k, v in counts.items())}
 
     def stratify(self, y):
-        return y
+        """The classes as integer codes in the labels' sorted order, which scikit-learn's stratified splits draw
+        from exactly as from the labels (they take `np.unique`'s codes), without sorting millions of strings."""
+        import pandas as pd
+
+        codes = pd.factorize(y, sort=True)[0]
+        return y if (codes < 0).any() else codes
 
     # ---- models and metrics ---------------------------------------------------------------------------------
     def trivial_model(self):
