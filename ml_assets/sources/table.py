@@ -509,7 +509,9 @@ class TableSource(DataSource):
         path = source_file(location, cache_dir, partition, self.timeout_s)
         # a file on this machine's disk, not packed, is read from the disk as it is parsed, not held whole
         data: bytes | Path = (
-            Path(path) if is_local(path) and not packed(location) else read_bytes(path, location, partition)
+            Path(path.path)
+            if is_local(path) and not packed(location)
+            else read_bytes(path, location, partition)
         )
         as_hashed = file_state(data)
         digest = sha256_of(data) if isinstance(data, bytes) else file_sha256(path, location, partition)

@@ -276,6 +276,7 @@ def test_a_local_table_is_read_from_disk_as_its_packed_copy_is_read_from_memory(
         )
 
     pd.testing.assert_frame_equal(load(plain), load(packed), check_exact=True)
+    pd.testing.assert_frame_equal(load(plain), load(f"file://{plain}"), check_exact=True)
     assert load(plain, sha256=hashlib.sha256(data).hexdigest())["x"].size == 500
     with pytest.raises(SourceDataError, match=f"its SHA-256 is {hashlib.sha256(data).hexdigest()}"):
         load(plain, sha256="0" * 64)
