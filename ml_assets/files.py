@@ -108,6 +108,9 @@ def write_parquet(frame: pd.DataFrame, target, rows_per_group: int = ROWS_PER_GR
     import pyarrow.parquet as pq
 
     try:
+        if len(frame) <= rows_per_group:  # one row group: pandas' own writer, without a second conversion
+            frame.to_parquet(target, index=False)
+            return
         schema = pa.Schema.from_pandas(frame, preserve_index=False)
         with pq.ParquetWriter(target, schema) as writer:
             for start in range(0, max(len(frame), 1), rows_per_group):

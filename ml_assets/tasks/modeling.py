@@ -35,17 +35,43 @@ SCORED_AT_ONCE = 1_000_000
 
 def in_row_chunks(score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, rows: int | None = None):
     """`score` over consecutive parts of `frame`, joined: the same rows in the same order as one call gives (scoring
-    is row by row), with the memory of one part."""
+    is row by row), with the memory of one part beside the result."""
     import numpy as np
     import pandas as pd
 
     rows = rows or SCORED_AT_ONCE
     if len(frame) <= rows:
         return score(frame)
-    parts = [score(frame.iloc[start : start + rows]) for start in range(0, len(frame), rows)]
-    return (
-        pd.concat(parts, ignore_index=True) if isinstance(parts[0], pd.DataFrame) else np.concatenate(parts)
-    )
+    parts = (score(frame.iloc[start : start + rows]) for start in range(0, len(frame), rows))
+    first = next(parts)
+    if isinstance(first, pd.DataFrame):
+        return joined_frames(first, parts, len(frame))
+    return np.concatenate([first, *parts])
+
+
+def joined_frames(first: pd.DataFrame, rest, total_rows: int) -> pd.DataFrame:
+    """`pd.concat([first, *rest], ignore_index=True)`, written into columns allocated once for `total_rows` as the
+    parts come, so a part is freed once copied (concatenating a list holds every part beside the result). Parts
+    whose columns are not plain NumPy ones, or not those of the first, are left to pandas' concat."""
+    import numpy as np
+    import pandas as pd
+
+    if not (first.columns.is_unique and all(isinstance(kind, np.dtype) for kind in first.dtypes)):
+        return pd.concat([first, *rest], ignore_index=True)
+    rest = iter(rest)
+    names, kinds = list(first.columns), list(first.dtypes)
+    columns = {name: np.empty(total_rows, dtype=kind) for name, kind in zip(names, kinds, strict=True)}
+    filled, part = 0, first
+    del first
+    while part is not None:
+        if list(part.columns) != names or list(part.dtypes) != kinds:  # pandas decides the joined dtypes
+            done = pd.DataFrame({name: values[:filled] for name, values in columns.items()})
+            return pd.concat([done, part, *rest], ignore_index=True)
+        for name in names:
+            columns[name][filled : filled + len(part)] = part[name].to_numpy()
+        filled += len(part)
+        part = next(rest, None)
+    return pd.DataFrame({name: values[:filled] for name, values in columns.items()}, copy=False)
 
 
 class ModelFitting:

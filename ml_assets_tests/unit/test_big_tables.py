@@ -278,3 +278,38 @@ def test_memory_a_step_freed_below_the_heap_s_top_is_handed_back_before_the_next
     release_memory()
     assert freed - resident_mb() > 200, (freed, resident_mb())
     assert top.sum() == 100_000 // 8
+
+
+def part_values(kind: str, rows: int, rng) -> pd.Series:
+    if kind == "number":
+        return pd.Series([rng.choice([0.5, float("nan"), 2.0]) for _ in range(rows)], dtype="float64")
+    if kind == "count":
+        return pd.Series([rng.randint(-5, 5) for _ in range(rows)], dtype="int64")
+    if kind == "flag":
+        return pd.Series([rng.random() < 0.5 for _ in range(rows)], dtype="bool")
+    return pd.Series([rng.choice(["a", None]) for _ in range(rows)], dtype=object)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # pandas' own concat, on empty parts
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.sampled_from(["number", "count", "flag", "text"]), min_size=1, max_size=4),
+    st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=6),
+    st.randoms(use_true_random=False),
+)
+def test_parts_joined_into_columns_allocated_once_are_pandas_concat_of_them(kinds, parts_drawn, rng):
+    """`joined_frames` writes each scored part into columns allocated once (a part freed as soon as it is copied):
+    the frame `pd.concat(parts, ignore_index=True)` gives, whatever the parts' lengths, and the same when a part's
+    columns or dtypes differ from the first's (pandas then decides)."""
+    from ml_assets.tasks.modeling import joined_frames
+
+    parts = []
+    for rows, like_the_first in parts_drawn:
+        own = (
+            kinds if like_the_first or not parts else [rng.choice(["number", "count", "text"]) for _ in kinds]
+        )
+        part = pd.DataFrame({f"c{i}": part_values(kind, rows, rng) for i, kind in enumerate(own)})
+        parts.append(part.set_axis(np.arange(rows) + 100))
+    expected = pd.concat(parts, ignore_index=True)
+    joined = joined_frames(parts[0], parts[1:], sum(len(p) for p in parts))
+    pd.testing.assert_frame_equal(joined, expected, check_exact=True)
