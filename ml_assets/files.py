@@ -113,7 +113,7 @@ def write_parquet(frame: pd.DataFrame, target, rows_per_group: int = ROWS_PER_GR
             return
         schema = pa.Schema.from_pandas(frame, preserve_index=False)
         with pq.ParquetWriter(target, schema) as writer:
-            for start in range(0, max(len(frame), 1), rows_per_group):
+            for start in range(0, len(frame), rows_per_group):
                 part = frame.iloc[start : start + rows_per_group]
                 writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
     finally:
