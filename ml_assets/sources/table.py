@@ -294,13 +294,16 @@ def _arrow_csv(
         }
 
     try:
-        try:
-            # the types of the first lines, those they settle: a later value that does not fit one (a decimal in
-            # a column of integers, text in a column of numbers) fails the read, which then infers over every line
-            first_lines = read(io.BytesIO(head[: head.rfind(b"\n") + 1]), {}).schema
-            settled = {f.name: f.type for f in first_lines if not pa.types.is_null(f.type)}
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-            settled = {}
+        settled = {}
+        # a file longer than its first lines: the types they settle (a later value that does not fit one, a decimal
+        # in a column of integers or text in a column of numbers, fails the read, which then infers over every
+        # line); a file that is all first lines is read once, inferring
+        if len(head) == types_from_bytes:
+            try:
+                first_lines = read(io.BytesIO(head[: head.rfind(b"\n") + 1]), {}).schema
+                settled = {f.name: f.type for f in first_lines if not pa.types.is_null(f.type)}
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                pass
         try:
             table = read(whole_file, text_for_temporal(settled))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
