@@ -13,7 +13,6 @@ steps fit their models side by side (StepCompute).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import socket
@@ -289,9 +288,11 @@ def side_by_side(
 
     The longest keeps its parallel fits; the others fit one model at a time (ML_ASSETS_PARALLEL_FITS=1, which their
     cross-validation follows): most of the longest one's time goes to work one thread does (logging to MLflow,
-    evaluating, scoring), and the others fill the CPU it leaves, at nice 10 so that they never hold it up
-    (`python3 dev.py bench targets` measures the main job). A process for each of them would import the libraries and
-    open the stores once more each: on two CPUs that CPU is what the longest one waits for."""
+    evaluating, scoring), and the others fill the CPU it leaves (`python3 dev.py bench targets` measures the main
+    job). They run at the longest one's priority: at a lower one (nice 10) any other work on the machine (a browser,
+    a test run) took nearly all their CPU, and a pipeline of seconds took many minutes. A process for each of them
+    would import the libraries and open the stores once more each: on two CPUs that CPU is what the longest one
+    waits for."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
@@ -316,10 +317,6 @@ def side_by_side(
             stdout=out,
             stderr=err,
         )
-        # the longest is the run's critical path: the others take the CPU it leaves
-        if hasattr(os, "setpriority"):
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, process.pid, 10)
         code = process.wait()
         names = [p.name for p in lane]
         said = (

@@ -4,7 +4,10 @@ past, and a summary that tells what failed or why a month has no score."""
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -36,6 +39,24 @@ def dev_run(env, *args) -> subprocess.CompletedProcess:
     )
 
 
+def side_process_priorities(home: str, stop) -> list[int]:
+    """The scheduling priority (nice value) of each `--no-summary` side process with DAGSTER_HOME `home`, read from
+    /proc every 0.1 s until `stop` is set."""
+    seen: dict[int, int] = {}
+    while not stop.wait(0.1):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) in seen:
+                continue
+            try:
+                argv = (Path(entry.path) / "cmdline").read_bytes().split(b"\0")
+                environ = (Path(entry.path) / "environ").read_bytes().split(b"\0")
+                if b"--no-summary" in argv and f"DAGSTER_HOME={home}".encode() in environ:
+                    seen[int(entry.name)] = os.getpriority(os.PRIO_PROCESS, int(entry.name))
+            except OSError:  # gone, or not ours to read
+                continue
+    return list(seen.values())
+
+
 def test_a_month_range_on_fresh_storage_builds_what_it_needs_and_says_so(tmp_path):
     env = fresh_env(tmp_path)
     done = dev_run(env, "--pipelines", "nyc_flights", "--months", "2013-03", "2013-04", "--jobs", "1")
@@ -56,10 +77,26 @@ def test_pipelines_beside_the_longest_run_in_one_process_and_a_failing_one_stops
     bad = tmp_path / "heart.csv"
     bad.write_text("a,b\n1,2\n")
     env = fresh_env(tmp_path, ML_ASSETS_HEART_URL=str(bad))
-    done = dev_run(
-        env, "--pipelines", "nyc_flights", "heart_disease", "iris", "--months", "2013-01", "--jobs", "2"
-    )
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        priorities = pool.submit(side_process_priorities, env["DAGSTER_HOME"], stop)
+        try:
+            done = dev_run(
+                env,
+                "--pipelines",
+                "nyc_flights",
+                "heart_disease",
+                "iris",
+                "--months",
+                "2013-01",
+                "--jobs",
+                "2",
+            )
+        finally:
+            stop.set()
     out = done.stdout + done.stderr
+    # the side process runs at the priority it was started with: at nice 10 any other work on the machine took its CPU
+    assert priorities.result() == [os.getpriority(os.PRIO_PROCESS, 0)], out[-3000:]
     assert done.returncode == 1, out[-3000:]
     assert "[run] failed: heart_disease (their errors are above)" in out, out[-3000:]
     assert "[run] iris: ok in" in out and "[run] nyc_flights[2013-01]: ok in" in out
