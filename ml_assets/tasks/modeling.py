@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ml_assets.files import release_memory
 from ml_assets.learning import Fitted
 from ml_assets.tasks.results import CANDIDATE, Trained
 from ml_assets.ui_values import for_ui
@@ -31,6 +32,22 @@ def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFr
 
 # rows scored per call: a big table's scoring holds this many rows' transients, not all of them
 SCORED_AT_ONCE = 1_000_000
+
+
+def keep_rows_in_place(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """`frame` itself cut down to the rows at `positions`, in their order (what `frame.iloc[positions]` holds, with the
+    positions as its index), and returned: its columns are replaced, so the whole table's are freed where nothing
+    else holds them. For a frame whose holder keeps it for nothing else (a Dagster step's input is held for the
+    whole step): a copy of its part would keep the whole table beside it."""
+    import numpy as np
+
+    order = np.full(len(frame), len(positions), dtype=np.int64)  # the rows not kept go last, then are dropped
+    order[positions] = np.arange(len(positions))
+    frame.reset_index(drop=True, inplace=True)
+    frame.drop(index=np.flatnonzero(order == len(positions)), inplace=True)
+    frame.sort_index(key=lambda labels: order[labels], inplace=True)
+    release_memory()  # the freed columns (Arrow allocated those of a frame read from Parquet) go back to the system
+    return frame
 
 
 def in_row_chunks(score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, rows: int | None = None):
@@ -214,12 +231,14 @@ class ModelFitting:
     def stratify(self, y):
         return None
 
-    def training_rows(self, features: pd.DataFrame) -> pd.DataFrame:
+    def training_rows(self, features: pd.DataFrame, in_place: bool = False) -> pd.DataFrame:
+        """The rows the registered model is fitted on: every row of a month, a table's training split (with
+        `in_place`, `features` itself cut down to them: see `keep_rows_in_place`)."""
         if self.monthly:
             return features
         _, y = self.xy(features)
         train, _ = self.split(y)
-        return features.iloc[train]
+        return keep_rows_in_place(features, train) if in_place else features.iloc[train]
 
     def train(
         self,
@@ -227,14 +246,18 @@ class ModelFitting:
         random_state: int | None = None,
         prefit: Fitted | None = None,
         metric_rows: int | None = None,
+        consume: bool = False,
     ) -> Trained:
         """The model fitted on `features` with its training metrics, parameters and metadata. `prefit` is what `fit`
         returned for the same rows and seed (the walk-forward fit of the same window is the same model). The training
         metrics are measured on at most `metric_rows` of the training rows, the seeded sample `reference_sample`
-        draws (the drift reference), rather than predicting every training row again only to measure them."""
+        draws (the drift reference), rather than predicting every training row again only to measure them. With
+        `consume`, a table's `features` are cut down to its training rows in place rather than copied (the caller
+        has no other use for them): the whole table is not held beside them while the model fits."""
         if features.empty:
             raise ValueError("cannot train on no rows of features")
-        rows = self.training_rows(features)
+        all_rows = len(features)
+        rows = self.training_rows(features, in_place=consume)
         X, y = self.xy(rows)
         categorical, numeric = self.inputs(rows)
         model, picked = prefit or self.fit_rows(rows, X, y, random_state)
@@ -256,7 +279,7 @@ class ModelFitting:
             )
         metadata = {
             "train_rows": len(rows),
-            **({} if self.monthly else {"held_out_rows": len(features) - len(rows)}),
+            **({} if self.monthly else {"held_out_rows": all_rows - len(rows)}),
             f"train_{self.primary_metric}": for_ui(fitted[self.primary_metric]),
             **({"train_metric_rows": len(measured)} if measured is not rows else {}),
             "categorical_features": ", ".join(categorical) or "none",

@@ -313,3 +313,51 @@ def test_parts_joined_into_columns_allocated_once_are_pandas_concat_of_them(kind
     expected = pd.concat(parts, ignore_index=True)
     joined = joined_frames(parts[0], parts[1:], sum(len(p) for p in parts))
     pd.testing.assert_frame_equal(joined, expected, check_exact=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["number", "count", "flag", "text", "category"]), min_size=1, max_size=4),
+    st.integers(0, 40),
+    st.randoms(use_true_random=False),
+)
+def test_rows_kept_in_place_are_the_rows_iloc_takes_in_their_order(kinds, rows, rng):
+    """`keep_rows_in_place` turns the frame itself into `frame.iloc[positions]` (the positions' order, values, dtypes
+    and the positions as the index), for any subset of the rows in any order, whatever its columns hold."""
+    from ml_assets.tasks.modeling import keep_rows_in_place
+
+    frame = pd.DataFrame(
+        {f"c{i}": part_values("text" if kind == "category" else kind, rows, rng) for i, kind in enumerate(kinds)}
+    )
+    for i, kind in enumerate(kinds):
+        if kind == "category":
+            frame[f"c{i}"] = frame[f"c{i}"].astype("category")
+    positions = np.array(rng.sample(range(rows), rng.randint(0, rows)), dtype=np.int64)
+    expected = frame.iloc[positions]
+    kept = keep_rows_in_place(frame, positions)
+    assert kept is frame
+    pd.testing.assert_frame_equal(kept, expected, check_exact=True)
+
+
+def test_a_tables_training_rows_cut_in_place_free_the_whole_table_and_train_the_same_model():
+    """A table's features cut down to its training rows in place (the model step's input, held by Dagster for the
+    whole step): the whole table's column arrays are freed, and the model trained so is the one trained on a copy."""
+    import weakref
+
+    def array_of(column: pd.Series) -> np.ndarray:  # the array pandas keeps the column in (a 2D block for numbers)
+        values = column.to_numpy()
+        while values.base is not None:
+            values = values.base
+        return values
+
+    task = task_of("regression")
+    features = frame(20_000, "regression")
+    whole = copy.deepcopy(features)
+    arrays = [weakref.ref(array_of(features[name])) for name in features.columns]
+    trained = task.train(features, random_state=0, consume=True)
+    train, _ = task.split(whole["y"].to_numpy())
+    pd.testing.assert_frame_equal(features, whole.iloc[train])  # the caller's frame is now the training rows
+    assert [array() for array in arrays] == [None] * len(arrays)  # and the whole table is gone
+    on_a_copy = task.train(whole, random_state=0)
+    assert on_a_copy.metadata == trained.metadata and len(whole) == 20_000
+    np.testing.assert_array_equal(trained.model.predict(whole), on_a_copy.model.predict(whole))

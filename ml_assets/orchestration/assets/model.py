@@ -113,8 +113,9 @@ def build_model(plan: PipelinePlan) -> dg.AssetsDefinition:
 
 @dataclass
 class Training:
-    """What a model step trains with: the pipeline, its registry and the Dagster run's MLflow run, the features,
-    the seed, the step's compute, and (monthly) the walk-forward fits and each month's window."""
+    """What a model step trains with: the pipeline, its registry and the Dagster run's MLflow run, the features (a
+    table's are cut down to its training rows as the model is fitted), the seed, the step's compute, and (monthly)
+    the walk-forward fits and each month's window."""
 
     plan: PipelinePlan
     registry: ModelRegistry
@@ -197,21 +198,24 @@ def train_months(training: Training, ready: list) -> list[tuple[str, Trained, An
     plan, sample = training.plan, training.plan.monitoring.drift.reference_rows
 
     def fit(partition: str | None):
+        rows = training.rows_of(partition)
+        fingerprint = frame_fingerprint(rows)  # of every row, as the features' data version
         try:
-            rows = training.rows_of(partition)
             prefit = training.scores.fit_for(training.windows[partition]) if training.scores else None
-            # training metrics on the drift reference's rows (a seeded sample, scored once), not every row again
-            trained = plan.task.train(rows, training.random_state, prefit=prefit, metric_rows=sample)
+            # training metrics on the drift reference's rows (a seeded sample, scored once), not every row again;
+            # a table's features, which the step holds all along, are cut down to the training rows, not copied
+            trained = plan.task.train(
+                rows, training.random_state, prefit=prefit, metric_rows=sample, consume=not plan.monthly
+            )
             reference = trained.measured
         except Exception as exc:
-            raise TrainingFailedError(partition, exc) from exc
-        return frame_fingerprint(rows), trained, reference
+            raise TrainingFailedError(partition, exc, fingerprint) from exc
+        return fingerprint, trained, reference
 
     try:
         return list(training.compute.map(fit, ready))
     except TrainingFailedError as failed:
-        fingerprint = frame_fingerprint(training.rows_of(failed.partition))
-        tags = run_tags(plan, training.run_id, failed.partition, fingerprint)
+        tags = run_tags(plan, training.run_id, failed.partition, failed.fingerprint)
         with training.registry.training_run(run_name(plan, failed.partition), tags, training.dagster_run):
             raise failed.error from None
 
@@ -298,9 +302,9 @@ def model_card(
 class TrainingFailedError(Exception):
     """A month's model could not be trained: which month, and the error."""
 
-    def __init__(self, partition: str | None, error: Exception):
+    def __init__(self, partition: str | None, error: Exception, fingerprint: str):
         super().__init__(f"training the model of {partition or 'the table'} failed: {error}")
-        self.partition, self.error = partition, error
+        self.partition, self.error, self.fingerprint = partition, error, fingerprint
 
 
 def choose_window(
