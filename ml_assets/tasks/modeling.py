@@ -50,45 +50,27 @@ def keep_rows_in_place(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFra
     return frame
 
 
-def in_row_chunks(score: Callable[[pd.DataFrame], Any], frame: pd.DataFrame, rows: int | None = None):
-    """`score` over consecutive parts of `frame`, joined: the same rows in the same order as one call gives (scoring
-    is row by row), with the memory of one part beside the result."""
-    import numpy as np
+def with_columns(frame: pd.DataFrame, columns: dict) -> pd.DataFrame:
+    """`frame.assign(**columns).reset_index(drop=True)` without copying `frame`'s columns (each of those copies the
+    whole frame): a frame sharing them, with `columns` added and a fresh RangeIndex."""
     import pandas as pd
+
+    out = frame.copy(deep=False)
+    for name, values in columns.items():
+        out[name] = values
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
+def in_row_chunks(score: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, rows: int | None = None):
+    """`score` (an array per row, such as a model's predictions) over consecutive parts of `frame`, joined: what one
+    call gives (scoring is row by row), with the transients of one part."""
+    import numpy as np
 
     rows = rows or SCORED_AT_ONCE
     if len(frame) <= rows:
         return score(frame)
-    parts = (score(frame.iloc[start : start + rows]) for start in range(0, len(frame), rows))
-    first = next(parts)
-    if isinstance(first, pd.DataFrame):
-        return joined_frames(first, parts, len(frame))
-    return np.concatenate([first, *parts])
-
-
-def joined_frames(first: pd.DataFrame, rest, total_rows: int) -> pd.DataFrame:
-    """`pd.concat([first, *rest], ignore_index=True)`, written into columns allocated once for `total_rows` as the
-    parts come, so a part is freed once copied (concatenating a list holds every part beside the result). Parts
-    whose columns are not plain NumPy ones, or not those of the first, are left to pandas' concat."""
-    import numpy as np
-    import pandas as pd
-
-    if not (first.columns.is_unique and all(isinstance(kind, np.dtype) for kind in first.dtypes)):
-        return pd.concat([first, *rest], ignore_index=True)
-    rest = iter(rest)
-    names, kinds = list(first.columns), list(first.dtypes)
-    columns = {name: np.empty(total_rows, dtype=kind) for name, kind in zip(names, kinds, strict=True)}
-    filled, part = 0, first
-    del first
-    while part is not None:
-        if list(part.columns) != names or list(part.dtypes) != kinds:  # pandas decides the joined dtypes
-            done = pd.DataFrame({name: values[:filled] for name, values in columns.items()})
-            return pd.concat([done, part, *rest], ignore_index=True)
-        for name in names:
-            columns[name][filled : filled + len(part)] = part[name].to_numpy()
-        filled += len(part)
-        part = next(rest, None)
-    return pd.DataFrame({name: values[:filled] for name, values in columns.items()}, copy=False)
+    return np.concatenate([score(frame.iloc[start : start + rows]) for start in range(0, len(frame), rows)])
 
 
 class ModelFitting:
@@ -353,20 +335,29 @@ class ModelFitting:
         )
 
     def predicted_rows(self, model, features: pd.DataFrame) -> pd.DataFrame:
-        """Each row's model inputs (derived columns made), actual and prediction; scored a part at a time."""
-        return in_row_chunks(lambda part: self.predicted_part(model, part), features)
+        """Each row's model inputs (derived columns made), actual and prediction: the model's output computed a part
+        at a time (a part's transients, not the table's), the frame built once around the inputs' own columns."""
+        X, _ = self.xy(features)
+        output = in_row_chunks(lambda part: self.model_output(model, part), X)
+        return self.scored_part(model, features, output, self.output_classes(model))
 
     def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
         X, _ = self.xy(features)
-        return self.scored_part(model, features, model.predict(X), None)
+        return self.scored_part(model, features, self.model_output(model, X), self.output_classes(model))
+
+    def model_output(self, model, X: pd.DataFrame) -> np.ndarray:
+        """What `scored_part` scores: the model's predictions (a classifier's: its probabilities)."""
+        return model.predict(X)
+
+    def output_classes(self, model) -> Any:
+        """The classes `model_output`'s columns stand for (None: one prediction per row)."""
+        return None
 
     def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
         """`predicted_part` from the model's output on `features` (`predict_output`'s, over `classes`), computed
         already: not predicted again (tested equal to predicting them)."""
         X, y = self.xy(features)
-        return (
-            self.transformed_inputs(model, X).assign(**{ACTUAL: y, PREDICTION: output}).reset_index(drop=True)
-        )
+        return with_columns(self.transformed_inputs(model, X), {ACTUAL: y, PREDICTION: output})
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, float]:
         raise NotImplementedError

@@ -37,12 +37,24 @@ def test_rows_scored_a_part_at_a_time_are_the_rows_scored_at_once(task_kind, mon
     parts = []
     monkeypatch.setattr(
         task,
-        "predicted_part",
-        lambda m, part: parts.append(len(part)) or type(task).predicted_part(task, m, part),
+        "model_output",
+        lambda m, part: parts.append(len(part)) or type(task).model_output(task, m, part),
     )
     in_parts = task.predicted_rows(model, rows)
     assert parts == [37] * 13 + [500 - 13 * 37]
     pd.testing.assert_frame_equal(in_parts, at_once)
+    # the scored frame is built around the inputs' own columns, not a copy of the table
+    assert np.shares_memory(in_parts["x"].to_numpy(), rows["x"].to_numpy())
+    X, y = task.xy(rows)
+    expected = task.transformed_inputs(model, X).assign(actual=y)
+    if task_kind == "classification":
+        probabilities = model.predict_proba(X)
+        expected = expected.assign(
+            prediction=model.classes_[probabilities.argmax(axis=1)], probability=probabilities.max(axis=1)
+        )
+    else:
+        expected = expected.assign(prediction=model.predict(X))
+    pd.testing.assert_frame_equal(in_parts, expected.reset_index(drop=True))
     X, _ = task.xy(rows)
     np.testing.assert_array_equal(modeling.in_row_chunks(model.predict, X, rows=37), model.predict(X))
 
@@ -290,31 +302,6 @@ def part_values(kind: str, rows: int, rng) -> pd.Series:
     return pd.Series([rng.choice(["a", None]) for _ in range(rows)], dtype=object)
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # pandas' own concat, on empty parts
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.sampled_from(["number", "count", "flag", "text"]), min_size=1, max_size=4),
-    st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=6),
-    st.randoms(use_true_random=False),
-)
-def test_parts_joined_into_columns_allocated_once_are_pandas_concat_of_them(kinds, parts_drawn, rng):
-    """`joined_frames` writes each scored part into columns allocated once (a part freed as soon as it is copied):
-    the frame `pd.concat(parts, ignore_index=True)` gives, whatever the parts' lengths, and the same when a part's
-    columns or dtypes differ from the first's (pandas then decides)."""
-    from ml_assets.tasks.modeling import joined_frames
-
-    parts = []
-    for rows, like_the_first in parts_drawn:
-        own = (
-            kinds if like_the_first or not parts else [rng.choice(["number", "count", "text"]) for _ in kinds]
-        )
-        part = pd.DataFrame({f"c{i}": part_values(kind, rows, rng) for i, kind in enumerate(own)})
-        parts.append(part.set_axis(np.arange(rows) + 100))
-    expected = pd.concat(parts, ignore_index=True)
-    joined = joined_frames(parts[0], parts[1:], sum(len(p) for p in parts))
-    pd.testing.assert_frame_equal(joined, expected, check_exact=True)
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.sampled_from(["number", "count", "flag", "text", "category"]), min_size=1, max_size=4),
@@ -327,7 +314,10 @@ def test_rows_kept_in_place_are_the_rows_iloc_takes_in_their_order(kinds, rows, 
     from ml_assets.tasks.modeling import keep_rows_in_place
 
     frame = pd.DataFrame(
-        {f"c{i}": part_values("text" if kind == "category" else kind, rows, rng) for i, kind in enumerate(kinds)}
+        {
+            f"c{i}": part_values("text" if kind == "category" else kind, rows, rng)
+            for i, kind in enumerate(kinds)
+        }
     )
     for i, kind in enumerate(kinds):
         if kind == "category":
@@ -344,7 +334,9 @@ def test_a_tables_training_rows_cut_in_place_free_the_whole_table_and_train_the_
     whole step): the whole table's column arrays are freed, and the model trained so is the one trained on a copy."""
     import weakref
 
-    def array_of(column: pd.Series) -> np.ndarray:  # the array pandas keeps the column in (a 2D block for numbers)
+    def array_of(
+        column: pd.Series,
+    ) -> np.ndarray:  # the array pandas keeps the column in (a 2D block for numbers)
         values = column.to_numpy()
         while values.base is not None:
             values = values.base

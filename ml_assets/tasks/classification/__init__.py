@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ml_assets.tasks import checks
 from ml_assets.tasks.base import Task
 from ml_assets.tasks.cleaning import plain
-from ml_assets.tasks.modeling import ACTUAL, PREDICTION
+from ml_assets.tasks.modeling import ACTUAL, PREDICTION, with_columns
 from ml_assets.tasks.results import Diagnostics
 
 if TYPE_CHECKING:
@@ -241,9 +241,11 @@ class ClassificationTask(Task):
 
         return float(np.mean(np.asarray(predicted) == np.asarray(y_true)))
 
-    def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
-        X, _ = self.xy(features)
-        return self.scored_part(model, features, model.predict_proba(X), model.classes_)
+    def model_output(self, model, X: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(X)
+
+    def output_classes(self, model) -> Any:
+        return model.classes_
 
     def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
         """Each row's class and its probability from the model's output over `classes` (`predict_output`'s or
@@ -252,9 +254,10 @@ class ClassificationTask(Task):
         X, y = self.xy(features)
         own = output[:, [list(classes).index(c) for c in model.classes_]]
         inputs = self.transformed_inputs(model, X)
-        return inputs.assign(
-            **{ACTUAL: y, PREDICTION: model.classes_[own.argmax(axis=1)], "probability": own.max(axis=1)}
-        ).reset_index(drop=True)
+        return with_columns(
+            inputs,
+            {ACTUAL: y, PREDICTION: model.classes_[own.argmax(axis=1)], "probability": own.max(axis=1)},
+        )
 
     def metrics_of_predicted(self, scored: pd.DataFrame) -> dict[str, Any]:
         return {
