@@ -203,7 +203,8 @@ def train_months(training: Training, ready: list) -> list[tuple[str, Trained, An
         try:
             prefit = training.scores.fit_for(training.windows[partition]) if training.scores else None
             # training metrics on the drift reference's rows (a seeded sample, scored once), not every row again;
-            # a table's features, which the step holds all along, are cut down to the training rows, not copied
+            # a table's features (read from the store for this step alone, held by Dagster all along) are cut down
+            # to the training rows, not copied
             trained = plan.task.train(
                 rows, training.random_state, prefit=prefit, metric_rows=sample, consume=not plan.monthly
             )
