@@ -341,10 +341,6 @@ class ModelFitting:
         output = in_row_chunks(lambda part: self.model_output(model, part), X)
         return self.scored_part(model, features, output, self.output_classes(model))
 
-    def predicted_part(self, model, features: pd.DataFrame) -> pd.DataFrame:
-        X, _ = self.xy(features)
-        return self.scored_part(model, features, self.model_output(model, X), self.output_classes(model))
-
     def model_output(self, model, X: pd.DataFrame) -> np.ndarray:
         """What `scored_part` scores: the model's predictions (a classifier's: its probabilities)."""
         return model.predict(X)
@@ -354,8 +350,8 @@ class ModelFitting:
         return None
 
     def scored_part(self, model, features: pd.DataFrame, output, classes) -> pd.DataFrame:
-        """`predicted_part` from the model's output on `features` (`predict_output`'s, over `classes`), computed
-        already: not predicted again (tested equal to predicting them)."""
+        """`predicted_rows` from the model's output on `features` (`predict_output`'s or `model_output`'s, over
+        `classes`), computed already: not predicted again (tested equal to predicting them)."""
         X, y = self.xy(features)
         return with_columns(self.transformed_inputs(model, X), {ACTUAL: y, PREDICTION: output})
 
