@@ -155,6 +155,49 @@ def walk_forward(
     return rows
 
 
+def gate_checks_passed(gate: dict) -> bool:
+    """Whether a stored gate's candidate passed its blocking checks (a gate stored before `checks_passed` was recorded
+    says so in its reason)."""
+    if "checks_passed" in gate:
+        return bool(gate["checks_passed"])
+    return "failed a blocking check" not in str(gate.get("reason", ""))
+
+
+def replay_champion(
+    months: Sequence[str],
+    gates: dict[str, dict],
+    score: Callable[[str, str], float],
+    promotes: Callable[[str, float, bool, str | None, float | None], bool],
+) -> dict[str, tuple[str, float]]:
+    """The "keep the champion" policy of a walk-forward: for each month, the champion as the gates would have left it
+    when the month arrived, and its score on the month (`score(version, month)`).
+
+    Replayed from no champion, month by month: each month's gate (its candidate, its score and its checks as the gate
+    stored them) faces the standing champion's score on that month, and `promotes(candidate, candidate_score,
+    checks_passed, champion, champion_score)` decides. Not the alias's real history: a re-run of earlier months faced
+    the model of a later month, which a walk-forward must never score on an earlier one."""
+    standing: str | None = None
+    at: dict[str, tuple[str, float]] = {}
+    for month in sorted(months):
+        standing_score = None
+        if standing is not None:
+            standing_score = score(standing, month)
+            at[month] = (standing, standing_score)
+        gate = gates.get(month) or {}
+        candidate = gate.get("candidate_version")
+        if candidate is None:  # nothing was evaluated on the month
+            continue
+        if promotes(
+            str(candidate),
+            float(gate["candidate_score"]),
+            gate_checks_passed(gate),
+            standing,
+            standing_score,
+        ):
+            standing = str(candidate)
+    return at
+
+
 def policy_table(rows: list[BacktestRow]) -> tuple[list[str], list[str], dict[str, dict[str, float]]]:
     """(months, policies: the retraining windows shortest first, then the fixed ones, {policy: {month: score}})."""
     months = sorted({r.month for r in rows})

@@ -182,15 +182,25 @@ def decide_champion(
     min_relative_improvement: float,
     metric: str = "RMSE",
     higher_is_better: bool = False,
+    candidate_month: str | None = None,
+    champion_month: str | None = None,
 ) -> ChampionDecision:
     """Promote only a checked model that beats the champion on the same rows by the tolerance.
 
     Lower-is-better metrics (RMSE) must fall to champion x (1 - tolerance); higher-is-better
     ones (accuracy) must rise to champion x (1 + tolerance); a tie never moves the alias.
+    A monthly pipeline's candidate (the model of `candidate_month`) never replaces the model of a later month: a
+    re-run of an earlier month would otherwise move the alias back to a model that learned from older months.
     """
     if not checks_passed:
         return ChampionDecision(
             False, f"version {candidate_version} failed a blocking check; the champion stays"
+        )
+    if candidate_month and champion_month and champion_month > candidate_month:
+        return ChampionDecision(
+            False,
+            f"champion version {champion_version} is the model of {champion_month}, a later month than "
+            f"{candidate_month}: the gate of an earlier month never moves the alias back; the champion stays",
         )
     if champion_version is None or champion_score is None:
         return ChampionDecision(
@@ -407,6 +417,7 @@ class ModelRegistry:
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
         self._references: dict[str, object] = {}  # drift references by version, likewise
         self._sources: dict[str, str] = {}  # where each version's model was logged
+        self._months: dict[str, str | None] = {}  # the month each version is the model of
         self._experiment_id: str | None = None
         self._registered_model_checked = False
 
@@ -658,6 +669,16 @@ class ModelRegistry:
         if str(version) not in self._sources:
             self._sources[str(version)] = self.client().get_model_version(self.name, str(version)).source
         return self._sources[str(version)]
+
+    def version_month(self, version: str | int) -> str | None:
+        """The month whose model a registered version is (its training run's partition tag); None for a table's model
+        or a version logged without the tag."""
+        if str(version) not in self._months:
+            client = self.client()
+            run_id = client.get_model_version(self.name, str(version)).run_id
+            month = client.get_run(run_id).data.tags.get(TAG_PARTITION) if run_id else None
+            self._months[str(version)] = month if month and month != "all" else None
+        return self._months[str(version)]
 
     def load_version(self, version: str | int):
         """A registered version's model, loaded once per process: a version's model never changes, and a worker's

@@ -272,6 +272,36 @@ def test_predictions_follow_the_champion_alias(flights, instance):
     assert len(_alias_reports(instance, flights)) == 2  # nothing moved, nothing reported
 
 
+def test_a_rerun_of_earlier_months_never_moves_the_alias_back_nor_changes_the_backtest(flights, instance):
+    """Re-running 2013-01..02 after 2013-01..03: the gate of 2013-02 faces the model of 2013-02 (the champion its
+    2013-03 gate left) with a new version of the model of 2013-01, and keeps the newer one; the backtest's "keep the
+    champion" replays the gates from none, so it shows the figures of the first history, never a champion that
+    learned from the month it is scored on or a later one."""
+    assets = [*TRAINING, "backtest_report"]
+    assert flights.materialize(instance, months=("2013-01", "2013-03"), assets=assets).success
+    champion = str(flights.registry.champion().version)
+    assert flights.registry.version_month(champion) == "2013-02"  # promoted at the 2013-03 gate
+    first = pd.DataFrame(_stored(flights, "backtest_report")["rows"])
+
+    assert flights.materialize(instance, months=("2013-01", "2013-02"), assets=assets).success
+    gate = _stored(flights, "champion_model", "2013-02")
+    assert flights.registry.version_month(gate["candidate_version"]) == "2013-01"
+    assert not gate["promoted"] and gate["checks_passed"]
+    assert f"version {champion} is the model of 2013-02, a later month than 2013-01" in gate["reason"]
+    assert str(flights.registry.champion().version) == champion
+
+    again = pd.DataFrame(_stored(flights, "backtest_report")["rows"])
+    kept = again[again["policy"] == "keep the champion"]
+    assert kept["month"].tolist() == ["2013-03"]  # no champion stood before the 2013-02 gate of a fresh history
+    pd.testing.assert_series_equal(
+        kept["score"].reset_index(drop=True),
+        first[first["policy"] == "keep the champion"]["score"].reset_index(drop=True),
+        rtol=1e-12,
+    )
+    for _, row in kept.iterrows():
+        assert flights.registry.version_month(row["trained_on"].removeprefix("version ")) < row["month"]
+
+
 class _Webhook(http.server.BaseHTTPRequestHandler):
     received: list = []
 

@@ -191,3 +191,70 @@ def test_a_month_after_a_gap_is_marked_in_the_table():
     table = monitoring.backtest_markdown(rows, monitoring.verdict(rows, "rmse", False), "rmse")
     assert "| 2022-01 † | 6.000 |" in table and "| 2021-02 | 5.000 |" in table
     assert "† the month before has no data" in table
+
+
+def _gate_history(scores: dict, checks: dict, margin: float, first_champion: str | None) -> dict:
+    """Gate records as the champion step stores them, gated month by month from `first_champion` (None: a fresh
+    history; a version: the alias a re-run of these months found, the model of a later month). Each month's
+    candidate is version "v<month>"; `scores[(version, month)]` its score on a month."""
+    from ml_assets.tracking import decide_champion
+
+    standing, gates = first_champion, {}
+    for month in sorted({m for _, m in scores}):
+        candidate = f"v{month}"
+        if (candidate, month) not in scores:
+            gates[month] = {"candidate_version": None, "champion_version": standing}
+            continue
+        standing_score = scores[(standing, month)] if standing else None
+        decision = decide_champion(candidate, scores[(candidate, month)], checks[month], standing, standing_score, margin)
+        gates[month] = {
+            "candidate_version": candidate,
+            "candidate_score": scores[(candidate, month)],
+            "checks_passed": checks[month],
+            "previous_champion_version": standing,
+            "promoted": decision.promote,
+            "champion_version": candidate if decision.promote else standing,
+            "reason": decision.reason,
+        }
+        standing = gates[month]["champion_version"]
+    return gates
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 9),
+    seed=st.integers(0, 2**31 - 1),
+    margin=st.sampled_from([0.0, 0.02]),
+)
+def test_keep_the_champion_replays_the_gates_from_none(n, seed, margin):
+    """The backtest's "keep the champion" is the chain of a fresh history, whatever champion the stored gates faced: a
+    re-run of these months that found the model of a later month as the alias gives the same figures."""
+    from ml_assets.tracking import decide_champion
+
+    rng = np.random.default_rng(seed)
+    months = [f"2013-{m:02d}" for m in range(1, n + 1)]
+    versions = ["vlater"] + [f"v{m}" for m in months]
+    scores = {(v, m): float(rng.uniform(5, 10)) for v in versions for m in months if v != f"v{months[0]}"}
+    checks = {m: bool(rng.random() > 0.2) for m in months}
+
+    def promotes(candidate, candidate_score, passed, champion, champion_score):
+        return decide_champion(candidate, candidate_score, passed, champion, champion_score, margin).promote
+
+    def score(version, month):
+        return scores[(version, month)]
+
+    fresh = _gate_history(scores, checks, margin, None)
+    replayed = monitoring.replay_champion(months, fresh, score, promotes)
+    # a fresh history: the champion standing at t is the one the gate before t left, scored on t
+    for at, month in enumerate(months):
+        before = [fresh[m]["champion_version"] for m in months[:at] if fresh[m]["champion_version"]]
+        assert replayed.get(month) == ((before[-1], scores[(before[-1], month)]) if before else None)
+    # gates that faced a later month's model (a re-run) replay to the same figures, and never to that model
+    rerun = _gate_history(scores, checks, margin, "vlater")
+    assert monitoring.replay_champion(months, rerun, score, promotes) == replayed
+    assert all(version != "vlater" for version, _ in replayed.values())
+    # a candidate that failed a blocking check never stands (gates stored without `checks_passed` say so in reason)
+    failed = {f"v{m}" for m in months if not checks[m]}
+    assert not failed & {version for version, _ in replayed.values()}
+    legacy = {m: {k: v for k, v in g.items() if k != "checks_passed"} for m, g in fresh.items()}
+    assert monitoring.replay_champion(months, legacy, score, promotes) == replayed

@@ -1,8 +1,9 @@
 """backtest_report: a walk-forward backtest of retraining policies over every month with data.
 
 For each month t: the model trained on t-1 (the pipeline's own), models retrained on the last k
-months, the course baseline, the champion as it stood when t arrived, and the first month's model
-never retrained (how a frozen model decays). Logged to MLflow as a run of the pipeline's experiment.
+months, the course baseline, the champion as the gates would have left it when t arrived (replayed in month
+order from none), and the first month's model never retrained (how a frozen model decays). Logged to MLflow
+as a run of the pipeline's experiment.
 """
 
 import re
@@ -21,7 +22,7 @@ from ml_assets.orchestration.plan import BACKTEST_REPORT, CHAMPION_MODEL, FEATUR
 from ml_assets.storage import ProjectStorage
 from ml_assets.tasks.report_parts import embedded_png
 from ml_assets.tasks.walk_forward import WalkForwardScores
-from ml_assets.tracking import MlflowTracking, ModelRegistry
+from ml_assets.tracking import MlflowTracking, ModelRegistry, decide_champion
 from ml_assets.ui_values import for_ui
 
 
@@ -37,9 +38,8 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         key=plan.key(BACKTEST_REPORT),
         description=(
             f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the "
-            "model trained on "
-            "t-1, models retrained on the last k months, the course baseline, the champion as it stood at t and a "
-            "never-retrained model; a table, a decay plot and a sentence on which policy wins on this "
+            "model trained on t-1, models retrained on the last k months, the course baseline, the champion the "
+            "gates would have left at t (replayed in month order) and a never-retrained model; a table, a decay plot and a sentence on which policy wins on this "
             "data. Logged to MLflow."
         ),
         ins={
@@ -96,7 +96,7 @@ def backtest_rows(
     champion_model: dict,
 ) -> list[monitoring.BacktestRow]:
     """Every policy's score on every month: the pipeline's own model, retrained windows, the first declared baseline,
-    the champion as it stood, and the first month's model never retrained."""
+    the champion as the gates would have left it, and the first month's model never retrained."""
     months = sorted(features)
     if not plan.chooses_window:
         for month in model:
@@ -131,18 +131,29 @@ def backtest_rows(
             task.build_baseline(task.baselines[0], features[train_month]).fit(X, y), features[month]
         )
 
-    def score_champion(month: str) -> tuple[str, float] | None:
-        """The champion as it stood when `month` arrived, on the month: the score that month's gate computed when it
-        faced the same champion (one cache entry), else scored now."""
-        gated = [m for m in sorted(champion_model) if m < month and champion_model[m].get("champion_version")]
-        if not gated:
-            return None
-        version = str(champion_model[gated[-1]]["champion_version"])
-        return version, version_score(plan, registry, scores, version, features[month])
+    def promotes(candidate, candidate_score, checks_passed, champion, champion_score) -> bool:
+        return decide_champion(
+            candidate,
+            candidate_score,
+            checks_passed,
+            champion,
+            champion_score,
+            plan.champion_min_improvement,
+            higher_is_better=task.higher_is_better,
+        ).promote
+
+    # the champion as the gates would have left it when each month arrived, replayed from none (monitoring.py): its
+    # score on a month is the one that month's gate computed when it faced the same champion (one cache entry)
+    champions = monitoring.replay_champion(
+        months,
+        champion_model,
+        lambda version, month: version_score(plan, registry, scores, version, features[month]),
+        promotes,
+    )
 
     baseline_label = task.baselines[0].key.replace("_", " ") if task.baselines else monitoring.COURSE_BASELINE
     rows = monitoring.walk_forward(
-        months, plan.monitoring.backtest_windows, walk.score, score_baseline, score_champion, baseline_label
+        months, plan.monitoring.backtest_windows, walk.score, score_baseline, champions.get, baseline_label
     )
     return rows + never_retrained(walk.score)
 

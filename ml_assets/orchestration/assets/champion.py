@@ -211,9 +211,17 @@ def gate(
             f"the model evaluated on {month or 'the held-out split'} has no registered MLflow version"
         )
     champion = registry.champion()
+    # the months whose models they are: a re-run of an earlier month never replaces the model of a later one
+    candidate_month = champion_month = None
+    if plan.monthly and champion is not None and str(champion.version) != str(candidate):
+        candidate_month = registry.version_month(candidate)
+        champion_month = registry.version_month(champion.version)
+    later = bool(candidate_month and champion_month and champion_month > candidate_month)
     if champion is not None and str(champion.version) == str(report.get("champion_version")):
         # the report already scored this champion on the same rows
         previous_version, previous_score = str(champion.version), report[f"champion_{metric}"]
+    elif champion is not None and later:  # kept whatever its score: not scored again
+        previous_version, previous_score = str(champion.version), None
     elif champion is not None:
         previous_version = str(champion.version)
         previous_score = score_version(previous_version)
@@ -228,6 +236,8 @@ def gate(
         min_relative_improvement=plan.champion_min_improvement,
         metric=metric.upper() if metric == "rmse" else metric,
         higher_is_better=plan.task.higher_is_better,
+        candidate_month=candidate_month,
+        champion_month=champion_month,
     )
     return GateDecision(decision.promote, decision.reason, candidate, previous_version, previous_score)
 
@@ -252,6 +262,7 @@ def gate_record(
         "candidate_score": report["score"],
         "previous_champion_version": previous_version,
         "previous_champion_score": previous_score,
+        "checks_passed": all(report["checks"].values()),
         "promoted": decision.promote,
         "champion_version": champion_version,
         "reason": decision.reason,
