@@ -42,10 +42,21 @@ class EvaluationProtocols:
         scores: ScoreCache | None = None,
         window_reason: str | None = None,
         jobs: int = 1,
+        champion_in_sample: bool = False,
     ) -> Evaluated:
+        """`champion_in_sample`: the champion learned from the month scored (a re-run of an earlier month), so its
+        row measures its fit there, not its skill, and says so."""
         if self.monthly:
             return self.evaluate_next_month(
-                model, data, partition, train_metric, model_version, champion, model_months, window_reason
+                model,
+                data,
+                partition,
+                train_metric,
+                model_version,
+                champion,
+                model_months,
+                window_reason,
+                champion_in_sample,
             )
         return self.evaluate_cross_validated(model, data, model_version, champion, cache=scores, jobs=jobs)
 
@@ -101,6 +112,7 @@ class EvaluationProtocols:
         champion,
         model_months: str | None = None,
         window_reason: str | None = None,
+        champion_in_sample: bool = False,
     ) -> Evaluated:
         """`model_months`: the months the model learned from when its training window holds more than one;
         `window_reason`: why that window, when the backtest chose it (`training_window: backtest`)."""
@@ -126,8 +138,13 @@ class EvaluationProtocols:
             names[CANDIDATE] = f"model version {model_version} ({self.estimator.kind})"
         rows = [(names[k], m) for k, m in metrics.items()]
         if champion_score is not None:
+            learned = f", which learned from {valid_month}: in sample" if champion_in_sample else ""
             rows.insert(
-                1, (f"current champion (version {champion_version})", {self.primary_metric: champion_score})
+                1,
+                (
+                    f"current champion (version {champion_version}{learned})",
+                    {self.primary_metric: champion_score},
+                ),
             )
         table = self.metrics_table(rows)
         comparison = self.comparison_sentence(scores)

@@ -289,10 +289,17 @@ def test_a_rerun_of_earlier_months_never_moves_the_alias_back_nor_changes_the_ba
     assert not gate["promoted"] and gate["checks_passed"]
     assert f"version {champion} is the model of 2013-02, a later month than 2013-01" in gate["reason"]
     assert str(flights.registry.champion().version) == champion
+    # the evaluation of 2013-02 shows that champion's score there, and that it learned from those rows
+    report = _stored(flights, "evaluation_report", "2013-02")
+    assert (
+        f"current champion (version {champion}, which learned from 2013-02: in sample)" in report["markdown"]
+    )
 
     again = pd.DataFrame(_stored(flights, "backtest_report")["rows"])
     kept = again[again["policy"] == "keep the champion"]
-    assert kept["month"].tolist() == ["2013-03"]  # no champion stood before the 2013-02 gate of a fresh history
+    assert kept["month"].tolist() == [
+        "2013-03"
+    ]  # no champion stood before the 2013-02 gate of a fresh history
     pd.testing.assert_series_equal(
         kept["score"].reset_index(drop=True),
         first[first["policy"] == "keep the champion"]["score"].reset_index(drop=True),

@@ -206,7 +206,9 @@ def _gate_history(scores: dict, checks: dict, margin: float, first_champion: str
             gates[month] = {"candidate_version": None, "champion_version": standing}
             continue
         standing_score = scores[(standing, month)] if standing else None
-        decision = decide_champion(candidate, scores[(candidate, month)], checks[month], standing, standing_score, margin)
+        decision = decide_champion(
+            candidate, scores[(candidate, month)], checks[month], standing, standing_score, margin
+        )
         gates[month] = {
             "candidate_version": candidate,
             "candidate_score": scores[(candidate, month)],

@@ -155,12 +155,16 @@ def test_a_new_local_store_is_the_migrated_empty_one_with_its_own_default_experi
 
 def test_a_candidate_never_replaces_the_model_of_a_later_month():
     """A re-run of an earlier month faces the model of a later one: kept whatever its score."""
-    kept = decide_champion("13", 1.0, True, "11", 9.0, 0.0, candidate_month="2013-01", champion_month="2013-11")
+    kept = decide_champion(
+        "13", 1.0, True, "11", 9.0, 0.0, candidate_month="2013-01", champion_month="2013-11"
+    )
     assert not kept.promote
     assert "version 11 is the model of 2013-11, a later month than 2013-01" in kept.reason
     # the model of the same month or of a later month than the champion's is judged by its score
     for month in ("2013-11", "2013-12"):
-        assert decide_champion("23", 8.0, True, "11", 9.0, 0.0, candidate_month=month, champion_month="2013-11").promote
+        assert decide_champion(
+            "23", 8.0, True, "11", 9.0, 0.0, candidate_month=month, champion_month="2013-11"
+        ).promote
         assert not decide_champion(
             "23", 9.5, True, "11", 9.0, 0.0, candidate_month=month, champion_month="2013-11"
         ).promote

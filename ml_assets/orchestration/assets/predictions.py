@@ -11,6 +11,7 @@ from ml_assets.months import is_month, month_span
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import (
     StepOutput,
+    champion_window,
     checked,
     combined_checks,
     combined_metadata,
@@ -374,13 +375,6 @@ def alert(
         )
     except RuntimeError as exc:  # the alert is best-effort: the scored month is still stored
         context.log.warning(f"drift alert not delivered: {exc}")
-
-
-def champion_window(params: dict, trained_on: str) -> list[str]:
-    """The months the champion learned from: its run's training_months (a window of more than one month), else its
-    partition."""
-    listed = [m.strip() for m in str(params.get("training_months", "")).split(",") if m.strip()]
-    return listed or ([trained_on] if is_month(trained_on) else [])
 
 
 def scored_on(month: str, window: list[str], rows: int, out_of_sample: bool) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets import monitoring
-from ml_assets.months import month_span
+from ml_assets.months import is_month, month_span
 from ml_assets.orchestration.checks import check_result
 from ml_assets.orchestration.plan import PipelinePlan
 from ml_assets.storage.io_managers import ByMonth
@@ -157,3 +157,10 @@ def checked(context: dg.AssetExecutionContext, output: StepOutput) -> list[dg.As
     """The step's check results, one per check for its range, its failures named in the log."""
     log_failed_checks(context, output.failed_checks())
     return combined_checks(output.checks)
+
+
+def champion_window(params: dict, trained_on: str) -> list[str]:
+    """The months a registered version learned from: its run's training_months (a window of more than one month), else
+    its partition tag."""
+    listed = [m.strip() for m in str(params.get("training_months", "")).split(",") if m.strip()]
+    return listed or ([trained_on] if is_month(trained_on) else [])
