@@ -39,8 +39,8 @@ def build_backtest_report(plan: PipelinePlan) -> dg.AssetsDefinition:
         description=(
             f"Walk-forward backtest: for every month t, the {plan.task.primary_metric.upper()} on t of the "
             "model trained on t-1, models retrained on the last k months, the course baseline, the champion the "
-            "gates would have left at t (replayed in month order) and a never-retrained model; a table, a decay plot and a sentence on which policy wins on this "
-            "data. Logged to MLflow."
+            "gates would have left at t (replayed in month order) and a never-retrained model; a table, a decay "
+            "plot and a sentence on which policy wins on this data. Logged to MLflow."
         ),
         ins={
             "features": dg.AssetIn(
