@@ -143,7 +143,8 @@ def backtest_rows(
         ).promote
 
     # the champion as the gates would have left it when each month arrived, replayed from none (monitoring.py): its
-    # score on a month is the one that month's gate computed when it faced the same champion (one cache entry)
+    # score on a month is the one that month's gate computed when it faced the same champion (one cache entry), or,
+    # where a re-run's gate faced a later month's model instead, scored now
     champions = monitoring.replay_champion(
         months,
         champion_model,
