@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from ml_assets.orchestration.assets.champion import version_score
-from ml_assets.orchestration.assets.ranges import StepOutput, champion_window, checked, months_of, stored
+from ml_assets.orchestration.assets.ranges import StepOutput, checked, learned_from, months_of, stored
 from ml_assets.orchestration.automation import on_upstream_data_change, with_its_asset
 from ml_assets.orchestration.checks import check_specs
 from ml_assets.orchestration.compute import StepCompute
@@ -25,7 +25,7 @@ from ml_assets.tasks.checks import not_judged, recomputed
 from ml_assets.tasks.recompute import recompute_report
 from ml_assets.tasks.report_parts import embedded_png
 from ml_assets.tasks.results import Evaluated
-from ml_assets.tracking import TAG_PARTITION, MlflowTracking, ModelRegistry
+from ml_assets.tracking import MlflowTracking, ModelRegistry
 
 
 def months_back(start_offset: int, end_offset: int) -> dg.TimeWindowPartitionMapping:
@@ -288,13 +288,12 @@ def evaluated_months(
 ) -> list[Evaluated]:
     """Each month's model scored beside its baselines and the current champion (its MLflow lookups first, here)."""
     champion, scores = registry.champion(), storage.scores(plan.name)
-    learned_from: set[str] = set()  # the months the champion learned from: its score there is in sample
+    champion_months: set[str] = set()  # the months the champion learned from: its score there is in sample
     if champion:  # looked up here, not by each thread
         registry.load_version(champion.version)
         registry.version_source(champion.version)
         if plan.monthly:
-            run = registry.client().get_run(champion.run_id).data
-            learned_from = set(champion_window(run.params or {}, (run.tags or {}).get(TAG_PARTITION, "")))
+            champion_months = set(learned_from(registry.client().get_run(champion.run_id).data)[1])
 
     def score(month: MonthToEvaluate) -> Evaluated:
         frame = month.features[month.month] if plan.monthly else month.features
@@ -315,7 +314,7 @@ def evaluated_months(
             scores=scores,
             window_reason=month.run.data.params.get("training_window_reason"),
             jobs=compute.parallel_fits,  # the folds of a table's cross-validation, in processes
-            champion_in_sample=month.month in learned_from,
+            champion_in_sample=month.month in champion_months,
         )
 
     return list(compute.map(score, asked))

@@ -6,15 +6,15 @@ from typing import Any
 
 import dagster as dg
 
-from ml_assets import monitoring, tracking
+from ml_assets import monitoring
 from ml_assets.months import is_month, month_span
 from ml_assets.orchestration.alerts import AlertWebhook
 from ml_assets.orchestration.assets.ranges import (
     StepOutput,
-    champion_window,
     checked,
     combined_checks,
     combined_metadata,
+    learned_from,
     months_of,
     stored,
     value_of,
@@ -85,14 +85,13 @@ class ServedChampion:
 
     @classmethod
     def load(cls, plan: PipelinePlan, registry: ModelRegistry, champion) -> "ServedChampion":
-        run = registry.client().get_run(champion.run_id).data
-        trained_on = (run.tags or {}).get(tracking.TAG_PARTITION, "unknown")
+        trained_on, window = learned_from(registry.client().get_run(champion.run_id).data)
         return cls(
             str(champion.version),
             registry.load_version(champion.version),
             registry.reference_sample(champion) if plan.monthly else None,
             trained_on,
-            champion_window(run.params or {}, trained_on) if plan.monthly else [],
+            window if plan.monthly else [],
         )
 
     @property

@@ -19,6 +19,7 @@ from ml_assets.orchestration.checks import check_result
 from ml_assets.orchestration.plan import PipelinePlan
 from ml_assets.storage.io_managers import ByMonth
 from ml_assets.tasks.checks import CheckOutcome
+from ml_assets.tracking import TAG_PARTITION
 
 
 def months_of(plan: PipelinePlan, context: dg.AssetExecutionContext) -> list[str | None]:
@@ -159,8 +160,9 @@ def checked(context: dg.AssetExecutionContext, output: StepOutput) -> list[dg.As
     return combined_checks(output.checks)
 
 
-def champion_window(params: dict, trained_on: str) -> list[str]:
-    """The months a registered version learned from: its run's training_months (a window of more than one month), else
-    its partition tag."""
-    listed = [m.strip() for m in str(params.get("training_months", "")).split(",") if m.strip()]
-    return listed or ([trained_on] if is_month(trained_on) else [])
+def learned_from(run) -> tuple[str, list[str]]:
+    """What a registered version's training run (its MLflow run data) learned from: its partition tag (a month, "all"
+    or "unknown") and the months, its training_months (a window of more than one month) else that month."""
+    trained_on = (run.tags or {}).get(TAG_PARTITION, "unknown")
+    listed = [m.strip() for m in str((run.params or {}).get("training_months", "")).split(",") if m.strip()]
+    return trained_on, listed or ([trained_on] if is_month(trained_on) else [])
