@@ -416,7 +416,7 @@ class ModelRegistry:
         )
         self._loaded: dict[str, object] = {}  # a range run scores one champion on many months: load it once
         self._references: dict[str, object] = {}  # drift references by version, likewise
-        self._sources: dict[str, str] = {}  # where each version's model was logged
+        self._versions: dict[str, object] = {}  # each version's registry entry (source, run), read once
         self._months: dict[str, str | None] = {}  # the month each version is the model of
         self._experiment_id: str | None = None
         self._registered_model_checked = False
@@ -666,17 +666,20 @@ class ModelRegistry:
     def version_source(self, version: str | int) -> str:
         """Where a registered version's model was logged (its identity: a version number is only unique within one
         tracking store)."""
-        if str(version) not in self._sources:
-            self._sources[str(version)] = self.client().get_model_version(self.name, str(version)).source
-        return self._sources[str(version)]
+        return self._model_version(version).source
+
+    def _model_version(self, version: str | int):
+        """The registry's entry of a version (a version's source and run never change), read once."""
+        if str(version) not in self._versions:
+            self._versions[str(version)] = self.client().get_model_version(self.name, str(version))
+        return self._versions[str(version)]
 
     def version_month(self, version: str | int) -> str | None:
         """The month whose model a registered version is (its training run's partition tag); None for a table's model
         or a version logged without the tag."""
         if str(version) not in self._months:
-            client = self.client()
-            run_id = client.get_model_version(self.name, str(version)).run_id
-            month = client.get_run(run_id).data.tags.get(TAG_PARTITION) if run_id else None
+            run_id = self._model_version(version).run_id
+            month = self.client().get_run(run_id).data.tags.get(TAG_PARTITION) if run_id else None
             self._months[str(version)] = month if month and month != "all" else None
         return self._months[str(version)]
 
